@@ -93,13 +93,17 @@ def build_image(
     base = base or DEFAULT_BASE
     with tempfile.TemporaryDirectory(prefix="gcop-sandbox-build-") as context:
         ctx = Path(context)
+        # build/ holds what install.sh needs; the runner sits apart so that editing it only
+        # rebuilds the last, small layer.
+        (ctx / "build").mkdir()
         for item in IMAGE_DIR.iterdir():
-            if item.is_file() and item.name != ".dockerignore":
-                shutil.copy2(item, ctx / item.name)
+            if item.is_file() and item.name != "Dockerfile":
+                shutil.copy2(item, ctx / "build" / item.name)
+        shutil.copy2(IMAGE_DIR / "Dockerfile", ctx / "Dockerfile")
         shutil.copy2(RUNNER_PATH, ctx / "runner.py")
         for bundle in HOST_CA_BUNDLES:
             if Path(bundle).is_file():
-                shutil.copy2(bundle, ctx / "ca-certificates.crt")
+                shutil.copy2(bundle, ctx / "build" / "ca-certificates.crt")
                 break
         client = docker.APIClient()
         image_id = None

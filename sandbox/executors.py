@@ -49,7 +49,15 @@ class SandboxUnavailableError(RuntimeError):
 
 
 class InfrastructureError(Exception):
-    """The sandbox failed under a job through no fault of the job; retried once."""
+    """The sandbox failed under a job through no fault of the job; retried once.
+
+    ``during_job`` says the sandbox died after it had been handed the job (rather than failing to
+    start): when that happens on both attempts, the job itself is the likeliest cause.
+    """
+
+    def __init__(self, message: str, *, during_job: bool = False) -> None:
+        super().__init__(message)
+        self.during_job = during_job
 
 
 class SandboxKilledBySample(Exception):
@@ -136,6 +144,7 @@ class Executor(abc.ABC):
         wire = job.to_wire()
         limit = job.effective_timeout + HOST_GRACE_S
         last_error: BaseException | None = None
+        deaths_during_job = 0
         for attempt in (1, 2):
             try:
                 answer = await worker.exchange(wire, limit)
@@ -154,7 +163,17 @@ class Executor(abc.ABC):
             except InfrastructureError as exc:
                 log.warning("sandbox infrastructure error on job %r (attempt %d): %s", job.id, attempt, exc)
                 last_error = exc
+                deaths_during_job += exc.during_job
                 await worker.reset()
+        if deaths_during_job == 2:
+            # A fresh sandbox died under this job twice in a row: the job kills its sandbox (e.g.
+            # it signals the local runner). That is the sample's failure, not the engine's.
+            return Verdict(
+                Status.FAILED,
+                f"the sample brought its sandbox down on both attempts: {last_error}",
+                attempts=2,
+                executor=self.name,
+            )
         return Verdict(Status.ERROR, f"sandbox infrastructure error, after one retry: {last_error}", attempts=2, executor=self.name)
 
     async def run_many(
@@ -229,9 +248,9 @@ class _LocalWorker(_Worker):
         except asyncio.TimeoutError as exc:
             raise SandboxHung() from exc
         except (ConnectionError, OSError) as exc:
-            raise InfrastructureError(f"local runner pipe broke: {exc!r}") from exc
+            raise InfrastructureError(f"local runner pipe broke: {exc!r}", during_job=True) from exc
         if not line:
-            raise InfrastructureError(f"local runner died (exit code {await proc.wait()})")
+            raise InfrastructureError(f"local runner died (exit code {await proc.wait()})", during_job=True)
         return json.loads(line)
 
     async def reset(self) -> None:
@@ -393,10 +412,8 @@ class _DockerWorker(_Worker):
         if state.get("OOMKilled"):
             return SandboxKilledBySample("memory limit exceeded: the sample's container was killed out of memory")
         stderr = self._stderr_tail.decode("utf-8", "replace").strip()[-500:]
-        return InfrastructureError(
-            f"sandbox container stopped (status {state.get('Status')!r}, exit code {state.get('ExitCode')!r})"
-            + (f": {stderr}" if stderr else "")
-        )
+        message = f"sandbox container stopped (status {state.get('Status')!r}, exit code {state.get('ExitCode')!r})"
+        return InfrastructureError(message + (f": {stderr}" if stderr else ""), during_job=True)
 
     def _remove_sync(self) -> None:
         sock, self._sock = self._sock, None
