@@ -12,9 +12,12 @@ A job is one JSON object::
 
 * ``pytest`` style (KodCode): ``solution.py`` holds the solution, ``test_solution.py`` holds
   ``from solution import *`` followed by the tests, exactly as KodCode's own runner lays them out.
-* ``humaneval`` style: ``solution.py`` holds the program (prompt + completion), and
-  ``test_solution.py`` imports it, defines the data set's ``check`` and one test that calls
-  ``check(entry_point)``.
+  Only tests *defined* in ``test_solution.py`` are collected: a ``test_*`` name imported into it
+  (``from heapq import merge as test_merge``, or a ``test_*`` function the solution exports
+  through ``from solution import *``) is not a test.
+* ``humaneval`` style: ``solution.py`` holds the program (prompt + completion) and
+  ``test_solution.py`` the data set's test code; both run in one namespace and the runner calls
+  ``check(entry_point)``, as OpenAI's harness does, reported as the single test ``test_check``.
 
 The answer is one JSON object: ``{"id", "status", "reason", "tests_collected", "tests_passed",
 "duration_s", "output"}`` with ``status`` one of ``passed``, ``failed``, ``timeout``, ``error``.
@@ -256,6 +259,22 @@ def _unshare_network() -> bool:
     return True
 
 
+def _local_definitions_only(pytest: Any) -> object:
+    """A plugin that stops pytest collecting functions and classes the test module imported
+    rather than defined (their ``__module__`` is another module's)."""
+    import inspect
+
+    class LocalDefinitionsOnly:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_pycollect_makeitem(self, collector: Any, name: str, obj: Any) -> list[Any] | None:
+            if isinstance(collector, pytest.Module) and (inspect.isfunction(obj) or inspect.isclass(obj)):
+                if getattr(obj, "__module__", None) != collector.obj.__name__:
+                    return []
+            return None
+
+    return LocalDefinitionsOnly()
+
+
 def _run_pytest(workdir: str) -> dict[str, Any]:
     """pytest style: a real pytest session over test_solution.py, observed by _Recorder."""
     import pytest
@@ -266,7 +285,7 @@ def _run_pytest(workdir: str) -> dict[str, Any]:
         "-p", "no:stepwise", "-c", os.devnull, "--rootdir", workdir,
         "test_solution.py",
     ]
-    ret = pytest.main(args, plugins=[recorder])
+    ret = pytest.main(args, plugins=[recorder, _local_definitions_only(pytest)])
     return {
         "return": int(ret),
         "finished": recorder.finished,

