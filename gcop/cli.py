@@ -192,13 +192,17 @@ def _register_sandbox(sub: argparse._SubParsersAction) -> None:
 def _sandbox_build(args: argparse.Namespace) -> int:
     from sandbox.build import DEFAULT_IMAGE, build_image
 
-    image_id = build_image(
-        tag=args.tag or DEFAULT_IMAGE,
-        base=args.base,
-        debootstrap=args.debootstrap,
-        mirror=args.mirror,
-        on_log=None if args.quiet else print,
-    )
+    try:
+        image_id = build_image(
+            tag=args.tag or DEFAULT_IMAGE,
+            base=args.base,
+            debootstrap=args.debootstrap,
+            mirror=args.mirror,
+            on_log=None if args.quiet else print,
+        )
+    except Exception as exc:  # noqa: BLE001 - engine, debootstrap or build errors: say which
+        print(f"gcop sandbox build: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
     print(f"built {args.tag or DEFAULT_IMAGE} ({image_id[:19]})")
     return EXIT_OK
 

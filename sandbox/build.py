@@ -118,7 +118,10 @@ def build_image(
         )
         for chunk in stream:
             if "error" in chunk:
-                raise RuntimeError(f"sandbox image build failed: {chunk['error'].strip()}")
+                hint = ""
+                if not debootstrap and ("pull" in chunk["error"] or "registry" in chunk["error"] or "no such host" in chunk["error"]):
+                    hint = " (if this host reaches no container registry, build with --debootstrap)"
+                raise RuntimeError(f"sandbox image build failed: {chunk['error'].strip()}{hint}")
             text = chunk.get("stream", "")
             if text and on_log is not None:
                 on_log(text.rstrip("\n"))

@@ -1,0 +1,230 @@
+"""The gcop executors as an Inspect sandbox, and the one function scorers call to judge a job.
+
+``sandbox="gcop"`` (or ``("gcop", "local")``, or ``SandboxEnvironmentSpec("gcop",
+GcopSandboxConfig(...))``) gives the eval run one warm pool per configuration, shared by samples; a sample's
+environment hands test jobs to that pool. It runs gcop test jobs only: it is a judge, not a
+general-purpose machine (``exec`` of anything else, ``read_file`` and ``write_file`` raise).
+
+Scorers call :func:`run_test_job`, which works on *any* Inspect sandbox: on the gcop sandbox it
+goes straight to the pool; on Inspect's ``docker``, ``k8s`` or ``local`` sandboxes it copies the
+runner in (unless the image already has it, as the gcop image does) and runs ``runner.py once``
+there, so the verdict rules are the same everywhere.
+
+Registered through the ``inspect_ai`` entry point in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Literal, Union, overload
+
+from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
+from pydantic import BaseModel, Field
+
+from sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, Executor, make_executor
+from sandbox.protocol import Status, TestJob, Verdict
+
+#: Where the gcop image keeps the runner; elsewhere it is copied to RUNNER_COPY first.
+IMAGE_RUNNER_PATH = "/opt/gcop/runner.py"
+RUNNER_COPY = ".gcop_runner.py"
+
+
+class GcopSandboxConfig(BaseModel, frozen=True):
+    """Configuration of the ``gcop`` sandbox: which executor and how many sandboxes."""
+
+    executor: Literal["docker", "local"] = "docker"
+    workers: int = Field(default=2, ge=1)
+    image: str = DEFAULT_IMAGE
+
+
+def _config(config: SandboxEnvironmentConfigType | None) -> GcopSandboxConfig:
+    if config is None:
+        return GcopSandboxConfig()
+    if isinstance(config, GcopSandboxConfig):
+        return config
+    if isinstance(config, str):
+        # Inspect resolves a string config against the task's directory, as a file path.
+        path = Path(config)
+        if path.is_file():
+            import yaml
+
+            try:
+                return GcopSandboxConfig(**(yaml.safe_load(path.read_text()) or {}))
+            except Exception as exc:  # noqa: BLE001 - YAML or validation errors, with the file named
+                raise ValueError(f"{path}: not a valid gcop sandbox config: {exc}") from exc
+        if path.name in ("docker", "local"):
+            return GcopSandboxConfig(executor=path.name)  # type: ignore[arg-type]
+        raise ValueError(
+            f"gcop sandbox config must be 'docker', 'local', a YAML file with executor/workers/image, "
+            f"or a GcopSandboxConfig; got {config!r}"
+        )
+    if isinstance(config, BaseModel):
+        return GcopSandboxConfig(**config.model_dump())
+    raise TypeError(f"unsupported gcop sandbox config {config!r}")
+
+
+_NOT_GENERAL = (
+    "the gcop sandbox only judges gcop test jobs (see sandbox.inspect_provider.run_test_job); "
+    "use Inspect's 'docker' sandbox with the gcop-sandbox image for general commands"
+)
+
+
+@sandboxenv(name="gcop")
+class GcopSandboxEnvironment(SandboxEnvironment):
+    """One sample's handle on its task's warm pool."""
+
+    # One pool per configuration for the whole eval run: Inspect calls task_init("startup", config)
+    # and task_cleanup("shutdown", config) once per configuration, not once per task.
+    _pools: dict[GcopSandboxConfig, Executor] = {}
+    _locks: dict[GcopSandboxConfig, asyncio.Lock] = {}
+
+    def __init__(self, pool: Executor) -> None:
+        super().__init__()
+        self.pool = pool
+
+    async def run_job(self, job: TestJob) -> Verdict:
+        return await self.pool.run(job)
+
+    @classmethod
+    async def _pool(cls, task_name: str, config: SandboxEnvironmentConfigType | None) -> Executor:
+        key = cfg = _config(config)
+        lock = cls._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            pool = cls._pools.get(key)
+            if pool is None:
+                kwargs: dict[str, Any] = {"image": cfg.image} if cfg.executor == "docker" else {}
+                pool = make_executor(cfg.executor, workers=cfg.workers, **kwargs)
+                await pool.start()
+                cls._pools[key] = pool
+        return pool
+
+    @classmethod
+    async def task_init(cls, task_name: str, config: SandboxEnvironmentConfigType | None) -> None:
+        await cls._pool(task_name, config)
+
+    @classmethod
+    async def sample_init(
+        cls, task_name: str, config: SandboxEnvironmentConfigType | None, metadata: dict[str, str]
+    ) -> dict[str, SandboxEnvironment]:
+        return {"default": cls(await cls._pool(task_name, config))}
+
+    @classmethod
+    async def sample_cleanup(
+        cls,
+        task_name: str,
+        config: SandboxEnvironmentConfigType | None,
+        environments: dict[str, SandboxEnvironment],
+        interrupted: bool,
+    ) -> None:
+        """Nothing to do: every job already ran in a fresh process and directory."""
+
+    @classmethod
+    async def task_cleanup(cls, task_name: str, config: SandboxEnvironmentConfigType | None, cleanup: bool) -> None:
+        pool = cls._pools.pop(_config(config), None)
+        if pool is not None:
+            await pool.close()
+
+    @classmethod
+    async def cli_cleanup(cls, id: str | None) -> None:
+        from sandbox.executors import remove_stale_containers
+
+        await asyncio.to_thread(remove_stale_containers)
+
+    @classmethod
+    def config_deserialize(cls, config: dict[str, Any]) -> BaseModel:
+        return GcopSandboxConfig(**config)
+
+    @classmethod
+    def default_concurrency(cls) -> int | None:
+        return None  # the pool itself bounds how many jobs run at once
+
+    async def exec(
+        self,
+        cmd: list[str],
+        input: str | bytes | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        timeout: int | None = None,
+        timeout_retry: bool = True,
+        concurrency: bool = True,
+    ) -> ExecResult[str]:
+        raise NotImplementedError(_NOT_GENERAL)
+
+    async def write_file(self, file: str, contents: str | bytes) -> None:
+        raise NotImplementedError(_NOT_GENERAL)
+
+    @overload
+    async def read_file(self, file: str, text: Literal[True] = True) -> str: ...
+
+    @overload
+    async def read_file(self, file: str, text: Literal[False]) -> bytes: ...
+
+    async def read_file(self, file: str, text: bool = True) -> Union[str, bytes]:
+        raise NotImplementedError(_NOT_GENERAL)
+
+
+def _last_json_line(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verdict:
+    """``runner.py once`` inside any Inspect sandbox that has Python 3 and pytest."""
+    from inspect_ai.util._sandbox.local import LocalSandboxEnvironment
+
+    try:
+        env.as_type(LocalSandboxEnvironment)
+        is_local = True
+    except TypeError:
+        is_local = False
+    if is_local:
+        python, runner, isolation = sys.executable, str(RUNNER_PATH), "local"
+    else:
+        python, isolation = "python3", "container"
+        probe = await env.exec(["sh", "-c", f"test -f {shlex.quote(IMAGE_RUNNER_PATH)}"], timeout=30)
+        if probe.success:
+            runner = IMAGE_RUNNER_PATH
+        else:
+            await env.write_file(RUNNER_COPY, RUNNER_PATH.read_text())
+            runner = RUNNER_COPY
+    limit = int(job.effective_timeout + HOST_GRACE_S)
+    try:
+        result = await env.exec(
+            [python, runner, "once", "--isolation", isolation],
+            input=json.dumps(job.to_wire()),
+            timeout=limit,
+        )
+    except TimeoutError:
+        return Verdict(Status.TIMEOUT, f"sandbox gave no answer within {limit} s", executor="inspect")
+    answer = _last_json_line(result.stdout)
+    if answer is None:
+        return Verdict(
+            Status.ERROR,
+            f"runner gave no answer (exit {result.returncode}): {result.stderr.strip()[-300:]}",
+            executor="inspect",
+        )
+    return Verdict.from_wire(answer, executor="inspect")
+
+
+async def run_test_job(job: TestJob, env: SandboxEnvironment | None = None) -> Verdict:
+    """Judge ``job`` in ``env`` (default: the current sample's Inspect sandbox)."""
+    if env is None:
+        from inspect_ai.util import sandbox
+
+        env = sandbox()
+    try:  # Inspect hands out proxies; as_type unwraps them
+        gcop_env = env.as_type(GcopSandboxEnvironment)
+    except TypeError:
+        return await _run_in_generic_sandbox(env, job)
+    return await gcop_env.run_job(job)

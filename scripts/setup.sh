@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up: .venv in the repo root with gcop installed in editable mode (dev extras, pins
+# from constraints.txt), and the sandbox image when a Docker engine answers.
+#
+#   scripts/setup.sh            # venv + package + sandbox image
+#   GCOP_SKIP_IMAGE=1 scripts/setup.sh   # venv + package only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: gcop needs Python >= 3.11 (found $("$python" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+echo "setup: installed gcop into .venv ($(.venv/bin/python --version))"
+
+if [ -n "${GCOP_SKIP_IMAGE:-}" ]; then exit 0; fi
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: Docker is not answering; skipped the sandbox image (start Docker, then run"
+  echo "       '.venv/bin/gcop sandbox build', or judge with '--executor local')."
+  exit 0
+fi
+# The slim Python base needs a container registry; without one, build the base with debootstrap
+# from this host's Debian mirror (root only).
+if ! .venv/bin/gcop sandbox build -q; then
+  echo "setup: no registry for the base image; building it with debootstrap instead"
+  .venv/bin/gcop sandbox build -q --debootstrap
+fi

@@ -1,0 +1,39 @@
+"""Shared test helpers: where the shared data lives and whether Docker can be used."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+needs_shared_data = pytest.mark.skipif(
+    not (SHARED_DATA / "kodcode" / "kodcode_sample.jsonl").is_file(), reason=f"no shared data at {SHARED_DATA}"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def docker_ready() -> bool:
+    """A Docker engine answers and the sandbox image exists (CI builds it before the tests)."""
+    try:
+        import docker
+
+        from sandbox.executors import DEFAULT_IMAGE
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        client.images.get(DEFAULT_IMAGE)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no usable Docker
+        return False
+
+
+def mock_output(content: str, model: str = "mockllm/model", input_tokens: int = 10, output_tokens: int = 5):
+    """A mockllm output with explicit usage (without it, mockllm downloads a tokenizer to count)."""
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    output = ModelOutput.from_content(model, content)
+    output.usage = ModelUsage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
+    return output
