@@ -185,7 +185,14 @@ def _register_sandbox(sub: argparse._SubParsersAction) -> None:
     _add_sandbox_options(check, workers_default=1)
     check.set_defaults(func=_sandbox_check)
 
-    clean = actions.add_parser("clean", help="remove sandbox containers left behind by crashed runs")
+    clean = actions.add_parser(
+        "clean",
+        help="remove sandbox containers left behind by crashed runs",
+        description=(
+            "Remove every container labelled gcop.sandbox=1. Pools remove their containers on exit; "
+            "a process killed hard (SIGKILL, power loss) can leave some behind."
+        ),
+    )
     clean.set_defaults(func=_sandbox_clean)
 
 

@@ -244,9 +244,10 @@ def verify_file(
     data_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     progress: bool = True,
-    log: TextIO = sys.stderr,
+    log: TextIO | None = None,
 ) -> VerifySummary:
     """Judge ``samples_path`` and write the results file; see the module docstring."""
+    log = log or sys.stderr
     path = Path(samples_path)
     samples, bad, total = read_samples(benchmark, path, data_dir=data_dir, timeout=timeout)
     for message in bad:
