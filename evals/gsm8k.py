@@ -1,0 +1,34 @@
+"""GSM8K as an Inspect task: ``inspect eval evals/gsm8k.py`` or ``inspect eval gcop/gsm8k``."""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from .scorers import math_scorer
+from .tasks import build_task
+
+
+@task
+def gsm8k(
+    split: str = "test",
+    mode: str | None = None,
+    icl_k: int = 3,
+    max_strategy_tokens: int = 512,
+    on_invalid: str = "run_core_without",
+    data_dir: str | None = None,
+) -> Task:
+    """GSM8K with the boxed-number judge.
+
+    Args:
+      split: train | test | all.
+      mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
+      icl_k: retrieved train examples in icl mode.
+      max_strategy_tokens: the guide's strategy budget.
+      on_invalid: run_core_without | score_zero, for an unparseable strategy.
+      data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
+    """
+    return build_task(
+        "gsm8k", "math", math_scorer(), split=split, mode=mode, icl_k=icl_k,
+        max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        leak_answer=lambda state: {"gold_answer": state.target.text},
+    )

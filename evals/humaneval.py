@@ -1,0 +1,47 @@
+"""HumanEval as an Inspect task: ``inspect eval evals/humaneval.py`` or ``inspect eval gcop/humaneval``."""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from .scorers import code_scorer
+from .tasks import DEFAULT_SANDBOX, build_task
+
+
+@task
+def humaneval(
+    mode: str | None = None,
+    icl_k: int = 3,
+    max_strategy_tokens: int = 512,
+    on_invalid: str = "run_core_without",
+    sandbox: str = DEFAULT_SANDBOX,
+    executor: str = "docker",
+    data_dir: str | None = None,
+) -> Task:
+    """HumanEval (164 problems, test split) judged by its unit tests in the sandbox.
+
+    Args:
+      mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
+      icl_k: retrieved examples in icl mode (from KodCode's train split: HumanEval has no train split).
+      max_strategy_tokens: the guide's strategy budget.
+      on_invalid: run_core_without | score_zero, for an unparseable strategy.
+      sandbox: gcop (the warm pool, default) | docker | k8s | local (Inspect's own sandboxes).
+      executor: for the gcop sandbox: docker (default) | local (weaker isolation).
+      data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
+    """
+    return build_task(
+        "humaneval", "code", code_scorer("humaneval"), split=None, mode=mode, icl_k=icl_k,
+        max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        sandbox=sandbox_spec(sandbox, executor),
+        leak_answer=lambda state: {"entry_point": state.metadata["entry_point"]},
+    )
+
+
+def sandbox_spec(sandbox: str, executor: str) -> tuple[str, str] | str:
+    if sandbox == "gcop":
+        if executor not in ("docker", "local"):
+            raise ValueError(f"-T executor must be docker or local, got {executor!r}")
+        return ("gcop", executor)
+    if sandbox in ("docker", "k8s", "local"):
+        return sandbox
+    raise ValueError(f"-T sandbox must be gcop, docker, k8s or local, got {sandbox!r}")

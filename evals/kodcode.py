@@ -1,0 +1,48 @@
+"""KodCode as an Inspect task: ``inspect eval evals/kodcode.py`` or ``inspect eval gcop/kodcode``."""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from .humaneval import sandbox_spec
+from .scorers import code_scorer
+from .tasks import DEFAULT_SANDBOX, build_task
+
+
+def _entry_point(state) -> dict:  # type: ignore[no-untyped-def]
+    """KodCode has no single entry point; the leak check looks for any function its tests import."""
+    import re
+
+    names = re.findall(r"from solution import ([\w, ]+)", state.metadata.get("test", ""))
+    first = names[0].split(",")[0].strip() if names else None
+    return {"entry_point": first if first and first != "*" else None}
+
+
+@task
+def kodcode(
+    split: str = "test",
+    mode: str | None = None,
+    icl_k: int = 3,
+    max_strategy_tokens: int = 512,
+    on_invalid: str = "run_core_without",
+    sandbox: str = DEFAULT_SANDBOX,
+    executor: str = "docker",
+    data_dir: str | None = None,
+) -> Task:
+    """KodCode (1,000 problems sampled with a fixed seed, 80/20 train/test) judged by its pytest tests.
+
+    Args:
+      split: train | test | all.
+      mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
+      icl_k: retrieved train examples in icl mode.
+      max_strategy_tokens: the guide's strategy budget.
+      on_invalid: run_core_without | score_zero, for an unparseable strategy.
+      sandbox: gcop (the warm pool, default) | docker | k8s | local (Inspect's own sandboxes).
+      executor: for the gcop sandbox: docker (default) | local (weaker isolation).
+      data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
+    """
+    return build_task(
+        "kodcode", "code", code_scorer("kodcode"), split=split, mode=mode, icl_k=icl_k,
+        max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        sandbox=sandbox_spec(sandbox, executor), leak_answer=_entry_point,
+    )

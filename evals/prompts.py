@@ -1,0 +1,64 @@
+"""Core prompts, per domain, in our own words to the paper's structure.
+
+Math: solve step by step, consider the strategy if it helps, final answer in ``\\boxed{}``.
+Code: a full implementation that restates the signature, in one ```python block.
+The strategy enters the core's input only in ``guided`` mode; ICL examples only in ``icl`` mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
+
+CORE_PROMPT_VERSION = "core-v1"
+
+Domain = Literal["math", "code"]
+
+_SYSTEM: dict[str, str] = {
+    "math": (
+        "You solve grade-school math word problems. Work through the problem step by step, "
+        "then give the final numeric answer as \\boxed{N} on the last line."
+    ),
+    "code": (
+        "You write correct, self-contained Python 3 code. Give the complete implementation, "
+        "restating the function (or class) signature exactly as asked, in a single ```python "
+        "code block. Include every import you need. Do not include tests or example usage."
+    ),
+}
+
+_STRATEGY_NOTE: dict[str, str] = {
+    "math": "A strategy for this problem follows. Consider it and use it if it helps.",
+    "code": "A strategy for this task follows. Consider it and use it if it helps.",
+}
+
+
+def _example_block(domain: str, problem: str, solution: str, index: int) -> str:
+    if domain == "code":
+        return f"Example {index}\nTask:\n{problem.strip()}\n\nSolution:\n```python\n{solution.strip()}\n```"
+    return f"Example {index}\nProblem:\n{problem.strip()}\n\nSolution:\n{solution.strip()}"
+
+
+def core_messages(
+    domain: Domain,
+    problem: str,
+    *,
+    strategy: str | None = None,
+    examples: Sequence[tuple[str, str]] = (),
+) -> list[ChatMessage]:
+    """The core's input: system prompt, then (ICL examples,) the problem and (the strategy)."""
+    parts: list[str] = []
+    if examples:
+        parts.append("Here are solved examples of similar problems.")
+        parts.extend(_example_block(domain, p, s, i) for i, (p, s) in enumerate(examples, start=1))
+        parts.append("Now solve the following.")
+    label = "Task" if domain == "code" else "Problem"
+    parts.append(f"{label}:\n{problem.strip()}")
+    if strategy:
+        parts.append(f"{_STRATEGY_NOTE[domain]}\n<strategy>\n{strategy.strip()}\n</strategy>")
+    if domain == "math":
+        parts.append("Give the final answer as \\boxed{N}.")
+    else:
+        parts.append("Answer with the complete implementation in one ```python block.")
+    return [ChatMessageSystem(content=_SYSTEM[domain]), ChatMessageUser(content="\n\n".join(parts))]

@@ -1,0 +1,9 @@
+"""What gcop registers with Inspect (through the ``inspect_ai`` entry point): the tasks as
+``gcop/gsm8k``, ``gcop/humaneval``, ``gcop/kodcode``; the offline models ``gcop/reference`` and
+``gcop/replay``; the ``gcop`` sandbox."""
+
+from __future__ import annotations
+
+from gcop.providers import gcop_offline  # noqa: F401
+from gcop.tasks import gsm8k, humaneval, kodcode  # noqa: F401
+from sandbox.inspect_provider import GcopSandboxEnvironment  # noqa: F401

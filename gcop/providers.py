@@ -1,0 +1,162 @@
+"""Offline model providers registered with Inspect (no API key, no network).
+
+* ``gcop/reference`` answers every sample with the data set's reference solution: a self-check of
+  data, prompts, extraction and sandbox (it must score 100%). Bound to the guide role it writes a
+  well-formed, non-leaking strategy.
+* ``gcop/replay`` answers from a JSONL of recorded completions keyed by sample id
+  (``-M path=completions.jsonl``): re-scoring stored outputs at no API cost. Lines:
+  ``{"id": ..., "completion": ..., "role": "core"|"guide" (optional), "epoch": n (optional),
+  "input_tokens": n, "output_tokens": n (optional)}``.
+
+Both report token usage (whitespace tokens unless recorded) so the cost code runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+REFERENCE_STRATEGY = (
+    "<think>Plan before solving.</think>\n<strategy>\n1. Restate what is given and what is asked.\n"
+    "2. Work it out one step at a time, checking each intermediate result.\n"
+    "3. Check the result against the question before answering.\n</strategy>"
+)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _input_text(messages: list[ChatMessage]) -> str:
+    return "\n".join(m.text for m in messages)
+
+
+def _is_guide_call(messages: list[ChatMessage]) -> bool:
+    """The guide prompt's system message asks for a <strategy> block; the core's never does."""
+    return any(m.role == "system" and "<strategy>" in m.text for m in messages)
+
+
+def _output(model: str, content: str, messages: list[ChatMessage], usage: dict[str, int] | None = None) -> ModelOutput:
+    output = ModelOutput.from_content(model=model, content=content)
+    input_tokens = (usage or {}).get("input_tokens", _words(_input_text(messages)))
+    output_tokens = (usage or {}).get("output_tokens", _words(content))
+    output.usage = ModelUsage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
+    return output
+
+
+def _current_sample() -> tuple[str, dict[str, Any], int]:
+    from inspect_ai.solver._task_state import sample_state  # no public accessor for the sample in a ModelAPI
+
+    state = sample_state()
+    if state is None:
+        raise RuntimeError("gcop offline models answer only inside an Inspect sample")
+    return str(state.sample_id), dict(state.metadata or {}), int(state.epoch)
+
+
+class ReferenceModel(ModelAPI):
+    """``gcop/reference``: the data set's reference solution for the current sample."""
+
+    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                 config: GenerateConfig = GenerateConfig(), data_dir: str | None = None, **model_args: Any) -> None:
+        super().__init__(model_name, base_url, api_key, [], config)
+        self.data_dir = data_dir or os.environ.get("GCOP_DATA_DIR") or None
+
+    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
+                       config: GenerateConfig) -> ModelOutput:
+        from evals.tasks import reference_answer, task_data_dir
+
+        if _is_guide_call(input):
+            return _output(self.model_name, REFERENCE_STRATEGY, input)
+        sample_id, metadata, _ = _current_sample()
+        benchmark = metadata.get("benchmark")
+        if not benchmark:
+            raise RuntimeError(f"sample {sample_id!r} has no 'benchmark' metadata: gcop/reference needs a gcop task")
+        problem = _index(benchmark, self.data_dir or task_data_dir(benchmark)).get(sample_id)
+        if problem is None:
+            raise RuntimeError(f"gcop/reference: no {benchmark} problem with id {sample_id!r}")
+        return _output(self.model_name, reference_answer(problem), input)
+
+
+_INDEXES: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+
+def _index(benchmark: str, data_dir: str | None) -> dict[str, Any]:
+    from evals.data import problem_index
+
+    key = (benchmark, data_dir)
+    if key not in _INDEXES:
+        _INDEXES[key] = problem_index(benchmark, data_dir)
+    return _INDEXES[key]
+
+
+class ReplayFileError(ValueError):
+    pass
+
+
+class ReplayModel(ModelAPI):
+    """``gcop/replay``: recorded completions, keyed by sample id (and role, and epoch)."""
+
+    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                 config: GenerateConfig = GenerateConfig(), path: str | None = None, **model_args: Any) -> None:
+        super().__init__(model_name, base_url, api_key, [], config)
+        path = path or os.environ.get("GCOP_REPLAY_PATH")
+        if not path:
+            raise ReplayFileError("gcop/replay needs the recordings file: -M path=completions.jsonl")
+        self.records: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+        problems: list[str] = []
+        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                key = (str(record["id"]), str(record.get("role", "core")), record.get("epoch"))
+                if not isinstance(record["completion"], str):
+                    raise TypeError("'completion' must be a string")
+            except (ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{path}:{number}: {type(exc).__name__}: {exc}")
+                continue
+            self.records[key] = record
+        if problems:
+            # A bad line loses nothing else: report it and keep the rest.
+            import warnings
+
+            warnings.warn("gcop/replay skipped bad lines:\n" + "\n".join(problems[:20]), stacklevel=2)
+
+    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
+                       config: GenerateConfig) -> ModelOutput:
+        sample_id, _, epoch = _current_sample()
+        role = "guide" if _is_guide_call(input) else "core"
+        record = self.records.get((sample_id, role, epoch)) or self.records.get((sample_id, role, None))
+        if record is None:
+            raise RuntimeError(f"gcop/replay: no recorded {role} completion for sample {sample_id!r} (epoch {epoch})")
+        usage = {k: int(record[k]) for k in ("input_tokens", "output_tokens") if k in record}
+        return _output(self.model_name, record["completion"], input, usage)
+
+
+@modelapi(name="gcop")
+def gcop_offline() -> type[ModelAPI]:
+    """``gcop/reference`` or ``gcop/replay``: Inspect splits the name into the API (``gcop``) and
+    the model (``reference``/``replay``), so one API dispatches on the model name."""
+
+    class GcopOfflineModel(ModelAPI):
+        def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                     config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
+            super().__init__(model_name, base_url, api_key, [], config)
+            implementations = {"reference": ReferenceModel, "replay": ReplayModel}
+            if model_name not in implementations:
+                raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference or gcop/replay")
+            self._impl = implementations[model_name](model_name, base_url, api_key, config, **model_args)
+
+        async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
+                           config: GenerateConfig) -> ModelOutput:
+            return await self._impl.generate(input, tools, tool_choice, config)
+
+        def max_connections(self) -> int:
+            return 64  # offline: no rate limits
+
+    return GcopOfflineModel

@@ -1,0 +1,141 @@
+"""The guide step as an Inspect solver.
+
+:func:`guide_step` asks the model bound to the ``guide`` model role (``--model-role
+guide=<model>`` on the command line, ``model_roles={"guide": ...}`` in ``eval()`` or ``Task``) for
+a strategy, checks it with :func:`~guides.strategy.parse_guide_output` and stores the result in
+``state.metadata["guide"]``. It does not touch the conversation: the core solver reads
+``state.metadata["guide"]["strategy"]`` (only when ``["valid"]`` is true) and builds its own
+input.
+
+Role resolution: ``get_model(role=...)`` silently returns the *main* model when nothing is bound
+to the role (unless ``required=True``, which raises a generic ``PrerequisiteError``), so the
+step checks :func:`inspect_ai.model.model_roles` itself and raises
+:class:`GuideRoleMissingError` with the command-line fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from inspect_ai.model import ContentReasoning, GenerateConfig, ModelOutput, get_model, model_roles
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from .prompts import GUIDE_PROMPT_VERSION, guide_messages
+from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, parse_guide_output
+
+__all__ = ["GUIDE_METADATA_KEY", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
+
+#: Where the guide's result lives in ``state.metadata``.
+GUIDE_METADATA_KEY = "guide"
+
+
+class GuideRoleMissingError(ValueError):
+    """The guide step ran but no model is bound to its model role."""
+
+    def __init__(self, role: str = "guide") -> None:
+        super().__init__(
+            f"The guide step needs a model bound to the '{role}' model role, and none is: pass "
+            f"--model-role {role}=<model> to `inspect eval` (or model_roles={{'{role}': <model>}} to "
+            f"eval()), or run without the guide (e.g. -T mode=core)."
+        )
+        self.role = role
+
+
+def guide_role_bound(role: str = "guide") -> bool:
+    """Whether a model is bound to ``role`` in the current eval context.
+
+    Reads Inspect's ``model_roles()`` (eval-level roles merged over the task's own), which is
+    only populated while a task runs: call this inside a solver's ``solve()``, not when a task
+    is being constructed (it is always False there).
+    """
+    bound = model_roles().get(role)
+    return bound is not None and bound != []
+
+
+def _reasoning_of(output: ModelOutput) -> str | None:
+    """Reasoning that came on the model's reasoning channel (Inspect ``ContentReasoning``).
+
+    Providers that separate reasoning (vLLM/SGLang with a reasoning parser, OpenAI-compatible
+    servers returning ``reasoning_content``, or a ``<think>`` block that Inspect's OpenAI
+    converters split off) put it in ``output.message.content`` as ``ContentReasoning`` parts;
+    ``output.completion`` then holds only the text parts. Redacted reasoning contributes its
+    summary, if any.
+    """
+    if not output.choices or isinstance(output.message.content, str):
+        return None
+    parts = [
+        (part.summary or "") if part.redacted else part.reasoning
+        for part in output.message.content
+        if isinstance(part, ContentReasoning)
+    ]
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return text or None
+
+
+@solver
+def guide_step(
+    domain: Literal["math", "code"],
+    *,
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
+    role: str = "guide",
+    required: bool = True,
+    problem: Callable[[TaskState], str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    config: GenerateConfig | None = None,
+) -> Solver:
+    """Ask the ``role`` model for a strategy and store it in ``state.metadata["guide"]``.
+
+    Args:
+      domain: ``math`` or ``code`` (picks the guide prompt).
+      max_strategy_tokens: the strategy's token budget (beyond it the strategy is invalid).
+      role: the model role the guide is bound to.
+      required: with no model bound to ``role``, raise :class:`GuideRoleMissingError` (True)
+        or leave the state untouched (False: no ``"guide"`` key is written).
+      problem: the problem text for a state (default ``state.input_text``).
+      count_tokens: token counter for the budget (default: the parser's offline approximation).
+      config: generation config for the guide call (merged over the role's own).
+
+    The stored dict has ``raw``, ``reasoning``, ``strategy``, ``valid``, ``reason``,
+    ``strategy_tokens`` (see :class:`~guides.strategy.ParsedStrategy`), ``input_tokens`` and
+    ``output_tokens`` (the call's usage, None when unreported), ``stop_reason``, ``model`` and
+    ``prompt_version``. A guide call that fails (after Inspect's retries) raises, so Inspect
+    records a sample error rather than an invalid strategy.
+    """
+    if domain not in ("math", "code"):
+        raise ValueError(f"domain must be 'math' or 'code', got {domain!r}")
+    if max_strategy_tokens <= 0:
+        raise ValueError(f"max_strategy_tokens must be > 0, got {max_strategy_tokens}")
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        if not guide_role_bound(role):
+            if required:
+                raise GuideRoleMissingError(role)
+            return state
+        model = get_model(role=role, required=True, config=config or GenerateConfig())
+        problem_text = problem(state) if problem is not None else state.input_text
+        output = await model.generate(guide_messages(domain, problem_text, max_strategy_tokens))
+        parsed = parse_guide_output(
+            output.completion,
+            reasoning=_reasoning_of(output),
+            max_strategy_tokens=max_strategy_tokens,
+            count_tokens=count_tokens,
+        )
+        usage = output.usage
+        state.metadata[GUIDE_METADATA_KEY] = {
+            **parsed.to_dict(),
+            "input_tokens": usage.input_tokens if usage is not None else None,
+            "output_tokens": usage.output_tokens if usage is not None else None,
+            "stop_reason": output.stop_reason if output.choices else None,
+            "model": str(model),
+            "prompt_version": GUIDE_PROMPT_VERSION,
+        }
+        return state
+
+    return solve
+
+
+def strategy_from_state(state: TaskState) -> dict[str, Any] | None:
+    """The guide's stored result for this sample (the dict :func:`guide_step` wrote), or None."""
+    guide = state.metadata.get(GUIDE_METADATA_KEY)
+    return guide if isinstance(guide, dict) else None

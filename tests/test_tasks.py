@@ -1,0 +1,156 @@
+"""Offline end-to-end tests of the Inspect tasks: every mode, the guide role, ICL, scoring,
+role usage and cost, and gcop/reference scoring 100%."""
+
+from __future__ import annotations
+
+import pytest
+from inspect_ai import eval
+from inspect_ai.model import get_model
+
+from evals.gsm8k import gsm8k
+from evals.humaneval import humaneval
+from evals.kodcode import kodcode
+
+from .conftest import SHARED_DATA, mock_output, needs_shared_data
+
+pytestmark = needs_shared_data
+DATA = str(SHARED_DATA)
+
+
+def _run(task, tmp_path, model="mockllm/model", **kwargs):
+    [log] = eval(task, model=model, display="none", log_dir=str(tmp_path), **kwargs)
+    return log
+
+
+def _user_prompt(sample) -> str:
+    return "\n".join(m.text for m in sample.messages if m.role == "user")
+
+
+def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
+    task = gsm8k(split="test", mode="core", data_dir=DATA)
+    first = task.dataset[0]
+    core = get_model("mockllm/model", custom_outputs=[mock_output(f"so \\boxed{{{first.target}}}"), mock_output("\\boxed{-1}")])
+    log = _run(task, tmp_path, model=core, limit=2)
+    assert log.status == "success"
+    values = [s.scores["math_scorer"].value for s in log.samples]
+    assert values == ["C", "I"]
+    assert all(s.metadata["mode"] == "core" for s in log.samples)
+    assert "<strategy>" not in _user_prompt(log.samples[0])
+    assert log.eval.metadata["core_prompt_version"] and log.eval.metadata["data_revision"].startswith("local:")
+
+
+def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_path):
+    task = gsm8k(split="test", data_dir=DATA)  # mode defaults to guided when the role is bound
+    first = task.dataset[0]
+    guide = get_model("mockllm/model", custom_outputs=[
+        mock_output("<think>hmm</think><strategy>Add the two amounts, then halve.</strategy>", input_tokens=40, output_tokens=12)
+    ])
+    core = get_model("mockllm/model", custom_outputs=[mock_output(f"\\boxed{{{first.target}}}", input_tokens=100, output_tokens=7)])
+    log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=1)
+    [sample] = log.samples
+    assert sample.metadata["mode"] == "guided"
+    assert sample.metadata["guide"]["valid"] is True
+    assert "Add the two amounts, then halve." in _user_prompt(sample)
+    assert sample.scores["math_scorer"].value == "C"
+    assert sample.role_usage["guide"].output_tokens == 12
+    metrics = log.results.scores[0].metrics
+    assert metrics["strategy_validity"].value == 1.0 and metrics["leak_rate"].value == 0.0
+
+
+@pytest.mark.parametrize("on_invalid,expected_core_calls", [("run_core_without", 1), ("score_zero", 0)])
+def test_invalid_strategy_is_flagged_and_handled(tmp_path, on_invalid, expected_core_calls):
+    task = gsm8k(split="test", data_dir=DATA, mode="guided", on_invalid=on_invalid)
+    first = task.dataset[0]
+    guide = get_model("mockllm/model", custom_outputs=[mock_output("I will not use tags.")])
+    calls = []
+
+    def core_output(*args):
+        calls.append(1)
+        return mock_output(f"\\boxed{{{first.target}}}")
+
+    core = get_model("mockllm/model", custom_outputs=core_output)
+    log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=1)
+    [sample] = log.samples
+    assert sample.metadata["guide"]["valid"] is False
+    assert len(calls) == expected_core_calls
+    assert sample.scores["math_scorer"].value == ("C" if expected_core_calls else "I")
+    assert log.results.scores[0].metrics["strategy_validity"].value == 0.0
+
+
+def test_guided_mode_without_guide_role_is_a_clear_error(tmp_path):
+    log = _run(gsm8k(split="test", mode="guided", data_dir=DATA), tmp_path, limit=1,
+               model=get_model("mockllm/model", custom_outputs=[mock_output("x")]))
+    assert log.status == "error"
+    assert "--model-role guide=" in log.error.message
+
+
+def test_leaking_strategy_is_counted(tmp_path):
+    task = gsm8k(split="test", mode="guided", data_dir=DATA)
+    first = task.dataset[0]
+    guide = get_model("mockllm/model", custom_outputs=[mock_output(f"<strategy>The result is {first.target}.</strategy>")])
+    core = get_model("mockllm/model", custom_outputs=[mock_output(f"\\boxed{{{first.target}}}")])
+    log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=1)
+    assert log.samples[0].metadata["guide"]["leaked"] is True
+    assert log.results.scores[0].metrics["leak_rate"].value == 1.0
+
+
+def test_icl_retrieves_only_train_items(tmp_path):
+    from evals.data import load_gsm8k
+
+    train_ids = {p.id for p in load_gsm8k("train", DATA)}
+    task = gsm8k(split="test", mode="icl", icl_k=3, data_dir=DATA)
+    core = get_model("mockllm/model", custom_outputs=[mock_output("\\boxed{1}") for _ in range(3)])
+    log = _run(task, tmp_path, model=core, limit=3)
+    for sample in log.samples:
+        ids = sample.metadata["icl_ids"]
+        assert len(ids) == 3 and set(ids) <= train_ids and sample.id not in ids
+        assert _user_prompt(sample).count("Example ") == 3
+    with pytest.raises(ValueError, match="split=test"):
+        gsm8k(split="train", mode="icl", data_dir=DATA)
+
+
+def test_icl_retrieval_is_relevant():
+    from evals.icl import Retriever
+
+    retriever = Retriever(
+        ["apples and oranges in a basket", "a train travels 60 miles per hour", "cookies baked for a party"],
+        ["a", "b", "c"], ["1", "2", "3"],
+    )
+    assert retriever.nearest("how fast does the train travel in miles", 1)[0][0] == "2"
+
+
+def test_bad_task_options_are_clear_errors():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        gsm8k(mode="fancy", data_dir=DATA)
+    with pytest.raises(ValueError, match="on_invalid"):
+        gsm8k(on_invalid="ignore", data_dir=DATA)
+    with pytest.raises(ValueError, match="-T sandbox"):
+        humaneval(sandbox="podman")
+
+
+def test_reference_model_scores_100_percent_on_all_three_tasks(tmp_path):
+    logs = eval(
+        [gsm8k(split="test", mode="core", data_dir=DATA),
+         humaneval(mode="core", sandbox="gcop", executor="local", data_dir=DATA),
+         kodcode(split="all", mode="core", sandbox="gcop", executor="local", data_dir=DATA)],
+        model="gcop/reference", display="none", log_dir=str(tmp_path), limit=200,
+    )
+    for log in logs:
+        assert log.status == "success", log.error
+        scores = log.results.scores[0]
+        assert scores.metrics["accuracy"].value == 1.0, (log.eval.task, scores.metrics)
+        assert log.results.completed_samples >= (152 if log.eval.task.endswith("kodcode") else 164 if log.eval.task.endswith("humaneval") else 200)
+
+
+def test_reference_model_as_guide_gives_valid_strategies(tmp_path):
+    log = _run(humaneval(mode="guided", sandbox="gcop", executor="local", data_dir=DATA), tmp_path,
+               model="gcop/reference", model_roles={"guide": "gcop/reference"}, limit=5)
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
+    assert log.results.scores[0].metrics["strategy_validity"].value == 1.0
+    assert all("guide" in s.role_usage for s in log.samples)
+
+
+def test_gcop_namespace_tasks_resolve(tmp_path):
+    log = _run("gcop/gsm8k", tmp_path, model="gcop/reference", limit=3,
+               task_args={"mode": "core", "data_dir": DATA})
+    assert log.status == "success" and log.results.scores[0].metrics["accuracy"].value == 1.0
