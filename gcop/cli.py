@@ -112,11 +112,13 @@ def _verify(args: argparse.Namespace) -> int:
 def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "selfcheck",
-        help="judge the reference solutions of GSM8K, HumanEval and KodCode (all must pass)",
+        help="run the three Inspect tasks with the offline gcop/reference model (all must score)",
         description=(
-            "Run every reference solution of the three data sets through the same extraction, sandbox "
-            "and verdict rules that judge models, and re-judge KodCode's recorded trials against "
-            "KodCode's own verdicts. Needs no model and no API key. Exit code 0 when every reference passes."
+            "Run the GSM8K (test), HumanEval and KodCode (whole local sample) Inspect tasks with the "
+            "offline gcop/reference model, which answers with each data set's reference solution, "
+            "through the same prompts, extraction, sandbox and scorers that judge real models, and "
+            "re-judge KodCode's recorded trials against KodCode's own verdicts. Prints a table "
+            "(accuracy, tokens, cost). Needs no model and no API key. Exit code 0 when all pass."
         ),
     )
     parser.add_argument(
@@ -124,6 +126,7 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
         help="only these (repeatable; default: all three)",
     )
     parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")
+    parser.add_argument("--log-dir", default="logs", help="where the Inspect logs go (default ./logs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sandbox_options(parser)
     _add_data_option(parser)
@@ -131,19 +134,29 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    from gcop.selfcheck import run_selfcheck
+    from gcop.selfcheck import format_table, run_reference_tasks, run_selfcheck
 
-    results = run_selfcheck(
-        executor=args.executor,
-        workers=args.workers,
-        data_dir=args.data_dir,
-        benchmarks=args.benchmark,
-        trials=not args.no_trials,
-        progress=not args.no_progress,
+    checks = run_reference_tasks(
+        executor=args.executor, workers=args.workers, data_dir=args.data_dir,
+        benchmarks=args.benchmark, log_dir=args.log_dir,
     )
-    for result in results:
-        print(result.format())
-    ok = all(r.ok for r in results)
+    print("Inspect tasks with gcop/reference (every reference answer must score):")
+    print(format_table(checks))
+    print(f"logs: {', '.join(c.log for c in checks)}  (inspect view --log-dir {args.log_dir})")
+    ok = all(c.ok for c in checks)
+    if not args.no_trials and (args.benchmark is None or "kodcode" in args.benchmark):
+        results = run_selfcheck(
+            executor=args.executor,
+            workers=args.workers,
+            data_dir=args.data_dir,
+            benchmarks=["kodcode"],
+            trials=True,
+            progress=not args.no_progress,
+            references=False,
+        )
+        for result in results:
+            print(result.format())
+        ok = ok and all(r.ok for r in results)
     print("selfcheck: all references pass" if ok else "selfcheck: FAILED")
     return EXIT_OK if ok else EXIT_FAILED
 

@@ -1,8 +1,10 @@
-"""``gcop selfcheck``: the reference solutions of all three data sets through the sandbox.
+"""``gcop selfcheck``: the project's default job; no model, no API key.
 
-Every reference must pass; KodCode's recorded trials (where the data has them) are re-judged
-and compared with KodCode's own verdicts. This is the project's default job: it needs no model
-and no API key, and it proves that data, extraction, sandbox and verdict rules agree.
+1. The three Inspect tasks run with the offline ``gcop/reference`` model, which answers every
+   sample with the data set's reference solution: data, prompts, extraction, sandbox, scorers and
+   cost accounting end to end. Every sample must score.
+2. KodCode's recorded trials (where the data has them) are re-judged in the sandbox and compared
+   with KodCode's own verdicts.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ async def _check(
     benchmarks: list[str],
     trials: bool,
     on_done: Callable[[], None],
+    references: bool = True,
 ) -> list[CheckResult]:
     results: list[CheckResult] = []
     sandbox_jobs: list[tuple[str, list[str], list[TestJob], list[bool] | None]] = []
@@ -73,7 +76,8 @@ async def _check(
             sandbox_jobs.append(("humaneval", [p.id for p in he], [humaneval_job(p, p.canonical_solution) for p in he], None))
         else:
             kc = [p for p in problems if isinstance(p, KodCodeProblem)]
-            sandbox_jobs.append(("kodcode", [p.id for p in kc], [kodcode_job(p, p.solution) for p in kc], None))
+            if references:
+                sandbox_jobs.append(("kodcode", [p.id for p in kc], [kodcode_job(p, p.solution) for p in kc], None))
             if trials:
                 ids, jobs, expected = [], [], []
                 for p in kc:
@@ -103,10 +107,86 @@ def run_selfcheck(
     benchmarks: list[str] | None = None,
     trials: bool = True,
     progress: bool = True,
+    references: bool = True,
 ) -> list[CheckResult]:
+    """References judged straight in the sandbox (no Inspect), and KodCode's recorded trials."""
     from tqdm import tqdm
 
     with tqdm(desc="selfcheck", unit="job", disable=not progress) as bar:
         return asyncio.run(
-            _check(executor, workers, data_dir, benchmarks or ["gsm8k", "humaneval", "kodcode"], trials, bar.update)
+            _check(executor, workers, data_dir, benchmarks or ["gsm8k", "humaneval", "kodcode"], trials, bar.update, references)
         )
+
+
+@dataclass
+class TaskCheck:
+    task: str
+    samples: int
+    accuracy: float
+    stderr: float
+    tokens: int
+    cost: float | None
+    log: str
+    errors: int
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0 and self.accuracy == 1.0
+
+
+def run_reference_tasks(
+    executor: str = "docker",
+    workers: int = 2,
+    data_dir: str | None = None,
+    benchmarks: list[str] | None = None,
+    log_dir: str | None = None,
+    gsm8k_limit: int | None = None,
+) -> list[TaskCheck]:
+    """The three tasks with ``gcop/reference`` in core mode; logs go to ``log_dir``."""
+    from inspect_ai import eval as inspect_eval
+
+    from evals.gsm8k import gsm8k
+    from evals.humaneval import humaneval
+    from evals.kodcode import kodcode
+
+    chosen = benchmarks or ["gsm8k", "humaneval", "kodcode"]
+    tasks = []
+    if "gsm8k" in chosen:
+        tasks.append(gsm8k(split="test", mode="core", data_dir=data_dir))
+    if "humaneval" in chosen:
+        tasks.append(humaneval(mode="core", executor=executor, data_dir=data_dir))
+    if "kodcode" in chosen:
+        tasks.append(kodcode(split="all", mode="core", executor=executor, data_dir=data_dir))
+    logs = inspect_eval(
+        tasks, model="gcop/reference", display="none", log_dir=log_dir, max_tasks=1,
+        max_samples=max(8, workers * 4), limit=gsm8k_limit, fail_on_error=False,
+        max_sandboxes=workers,
+    )
+    checks = []
+    for log in logs:
+        metrics = log.results.scores[0].metrics if log.results and log.results.scores else {}
+        usage = log.stats.model_usage.values() if log.stats else []
+        costs = [u.total_cost for u in usage if u.total_cost is not None]
+        errors = sum(1 for s in (log.samples or []) if s.error) if log.samples else (0 if log.status == "success" else 1)
+        checks.append(TaskCheck(
+            task=log.eval.task.split("/")[-1],
+            samples=log.results.completed_samples if log.results else 0,
+            accuracy=float(metrics["accuracy"].value) if "accuracy" in metrics else 0.0,
+            stderr=float(metrics["stderr"].value) if "stderr" in metrics else float("nan"),
+            tokens=sum(u.total_tokens for u in usage),
+            cost=sum(costs) if costs else None,
+            log=log.location,
+            errors=errors if log.status == "success" else max(errors, 1),
+        ))
+    return checks
+
+
+def format_table(checks: list[TaskCheck]) -> str:
+    rows = [("task", "samples", "accuracy", "stderr", "tokens", "cost $", "errors")]
+    for c in checks:
+        rows.append((c.task, str(c.samples), f"{c.accuracy:.4f}", f"{c.stderr:.4f}", str(c.tokens),
+                     "-" if c.cost is None else f"{c.cost:.4f}", str(c.errors)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
