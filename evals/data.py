@@ -295,7 +295,14 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
         data_dir = os.environ.get(DATA_DIR_ENV, "").strip() or None
     if data_dir is None:
         return None
-    return Path(data_dir).expanduser().resolve()
+    path = Path(data_dir).expanduser()
+    if not path.is_absolute() and not path.exists():
+        # `inspect eval evals/x.py` runs the task with the task file's folder as the working
+        # directory; a relative path given on the command line means the shell's directory.
+        shell_cwd = os.environ.get("PWD")
+        if shell_cwd and (Path(shell_cwd) / path).exists():
+            path = Path(shell_cwd) / path
+    return path.resolve()
 
 
 def _require_dir(data_dir: Path) -> None:

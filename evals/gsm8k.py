@@ -1,11 +1,14 @@
 """GSM8K as an Inspect task: ``inspect eval evals/gsm8k.py`` or ``inspect eval gcop/gsm8k``."""
+# Absolute imports: `inspect eval evals/<task>.py` loads this file as a standalone module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task, task
 
-from .scorers import math_scorer
-from .tasks import build_task
+from evals.scorers import math_scorer
+from evals.tasks import build_task, reject_unknown_options
 
 
 @task
@@ -16,6 +19,7 @@ def gsm8k(
     max_strategy_tokens: int = 512,
     on_invalid: str = "run_core_without",
     data_dir: str | None = None,
+    **unknown: Any,
 ) -> Task:
     """GSM8K with the boxed-number judge.
 
@@ -27,6 +31,7 @@ def gsm8k(
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
     """
+    reject_unknown_options("gsm8k", unknown)
     return build_task(
         "gsm8k", "math", math_scorer(), split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,

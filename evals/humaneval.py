@@ -1,11 +1,14 @@
 """HumanEval as an Inspect task: ``inspect eval evals/humaneval.py`` or ``inspect eval gcop/humaneval``."""
+# Absolute imports: `inspect eval evals/<task>.py` loads this file as a standalone module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task, task
 
-from .scorers import code_scorer
-from .tasks import DEFAULT_SANDBOX, build_task
+from evals.scorers import code_scorer
+from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
 
 
 @task
@@ -17,6 +20,7 @@ def humaneval(
     sandbox: str = DEFAULT_SANDBOX,
     executor: str = "docker",
     data_dir: str | None = None,
+    **unknown: Any,
 ) -> Task:
     """HumanEval (164 problems, test split) judged by its unit tests in the sandbox.
 
@@ -29,6 +33,7 @@ def humaneval(
       executor: for the gcop sandbox: docker (default) | local (weaker isolation).
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
     """
+    reject_unknown_options("humaneval", unknown)
     return build_task(
         "humaneval", "code", code_scorer("humaneval"), split=None, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,

@@ -1,12 +1,15 @@
 """KodCode as an Inspect task: ``inspect eval evals/kodcode.py`` or ``inspect eval gcop/kodcode``."""
+# Absolute imports: `inspect eval evals/<task>.py` loads this file as a standalone module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task, task
 
-from .humaneval import sandbox_spec
-from .scorers import code_scorer
-from .tasks import DEFAULT_SANDBOX, build_task
+from evals.humaneval import sandbox_spec
+from evals.scorers import code_scorer
+from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
 
 
 def _entry_point(state) -> dict:  # type: ignore[no-untyped-def]
@@ -28,6 +31,7 @@ def kodcode(
     sandbox: str = DEFAULT_SANDBOX,
     executor: str = "docker",
     data_dir: str | None = None,
+    **unknown: Any,
 ) -> Task:
     """KodCode (1,000 problems sampled with a fixed seed, 80/20 train/test) judged by its pytest tests.
 
@@ -41,6 +45,7 @@ def kodcode(
       executor: for the gcop sandbox: docker (default) | local (weaker isolation).
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
     """
+    reject_unknown_options("kodcode", unknown)
     return build_task(
         "kodcode", "code", code_scorer("kodcode"), split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,

@@ -156,3 +156,18 @@ def build_task(
             "prices_per_million_tokens": {m: c.model_dump() for m, c in prices.items() if m.startswith("anthropic/")},
         },
     )
+
+
+def reject_unknown_options(task_name: str, unknown: dict[str, Any]) -> None:
+    """Inspect passes every -T option to a task with **kwargs; a misspelt one is an error, not a no-op."""
+    if unknown:
+        import inspect as _inspect
+
+        from evals import gsm8k, humaneval, kodcode
+
+        fn = {"gsm8k": gsm8k.gsm8k, "humaneval": humaneval.humaneval, "kodcode": kodcode.kodcode}[task_name]
+        valid = [n for n, p in _inspect.signature(fn).parameters.items() if p.kind is not p.VAR_KEYWORD]
+        raise ValueError(
+            f"unknown task option(s) for {task_name}: {', '.join(f'-T {k}' for k in sorted(unknown))}; "
+            f"valid options: {', '.join(valid)}"
+        )

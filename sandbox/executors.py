@@ -226,6 +226,9 @@ class _LocalWorker(_Worker):
             env=env,
             cwd=self._work_root,
             limit=16 * 1024 * 1024,
+            # A process group of its own: a sample that signals its runner's group
+            # (os.killpg(os.getpgid(os.getppid()), ...)) must not reach the host process.
+            start_new_session=True,
         )
         assert self._proc.stdout is not None
         hello = await asyncio.wait_for(self._proc.stdout.readline(), START_TIMEOUT_S)

@@ -101,7 +101,8 @@ def expected_tests(test_source: str) -> list[str] | None:
     """
     try:
         tree = ast.parse(test_source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        # ValueError: NUL bytes on older Pythons; MemoryError/RecursionError: absurd nesting.
         return None
     names: list[str] = []
     for node in tree.body:
@@ -236,17 +237,20 @@ class _Recorder:
 
 
 def _unshare_network() -> bool:
-    """Put the calling process in a new, empty network namespace (local mode). True on success."""
+    """Put the calling process in a new, empty network namespace (local mode). True on success.
+
+    A new user namespace comes with it whenever one can be made, even for root: the sample then
+    holds no capability in the host's namespace, so a runner started as root cannot be ptraced,
+    nor its file descriptors (``/proc/<runner>/fd/1``, the answer channel) opened by the sample.
+    """
     clone_newnet, clone_newuser = 0x40000000, 0x10000000
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return False
-    if libc.unshare(clone_newnet) == 0:
-        return True
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(clone_newuser | clone_newnet) != 0:
-        return False
+        return libc.unshare(clone_newnet) == 0
     try:
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
@@ -470,7 +474,10 @@ class Runner:
         report_r, report_w = os.pipe()
         try:
             for name, text in files.items():
-                with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+                # surrogatepass: a lone surrogate in model output (valid in JSON, not in UTF-8)
+                # is written as the bytes it stands for, and the import then fails like any
+                # other undecodable source, instead of the encoder error taking the server down.
+                with open(os.path.join(workdir, name), "w", encoding="utf-8", errors="surrogatepass") as f:
                     f.write(text)
             nonce = secrets.token_hex(16)
             pid = os.fork()

@@ -154,3 +154,16 @@ def test_gcop_namespace_tasks_resolve(tmp_path):
     log = _run("gcop/gsm8k", tmp_path, model="gcop/reference", limit=3,
                task_args={"mode": "core", "data_dir": DATA})
     assert log.status == "success" and log.results.scores[0].metrics["accuracy"].value == 1.0
+
+
+def test_unknown_task_option_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"-T mdoe; valid options: split, mode"):
+        gsm8k(mdoe="core", data_dir=DATA)
+
+
+def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
+    from evals.data import resolve_data_dir
+
+    monkeypatch.setenv("PWD", str(SHARED_DATA.parent))
+    monkeypatch.chdir(tmp_path)  # as `inspect eval evals/x.py` does: cwd = the task file's folder
+    assert resolve_data_dir("data") == SHARED_DATA
