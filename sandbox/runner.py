@@ -286,7 +286,10 @@ def _run_pytest(workdir: str) -> dict[str, Any]:
     recorder = _Recorder()
     args = [
         "-q", "-rN", "--color=no", "--noconftest", "-p", "no:cacheprovider",
-        "-p", "no:stepwise", "-c", os.devnull, "--rootdir", workdir,
+        "-p", "no:stepwise", "-c", os.devnull,
+        # Reporting plugins that never change an outcome; each costs start-up time per job.
+        "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
+        "-p", "no:setuponly", "-p", "no:setupplan", "--rootdir", workdir,
         "test_solution.py",
     ]
     ret = pytest.main(args, plugins=[recorder, _local_definitions_only(pytest)])
@@ -401,6 +404,7 @@ def _child(
                 "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
             }
         )
+        tempfile.tempdir = None  # the server's cached temp dir is not the job's
         runner_dir = os.path.dirname(os.path.abspath(__file__))
         sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.abspath(p) != runner_dir]
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
@@ -429,13 +433,49 @@ def _child(
 class Runner:
     """Runs jobs one at a time, each in a fresh forked process and a fresh directory."""
 
-    def __init__(self, isolation: str = "local", work_root: str | None = None) -> None:
+    def __init__(self, isolation: str = "local", work_root: str | None = None, prewarm: bool = False) -> None:
         if isolation not in ("container", "local"):
             raise ValueError(f"isolation must be 'container' or 'local', got {isolation!r}")
         self.isolation = isolation
         self.work_root = work_root or (os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir())
         self.is_init = os.getpid() == 1
         self._prepare()
+        if prewarm:
+            self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) and
+        import numpy once, here, so every forked job inherits them warm. A fork server's job then
+        costs a pytest session, not a pytest start-up. Nothing of the warm-up run survives: its
+        modules are dropped and its directory deleted."""
+        import contextlib
+        import io
+
+        workdir = tempfile.mkdtemp(prefix="gcop-warm-", dir=self.work_root)
+        previous = os.getcwd()
+        try:
+            with open(os.path.join(workdir, "solution.py"), "w") as f:
+                f.write("def warm():\n    return 1\n")
+            with open(os.path.join(workdir, "test_solution.py"), "w") as f:
+                f.write("from solution import *\n\ndef test_warm():\n    assert warm() == 1\n")
+            os.chdir(workdir)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                _run_pytest(workdir)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; a failure costs speed only
+            pass
+        finally:
+            os.chdir(previous)
+            shutil.rmtree(workdir, ignore_errors=True)
+            for name in ("solution", "test_solution"):
+                sys.modules.pop(name, None)
+        with contextlib.suppress(Exception):
+            import numpy  # noqa: F401 - KodCode's most common third-party import
+        # Everything alive now is shared by every job: keep it out of the children's garbage
+        # collections (pytest runs several per session), which would otherwise walk it all.
+        import gc
+
+        gc.collect()
+        gc.freeze()
 
     def _prepare(self) -> None:
         libc = None
@@ -653,7 +693,9 @@ def serve(isolation: str) -> None:
     """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
-    runner = Runner(isolation=isolation)
+    # Only the plugins pytest ships with: what the image has, whatever the host venv holds.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    runner = Runner(isolation=isolation, prewarm=True)
     hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation}
     stdout.write(json.dumps(hello).encode() + b"\n")
     stdout.flush()
