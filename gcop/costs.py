@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from inspect_ai.model import ModelCost, ModelInfo, get_model_info, set_model_cost, set_model_info
@@ -78,3 +79,34 @@ def price_if_self_hosted(model: str) -> None:
     info = get_model_info(model)
     if info is None or info.cost is None:
         _register(model, self_hosted_price())
+
+
+def role_split(model_usage: dict[str, Any], role_usage: dict[str, Any]) -> dict[str, dict[str, float | int | None]]:
+    """Tokens and $ per role for one sample or one run: each bound role as Inspect recorded it in
+    ``role_usage``, and ``core`` as the rest of ``model_usage`` (the model under evaluation)."""
+
+    def fields(usage: Any) -> dict[str, float | int | None]:
+        return {
+            "input_tokens": int(usage.input_tokens), "output_tokens": int(usage.output_tokens),
+            "total_tokens": int(usage.total_tokens), "cost": usage.total_cost,
+        }
+
+    def total(usages: Any) -> dict[str, float | int | None]:
+        rows = [fields(u) for u in usages]
+        costs = [r["cost"] for r in rows if r["cost"] is not None]
+        return {
+            "input_tokens": sum(int(r["input_tokens"] or 0) for r in rows),
+            "output_tokens": sum(int(r["output_tokens"] or 0) for r in rows),
+            "total_tokens": sum(int(r["total_tokens"] or 0) for r in rows),
+            "cost": sum(costs) if costs else None,
+        }
+
+    split = {role: fields(usage) for role, usage in role_usage.items()}
+    everything = total(model_usage.values())
+    roles = total(role_usage.values())
+    core = {k: (everything[k] - roles[k]) if everything[k] is not None and roles[k] is not None else everything[k]
+            for k in everything}
+    if core["cost"] is not None:
+        core["cost"] = max(0.0, float(core["cost"]))
+    split["core"] = core
+    return split

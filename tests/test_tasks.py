@@ -167,3 +167,18 @@ def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("PWD", str(SHARED_DATA.parent))
     monkeypatch.chdir(tmp_path)  # as `inspect eval evals/x.py` does: cwd = the task file's folder
     assert resolve_data_dir("data") == SHARED_DATA
+
+
+def test_cost_per_role_from_inspect_usage(tmp_path):
+    from gcop.costs import role_split
+
+    task = gsm8k(split="test", mode="guided", data_dir=DATA)
+    guide = get_model("mockllm/model", custom_outputs=[mock_output("<strategy>Plan it.</strategy>", input_tokens=30, output_tokens=5)])
+    core = get_model("mockllm/model", custom_outputs=[mock_output("\\boxed{1}", input_tokens=200, output_tokens=20)])
+    log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=1)
+    [sample] = log.samples
+    split = role_split(sample.model_usage, sample.role_usage)
+    assert split["guide"]["input_tokens"] == 30 and split["guide"]["output_tokens"] == 5
+    assert split["core"]["input_tokens"] == 200 and split["core"]["output_tokens"] == 20
+    run = role_split(log.stats.model_usage, log.stats.role_usage)
+    assert run["core"]["total_tokens"] == 220 and run["guide"]["total_tokens"] == 35
