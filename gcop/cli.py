@@ -275,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Command groups that live in their own modules register themselves on import.
+    import importlib
+
+    for module in ("gcop.cli_train", "gcop.cli_results"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     for register in COMMANDS:
         register(sub)
     return parser

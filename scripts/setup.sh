@@ -13,7 +13,7 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,train]'
 echo "setup: installed gcop into .venv ($(.venv/bin/python --version))"
 
 if [ -n "${GCOP_SKIP_IMAGE:-}" ]; then exit 0; fi
