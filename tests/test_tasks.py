@@ -166,7 +166,7 @@ def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PWD", str(SHARED_DATA.parent))
     monkeypatch.chdir(tmp_path)  # as `inspect eval evals/x.py` does: cwd = the task file's folder
-    assert resolve_data_dir("data") == SHARED_DATA
+    assert resolve_data_dir("data") == SHARED_DATA.resolve()
 
 
 def test_cost_per_role_from_inspect_usage(tmp_path):
