@@ -248,6 +248,8 @@ class _Plan:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A batch of rollouts opens dozens of connections at once; the default backlog (5) drops them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], fake: FakeAnthropic) -> None:
         self.fake = fake

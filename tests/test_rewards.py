@@ -1,0 +1,432 @@
+"""GRPO reward components (train/rewards.py) and the training config loader (train/config.py).
+
+Cores and judges are mockllm models with scripted, usage-carrying outputs; code rewards use the
+local sandbox executor (the docker pool is exercised by bench/bench_rewards.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from inspect_ai.model import get_model
+
+from evals.data import load_problems
+from evals.tasks import reference_answer
+from train.config import ConfigError, apply_overrides, load_config, parse_config
+from train.rewards import (
+    COMPONENTS,
+    BaselineCache,
+    GuideRewards,
+    JudgeFormatError,
+    completion_text,
+    offline_core,
+    parse_judge_score,
+)
+
+from .conftest import SHARED_DATA, mock_output, needs_shared_data
+
+pytestmark = needs_shared_data
+DATA = str(SHARED_DATA)
+CONFIGS = Path(__file__).resolve().parents[1] / "train" / "configs"
+
+GOOD = "<think>\nplan it\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
+GOOD_2 = "<think>\nanother plan\n</think>\n<strategy>\n1. Find the rate.\n2. Multiply by the time.\n3. Check.\n</strategy>"
+
+
+@pytest.fixture(scope="module")
+def gsm8k_problems():
+    return load_problems("gsm8k", "train", DATA)[:4]
+
+
+@pytest.fixture(scope="module")
+def kodcode_problems():
+    return load_problems("kodcode", "train", DATA)[:3]
+
+
+class ScriptedModel:
+    """A mockllm responder that records calls and in-flight concurrency.
+
+    ``answer(prompt_text) -> str`` gives the reply (raise to fail the call)."""
+
+    def __init__(self, answer: Callable[[str], str], latency: float = 0.0) -> None:
+        self.answer = answer
+        self.latency = latency
+        self.prompts: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __call__(self, input, tools, tool_choice, config):  # noqa: A002 - mockllm's signature
+        prompt = input[-1].text
+        self.prompts.append(prompt)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return mock_output(self.answer(prompt))
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def with_strategy(self) -> int:
+        return sum("<strategy>" in p for p in self.prompts)
+
+    @property
+    def without_strategy(self) -> int:
+        return sum("<strategy>" not in p for p in self.prompts)
+
+    def model(self):
+        return get_model("mockllm/model", custom_outputs=self, memoize=False)
+
+
+def gold(problems):
+    return {p.question.strip()[:60]: p.target for p in problems}
+
+
+def answer_right(problems, *, without_strategy: bool = True, with_strategy: bool = True):
+    """The right boxed answer when the call kind is enabled, a wrong one otherwise."""
+    table = gold(problems)
+
+    def answer(prompt: str) -> str:
+        body = prompt.split("Problem:\n", 1)[1]
+        target = next(v for k, v in table.items() if body.startswith(k))
+        right = with_strategy if "<strategy>" in prompt else without_strategy
+        return f"\\boxed{{{target if right else int(target) + 1}}}"
+
+    return answer
+
+
+def judge_returning(*replies: str) -> ScriptedModel:
+    queue = list(replies)
+    return ScriptedModel(lambda _prompt: queue.pop(0) if len(queue) > 1 else queue[0])
+
+
+def engine(problems, core: ScriptedModel, judge: ScriptedModel | None = None, tmp_path: Path | None = None, **kwargs):
+    return GuideRewards(
+        problems, core=core.model(), judge=(judge or judge_returning('{"score": 0.5}')).model(),
+        baseline_cache=(tmp_path / "baselines") if tmp_path else None, executor="local", **kwargs,
+    )
+
+
+async def components(eng: GuideRewards, ids, texts, **kwargs):
+    """Call every reward function as TRL does (same lists, all at once)."""
+    completions = [[{"role": "assistant", "content": t}] for t in texts]
+    funcs = eng.reward_funcs()
+    results = await asyncio.gather(*(f(prompts=[None] * len(texts), completions=completions, problem_id=ids, **kwargs) for f in funcs))
+    return {f.__name__: r for f, r in zip(funcs, results, strict=True)}
+
+
+# --------------------------------------------------------------------------- judge format
+
+
+@pytest.mark.parametrize("reply,score", [('{"score": 0.7}', 0.7), (' {"score": 1}\n', 1.0), ('{"score": 0}', 0.0)])
+def test_judge_score_valid(reply, score):
+    assert parse_judge_score(reply) == score
+
+
+@pytest.mark.parametrize("reply", [
+    "0.7", 'Score: {"score": 0.7}', '```json\n{"score": 0.7}\n```', '{"score": 0.7, "why": "ok"}',
+    '{"score": true}', '{"score": "0.7"}', '{"score": 1.5}', '{"score": -0.1}', '{"score": NaN}', "", "[0.5]",
+])
+def test_judge_score_invalid(reply):
+    with pytest.raises(JudgeFormatError):
+        parse_judge_score(reply)
+
+
+def test_completion_text_forms():
+    assert completion_text("plain") == ("plain", None)
+    assert completion_text([{"role": "assistant", "content": "x", "reasoning_content": "r"}]) == ("x", "r")
+    assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]) == ("ab", None)
+
+
+# --------------------------------------------------------------------------- components
+
+
+async def test_each_component(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    core = ScriptedModel(answer_right(p, without_strategy=False))
+    judge = judge_returning('{"score": 0.75}')
+    eng = engine(p, core, judge, tmp_path, beta=0.1, gamma=0.2, kappa=0.5)
+    assert [f.__name__ for f in eng.reward_funcs()] == list(COMPONENTS["exectune"]) == ["R", "I_str", "J", "dR_penalty"]
+    assert eng.reward_weights() == [1.0, 0.1, 0.2, 0.5]
+    out = await components(eng, [p[0].id, p[1].id], [GOOD, GOOD_2])
+    assert out == {"R": [1.0, 1.0], "I_str": [1.0, 1.0], "J": [0.75, 0.75], "dR_penalty": [0.0, 0.0]}
+    # computed once per completion and shared by the four components
+    assert core.with_strategy == 2 and core.without_strategy == 2 and len(judge.prompts) == 2
+    # the core saw the parsed strategy, not the think block
+    assert "1. List the quantities." in core.prompts[0] + core.prompts[1]
+    assert all("plan it" not in prompt for prompt in core.prompts)
+
+
+async def test_malformed_strategy_is_zero_everywhere_without_calls(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1}')
+    eng = engine(p, core, judge, tmp_path)
+    bad = ["no tags at all", "<strategy>unclosed", "<think>open", "<strategy></strategy>", "<strategy>a</strategy><strategy>b</strategy>"]
+    out = await components(eng, [p[0].id] * len(bad), bad)
+    assert out == {name: [0.0] * len(bad) for name in COMPONENTS["exectune"]}
+    assert core.prompts == [] and judge.prompts == []
+
+
+async def test_regression_penalty(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    # right without the strategy, wrong with it: dR = -1
+    core = ScriptedModel(answer_right(p, with_strategy=False))
+    eng = engine(p, core, judge_returning('{"score": 0.5}'), tmp_path, beta=0.1, gamma=0.2, kappa=0.5)
+    out = await components(eng, [p[0].id], [GOOD])
+    assert out == {"R": [0.0], "I_str": [1.0], "J": [0.5], "dR_penalty": [-1.0]}
+    outcome = (await eng.outcomes([GOOD], problem_id=[p[0].id]))[0]
+    assert outcome.d_r == -1.0
+    assert eng.total(outcome) == pytest.approx(0.0 + 0.1 * 1 + 0.2 * 0.5 - 0.5 * 1)
+    # better with the strategy than without: no penalty (the penalty only punishes regressions)
+    core2 = ScriptedModel(answer_right(p, without_strategy=False))
+    eng2 = engine(p, core2, judge_returning('{"score": 0.5}'), tmp_path / "other")
+    assert (await components(eng2, [p[0].id], [GOOD]))["dR_penalty"] == [0.0]
+
+
+async def test_leak_gets_zero_judge_without_a_judge_call(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    gold_number = p[0].target
+    leaking = f"<think>x</think>\n<strategy>\n1. The total is {gold_number}.\n</strategy>"
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1}')
+    eng = engine(p, core, judge, tmp_path)
+    out = await components(eng, [p[0].id, p[0].id], [leaking, GOOD])
+    assert out["J"] == [0.0, 1.0] and out["R"] == [1.0, 1.0] and out["I_str"] == [1.0, 1.0]
+    assert len(judge.prompts) == 1 and gold_number not in judge.prompts[0].split("Strategy:")[1]
+    assert eng.stats["leaked"] == 1
+
+
+async def test_invalid_judge_reply_is_retried_then_unscorable(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    # first reply invalid, second valid: the retry's score counts
+    judge = judge_returning("I'd say 0.8", '{"score": 0.8}')
+    eng = engine(p, ScriptedModel(answer_right(p)), judge, tmp_path, judge_attempts=2)
+    assert (await components(eng, [p[0].id], [GOOD]))["J"] == [0.8]
+    assert len(judge.prompts) == 2 and eng.stats["judge_invalid"] == 1
+    # never valid: the completion is unscorable (None everywhere), not a silent 0
+    judge = judge_returning('{"score": 7}')
+    eng = engine(p, ScriptedModel(answer_right(p)), judge, tmp_path, judge_attempts=3)
+    out = await components(eng, [p[0].id, p[1].id], [GOOD, "malformed"])
+    assert out == {name: [None, 0.0] for name in COMPONENTS["exectune"]}
+    assert len(judge.prompts) == 3
+
+
+async def test_failing_core_makes_the_completion_unscorable(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    ok = answer_right(p)
+
+    def answer(prompt: str) -> str:
+        if "<strategy>" in prompt and "Multiply" in prompt:
+            raise ConnectionError("core is down for good")
+        return ok(prompt)
+
+    core = ScriptedModel(answer)
+    eng = engine(p, core, judge_returning('{"score": 0.5}'), tmp_path)
+    out = await components(eng, [p[0].id, p[0].id, p[1].id], [GOOD, GOOD_2, "garbage"])
+    assert out == {"R": [1.0, None, 0.0], "I_str": [1.0, None, 0.0], "J": [0.5, None, 0.0], "dR_penalty": [0.0, None, 0.0]}
+    assert eng.stats["unscorable"] == 1 and eng.stats["core_failures"] == 1
+
+
+async def test_failing_baseline_is_unscorable_and_not_cached(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    ok = answer_right(p)
+    down = {"on": True}
+
+    def answer(prompt: str) -> str:
+        if "<strategy>" not in prompt and down["on"]:
+            raise ConnectionError("down")
+        return ok(prompt)
+
+    eng = engine(p, ScriptedModel(answer), judge_returning('{"score": 0.5}'), tmp_path)
+    assert (await components(eng, [p[0].id], [GOOD]))["R"] == [None]
+    assert not list((tmp_path / "baselines").rglob("*.json"))
+    down["on"] = False
+    assert (await components(eng, [p[0].id], [GOOD], trainer_state=type("S", (), {"global_step": 1})()))["R"] == [1.0]
+    assert len(list((tmp_path / "baselines").rglob("*.json"))) == 1
+
+
+async def test_baseline_cached_once_per_problem_and_on_disk(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    core = ScriptedModel(answer_right(p))
+    eng = engine(p, core, None, tmp_path)
+    ids = [p[0].id] * 4 + [p[1].id] * 4
+    await components(eng, ids, [GOOD, GOOD_2] * 4)
+    assert core.without_strategy == 2  # one per problem, shared by the 4 rollouts of each
+    files = sorted((tmp_path / "baselines").rglob("*.json"))
+    assert len(files) == 2
+    record = json.loads(files[0].read_text())
+    assert {"core_model", "core_prompt_version", "problem_id", "sampling", "reward"} <= set(record)
+    # a later step of the same run: memory hit, no new baseline call
+    await components(eng, ids, [GOOD_2, GOOD] * 4, trainer_state=type("S", (), {"global_step": 7})())
+    assert core.without_strategy == 2
+    # a new run (new engine, same cache folder): disk hit, still no baseline call
+    core2 = ScriptedModel(answer_right(p))
+    eng2 = engine(p, core2, None, tmp_path)
+    await components(eng2, ids, [GOOD] * 8)
+    assert core2.without_strategy == 0 and core2.with_strategy == 8
+    assert eng2.stats["baseline_disk_hits"] == 2
+    # another sampling config is another key: recomputed
+    core3 = ScriptedModel(answer_right(p))
+    eng3 = engine(p, core3, None, tmp_path, core_config={"temperature": 0.3})
+    await components(eng3, ids[:1], [GOOD])
+    assert core3.without_strategy == 1
+    assert len(list((tmp_path / "baselines").rglob("*.json"))) == 3
+
+
+def test_baseline_key_is_content_keyed(gsm8k_problems):
+    p = gsm8k_problems
+    a = GuideRewards(p, core="mockllm/reference", gamma=0)
+    b = GuideRewards(p, core="mockllm/reference", gamma=0, core_config={"max_connections": 3, "timeout": 9})
+    c = GuideRewards(p, core="mockllm/wrong", gamma=0)
+    info = a.problems[p[0].id]
+    assert BaselineCache.key(a.baseline_key_fields(info)) == BaselineCache.key(b.baseline_key_fields(info))
+    assert BaselineCache.key(a.baseline_key_fields(info)) != BaselineCache.key(c.baseline_key_fields(info))
+    assert a.baseline_key_fields(info)["core_prompt_version"] == "core-v1"
+
+
+async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    latency = 0.3
+    core = ScriptedModel(answer_right(p), latency=latency)
+    judge = ScriptedModel(lambda _: '{"score": 0.5}', latency=latency)
+    eng = engine(p, core, judge, tmp_path)
+    ids = [q.id for q in p for _ in range(4)]  # 16 completions, 4 problems
+    started = time.perf_counter()
+    out = await components(eng, ids, [GOOD] * 16)
+    elapsed = time.perf_counter() - started
+    assert out["R"] == [1.0] * 16
+    # 16 strategy calls + 4 baselines + 16 judge calls, all in flight together
+    assert core.max_in_flight == 20 and judge.max_in_flight == 16
+    assert elapsed < 2 * latency + 0.5, elapsed
+    # one limit for everything: 4 at a time
+    core2 = ScriptedModel(answer_right(p), latency=0.05)
+    judge2 = ScriptedModel(lambda _: '{"score": 0.5}', latency=0.05)
+    eng2 = engine(p, core2, judge2, tmp_path / "b", max_concurrency=4)
+    await components(eng2, ids, [GOOD] * 16)
+    assert core2.max_in_flight + judge2.max_in_flight <= 8 and max(core2.max_in_flight, judge2.max_in_flight) <= 4
+
+
+def test_sync_compute_and_offline_cores(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    eng = GuideRewards(p, core="mockllm/strategy_gated", judge="mockllm/judge", baseline_cache=tmp_path)
+    out = eng.compute([p[0].id, p[1].id], [GOOD, "bad"])
+    assert out == {"R": [1.0, 0.0], "I_str": [1.0, 0.0], "J": [0.5, 0.0], "dR_penalty": [0.0, 0.0]}
+    assert eng.core_name == "mockllm/strategy_gated"
+    out = GuideRewards(p, core="mockllm/wrong", gamma=0, baseline_cache=tmp_path).compute([p[0].id], [GOOD])
+    assert out["R"] == [0.0] and out["J"] == [0.0]
+    with pytest.raises(ValueError, match="unknown offline core"):
+        offline_core("mockllm/nope", p)
+
+
+async def test_advisor_reward_is_the_task_reward_only(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    core = ScriptedModel(answer_right(p, without_strategy=False))
+    eng = GuideRewards(p, recipe="advisor", core=core.model(), baseline_cache=tmp_path)
+    assert [f.__name__ for f in eng.reward_funcs()] == ["R"] and eng.reward_weights() == [1.0]
+    advice = "<think>hmm</think>Add the two amounts carefully; no tags needed."
+    out = await components(eng, [p[0].id, p[1].id], [advice, "free-form tips without any schema"])
+    assert out == {"R": [1.0, 1.0]}
+    assert "Add the two amounts carefully" in core.prompts[0] and "hmm" not in core.prompts[0]
+    assert core.without_strategy == 0  # no baseline in Advisor
+
+
+async def test_code_rewards_use_the_sandbox_and_share_identical_jobs(kodcode_problems, tmp_path):
+    p = kodcode_problems
+    references = {q.question.strip()[:60]: reference_answer(q) for q in p}
+
+    def answer(prompt: str) -> str:
+        body = prompt.split("Task:\n", 1)[1]
+        ref = next(v for k, v in references.items() if body.startswith(k))
+        return ref if "<strategy>" in prompt else "```python\nx = 1\n```"
+
+    core = ScriptedModel(answer)
+    eng = engine(p, core, None, tmp_path, gamma=0.0)
+    strategy = "<think>t</think>\n<strategy>\n1. Keep the signature.\n2. Handle empty input.\n</strategy>"
+    try:
+        out = await components(eng, [q.id for q in p for _ in range(2)], [strategy] * 6)
+    finally:
+        await eng.aclose()
+    assert out["R"] == [1.0] * 6 and out["dR_penalty"] == [0.0] * 6 and out["J"] == [0.0] * 6
+    # 6 graded strategy runs + 3 baselines, but identical jobs (same code, same tests) run once
+    assert eng.stats["sandbox_jobs"] == 9 and eng.stats["sandbox_runs"] == 6
+
+
+def test_engine_rejects_bad_arguments(gsm8k_problems):
+    with pytest.raises(ValueError, match="judge"):
+        GuideRewards(gsm8k_problems, core="mockllm/reference", gamma=0.1)
+    with pytest.raises(ValueError, match="recipe"):
+        GuideRewards(gsm8k_problems, recipe="nope", core="mockllm/reference")  # type: ignore[arg-type]
+    eng = GuideRewards(gsm8k_problems, core="mockllm/reference", gamma=0)
+    with pytest.raises(KeyError, match="not among"):
+        eng.compute(["no-such-id"], [GOOD])
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_paper_configs_load_with_the_paper_settings():
+    for name in ("gsm8k", "kodcode"):
+        for recipe in ("sft", "exectune", "advisor"):
+            config = load_config(CONFIGS / f"{name}_{recipe}.yaml")
+            assert config.benchmark == name and config.models.guide == "Qwen/Qwen3-1.7B"
+            assert config.models.core == ("anthropic/claude-3-5-haiku-latest" if name == "gsm8k" else "anthropic/claude-3-haiku-20240307")
+            assert config.judge_model == "anthropic/claude-sonnet-4-5-20250929"
+            if recipe == "sft":
+                assert "grpo" not in config.sections
+                continue
+            g = config.grpo
+            assert config.recipe == recipe
+            assert (g.kl_beta, g.learning_rate, g.weight_decay, g.batch_size, g.num_generations, g.max_completion_length) == (
+                0.004, 1e-6, 0.1, 8, 8, 2048)
+            assert (g.eval_temperature, g.eval_top_p) == (0.6, 0.95)
+            assert config.grpo_init() == (f"checkpoints/{name}_sft" if recipe == "exectune" else "Qwen/Qwen3-1.7B")
+    smoke = load_config(CONFIGS / "smoke.yaml")
+    assert smoke.models.guide == "tiny" and smoke.models.core.startswith("mockllm/") and smoke.grpo_init() == smoke.sft.output_dir
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("benchmark: gsm8k\ngrpo:\n  lernig_rate: 1.0e-6\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'grpo.lernig_rate' in .*bad.yaml.*learning_rate"):
+        load_config(path)
+    path.write_text("benchmark: gsm8k\ncoer: x\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'coer' in .*bad.yaml"):
+        load_config(path)
+    path.write_text("grpo:\n  batch_size: eight\n")
+    with pytest.raises(ConfigError, match=r"grpo.batch_size: expected int in .*bad.yaml"):
+        load_config(path)
+    path.write_text("models:\n  core_config: {temprature: 0.5}\n")
+    with pytest.raises(ConfigError, match="temprature"):
+        load_config(path)
+    path.write_text("grpo:\n  batch_size: 3\n  num_generations: 8\n  micro_batch_size: 16\n")
+    with pytest.raises(ConfigError, match="micro_batch_size"):
+        load_config(path)
+
+
+def test_overrides():
+    config = load_config(CONFIGS / "gsm8k_sft.yaml", ["sft.lora.enabled=true", "sft.learning_rate=2e-5", "data.limit=10"])
+    assert config.sft.lora.enabled is True and config.sft.learning_rate == 2e-5 and config.data.limit == 10
+    with pytest.raises(ConfigError, match="sft.lora.rank"):
+        load_config(CONFIGS / "gsm8k_sft.yaml", ["sft.lora.rank=8"])
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides({}, ["sft.epochs"])
+    assert parse_config({"rewards": {"kappa": 0}}).rewards.kappa == 0.0
+    assert not math.isnan(parse_config({}).grpo.kl_beta)
+
+
+async def test_batch_metrics_and_columns_are_logged_once(gsm8k_problems, tmp_path):
+    p = gsm8k_problems
+    eng = engine(p, ScriptedModel(answer_right(p)), None, tmp_path)
+    metrics: list[tuple[str, float]] = []
+    columns: dict[str, list] = {}
+    await components(eng, [p[0].id, p[1].id], [GOOD, "bad"], log_metric=lambda k, v: metrics.append((k, v)),
+                     log_extra=lambda k, v: columns.setdefault(k, []).extend(v))
+    names = [k for k, _ in metrics]
+    assert len(names) == len(set(names))  # one component logs for the batch, not four
+    assert dict(metrics)["rewards_info/unscorable_frac"] == 0.0 and "rewards_info/leak_rate" in names
+    assert columns["reward_status"] == ["ok", "malformed: no <strategy> tag"] and columns["core_verdict"] == ["passed", None]

@@ -1,0 +1,226 @@
+"""SFT and GRPO end to end on a tiny random-weight Qwen3 guide (CPU, offline), then Inspect
+loading the trained checkpoint as the guide (``hf/<path>``).
+
+One SFT run (module fixture) teaches the tiny guide the output format; GRPO continues from it
+with a scripted core that fails for good on one problem; the Inspect eval uses the GRPO
+checkpoint. The CLI test runs the smoke config's two stages with a handful of steps (LoRA SFT,
+GRPO, then GRPO resumed from its checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from inspect_ai.model import get_model
+
+from evals.data import load_problems
+from train.config import parse_config
+from train.rewards import GuideRewards
+
+from .conftest import SHARED_DATA, mock_output, needs_shared_data
+
+pytestmark = [needs_shared_data, pytest.mark.slow]
+DATA = str(SHARED_DATA)
+SMOKE = Path(__file__).resolve().parents[1] / "train" / "configs" / "smoke.yaml"
+GOOD = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
+
+
+def valid_rate(model, tokenizer, problems, *, samples: int = 32, max_new_tokens: int = 96) -> tuple[float, list[str]]:
+    """The share of sampled guide outputs that pass the strategy checker, sampled as the guide is
+    evaluated (temperature 0.6, top-p 0.95)."""
+    import torch
+
+    from guides.strategy import parse_guide_output
+    from train.sft import guide_chat
+
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template(guide_chat("math", p.question), tokenize=False, add_generation_prompt=True)
+             for p in problems[:samples]]
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.6, top_p=0.95,
+                             pad_token_id=tokenizer.pad_token_id)
+    decoded = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    return sum(parse_guide_output(d).valid for d in decoded) / len(decoded), decoded
+
+
+def base_config(root: Path, **sections) -> dict:
+    raw = {
+        "recipe": "exectune", "benchmark": "gsm8k", "seed": 0,
+        "models": {"guide": "tiny", "core": "mockllm/strategy_gated", "judge": "mockllm/judge"},
+        "data": {"data_dir": DATA, "corpus": "synthetic", "limit": 64},
+        "sft": {"output_dir": str(root / "sft"), "max_steps": 150, "learning_rate": 4e-3, "warmup_ratio": 0.0,
+                "lr_scheduler": "constant", "batch_size": 8, "max_length": 1024, "bf16": False, "logging_steps": 25},
+        "rewards": {"executor": "local", "baseline_cache": str(root / "baselines")},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    return raw
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return load_problems("gsm8k", "test", DATA)[:32]
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory, held_out):
+    from train.sft import load_guide, run_sft
+
+    root = tmp_path_factory.mktemp("train")
+    config = parse_config(base_config(root), "test")
+    from train.sft import load_train_problems
+
+    model, tokenizer, _ = load_guide("tiny", workdir=config.sft.output_dir, problems=load_train_problems(config))
+    before, _ = valid_rate(model, tokenizer, held_out)
+    result = run_sft(config)
+    return {"root": root, "config": config, "result": result, "before": before}
+
+
+def test_sft_teaches_the_output_format(sft_run, held_out):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.sft import corpus_hash
+
+    out = sft_run["result"].output_dir
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    after, samples = valid_rate(model, tokenizer, held_out)
+    assert sft_run["before"] <= 0.1, sft_run["before"]
+    assert after >= 0.8, (after, samples[:3])
+    assert sft_run["result"].steps == 150
+    # checkpoint: model, tokenizer + chat template, eval sampling defaults, model card
+    assert tokenizer.chat_template and "<strategy>" in tokenizer.get_vocab()
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["temperature"] == 0.6 and generation["top_p"] == 0.95
+    card = (out / "README.md").read_text()
+    corpus = out / "synthetic_corpus.jsonl"
+    assert "recipe: **sft**" in card and corpus_hash(corpus) in card and "learning_rate: 0.004" in card
+    record = json.loads((out / "gcop_train.json").read_text())
+    assert record["data"]["rows"] == 64 and record["config_sha256"] in card
+
+
+class FailingOnOneProblem:
+    """A core that answers every problem right, except that any guided call for ``bad`` fails."""
+
+    def __init__(self, problems, bad) -> None:
+        self.gold = {p.question.strip()[:60]: p.target for p in problems}
+        self.bad = bad.question.strip()[:60]
+        self.calls: list[tuple[bool, str]] = []
+
+    def __call__(self, input, tools, tool_choice, config):  # noqa: A002
+        prompt = input[-1].text
+        body = prompt.split("Problem:\n", 1)[1]
+        guided = "<strategy>" in prompt
+        self.calls.append((guided, body[:60]))
+        if guided and body.startswith(self.bad):
+            raise ConnectionError("core unavailable (for good)")
+        target = next(v for k, v in self.gold.items() if body.startswith(k))
+        return mock_output(f"\\boxed{{{target}}}")
+
+
+@pytest.fixture(scope="module")
+def grpo_run(sft_run):
+    from train.grpo import build_rewards, run_grpo
+    from train.sft import load_train_problems
+
+    root = sft_run["root"]
+    raw = base_config(root, data={"limit": 2, "corpus": None},
+                      grpo={"init": "sft", "output_dir": str(root / "grpo"), "max_steps": 2, "batch_size": 2,
+                            "num_generations": 4, "micro_batch_size": 4, "max_completion_length": 96,
+                            "learning_rate": 1e-4, "save_steps": 1, "use_vllm": "auto", "bf16": False})
+    config = parse_config(raw, "test")
+    problems = load_train_problems(config)
+    core = FailingOnOneProblem(problems, bad=problems[1])
+
+    def engine() -> GuideRewards:
+        return build_rewards(config, problems, core=get_model("mockllm/model", custom_outputs=core, memoize=False),
+                             core_name="scripted-core")
+
+    # an earlier run cached problem 0's no-strategy baseline on disk
+    seeded = engine().compute([problems[0].id], [GOOD])
+    assert seeded["R"] == [1.0]
+    core.calls.clear()
+    rewards = engine()
+    result = run_grpo(config, rewards=rewards)
+    return {"config": config, "result": result, "rewards": rewards, "core": core, "problems": problems}
+
+
+def test_grpo_logs_every_component_masks_failures_and_reuses_the_baseline(grpo_run):
+    result, rewards, core, problems = grpo_run["result"], grpo_run["rewards"], grpo_run["core"], grpo_run["problems"]
+    assert result.steps == 2
+    steps = [h for h in result.log_history if "loss" in h]
+    assert len(steps) == 2
+    for entry in steps:
+        for name in ("R", "I_str", "J", "dR_penalty"):
+            assert f"rewards/{name}/mean" in entry and f"rewards/{name}/std" in entry
+        assert "reward" in entry and "kl" in entry and "rewards_info/unscorable_frac" in entry
+    # the core failed for good on every guided call for problem 1: those completions are unscorable
+    assert rewards.stats["core_failures"] >= 1 and rewards.stats["unscorable"] == rewards.stats["core_failures"]
+    assert any(h["rewards_info/unscorable_frac"] > 0 for h in steps)
+    trainer = result.trainer
+    rows = list(zip(*(trainer._logs["rewards"][n] for n in ("R", "I_str", "J", "dR_penalty")), strict=True))
+    advantages = list(trainer._logs["advantages"])
+    masked = [i for i, row in enumerate(rows) if all(math.isnan(v) for v in row)]
+    assert masked, rows  # the last batch had completions for problem 1 with a valid strategy
+    assert all(advantages[i] == 0.0 for i in masked)  # TRL: all-None rows carry no learning signal
+    # baselines: problem 0's came from the disk cache, problem 1's was computed once
+    unguided = [body for guided, body in core.calls if not guided]
+    assert rewards.stats["baseline_disk_hits"] == 1
+    assert unguided == [problems[1].question.strip()[:60]] * rewards.stats["baseline_computed"]
+    assert rewards.stats["baseline_computed"] <= 1
+
+
+def test_grpo_saves_a_checkpoint_with_a_model_card(grpo_run):
+    out = grpo_run["result"].output_dir
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md", "gcop_train.json"):
+        assert (out / name).is_file(), name
+    assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir()
+    card = (out / "README.md").read_text()
+    assert "grpo-exectune" in card and "scripted-core" in card and "'dR_penalty': 0.5" in card
+
+
+def test_inspect_loads_the_trained_guide(grpo_run, tmp_path, monkeypatch):
+    from inspect_ai import eval as inspect_eval
+
+    import evals.gsm8k
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    core = get_model("mockllm/model", custom_outputs=lambda *a: mock_output("\\boxed{3}"), memoize=False)
+    logs = inspect_eval(
+        evals.gsm8k.gsm8k(split="test", mode="guided", data_dir=DATA), model=core,
+        model_roles={"guide": f"hf/{grpo_run['result'].output_dir}"}, limit=2, display="none", log_dir=str(tmp_path),
+    )
+    log = logs[0]
+    assert log.status == "success", log.error
+    assert "guide" in log.stats.role_usage and log.stats.role_usage["guide"].output_tokens > 0
+    assert all(s.metadata["guide"]["raw"] for s in log.samples)
+    assert all(s.metadata["guide"]["model"].startswith("hf/") for s in log.samples)
+
+
+def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
+    from gcop.cli_train_models import main
+
+    common = ["--config", str(SMOKE), "--override", f"data.data_dir={DATA}", "--override", "data.limit=8",
+              "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", f"grpo.output_dir={tmp_path / 'grpo'}",
+              "--override", f"rewards.baseline_cache={tmp_path / 'baselines'}"]
+    assert main(["sft", *common, "--override", "sft.max_steps=2", "--override", "sft.lora.enabled=true"]) == 0
+    assert "saved" in capsys.readouterr().out
+    sft_dir = tmp_path / "sft"
+    assert (sft_dir / "model.safetensors").is_file() and not (sft_dir / "adapter_config.json").exists()  # merged
+    assert "sft+lora" in (sft_dir / "README.md").read_text()
+    grpo = [*common, "--override", "grpo.save_steps=1", "--override", "grpo.max_completion_length=32"]
+    assert main(["grpo", *grpo, "--override", "grpo.max_steps=1"]) == 0
+    assert (tmp_path / "grpo" / "checkpoint-1").is_dir()
+    assert main(["grpo", *grpo, "--override", "grpo.max_steps=2", "--resume"]) == 0
+    record = json.loads((tmp_path / "grpo" / "gcop_train.json").read_text())
+    assert record["metrics"]["steps"] == 2 and (tmp_path / "grpo" / "checkpoint-2").is_dir()
+    capsys.readouterr()
+    # config errors: exit code 2 and a message naming the key and the file
+    assert main(["sft", *common, "--override", "sft.lernig_rate=1"]) == 2
+    assert "sft.lernig_rate" in capsys.readouterr().err
+    assert main(["grpo", "--config", str(Path(__file__).resolve().parents[1] / "train/configs/gsm8k_sft.yaml")]) == 2
+    assert "no grpo section" in capsys.readouterr().err

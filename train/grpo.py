@@ -1,0 +1,214 @@
+"""GRPO for guides (TRL ``GRPOTrainer``): ExecTune and the Advisor baseline, two configs of one trainer.
+
+Prompts are the guide's own inputs for the training problems (:func:`guides.prompts.guide_messages`
+for ExecTune; :func:`train.rewards.advisor_messages`, free-form advice, for Advisor), one row
+per problem with its ``problem_id``; the rewards are :class:`train.rewards.GuideRewards`'s
+components with their weights (``GRPOConfig.reward_weights``). Training starts from
+``grpo.init`` (``sft`` = the SFT checkpoint, any path or Hub id; default ``models.guide``).
+
+Defaults follow the paper: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts per
+step with 8 completions each, completions of up to 2,048 tokens; the checkpoint's
+``generation_config.json`` carries the evaluation sampling (temperature 0.6, top-p 0.95).
+Generation uses vLLM (colocated) when ``grpo.use_vllm`` is true, or ``auto`` and vLLM plus a GPU
+are present; plain transformers otherwise. ``resume=True`` continues from the last
+``checkpoint-N`` in ``grpo.output_dir`` (``save_steps`` writes them), or from a given path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .rewards import ADVISOR_PROMPT_VERSION, JUDGE_PROMPT_VERSION, REWARD_VERSION, GuideRewards, advisor_messages
+from .sft import (
+    TrainResult,
+    _final_metrics,
+    guide_chat,
+    load_guide,
+    load_train_problems,
+    lora_config,
+    resolve_bf16,
+    save_checkpoint,
+    write_model_card,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_rewards", "grpo_args", "grpo_dataset", "run_grpo", "use_vllm"]
+
+
+def use_vllm(setting: bool | str) -> bool:
+    """``auto``: vLLM when it is installed and a GPU is present."""
+    if setting == "auto":
+        import torch
+
+        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+    return bool(setting)
+
+
+def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: int = 512) -> Any:
+    """One row per problem: ``prompt`` (chat messages), ``problem_id``."""
+    from datasets import Dataset
+
+    from .rewards import problem_info
+
+    rows = []
+    for problem in problems:
+        info = problem_info(problem)
+        if recipe == "advisor":
+            prompt = [{"role": m.role, "content": m.text} for m in advisor_messages(info.domain, info.text)]
+        else:
+            prompt = guide_chat(info.domain, info.text, max_strategy_tokens)
+        rows.append({"prompt": prompt, "problem_id": info.id})
+    return Dataset.from_list(rows)
+
+
+def build_rewards(config: TrainConfig, problems: Sequence[Any], *, count_tokens: Any = None, ledger: Any = None,
+                  **overrides: Any) -> GuideRewards:
+    """The reward engine a config describes (``overrides`` replace constructor arguments, e.g.
+    ``core=<Model>`` in tests)."""
+    r = config.rewards
+    kwargs: dict[str, Any] = dict(
+        recipe=config.recipe,
+        core=config.models.core,
+        judge=config.judge_model if (config.recipe == "exectune" and r.gamma > 0) else None,
+        core_config=config.models.core_config,
+        judge_config=config.models.judge_config,
+        core_args=config.models.core_args,
+        beta=r.beta, gamma=r.gamma, kappa=r.kappa,
+        judge_attempts=r.judge_attempts,
+        max_concurrency=r.max_concurrency,
+        executor=r.executor,
+        executor_workers=r.executor_workers,
+        dedupe_sandbox_jobs=r.dedupe_sandbox_jobs,
+        baseline_cache=r.baseline_cache,
+        baseline_samples=r.baseline_samples,
+        max_strategy_tokens=config.data.max_strategy_tokens,
+        count_tokens=count_tokens,
+        ledger=ledger,
+    )
+    kwargs.update(overrides)
+    return GuideRewards(problems, **kwargs)
+
+
+def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to: str | list[str] = "none") -> Any:
+    """The ``GRPOConfig`` for a config's ``grpo`` section."""
+    import torch
+    from trl import GRPOConfig
+
+    g = config.grpo
+    completions_per_step = g.batch_size * g.num_generations
+    vllm = use_vllm(g.use_vllm)
+    extra: dict[str, Any] = {}
+    if vllm:
+        extra.update(vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
+    return GRPOConfig(
+        output_dir=g.output_dir,
+        learning_rate=g.learning_rate,
+        beta=g.kl_beta,
+        weight_decay=g.weight_decay,
+        per_device_train_batch_size=g.micro_batch_size,
+        gradient_accumulation_steps=completions_per_step // g.micro_batch_size,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        num_train_epochs=g.epochs,
+        max_steps=g.max_steps,
+        warmup_steps=g.warmup_ratio,
+        lr_scheduler_type=g.lr_scheduler,
+        use_vllm=vllm,
+        bf16=resolve_bf16(g.bf16),
+        activation_checkpointing=g.gradient_checkpointing,
+        logging_steps=g.logging_steps,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        save_total_limit=g.save_total_limit,
+        reward_weights=list(reward_weights),
+        loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards,
+        mask_truncated_completions=g.mask_truncated_completions,
+        log_completions=g.log_completions,
+        report_to=report_to,
+        seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        **extra,
+    )
+
+
+def run_grpo(
+    config: TrainConfig,
+    *,
+    resume: bool | str = False,
+    rewards: GuideRewards | None = None,
+    callbacks: Sequence[Any] = (),
+    report_to: str | list[str] = "none",
+    ledger: Any = None,
+) -> TrainResult:
+    """Train with GRPO per ``config`` and save the final checkpoint (+ model card) in
+    ``grpo.output_dir``. ``rewards`` replaces the engine the config describes (tests)."""
+    from transformers import set_seed
+    from trl import GRPOTrainer
+
+    g = config.grpo
+    output_dir = Path(g.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(config.seed)
+    problems = load_train_problems(config)
+    init = config.grpo_init()
+    bf16 = resolve_bf16(g.bf16)
+    model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bf16)
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    engine = rewards or build_rewards(config, problems, count_tokens=count_tokens, ledger=ledger)
+    if engine.recipe != config.recipe:
+        raise ValueError(f"reward engine recipe {engine.recipe!r} does not match config recipe {config.recipe!r}")
+    dataset = grpo_dataset(problems, recipe=config.recipe, max_strategy_tokens=config.data.max_strategy_tokens)
+    args = grpo_args(config, engine.reward_weights(), report_to=report_to)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=engine.reward_funcs(),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(g.lora) if g.lora.enabled else None,
+        callbacks=list(callbacks) or None,
+    )
+    started = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=resume or None)
+    finally:
+        loop = getattr(trainer, "async_loop", None)
+        if loop is not None and rewards is None:
+            try:
+                engine.close_on(loop)
+            except Exception as exc:  # noqa: BLE001 - cleanup must not hide the training error
+                log.warning("closing the reward engine's sandbox failed: %s", exc)
+    elapsed = time.time() - started
+    save_checkpoint(trainer.model, tokenizer, output_dir, lora=g.lora,
+                    eval_temperature=g.eval_temperature, eval_top_p=g.eval_top_p)
+    history = list(trainer.state.log_history)
+    reward_keys = [f"rewards/{name}/mean" for name in engine.components]
+    metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
+               **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
+               "reward_stats": dict(engine.stats)}
+    data = {"benchmark": config.benchmark, "split": config.data.split, "problems": len(problems),
+            "data_dir": config.data.data_dir or "(default)", "core": engine.core_name,
+            "judge": str(engine.judge_name), "core_config": json.dumps(engine.core_config.model_dump(exclude_none=True)), "reward_version": REWARD_VERSION,
+            "judge_prompt_version": JUDGE_PROMPT_VERSION,
+            "reward_weights": dict(zip(engine.components, engine.reward_weights(), strict=True))}
+    if config.recipe == "advisor":
+        data["advisor_prompt_version"] = ADVISOR_PROMPT_VERSION
+    write_model_card(output_dir, recipe=f"grpo-{config.recipe}", config=config, base_model=base, data=data, metrics=metrics)
+    result = TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history)
+    result.trainer = trainer  # type: ignore[attr-defined]
+    return result

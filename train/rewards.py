@@ -1,0 +1,874 @@
+"""GRPO rewards for guides: each component a separate (async) TRL reward function.
+
+ExecTune's reward for a guide completion ``g`` on problem ``x`` is::
+
+    R(x, s) + beta * I_str(g) + gamma * J(x, s) - kappa * max(0, -dR),   dR = R(x, s) - R(x, none)
+
+* ``I_str`` -- the deterministic format check (:func:`guides.strategy.parse_guide_output`);
+  ``s`` is the parsed strategy.
+* ``R`` -- the core run on the problem with the strategy, scored by the task's own scorer
+  (:func:`evals.scorers.score_math_response` / :func:`~evals.scorers.score_code_response`, the
+  functions the Inspect scorers call; code runs in the sandbox executor).
+* ``J`` -- an LLM judge's score of the strategy, strict JSON ``{"score": x}`` with 0 <= x <= 1.
+  The cheap leakage check (:func:`guides.strategy.strategy_leaks`) runs first: a leaking
+  strategy gets J = 0 and the judge is not called.
+* ``dR_penalty`` = ``-max(0, -dR)``: the core did worse with the strategy than without.
+  ``R(x, none)`` is computed once per problem and cached on disk, content-keyed by the core
+  model, core prompt version, problem id and sampling config (:class:`BaselineCache`), so it is
+  reused across rollouts, epochs and runs.
+
+Each component is its own reward function (so TRL logs ``rewards/<name>/mean`` for each); the
+weights ``[1, beta, gamma, kappa]`` go to ``GRPOConfig.reward_weights``
+(:meth:`GuideRewards.reward_weights`). The components are computed once per completion and
+shared: the first component TRL calls for a batch starts every completion's work at once (core
+calls, sandbox runs, judge calls, baselines -- all under one concurrency limit) and the others
+await the same per-batch results.
+
+Rules:
+
+* A **malformed** strategy (``I_str = 0``) gets 0 from every component; the core and the judge
+  are not called.
+* A core call (or judge call, or sandbox run) that **fails for good** -- after Inspect's
+  retries, or a sandbox infrastructure error after the executor's retry -- makes the completion
+  *unscorable*: every component returns ``None`` for it. TRL 1.16 turns None into NaN; a row
+  that is NaN in every component is masked (excluded from the group's mean and std, advantage
+  forced to 0), whereas a row NaN in only some components would have those silently summed as
+  0 (``nansum``) -- which is why all components go None together. A judge reply that is not
+  valid strict JSON is retried (``judge_attempts``), then counts as a failed call.
+* **Advisor** (``recipe="advisor"``): the completion is free-form advice (no strategy schema;
+  a leading think block is dropped) passed to the core as its strategy, and the only component
+  is ``R``.
+
+TRL 1.16 supports async reward functions natively: it runs them with ``asyncio.gather`` on one
+event loop kept on a daemon thread for the trainer's lifetime, so the model clients and the
+sandbox pool made on the first batch are reused by every later batch. Outside a trainer,
+``await`` the functions directly, or call :meth:`GuideRewards.compute` (sync, one event loop
+per call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, ModelOutput
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ADVISOR_PROMPT_VERSION",
+    "COMPONENTS",
+    "JUDGE_PROMPT_VERSION",
+    "REWARD_VERSION",
+    "BaselineCache",
+    "GuideRewards",
+    "JudgeFormatError",
+    "Outcome",
+    "ProblemInfo",
+    "advisor_messages",
+    "completion_text",
+    "judge_messages",
+    "offline_core",
+    "offline_judge",
+    "parse_judge_score",
+    "problem_info",
+]
+
+REWARD_VERSION = "rewards-v1"
+JUDGE_PROMPT_VERSION = "judge-v1"
+ADVISOR_PROMPT_VERSION = "advisor-v1"
+
+#: Component names, in reward-weight order (TRL logs ``rewards/<name>/mean``).
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "exectune": ("R", "I_str", "J", "dR_penalty"),
+    "advisor": ("R",),
+}
+
+#: GenerateConfig fields that change what the core samples (part of the baseline's cache key);
+#: transport settings (connections, retries, timeouts) do not.
+SAMPLING_FIELDS = (
+    "temperature", "top_p", "top_k", "max_tokens", "seed", "stop_seqs", "frequency_penalty",
+    "presence_penalty", "system_message", "reasoning_effort", "reasoning_tokens", "num_choices",
+)
+
+Recipe = Literal["exectune", "advisor"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProblemInfo:
+    """What the rewards need about one problem: the text the guide and core see, the scorer's
+    target/metadata (from :func:`evals.tasks.sample_from`) and the leak check's arguments."""
+
+    id: str
+    benchmark: str
+    domain: Literal["math", "code"]
+    text: str
+    target: str
+    metadata: dict[str, Any]
+    leak_args: dict[str, Any]
+
+
+def problem_info(problem: Any) -> ProblemInfo:
+    """A :class:`ProblemInfo` from an :mod:`evals.data` record."""
+    from evals.tasks import sample_from
+
+    sample = sample_from(problem)
+    metadata = dict(sample.metadata or {})
+    benchmark = str(metadata["benchmark"])
+    target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
+    if benchmark == "gsm8k":
+        domain, leak_args = "math", {"gold_answer": target}
+    elif benchmark == "humaneval":
+        domain, leak_args = "code", {"entry_point": metadata.get("entry_point")}
+    else:
+        from evals.kodcode import _entry_point  # the KodCode task's own leak arguments
+
+        domain, leak_args = "code", _entry_point(SimpleNamespace(metadata=metadata))
+    text = sample.input if isinstance(sample.input, str) else str(problem.question)
+    return ProblemInfo(id=str(sample.id), benchmark=benchmark, domain=domain, text=text, target=target,
+                       metadata=metadata, leak_args=leak_args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts: the judge's and the Advisor baseline's
+# ---------------------------------------------------------------------------------------------
+
+_JUDGE_SYSTEM = (
+    "You grade a plan (a \"strategy\") that a planning guide wrote for a weaker solver model. The "
+    "guide must not solve the problem itself; it should give the solver a short, concrete, "
+    "correct plan.\n\n"
+    "Score from 0 to 1:\n"
+    "- 1: correct, complete and directly executable steps that would lead the solver to the "
+    "right answer, without stating the final answer or writing the solution code.\n"
+    "- around 0.5: on the right track but vague, incomplete, or with a minor error.\n"
+    "- 0: wrong, irrelevant, empty of content, or it gives away the final answer or the code.\n\n"
+    "Reply with only a JSON object and nothing else, exactly of the form {\"score\": <number from "
+    "0 to 1>}."
+)
+
+
+def judge_messages(domain: str, problem: str, strategy: str) -> list[ChatMessage]:
+    """The judge's input for one strategy (:data:`JUDGE_PROMPT_VERSION`)."""
+    label = "Task" if domain == "code" else "Problem"
+    user = f"{label}:\n{problem.strip()}\n\nStrategy:\n<strategy>\n{strategy.strip()}\n</strategy>\n\nScore the strategy."
+    return [ChatMessageSystem(content=_JUDGE_SYSTEM), ChatMessageUser(content=user)]
+
+
+class JudgeFormatError(ValueError):
+    """The judge's reply is not the strict JSON object ``{"score": x}`` with 0 <= x <= 1."""
+
+
+def parse_judge_score(text: str | None) -> float:
+    """The score in a judge reply, which must be exactly one JSON object ``{"score": x}``
+    (surrounding whitespace allowed; no prose, no code fence, no other keys) with x a number
+    (not a bool) in [0, 1]. Raises :class:`JudgeFormatError` otherwise."""
+    try:
+        value = json.loads((text or "").strip())
+    except json.JSONDecodeError as exc:
+        raise JudgeFormatError(f"judge reply is not JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or set(value) != {"score"}:
+        raise JudgeFormatError(f"judge reply must be an object with the single key 'score', got {value!r}"[:200])
+    score = value["score"]
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise JudgeFormatError(f"judge score must be a number, got {score!r}")
+    if not 0 <= score <= 1:
+        raise JudgeFormatError(f"judge score must be in [0, 1], got {score!r}")
+    return float(score)
+
+
+_ADVISOR_SYSTEM = {
+    "math": (
+        "You advise a weaker solver model that will solve a grade-school math word problem. Give "
+        "it brief, useful advice on how to approach the problem. Do not solve the problem and do "
+        "not state the final answer."
+    ),
+    "code": (
+        "You advise a weaker solver model that will write a Python solution to a programming "
+        "task. Give it brief, useful advice on how to approach the task. Do not write the "
+        "solution code."
+    ),
+}
+
+
+def advisor_messages(domain: str, problem: str) -> list[ChatMessage]:
+    """The Advisor baseline's prompt: free-form advice, no output schema (:data:`ADVISOR_PROMPT_VERSION`)."""
+    label = "Task" if domain == "code" else "Problem"
+    return [ChatMessageSystem(content=_ADVISOR_SYSTEM[domain]),
+            ChatMessageUser(content=f"{label}:\n{problem.strip()}\n\nYour advice:")]
+
+
+_THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
+
+
+def completion_text(completion: Any) -> tuple[str, str | None]:
+    """(text, separate reasoning) of a TRL completion: a string, or a list of message dicts
+    (conversational; the last assistant message's ``content``, and its ``reasoning_content`` /
+    ``reasoning`` when the tokenizer's response parser split the think block off)."""
+    if isinstance(completion, str):
+        return completion, None
+    if isinstance(completion, Mapping):
+        completion = [completion]
+    if isinstance(completion, Sequence) and completion:
+        message = completion[-1]
+        if isinstance(message, Mapping):
+            content = message.get("content") or ""
+            if isinstance(content, list):  # content blocks
+                content = "".join(str(b.get("text", "")) for b in content if isinstance(b, Mapping))
+            reasoning = message.get("reasoning_content") or message.get("reasoning")
+            return str(content), (str(reasoning) if reasoning else None)
+    return "", None
+
+
+# ---------------------------------------------------------------------------------------------
+# The baseline cache
+# ---------------------------------------------------------------------------------------------
+
+
+class BaselineCache:
+    """R(without strategy) per problem, on disk: one JSON file per content key.
+
+    The key is the sha256 of the canonical JSON of ``key_fields`` (core model, core prompt
+    version, problem id, benchmark, sampling config, number of samples, reward version); the file
+    also stores those fields, the reward and when it was computed. Writes are atomic (temp file,
+    rename), so concurrent runs sharing a cache never read half a file.
+    """
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = Path(os.path.expanduser(str(root))) if root is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(fields: Mapping[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+    def path(self, key: str) -> Path | None:
+        return None if self.root is None else self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.path(key)
+        if path is None or not path.is_file():
+            self.misses += 1
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            float(record["reward"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("ignoring unreadable baseline cache file %s", path)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return record
+
+    def put(self, key: str, record: Mapping[str, Any]) -> None:
+        path = self.path(key)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(record), f, sort_keys=True, default=str)
+        os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Everything computed for one completion. ``failed`` set: unscorable (all components None)."""
+
+    valid: bool
+    reason: str = ""
+    strategy: str | None = None
+    leaked: bool | None = None
+    r_with: float | None = None
+    r_without: float | None = None
+    judge: float | None = None
+    failed: str | None = None
+    core_response: str | None = None
+    verdict_status: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    @property
+    def d_r(self) -> float | None:
+        if self.r_with is None or self.r_without is None:
+            return None
+        return self.r_with - self.r_without
+
+    def component(self, name: str) -> float | None:
+        if not self.ok:
+            return None
+        if not self.valid:
+            return 0.0
+        if name == "R":
+            return float(self.r_with or 0.0)
+        if name == "I_str":
+            return 1.0
+        if name == "J":
+            return float(self.judge or 0.0)
+        if name == "dR_penalty":
+            d_r = self.d_r
+            return min(0.0, d_r) if d_r is not None else 0.0  # = -max(0, -dR)
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _CallFailed(Exception):
+    """A model call or sandbox run that failed for good (the completion becomes unscorable)."""
+
+
+class _DedupingExecutor:
+    """Runs sandbox jobs on ``inner`` under the shared concurrency limit; identical jobs (same
+    style, code, tests, entry point and limit) share one run when ``dedupe`` is on."""
+
+    def __init__(self, inner: Any, semaphore: asyncio.Semaphore, dedupe: bool, stats: collections.Counter) -> None:
+        self.inner = inner
+        self.semaphore = semaphore
+        self.dedupe = dedupe
+        self.stats = stats
+        self._results: collections.OrderedDict[str, asyncio.Future] = collections.OrderedDict()
+
+    @staticmethod
+    def _key(job: Any) -> str:
+        wire = job.to_wire()
+        wire.pop("id", None)
+        return hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
+
+    async def _run(self, job: Any) -> Any:
+        async with self.semaphore:
+            self.stats["sandbox_runs"] += 1
+            return await self.inner.run(job)
+
+    async def run(self, job: Any) -> Any:
+        self.stats["sandbox_jobs"] += 1
+        if not self.dedupe:
+            return await self._run(job)
+        key = self._key(job)
+        future = self._results.get(key)
+        if future is None or (future.done() and (future.cancelled() or future.exception() is not None
+                                                 or getattr(future.result(), "status", None) == "error")):
+            future = asyncio.ensure_future(self._run(job))
+            self._results[key] = future
+            while len(self._results) > 4096:
+                self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(key)
+        return await asyncio.shield(future)
+
+
+@dataclass
+class _LoopState:
+    """Per-event-loop resources (model clients, the sandbox pool and asyncio primitives are
+    bound to the loop they were made on)."""
+
+    loop: asyncio.AbstractEventLoop
+    semaphore: asyncio.Semaphore
+    core: Model | None = None
+    judge: Model | None = None
+    executor: Any = None
+    executor_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    owns_executor: bool = False
+    sandbox: _DedupingExecutor | None = None
+    baselines: dict[str, asyncio.Future] = field(default_factory=dict)
+    batches: collections.OrderedDict = field(default_factory=collections.OrderedDict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline cores (smoke runs and tests)
+# ---------------------------------------------------------------------------------------------
+
+_OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
+_OFFLINE_JUDGES = ("mockllm/judge",)
+
+
+def offline_judge(kind: str = "mockllm/judge") -> Model:
+    """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4)}`` for a strategy of
+    ``steps`` non-empty lines. Deterministic; for smoke runs."""
+    if kind not in _OFFLINE_JUDGES:
+        raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(_OFFLINE_JUDGES)}")
+    from inspect_ai.model import ModelUsage, get_model
+
+    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        prompt = input[-1].text if input else ""
+        match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
+        steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
+        content = json.dumps({"score": min(1.0, len(steps) / 4)})
+        output = ModelOutput.from_content("mockllm/model", content)
+        output.usage = ModelUsage(input_tokens=len(prompt.split()), output_tokens=3, total_tokens=len(prompt.split()) + 3)
+        return output
+
+    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
+
+
+def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) -> Model:
+    """An offline core through Inspect's model API (``mockllm`` with a responder), for smoke runs.
+
+    * ``mockllm/reference``: the data set's reference solution for the problem in the prompt.
+    * ``mockllm/strategy_gated``: the reference solution when the prompt carries a strategy
+      block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1, R(without) = 0).
+    * ``mockllm/wrong``: always a wrong answer.
+
+    Outputs carry explicit usage (no tokenizer download).
+    """
+    if kind not in _OFFLINE_CORES:
+        raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(_OFFLINE_CORES)}")
+    from inspect_ai.model import ModelUsage, get_model
+
+    from evals.tasks import reference_answer
+
+    index: dict[str, tuple[str, str]] = {}
+    for problem in problems:
+        info = problem_info(problem)
+        index[info.text.strip()] = (reference_answer(problem), info.domain)
+
+    def find(prompt: str) -> tuple[str, str] | None:
+        for label in ("Problem:\n", "Task:\n"):
+            if prompt.startswith(label):
+                body = prompt[len(label):]
+                for text, value in index.items():
+                    if body.startswith(text):
+                        return value
+        return None
+
+    async def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        if latency:
+            await asyncio.sleep(latency)
+        prompt = input[-1].text if input else ""
+        found = find(prompt)
+        domain = found[1] if found else "math"
+        wrong = "```python\ndef solution():\n    return None\n```" if domain == "code" else "I think it is \\boxed{-1}."
+        if found is None or kind == "mockllm/wrong":
+            content = wrong
+        elif kind == "mockllm/strategy_gated" and "<strategy>" not in prompt:
+            content = wrong
+        else:
+            content = found[0]
+        output = ModelOutput.from_content("mockllm/model", content)
+        n_in, n_out = len(prompt.split()), len(content.split())
+        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return output
+
+    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reward engine
+# ---------------------------------------------------------------------------------------------
+
+
+class _Component:
+    """One TRL reward function (async callable with a ``__name__``), backed by the engine."""
+
+    def __init__(self, engine: GuideRewards, name: str) -> None:
+        self.engine = engine
+        self.__name__ = name
+
+    async def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **kwargs: Any) -> list[float | None]:
+        outcomes = await self.engine.outcomes(completions, prompts=prompts, **kwargs)
+        if self.__name__ == self.engine.components[0]:
+            self.engine._log_batch(outcomes, kwargs.get("log_metric"), kwargs.get("log_extra"))
+        return [o.component(self.__name__) for o in outcomes]
+
+    def __repr__(self) -> str:
+        return f"<reward component {self.__name__}>"
+
+
+class GuideRewards:
+    """The reward engine behind the reward functions (see the module docstring).
+
+    Args:
+      problems: :mod:`evals.data` records the prompts come from (looked up by ``problem_id``).
+      recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
+      core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
+        (``mockllm/reference`` etc.: :func:`offline_core`).
+      judge: the judge (spec or Model); needed when ``gamma > 0``.
+      core_config / judge_config: GenerateConfig for their calls (the core's sampling fields are
+        part of the baseline cache key).
+      beta, gamma, kappa: the weights of I_str, J and the regression penalty (``reward_weights``).
+        ``gamma = 0`` skips judge calls (J = 0), ``kappa = 0`` skips baselines.
+      judge_attempts: judge calls per strategy before an invalid reply makes it unscorable.
+      max_concurrency: core calls, judge calls and sandbox runs in flight at once.
+      executor: ``docker`` / ``local`` (made on first use, closed by :meth:`aclose`) or an
+        :class:`~sandbox.executors.Executor` (not closed here).
+      baseline_cache: folder of the on-disk baseline cache (None: memory only).
+      max_strategy_tokens, count_tokens: the strategy budget and token counter for I_str.
+      ledger: optional cost ledger; each model call's usage is recorded there (``record_usage``).
+      core_name: the core's name in the baseline cache key (default: the spec string, or
+        ``str(model)`` for a Model instance -- give distinct names to distinct custom models).
+    """
+
+    def __init__(
+        self,
+        problems: Sequence[Any],
+        *,
+        recipe: Recipe = "exectune",
+        core: str | Model = "anthropic/claude-3-5-haiku-latest",
+        judge: str | Model | None = None,
+        core_config: GenerateConfig | Mapping[str, Any] | None = None,
+        judge_config: GenerateConfig | Mapping[str, Any] | None = None,
+        core_args: Mapping[str, Any] | None = None,
+        beta: float = 0.1,
+        gamma: float = 0.1,
+        kappa: float = 0.5,
+        judge_attempts: int = 2,
+        max_concurrency: int = 64,
+        executor: str | Any = "docker",
+        executor_workers: int = 2,
+        dedupe_sandbox_jobs: bool = True,
+        baseline_cache: str | Path | None = None,
+        baseline_samples: int = 1,
+        max_strategy_tokens: int = 512,
+        count_tokens: Callable[[str], int] | None = None,
+        ledger: Any = None,
+        core_name: str | None = None,
+    ) -> None:
+        if recipe not in COMPONENTS:
+            raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {recipe!r}")
+        if recipe == "exectune" and gamma > 0 and judge is None:
+            raise ValueError("gamma > 0 needs a judge model")
+        if max_concurrency < 1 or judge_attempts < 1 or baseline_samples < 1:
+            raise ValueError("max_concurrency, judge_attempts and baseline_samples must be >= 1")
+        self.recipe: Recipe = recipe
+        self.components = COMPONENTS[recipe]
+        self.problems: dict[str, ProblemInfo] = {}
+        self._records: dict[str, Any] = {}
+        for problem in problems:
+            info = problem_info(problem)
+            self.problems[info.id] = info
+            self._records[info.id] = problem
+        self.core_name = core_name or (core if isinstance(core, str) else str(core))
+        if isinstance(core, str) and core in _OFFLINE_CORES:
+            core = offline_core(core, problems)
+        self.judge_name = judge if isinstance(judge, str) or judge is None else str(judge)
+        if isinstance(judge, str) and judge in _OFFLINE_JUDGES:
+            judge = offline_judge(judge)
+        self.core_spec = core
+        self.judge_spec = judge
+        self.core_args = dict(core_args or {})
+        self.core_config = _generate_config(core_config, max_concurrency)
+        self.judge_config = _generate_config(judge_config, max_concurrency)
+        self.beta, self.gamma, self.kappa = float(beta), float(gamma), float(kappa)
+        self.judge_attempts = judge_attempts
+        self.max_concurrency = max_concurrency
+        self.executor_spec = executor
+        self.executor_workers = executor_workers
+        self.dedupe_sandbox_jobs = dedupe_sandbox_jobs
+        self.baseline_cache = BaselineCache(baseline_cache)
+        self.baseline_samples = baseline_samples
+        self.max_strategy_tokens = max_strategy_tokens
+        self.count_tokens = count_tokens
+        self.ledger = ledger
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._loops: dict[int, _LoopState] = {}
+
+    # ------------------------------------------------------------------ TRL interface
+
+    def reward_funcs(self) -> list[_Component]:
+        """The reward functions, one per component, in :meth:`reward_weights` order."""
+        return [_Component(self, name) for name in self.components]
+
+    def reward_weights(self) -> list[float]:
+        weights = {"R": 1.0, "I_str": self.beta, "J": self.gamma, "dR_penalty": self.kappa}
+        return [weights[name] for name in self.components]
+
+    def total(self, outcome: Outcome) -> float | None:
+        """The weighted reward of one outcome (None: unscorable)."""
+        values = [outcome.component(n) for n in self.components]
+        if any(v is None for v in values):
+            return None
+        return float(sum(w * v for w, v in zip(self.reward_weights(), values, strict=True)))  # type: ignore[operator]
+
+    def compute(self, problem_ids: Sequence[str], completions: Sequence[Any]) -> dict[str, list[float | None]]:
+        """Every component for a batch, synchronously (one event loop for the whole batch)."""
+
+        async def run() -> dict[str, list[float | None]]:
+            try:
+                outcomes = await self.outcomes(completions, problem_id=list(problem_ids))
+                return {name: [o.component(name) for o in outcomes] for name in self.components}
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run())
+
+    # ------------------------------------------------------------------ per-batch sharing
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(id(loop))
+        if state is None or state.loop is not loop:
+            for key, old in list(self._loops.items()):
+                if old.loop.is_closed():
+                    del self._loops[key]
+            state = _LoopState(loop=loop, semaphore=asyncio.Semaphore(self.max_concurrency))
+            self._loops[id(loop)] = state
+        return state
+
+    @staticmethod
+    def _batch_key(problem_ids: Sequence[str], texts: Sequence[tuple[str, str | None]], step: Any) -> str:
+        h = hashlib.sha256(repr(step).encode())
+        for pid, (text, reasoning) in zip(problem_ids, texts, strict=True):
+            h.update(b"\x00" + pid.encode() + b"\x01" + text.encode() + b"\x02" + (reasoning or "").encode())
+        return h.hexdigest()
+
+    async def outcomes(self, completions: Sequence[Any], *, problem_id: Sequence[str] | None = None,
+                       prompts: Sequence[Any] | None = None, trainer_state: Any = None, **_: Any) -> list[Outcome]:
+        """The outcomes of a batch (one per completion), computed once and shared by the components.
+
+        ``problem_id`` is the dataset column TRL passes through (one id per completion). A batch is
+        identified by its ids, completion texts and the trainer's global step; the last few batches
+        are kept, so each component's call for the same batch awaits the same work.
+        """
+        if problem_id is None:
+            raise ValueError("the reward functions need the dataset's 'problem_id' column")
+        ids = [str(p) for p in problem_id]
+        if len(ids) != len(completions):
+            raise ValueError(f"{len(ids)} problem ids for {len(completions)} completions")
+        unknown = sorted({p for p in ids if p not in self.problems})
+        if unknown:
+            raise KeyError(f"problem id(s) not among the reward engine's problems: {unknown[:5]}")
+        texts = [completion_text(c) for c in completions]
+        state = self._state()
+        step = getattr(trainer_state, "global_step", None)
+        key = self._batch_key(ids, texts, step)
+        tasks = state.batches.get(key)
+        if tasks is None:
+            tasks = [asyncio.ensure_future(self._outcome(state, pid, text, reasoning)) for pid, (text, reasoning) in zip(ids, texts, strict=True)]
+            state.batches[key] = tasks
+            while len(state.batches) > 8:
+                state.batches.popitem(last=False)
+        return list(await asyncio.gather(*(asyncio.shield(t) for t in tasks)))
+
+    # ------------------------------------------------------------------ one completion
+
+    async def _outcome(self, state: _LoopState, pid: str, text: str, reasoning: str | None) -> Outcome:
+        info = self.problems[pid]
+        try:
+            if self.recipe == "advisor":
+                advice = _THINK_END.split(text)[-1].strip() if _THINK_END.search(text) else text.strip()
+                r_with, response, status = await self._core_reward(state, info, advice or None)
+                return Outcome(valid=True, strategy=advice, r_with=r_with, core_response=response, verdict_status=status)
+            from guides.strategy import parse_guide_output, strategy_leaks
+
+            parsed = parse_guide_output(text, reasoning=reasoning, max_strategy_tokens=self.max_strategy_tokens,
+                                        count_tokens=self.count_tokens)
+            if not parsed.valid:
+                self.stats["malformed"] += 1
+                return Outcome(valid=False, reason=parsed.reason)
+            strategy = parsed.strategy or ""
+            leaked = strategy_leaks(strategy, domain=info.domain, **info.leak_args)
+            jobs: list[Any] = [self._core_reward(state, info, strategy)]
+            jobs.append(self._baseline(state, info) if self.kappa > 0 else _const(None))
+            jobs.append(self._judge(state, info, strategy) if (self.gamma > 0 and not leaked) else _const(0.0))
+            # return_exceptions: one failed call does not cancel the others (a baseline still
+            # completes and is cached), then the first failure makes the completion unscorable.
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            (r_with, response, status), r_without, judge = results  # type: ignore[misc]
+            if leaked:
+                self.stats["leaked"] += 1
+            return Outcome(valid=True, strategy=strategy, leaked=leaked, r_with=r_with, r_without=r_without,
+                           judge=judge, core_response=response, verdict_status=status)
+        except _CallFailed as exc:
+            self.stats["unscorable"] += 1
+            log.warning("reward for a completion of %s is unscorable: %s", pid, exc)
+            return Outcome(valid=True, failed=str(exc))
+
+    async def _model(self, state: _LoopState, which: str) -> Model:
+        if which == "core":
+            if state.core is None:
+                state.core = _resolve_model(self.core_spec, self.core_config, self.core_args)
+            return state.core
+        if state.judge is None:
+            assert self.judge_spec is not None
+            state.judge = _resolve_model(self.judge_spec, self.judge_config, {})
+        return state.judge
+
+    async def _generate(self, state: _LoopState, which: str, messages: list[ChatMessage]) -> ModelOutput:
+        model = await self._model(state, which)
+        config = self.core_config if which == "core" else self.judge_config
+        async with state.semaphore:
+            self.stats[f"{which}_calls"] += 1
+            try:
+                output = await model.generate(messages, config=config)
+            except Exception as exc:  # noqa: BLE001 - after Inspect's retries, any failure is final
+                self.stats[f"{which}_failures"] += 1
+                raise _CallFailed(f"{which} call failed: {type(exc).__name__}: {exc}") from exc
+        if output.error:
+            self.stats[f"{which}_failures"] += 1
+            raise _CallFailed(f"{which} call returned an error: {output.error}")
+        if self.ledger is not None and output.usage is not None:
+            self.ledger.record_usage(str(model), output.usage, role=which)
+        return output
+
+    async def _sandbox(self, state: _LoopState) -> _DedupingExecutor:
+        if state.sandbox is None:
+            async with state.executor_lock:
+                if state.sandbox is None:
+                    if isinstance(self.executor_spec, str):
+                        from sandbox.executors import make_executor
+
+                        executor = make_executor(self.executor_spec, self.executor_workers)
+                        await executor.start()
+                        state.owns_executor = True
+                    else:
+                        executor = self.executor_spec
+                    state.executor = executor
+                    state.sandbox = _DedupingExecutor(executor, state.semaphore, self.dedupe_sandbox_jobs, self.stats)
+        return state.sandbox
+
+    async def _score(self, state: _LoopState, info: ProblemInfo, response: str) -> tuple[float, str]:
+        from evals.scorers import score_code_response, score_math_response
+        from sandbox.protocol import Status
+
+        if info.domain == "math":
+            verdict = await score_math_response(response, info.target)
+        else:
+            sandbox = await self._sandbox(state)
+            verdict = await score_code_response(response, info.benchmark, info.metadata, sample_id=info.id,
+                                                executor=sandbox)  # type: ignore[arg-type]
+        if verdict.status is Status.ERROR:
+            self.stats["sandbox_errors"] += 1
+            raise _CallFailed(f"sandbox infrastructure error: {verdict.reason}")
+        return (1.0 if verdict.passed else 0.0), verdict.status.value
+
+    async def _core_reward(self, state: _LoopState, info: ProblemInfo, strategy: str | None) -> tuple[float, str, str]:
+        from evals.prompts import core_messages
+
+        output = await self._generate(state, "core", core_messages(info.domain, info.text, strategy=strategy))  # type: ignore[arg-type]
+        response = output.completion
+        reward, status = await self._score(state, info, response)
+        return reward, response, status
+
+    def baseline_key_fields(self, info: ProblemInfo) -> dict[str, Any]:
+        """What the baseline R(without) of ``info`` depends on (its cache key)."""
+        from evals.prompts import CORE_PROMPT_VERSION
+
+        core = self.core_name
+        sampling = {k: v for k, v in self.core_config.model_dump(exclude_none=True).items() if k in SAMPLING_FIELDS}
+        return {"core_model": core, "core_prompt_version": CORE_PROMPT_VERSION, "benchmark": info.benchmark,
+                "problem_id": info.id, "sampling": sampling, "samples": self.baseline_samples,
+                "reward_version": REWARD_VERSION}
+
+    async def _baseline(self, state: _LoopState, info: ProblemInfo) -> float:
+        fields = self.baseline_key_fields(info)
+        key = BaselineCache.key(fields)
+        future = state.baselines.get(key)
+        if future is not None and future.done() and future.exception() is not None:
+            future = None  # a failed baseline is retried next time, never cached
+        if future is None:
+            future = asyncio.ensure_future(self._compute_baseline(state, info, key, fields))
+            state.baselines[key] = future
+        else:
+            self.stats["baseline_memory_hits"] += 1
+        return await asyncio.shield(future)
+
+    async def _compute_baseline(self, state: _LoopState, info: ProblemInfo, key: str, fields: dict[str, Any]) -> float:
+        record = self.baseline_cache.get(key)
+        if record is not None:
+            self.stats["baseline_disk_hits"] += 1
+            return float(record["reward"])
+        self.stats["baseline_computed"] += 1
+        results = await asyncio.gather(*(self._core_reward(state, info, None) for _ in range(self.baseline_samples)))
+        reward = sum(r for r, _, _ in results) / len(results)
+        self.baseline_cache.put(key, {**fields, "reward": reward, "statuses": [s for _, _, s in results],
+                                      "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        return reward
+
+    async def _judge(self, state: _LoopState, info: ProblemInfo, strategy: str) -> float:
+        messages = judge_messages(info.domain, info.text, strategy)
+        errors: list[str] = []
+        for _ in range(self.judge_attempts):
+            output = await self._generate(state, "judge", messages)
+            try:
+                return parse_judge_score(output.completion)
+            except JudgeFormatError as exc:
+                self.stats["judge_invalid"] += 1
+                errors.append(str(exc))
+        raise _CallFailed(f"judge gave no valid score in {self.judge_attempts} attempt(s): {errors[-1]}")
+
+    # ------------------------------------------------------------------ logging, cleanup
+
+    def _log_batch(self, outcomes: Sequence[Outcome], log_metric: Callable[[str, float], None] | None,
+                   log_extra: Callable[[str, list[Any]], None] | None = None) -> None:
+        """TRL's per-batch metrics (``rewards_info/*``) and completion-table columns."""
+        if log_extra is not None and outcomes:
+            log_extra("reward_status", [o.failed or ("ok" if o.valid else f"malformed: {o.reason}") for o in outcomes])
+            log_extra("core_verdict", [o.verdict_status for o in outcomes])
+        if log_metric is None or not outcomes:
+            return
+        n = len(outcomes)
+        scorable = [o for o in outcomes if o.ok]
+        valid = [o for o in scorable if o.valid]
+        log_metric("rewards_info/unscorable_frac", (n - len(scorable)) / n)
+        if self.recipe == "exectune":
+            leaked = [o for o in valid if o.leaked]
+            log_metric("rewards_info/leak_rate", len(leaked) / len(valid) if valid else 0.0)
+            with_baseline = [o.d_r for o in valid if o.d_r is not None]
+            if with_baseline:
+                log_metric("rewards_info/dR_mean", sum(with_baseline) / len(with_baseline))
+        for name in ("core_calls", "judge_calls", "baseline_disk_hits", "baseline_computed", "sandbox_runs"):
+            log_metric(f"rewards_info/{name}_total", float(self.stats[name]))
+
+    async def aclose(self) -> None:
+        """Close the sandbox pool this engine started on the running loop."""
+        state = self._loops.pop(id(asyncio.get_running_loop()), None)
+        if state is not None and state.owns_executor and state.executor is not None:
+            await state.executor.close()
+
+    def close_on(self, loop: asyncio.AbstractEventLoop, timeout: float = 60.0) -> None:
+        """Close the sandbox pool started on ``loop`` (e.g. TRL's reward loop thread), from another thread."""
+        if loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
+
+
+async def _const(value: Any) -> Any:
+    return value
+
+
+def _generate_config(config: GenerateConfig | Mapping[str, Any] | None, max_concurrency: int) -> GenerateConfig:
+    if config is None:
+        config = GenerateConfig()
+    elif not isinstance(config, GenerateConfig):
+        config = GenerateConfig(**dict(config))
+    if config.max_connections is None:
+        config = config.merge(GenerateConfig(max_connections=max_concurrency))
+    return config
+
+
+def _resolve_model(spec: str | Model, config: GenerateConfig, model_args: Mapping[str, Any]) -> Model:
+    """An Inspect model for calls outside ``eval()``: a fresh (unmemoized) instance per event loop,
+    since provider clients are bound to the loop they were made on."""
+    if isinstance(spec, Model):
+        return spec
+    from inspect_ai.model import get_model
+
+    return get_model(spec, config=config, memoize=False, **dict(model_args))

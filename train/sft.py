@@ -1,0 +1,357 @@
+"""Supervised fine-tuning of the guide on the accepted corpus (TRL ``SFTTrainer``).
+
+The corpus is JSONL, one accepted teacher output per line: ``problem`` (the problem text),
+``guide_output`` (``<think>..</think><strategy>..</strategy>``) and ``benchmark``. Each line
+becomes a conversational prompt-completion example: the prompt is the guide's own input
+(:func:`guides.prompts.guide_messages`: its system prompt and the problem), the completion the
+accepted output, and the loss covers the completion only. Lines that are malformed, or whose
+output fails the strategy checker, are skipped and counted (the model card says how many).
+
+Full fine-tune or LoRA (``sft.lora.enabled``; merged into the weights on save by default). The
+checkpoint in ``sft.output_dir`` holds the model, the tokenizer with its chat template, a
+``generation_config.json`` with the evaluation sampling settings, ``gcop_train.json`` (the run's
+record) and a model card (``README.md``: recipe, data hash, config). Inspect loads it as the guide
+with ``--model-role guide=hf/<output_dir>``; GRPO starts from it (``grpo.init: sft``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import BENCHMARK_DOMAINS, LoraSection, TrainConfig, config_hash
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CorpusError",
+    "TrainResult",
+    "corpus_hash",
+    "guide_chat",
+    "load_corpus",
+    "load_guide",
+    "load_train_problems",
+    "run_sft",
+    "sft_dataset",
+    "write_model_card",
+]
+
+RECORD_FILE = "gcop_train.json"
+CORPUS_FIELDS = ("problem", "guide_output", "benchmark")
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be used (missing file, no usable line)."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    output_dir: Path
+    steps: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def corpus_hash(path: str | Path) -> str:
+    """sha256 of the corpus file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_tokens: int = 512,
+                count_tokens: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The usable rows of an accepted corpus, and counts of what was skipped and why."""
+    from guides.strategy import parse_guide_output
+
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"no such corpus file: {path}")
+    rows: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                skipped["not JSON"] = skipped.get("not JSON", 0) + 1
+                continue
+            missing = [k for k in CORPUS_FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str) or not row[k].strip()]
+            if missing:
+                why = f"missing {', '.join(missing)}"
+                skipped[why] = skipped.get(why, 0) + 1
+                continue
+            if row["benchmark"] not in BENCHMARK_DOMAINS:
+                why = f"unknown benchmark {row['benchmark']!r}"
+                skipped[why] = skipped.get(why, 0) + 1
+                continue
+            parsed = parse_guide_output(row["guide_output"], max_strategy_tokens=max_strategy_tokens, count_tokens=count_tokens)
+            if not parsed.valid:
+                why = f"invalid guide output: {parsed.reason}"
+                skipped[why] = skipped.get(why, 0) + 1
+                continue
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+    if not rows:
+        raise CorpusError(f"{path}: no usable line (skipped: {skipped or 'none, the file is empty'})")
+    if skipped:
+        log.warning("corpus %s: skipped %d line(s): %s", path, sum(skipped.values()), skipped)
+    return rows, skipped
+
+
+def guide_chat(domain: str, problem: str, max_strategy_tokens: int = 512) -> list[dict[str, str]]:
+    """The guide's input as chat-template messages (role/content dicts)."""
+    from guides.prompts import guide_messages
+
+    return [{"role": m.role, "content": m.text} for m in guide_messages(domain, problem, max_strategy_tokens)]  # type: ignore[arg-type]
+
+
+def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = 512) -> Any:
+    """A conversational prompt-completion ``datasets.Dataset`` from corpus rows."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {
+            "prompt": guide_chat(BENCHMARK_DOMAINS[row["benchmark"]], row["problem"], max_strategy_tokens),
+            "completion": [{"role": "assistant", "content": row["guide_output"]}],
+        }
+        for row in rows
+    ])
+
+
+def load_train_problems(config: TrainConfig) -> list[Any]:
+    """The problems of ``data.split`` (first ``data.limit``) of the config's benchmark."""
+    from evals.data import load_problems
+
+    split = None if config.data.split == "all" else config.data.split
+    problems = load_problems(config.benchmark, split, config.data.data_dir)
+    return problems[: config.data.limit] if config.data.limit else problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_bf16(value: bool | str) -> bool:
+    if value == "auto":
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(value)
+
+
+def load_guide(spec: str, *, workdir: str | Path, problems: Sequence[Any] = (), bf16: bool = False) -> tuple[Any, Any, str]:
+    """(model, tokenizer, where it came from) for a guide spec: a path, a Hub id, or ``tiny``
+    (a random-weight tiny Qwen3 built into ``<workdir>/tiny_base``, tokenizer trained on the
+    problems' texts)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = spec
+    if spec == "tiny":
+        from .tiny import save_tiny_guide
+
+        base = Path(workdir) / "tiny_base"
+        if not (base / "config.json").is_file():
+            texts = [getattr(p, "question", None) or getattr(p, "prompt", "") for p in problems][:400]
+            save_tiny_guide(base, extra_texts=texts)
+        source = str(base)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16 if bf16 else torch.float32)
+    return model, tokenizer, source
+
+
+def lora_config(section: LoraSection) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=section.r, lora_alpha=section.alpha, lora_dropout=section.dropout,
+                      target_modules=section.target_modules, task_type="CAUSAL_LM")
+
+
+def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, *, lora: LoraSection,
+                    eval_temperature: float, eval_top_p: float) -> None:
+    """Model (LoRA merged when asked), tokenizer with chat template, eval sampling defaults."""
+    if lora.enabled and lora.merge and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        generation_config.do_sample = True
+        generation_config.temperature = eval_temperature
+        generation_config.top_p = eval_top_p
+        if tokenizer.pad_token_id is not None and generation_config.pad_token_id is None:
+            generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("gcop", "trl", "transformers", "peft", "torch", "inspect_ai", "vllm"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig, base_model: str,
+                     data: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    """``README.md`` (model card) and ``gcop_train.json`` (the same record, machine-readable)."""
+    from guides.prompts import GUIDE_PROMPT_VERSION
+
+    output_dir = Path(output_dir)
+    record = {
+        "recipe": recipe,
+        "benchmark": config.benchmark,
+        "base_model": base_model,
+        "data": data,
+        "config_sha256": config_hash(config),
+        "config_file": config.source,
+        "config": config.to_dict(),
+        "guide_prompt_version": GUIDE_PROMPT_VERSION,
+        "metrics": metrics,
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (output_dir / RECORD_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    front = {"library_name": "transformers", "base_model": None if os.path.exists(base_model) else base_model,
+             "tags": ["gcop", "guide", recipe, config.benchmark]}
+    front = {k: v for k, v in front.items() if v is not None}
+    data_lines = "\n".join(f"- {k}: `{v}`" for k, v in data.items())
+    metric_lines = "\n".join(f"- {k}: {v}" for k, v in metrics.items()) or "- (none)"
+    card = (
+        f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
+        f"# gcop guide: {recipe} on {config.benchmark}\n\n"
+        f"A guide model for guide-core policies: it reads a problem and writes "
+        f"`<think>..</think><strategy>..</strategy>` for a core model to execute.\n\n"
+        f"- recipe: **{recipe}**\n- base model: `{base_model}`\n- benchmark: {config.benchmark}\n"
+        f"- guide prompt version: {GUIDE_PROMPT_VERSION}\n"
+        f"- config: `{config.source or '(in code)'}`, sha256 `{record['config_sha256']}`\n"
+        f"- evaluation sampling (generation_config.json): temperature {config.grpo.eval_temperature}, "
+        f"top-p {config.grpo.eval_top_p}\n\n"
+        f"## Data\n\n{data_lines}\n\n## Metrics\n\n{metric_lines}\n\n"
+        f"## Use\n\n```bash\ninspect eval gcop/{config.benchmark} --model <core> --model-role guide=hf/{output_dir}\n```\n\n"
+        f"## Config\n\n```yaml\n{yaml.safe_dump(config.to_dict(), sort_keys=False)}```\n\n"
+        f"## Versions\n\n" + "\n".join(f"- {k} {v}" for k, v in record["versions"].items()) + "\n"
+    )
+    path = output_dir / "README.md"
+    path.write_text(card, encoding="utf-8")
+    return path
+
+
+def _final_metrics(log_history: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for entry in log_history:
+        for key in keys:
+            if key in entry:
+                out[key] = entry[key]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: str | list[str] = "none") -> TrainResult:
+    """Fine-tune ``models.guide`` on ``data.corpus`` with the ``sft`` section's settings."""
+    import torch
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    s = config.sft
+    output_dir = Path(s.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(config.seed)
+    if not config.data.corpus:
+        raise CorpusError("sft needs data.corpus (the accepted corpus JSONL, or 'synthetic' for a smoke run)")
+    corpus_path = Path(config.data.corpus)
+    problems: list[Any] = []
+    if config.data.corpus == "synthetic":
+        from .tiny import synthetic_corpus
+
+        problems = load_train_problems(config)
+        corpus_path = synthetic_corpus(output_dir / "synthetic_corpus.jsonl", problems, benchmark=config.benchmark)
+    elif config.models.guide == "tiny":
+        problems = load_train_problems(config)
+
+    bf16 = resolve_bf16(s.bf16)
+    model, tokenizer, base = load_guide(config.models.guide, workdir=output_dir, problems=problems, bf16=bf16)
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    rows, skipped = load_corpus(corpus_path, limit=config.data.limit, max_strategy_tokens=config.data.max_strategy_tokens,
+                                count_tokens=count_tokens)
+    dataset = sft_dataset(rows, config.data.max_strategy_tokens)
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps,
+        learning_rate=s.learning_rate,
+        weight_decay=s.weight_decay,
+        warmup_steps=s.warmup_ratio,
+        lr_scheduler_type=s.lr_scheduler,
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        max_length=s.max_length,
+        activation_checkpointing=s.gradient_checkpointing,
+        bf16=bf16,
+        logging_steps=s.logging_steps,
+        save_strategy="steps" if s.save_steps else "no",
+        save_steps=s.save_steps or 500,
+        completion_only_loss=True,
+        report_to=report_to,
+        seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataset_num_proc=None,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(s.lora) if s.lora.enabled else None,
+        callbacks=list(callbacks) or None,
+    )
+    started = time.time()
+    train_output = trainer.train()
+    elapsed = time.time() - started
+    save_checkpoint(trainer.model, tokenizer, output_dir, lora=s.lora,
+                    eval_temperature=config.grpo.eval_temperature, eval_top_p=config.grpo.eval_top_p)
+    history = list(trainer.state.log_history)
+    metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
+               **_final_metrics(history, ("loss", "train_loss", "mean_token_accuracy")),
+               **{k: v for k, v in (train_output.metrics or {}).items() if k == "train_loss"}}
+    data = {"corpus": str(corpus_path), "corpus_sha256": corpus_hash(corpus_path), "rows": len(rows),
+            "skipped": sum(skipped.values()), "skipped_reasons": json.dumps(skipped) if skipped else "{}"}
+    write_model_card(output_dir, recipe="sft" + ("+lora" if s.lora.enabled else ""), config=config, base_model=base,
+                     data=data, metrics=metrics)
+    return TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history)
