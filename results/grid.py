@@ -1,0 +1,237 @@
+"""``gcop grid``: the rows of the paper's tables for one benchmark, run as one resumable Inspect
+``eval_set``.
+
+Rows (recipes):
+
+* ``core``            the core alone (``mode=core``)                       -- always
+* ``icl``             the core with ``icl_k`` retrieved train examples      -- ``--icl``
+* ``reference-core``  another core alone (e.g. a stronger model)            -- ``--reference-core M``
+* ``guided``          the core guided by a named guide (``mode=guided``,
+                      the guide bound to Inspect's ``guide`` model role)    -- ``--guide NAME=M``
+
+Each row is a task built by the benchmark's task function and adapted with
+:func:`inspect_ai.task_with` (its own model, model roles and metadata). The row's recipe, guide
+name and the grid's settings are written to the task metadata under ``gcop_grid``, so they are
+in every log (``log.eval.metadata["gcop_grid"]``) and the leaderboard reads them back.
+
+Resuming is ``eval_set``'s: a re-run with the same rows and the same log folder skips every row
+whose log is complete, retries rows whose log failed (re-using the samples already completed),
+and runs rows that are new. ``eval_set`` identifies a row by task, task arguments, model, model
+arguments and model roles, but not by ``--limit`` or ``--epochs``; so that a re-run with a
+different limit cannot silently pass off old logs as new ones, the grid refuses a log folder
+whose grid logs were made with other settings (:class:`GridConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .logs import GRID_METADATA_KEY, local_path, log_files, read_header
+
+BENCHMARKS = ("gsm8k", "humaneval", "kodcode")
+DEFAULT_CORE = "anthropic/claude-3-5-haiku-latest"
+GRID_VERSION = 1
+
+
+class GridConfigError(ValueError):
+    """The grid cannot run as asked (bad rows, options, or a log folder made with other settings)."""
+
+
+@dataclass
+class GridRow:
+    recipe: str
+    core: Any  # str | inspect_ai.model.Model
+    guide: str | None = None
+    guide_model: Any = None  # str | Model
+    mode: str = "core"
+
+    @property
+    def name(self) -> str:
+        if self.recipe == "guided":
+            return f"{_model_name(self.core)} + guide {self.guide} ({_model_name(self.guide_model)})"
+        if self.recipe == "icl":
+            return f"{_model_name(self.core)} + ICL"
+        return f"{_model_name(self.core)} alone" + (" (reference core)" if self.recipe == "reference-core" else "")
+
+
+def _model_name(model: Any) -> str:
+    return str(model) if model is not None else ""
+
+
+def plan_rows(
+    core: Any,
+    *,
+    icl: bool = False,
+    reference_cores: Sequence[Any] = (),
+    guides: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
+) -> list[GridRow]:
+    """The grid's rows, in table order. Two rows that would be the same run are an error."""
+    pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
+    rows = [GridRow("core", core, mode="core")]
+    if icl:
+        rows.append(GridRow("icl", core, mode="icl"))
+    for ref in reference_cores:
+        if _model_name(ref) == _model_name(core):
+            raise GridConfigError(f"--reference-core {ref} is the core itself: its row would be the core-alone row")
+        rows.append(GridRow("reference-core", ref, mode="core"))
+    names: set[str] = set()
+    models: dict[str, str] = {}
+    for name, model in pairs:
+        if not name or "=" in name:
+            raise GridConfigError(f"bad guide name {name!r}: use --guide NAME=MODEL")
+        if name in names:
+            raise GridConfigError(f"guide name {name!r} given twice")
+        key = _model_name(model)
+        if key in models:
+            raise GridConfigError(
+                f"guides {models[key]!r} and {name!r} are the same model ({key}): eval_set would see one run; "
+                "give each guide its own model (or checkpoint path)"
+            )
+        names.add(name)
+        models[key] = name
+        rows.append(GridRow("guided", core, guide=name, guide_model=model, mode="guided"))
+    refs = [_model_name(r) for r in reference_cores]
+    if len(set(refs)) != len(refs):
+        raise GridConfigError("a --reference-core is given twice")
+    return rows
+
+
+def _task_function(benchmark: str) -> Any:
+    if benchmark == "gsm8k":
+        from evals.gsm8k import gsm8k
+
+        return gsm8k
+    if benchmark == "humaneval":
+        from evals.humaneval import humaneval
+
+        return humaneval
+    if benchmark == "kodcode":
+        from evals.kodcode import kodcode
+
+        return kodcode
+    raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(BENCHMARKS)}")
+
+
+def grid_settings(benchmark: str, task_args: Mapping[str, Any], limit: int | None, epochs: int | None) -> dict[str, Any]:
+    """What must be equal for a re-run to resume a log folder (eval_set does not check these)."""
+    return {"benchmark": benchmark, "task_args": {k: task_args[k] for k in sorted(task_args)},
+            "limit": limit, "epochs": epochs or 1}
+
+
+def build_tasks(
+    benchmark: str,
+    rows: Sequence[GridRow],
+    *,
+    task_args: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    epochs: int | None = None,
+) -> list[Any]:
+    """One Inspect task per row, with its model, guide role and ``gcop_grid`` metadata."""
+    from inspect_ai import task_with
+
+    task_args = dict(task_args or {})
+    if "mode" in task_args:
+        raise GridConfigError("-T mode is set by each row of the grid; leave it out")
+    fn = _task_function(benchmark)
+    settings = grid_settings(benchmark, task_args, limit, epochs)
+    tasks = []
+    for row in rows:
+        task = fn(mode=row.mode, **task_args)
+        meta = dict(task.metadata or {})
+        meta[GRID_METADATA_KEY] = {
+            "version": GRID_VERSION,
+            "recipe": row.recipe,
+            "guide": row.guide,
+            "guide_model": _model_name(row.guide_model) or None,
+            "core": _model_name(row.core),
+            "row": row.name,
+            **settings,
+        }
+        roles = {"guide": row.guide_model} if row.recipe == "guided" else None
+        tasks.append(task_with(task, model=row.core, model_roles=roles, metadata=meta))
+    return tasks
+
+
+def check_log_dir(log_dir: str, settings: Mapping[str, Any]) -> None:
+    """Refuse a log folder whose grid logs were made with other settings (see the module doc)."""
+    if not os.path.isdir(log_dir):
+        return
+    for path in log_files(log_dir):
+        try:
+            header = read_header(path)
+        except Exception:  # noqa: BLE001 - not ours to judge; eval_set reports unreadable logs
+            continue
+        grid = (header.eval.metadata or {}).get(GRID_METADATA_KEY)
+        if not isinstance(grid, Mapping):
+            continue
+        theirs = {k: grid.get(k) for k in settings}
+        theirs["epochs"] = theirs.get("epochs") or 1
+        if theirs != dict(settings):
+            diffs = ", ".join(f"{k}: {theirs.get(k)!r} there, {settings[k]!r} now" for k in settings if theirs.get(k) != settings[k])
+            raise GridConfigError(
+                f"{log_dir} holds grid logs made with other settings ({diffs}; e.g. {local_path(path)}): "
+                "eval_set would count them as finished. Use another --log-dir for these settings."
+            )
+
+
+@dataclass
+class GridResult:
+    success: bool
+    rows: list[GridRow]
+    logs: list[Any] = field(default_factory=list)  # EvalLog headers, one per row
+
+    def summary(self) -> str:
+        lines = []
+        for log in self.logs:
+            grid = (log.eval.metadata or {}).get(GRID_METADATA_KEY, {})
+            acc = None
+            if log.results and log.results.scores:
+                metric = log.results.scores[0].metrics.get("accuracy")
+                acc = metric.value if metric else None
+            accuracy = "" if acc is None else f"  accuracy {100 * acc:.1f}%"
+            lines.append(f"  [{log.status}] {grid.get('row', log.eval.task)}{accuracy}  {local_path(log.location)}")
+        return "\n".join(lines)
+
+
+def run_grid(
+    benchmark: str,
+    core: Any = DEFAULT_CORE,
+    *,
+    icl: bool = False,
+    reference_cores: Sequence[Any] = (),
+    guides: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
+    log_dir: str | None = None,
+    limit: int | None = None,
+    epochs: int | None = None,
+    task_args: Mapping[str, Any] | None = None,
+    core_args: Mapping[str, Any] | None = None,
+    guide_args: Mapping[str, Any] | None = None,
+    **eval_set_kwargs: Any,
+) -> GridResult:
+    """Run (or resume) the grid. ``core``, reference cores and guides are model names or Inspect
+    ``Model`` objects; ``core_args`` / ``guide_args`` are model arguments (``-M``) for the core and
+    for every guide given by name. Other keyword arguments go to ``eval_set`` (``display``,
+    ``retry_attempts``, ``max_tasks``, ``max_samples``, ...)."""
+    from inspect_ai import eval_set
+    from inspect_ai.model import get_model
+
+    if benchmark not in BENCHMARKS:
+        raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(BENCHMARKS)}")
+    if core_args and isinstance(core, str):
+        core = get_model(core, memoize=False, **dict(core_args))
+    pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
+    if guide_args:
+        pairs = [(n, get_model(m, memoize=False, **dict(guide_args)) if isinstance(m, str) else m) for n, m in pairs]
+    rows = plan_rows(core, icl=icl, reference_cores=reference_cores, guides=pairs)
+    log_dir = log_dir or os.path.join("logs", f"grid-{benchmark}")
+    task_args = dict(task_args or {})
+    check_log_dir(log_dir, grid_settings(benchmark, task_args, limit, epochs))
+    tasks = build_tasks(benchmark, rows, task_args=task_args, limit=limit, epochs=epochs)
+    success, logs = eval_set(
+        tasks, log_dir=log_dir, limit=limit, epochs=epochs,
+        tags=["gcop-grid", benchmark], metadata=None, **eval_set_kwargs,
+    )
+    return GridResult(success=bool(success), rows=rows, logs=list(logs))

@@ -1,0 +1,689 @@
+"""``gcop leaderboard``: one row per (benchmark, split, core, guide, recipe) from a folder of
+Inspect logs, written as Markdown, JSON, a static sortable HTML page and a plot of accuracy
+against total inference cost with the Pareto frontier (the paper's Figure 1).
+
+Definitions (per row, over the log's *scored* samples; samples that ended in an error are
+counted in ``errors`` and left out of every figure):
+
+* ``n``: scored samples, i.e. problems x epochs; ``problems`` the distinct ids.
+* ``accuracy``: correct / n, with the 95% Wilson score interval. With several epochs the n
+  attempts are not independent and the interval is too narrow; ``epochs`` is shown.
+* ``$ per 1,000 problems``: 1000 x (sum of the samples' $) / n, for the guide, the core and the
+  total (see :mod:`results.logs` for the role split). ``None`` (shown "—") when any sample used
+  a model without a price.
+* ``tokens per problem``: mean input/output tokens per sample for each role.
+* ``strategy validity`` / ``leak rate``: the mean of the scores' ``strategy_valid`` / ``leaked``
+  over the samples that have one (guided rows only).
+
+Comparability: rows whose data revision or prompt versions differ are never pooled. Within a
+benchmark and split, each distinct (data revision, core prompt version) is a *variant*; when
+there is more than one, every row carries a visible marker (``v1``, ``v2``, ...), the legend
+says what each marker stands for, a warning is printed and recorded in ``leaderboard.json``,
+and each variant gets its own panel and Pareto frontier. Guided rows with different guide
+prompt versions are marked ``g1``, ``g2``, ... (with a warning) and stay separate rows and
+points in their panel. When a row has
+several logs (re-runs), the newest complete one is used and the others are listed as
+superseded in the warnings.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .logs import LogError, Run, local_path, log_files, mean_or_none, read_header, read_run, run_info, sum_or_none, wilson_interval
+
+ROLES = ("guide", "core", "total")
+RECIPE_COLOURS = {"core": "#6b6b6b", "icl": "#1f77b4", "reference-core": "#ff7f0e", "guided": "#2ca02c"}
+
+
+@dataclass
+class Row:
+    benchmark: str
+    split: str
+    core: str
+    guide: str | None
+    guide_model: str | None
+    recipe: str
+    n: int
+    problems: int
+    epochs: int
+    errors: int
+    correct: int
+    accuracy: float | None
+    accuracy_ci95: tuple[float, float] | None
+    cost_per_1k: dict[str, float | None]
+    tokens_per_problem: dict[str, dict[str, float]]
+    tokens_total: dict[str, dict[str, int]]
+    strategy_validity: float | None
+    leak_rate: float | None
+    data_revision: str
+    core_prompt_version: str
+    guide_prompt_version: str | None
+    date: str
+    created: str
+    log: str
+    variant: str = ""  # data revision / core prompt marker (v1, v2, ...): separate panels
+    guide_variant: str = ""  # guide prompt marker (g1, g2, ...): separate rows, same panel
+    pareto: bool = False
+    superseded_logs: list[str] = field(default_factory=list)
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        return (self.benchmark, self.split, self.variant)
+
+    @property
+    def marker(self) -> str:
+        return " ".join(m for m in (self.variant, self.guide_variant) if m)
+
+    @property
+    def label(self) -> str:
+        if self.recipe == "guided":
+            return f"{_short(self.core)} + {self.guide}" + (f" [{self.guide_variant}]" if self.guide_variant else "")
+        if self.recipe == "icl":
+            return f"{_short(self.core)} + ICL"
+        return _short(self.core)
+
+
+def _short(model: str) -> str:
+    return model.split("/", 1)[-1] if "/" in model else model
+
+
+@dataclass
+class Leaderboard:
+    rows: list[Row]
+    warnings: list[str]
+    skipped: list[dict[str, str]]
+    variants: dict[str, dict[str, Any]]  # "benchmark/split vN" -> its revision and prompts
+    sources: list[str]
+    generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generated": self.generated,
+            "sources": self.sources,
+            "definitions": {
+                "n": "scored samples (problems x epochs); errored samples excluded and counted in 'errors'",
+                "accuracy_ci95": "Wilson score interval, z=1.96, over the n scored samples",
+                "cost_per_1k": "US$ per 1,000 problems (per 1,000 scored samples): 1000 * sum(sample $) / n; null when a model was unpriced",
+                "tokens_per_problem": "mean tokens per scored sample, per role (guide: the guide role's usage; core: the rest)",
+                "strategy_validity": "mean of the scores' strategy_valid over guided samples",
+                "leak_rate": "mean of the scores' leaked over samples with a valid strategy",
+                "variant": "v1, v2, ... when a benchmark/split has rows from more than one (data revision, core prompt version): separate panels and frontiers; see 'variants'",
+                "guide_variant": "g1, g2, ... when guided rows of a benchmark/split use more than one guide prompt version; see 'variants'",
+                "pareto": "on the accuracy-vs-total-cost Pareto frontier of its benchmark/split/variant",
+            },
+            "rows": [_row_dict(r) for r in self.rows],
+            "variants": self.variants,
+            "warnings": self.warnings,
+            "skipped_logs": self.skipped,
+        }
+
+
+def _row_dict(row: Row) -> dict[str, Any]:
+    d = asdict(row)
+    d["accuracy_ci95"] = list(row.accuracy_ci95) if row.accuracy_ci95 else None
+    return d
+
+
+# --------------------------------------------------------------------------- building
+
+
+def row_from_run(run: Run) -> Row:
+    info = run.info
+    scored = run.scored
+    n = len(scored)
+    correct = sum(1 for s in scored if s.correct)
+    cost = {}
+    for role in ROLES:
+        total = sum_or_none(s.cost[role] for s in scored)
+        cost[role] = (1000.0 * total / n) if (total is not None and n) else None
+    tokens_total = {
+        role: {k: sum(s.tokens[role][k] for s in scored) for k in ("input_tokens", "output_tokens", "total_tokens")}
+        for role in ("guide", "core")
+    }
+    tokens_pp = {role: {k: (v / n if n else 0.0) for k, v in t.items()} for role, t in tokens_total.items()}
+    guided = info.recipe == "guided" or info.mode == "guided"
+    return Row(
+        benchmark=info.benchmark,
+        split=info.split,
+        core=info.core,
+        guide=info.guide if guided else None,
+        guide_model=info.guide_model if guided else None,
+        recipe=info.recipe,
+        n=n,
+        problems=len({s.id for s in scored}),
+        epochs=info.epochs,
+        errors=len(run.errors),
+        correct=correct,
+        accuracy=(correct / n) if n else None,
+        accuracy_ci95=wilson_interval(correct, n),
+        cost_per_1k=cost,
+        tokens_per_problem=tokens_pp,
+        tokens_total=tokens_total,
+        strategy_validity=mean_or_none(s.strategy_valid for s in scored) if guided else None,
+        leak_rate=mean_or_none(s.leaked for s in scored) if guided else None,
+        data_revision=info.data_revision,
+        core_prompt_version=info.core_prompt_version,
+        guide_prompt_version=info.guide_prompt_version if guided else None,
+        date=info.created[:10],
+        created=info.created,
+        log=_display_path(info.path),
+    )
+
+
+def _display_path(path: str) -> str:
+    path = local_path(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Leaderboard:
+    """Read every gcop log under ``sources`` (folders or files) and make the rows."""
+    source_list = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(s) for s in sources]
+    warnings: list[str] = []
+    skipped: list[dict[str, str]] = []
+    candidates: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)  # key -> [(created, path)]
+    for path in log_files(source_list):
+        try:
+            header = read_header(path)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, not fatal
+            skipped.append({"log": _display_path(path), "reason": f"unreadable: {exc}"})
+            continue
+        if header.status != "success":
+            skipped.append({"log": _display_path(path), "reason": f"status {header.status} (incomplete run)"})
+            continue
+        try:
+            info = run_info(header)
+        except LogError as exc:
+            skipped.append({"log": _display_path(path), "reason": str(exc).split(": ", 1)[-1]})
+            continue
+        key = (info.benchmark, info.split, info.core, info.guide or "", info.recipe, info.data_revision, info.prompt_versions)
+        candidates[key].append((info.created, path))
+    rows: list[Row] = []
+    for found in candidates.values():
+        found.sort(reverse=True)
+        chosen = found[0][1]
+        row = row_from_run(read_run(chosen))
+        if len(found) > 1:
+            row.superseded_logs = [_display_path(p) for _, p in found[1:]]
+            warnings.append(
+                f"{row.benchmark}/{row.split} {row.label} ({row.recipe}): {len(found)} logs for this row; "
+                f"using the newest ({row.log}), superseded: {', '.join(row.superseded_logs)}"
+            )
+        if row.errors:
+            warnings.append(f"{row.benchmark}/{row.split} {row.label} ({row.recipe}): {row.errors} sample(s) ended in an error and are left out ({row.log})")
+        if row.n and row.cost_per_1k["total"] is None:
+            warnings.append(f"{row.benchmark}/{row.split} {row.label} ({row.recipe}): a model has no price, so $ is unknown and the row is not plotted ({row.log})")
+        rows.append(row)
+    variants = _assign_variants(rows, warnings)
+    _mark_pareto(rows)
+    rows.sort(key=lambda r: (r.benchmark, r.split, r.variant, r.guide_variant, -(r.accuracy if r.accuracy is not None else -1.0),
+                             r.cost_per_1k["total"] if r.cost_per_1k["total"] is not None else math.inf, r.label))
+    return Leaderboard(rows=rows, warnings=warnings, skipped=skipped, variants=variants, sources=source_list)
+
+
+def _assign_variants(rows: list[Row], warnings: list[str]) -> dict[str, dict[str, Any]]:
+    """Mark rows of one benchmark/split that come from different data revisions or prompt versions.
+
+    * data revision or core prompt version: ``v1``, ``v2``, ... -- separate panels and frontiers
+      (every row of one benchmark would be affected, so they are never compared);
+    * guide prompt version (guided rows only): ``g1``, ``g2``, ... -- separate, marked rows in the
+      same panel (a guide prompt is part of the guided configuration, like the guide itself).
+    """
+    variants: dict[str, dict[str, Any]] = {}
+    by_bench: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        by_bench[(row.benchmark, row.split)].append(row)
+    for (benchmark, split), group in sorted(by_bench.items()):
+        keys = sorted({(r.data_revision, r.core_prompt_version) for r in group})
+        if len(keys) > 1:
+            described = []
+            for number, (revision, core_prompt) in enumerate(keys, start=1):
+                members = [r for r in group if (r.data_revision, r.core_prompt_version) == (revision, core_prompt)]
+                for r in members:
+                    r.variant = f"v{number}"
+                variants[f"{benchmark}/{split} v{number}"] = {
+                    "data_revision": revision, "core_prompt_version": core_prompt,
+                    "guide_prompt_versions": sorted({r.guide_prompt_version for r in members if r.guide_prompt_version}),
+                    "rows": len(members),
+                }
+                described.append(f"v{number} = data {revision}, core prompt {core_prompt}")
+            warnings.append(
+                f"{benchmark}/{split}: rows come from {len(keys)} different data revisions / core prompt versions; "
+                f"they are marked and never pooled (separate panels and frontiers): {'; '.join(described)}"
+            )
+        guide_versions = sorted({r.guide_prompt_version for r in group if r.guide_prompt_version})
+        if len(guide_versions) > 1:
+            for number, version in enumerate(guide_versions, start=1):
+                members = [r for r in group if r.guide_prompt_version == version]
+                for r in members:
+                    r.guide_variant = f"g{number}"
+                variants[f"{benchmark}/{split} g{number}"] = {
+                    "data_revision": ", ".join(sorted({r.data_revision for r in members})),
+                    "core_prompt_version": ", ".join(sorted({r.core_prompt_version for r in members})),
+                    "guide_prompt_versions": [version], "rows": len(members),
+                }
+            warnings.append(
+                f"{benchmark}/{split}: guided rows use {len(guide_versions)} guide prompt versions; they are separate "
+                f"rows marked {', '.join(f'g{i} = {v}' for i, v in enumerate(guide_versions, start=1))}"
+            )
+    return variants
+
+
+def _mark_pareto(rows: list[Row]) -> None:
+    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.accuracy is not None and row.cost_per_1k["total"] is not None:
+            groups[row.group].append(row)
+    for members in groups.values():
+        for row in pareto_frontier(members):
+            row.pareto = True
+
+
+def pareto_frontier(rows: Sequence[Row]) -> list[Row]:
+    """Rows not dominated by another (no other row at most as costly and at least as accurate,
+    with one of the two strictly), in order of cost."""
+    ordered = sorted(rows, key=lambda r: (r.cost_per_1k["total"], -(r.accuracy or 0.0)))
+    frontier: list[Row] = []
+    best = -math.inf
+    for row in ordered:
+        if (row.accuracy or 0.0) > best:
+            frontier.append(row)
+            best = row.accuracy or 0.0
+    return frontier
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_money(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x == 0:
+        return "$0"
+    if abs(x) >= 100:
+        return f"${x:,.0f}"
+    return f"${x:.3g}" if abs(x) < 1 else f"${x:.2f}"
+
+
+def fmt_pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def fmt_acc(row: Row) -> str:
+    if row.accuracy is None:
+        return "—"
+    lo, hi = row.accuracy_ci95 or (float("nan"), float("nan"))
+    return f"{100 * row.accuracy:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def fmt_tokens(t: dict[str, float]) -> str:
+    return f"{t['input_tokens']:.0f} / {t['output_tokens']:.0f}"
+
+
+COLUMNS: list[tuple[str, str]] = [
+    # (header, kind for sorting)
+    ("benchmark", "text"), ("split", "text"), ("core", "text"), ("guide", "text"), ("recipe", "text"),
+    ("n", "num"), ("accuracy (95% CI)", "num"), ("$/1k guide", "num"), ("$/1k core", "num"),
+    ("$/1k total", "num"), ("guide tokens/problem (in / out)", "num"), ("core tokens/problem (in / out)", "num"),
+    ("strategy valid", "num"), ("leak rate", "num"), ("Pareto", "text"), ("date", "text"), ("log", "text"),
+]
+
+
+def _cells(row: Row) -> list[tuple[str, Any]]:
+    """(display text, sort key) for each column."""
+    bench = row.benchmark + (f" [{row.marker}]" if row.marker else "")
+    guide = row.guide or "—"
+    if row.guide and row.guide_model and row.guide_model != row.guide:
+        guide = f"{row.guide} ({row.guide_model})"
+    return [
+        (bench, bench), (row.split, row.split), (row.core, row.core), (guide, guide), (row.recipe, row.recipe),
+        (str(row.n), row.n), (fmt_acc(row), row.accuracy),
+        (fmt_money(row.cost_per_1k["guide"]), row.cost_per_1k["guide"]),
+        (fmt_money(row.cost_per_1k["core"]), row.cost_per_1k["core"]),
+        (fmt_money(row.cost_per_1k["total"]), row.cost_per_1k["total"]),
+        (fmt_tokens(row.tokens_per_problem["guide"]), row.tokens_per_problem["guide"]["total_tokens"]),
+        (fmt_tokens(row.tokens_per_problem["core"]), row.tokens_per_problem["core"]["total_tokens"]),
+        (fmt_pct(row.strategy_validity), row.strategy_validity), (fmt_pct(row.leak_rate), row.leak_rate),
+        ("★" if row.pareto else "", 1 if row.pareto else 0), (row.date, row.created), (row.log, row.log),
+    ]
+
+
+def _legend_lines(board: Leaderboard) -> list[str]:
+    return [f"{name}: data {v['data_revision']}, core prompt {v['core_prompt_version']}"
+            + (f", guide prompt {', '.join(v['guide_prompt_versions'])}" if v["guide_prompt_versions"] else "")
+            for name, v in board.variants.items()]
+
+
+def _provenance(board: Leaderboard) -> list[str]:
+    """Per benchmark: the data revisions and prompt versions its rows come from."""
+    out = []
+    for bench in sorted({r.benchmark for r in board.rows}):
+        rows = [r for r in board.rows if r.benchmark == bench]
+        data = ", ".join(sorted({r.data_revision for r in rows}))
+        core = ", ".join(sorted({r.core_prompt_version for r in rows}))
+        guide = ", ".join(sorted({r.guide_prompt_version for r in rows if r.guide_prompt_version})) or "—"
+        out.append(f"{bench}: data {data}; core prompt {core}; guide prompt {guide}")
+    return out
+
+
+def to_markdown(board: Leaderboard, plot_name: str | None = None) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["# Leaderboard", "",
+             f"Generated {board.generated} from {', '.join(board.sources)}. Accuracy with a 95% Wilson interval; "
+             "$ per 1,000 problems (list prices, `results/prices.yaml`); ★ = on the accuracy/cost Pareto frontier "
+             "of its benchmark.", ""]
+    lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
+    lines.append("| " + " | ".join("---:" if kind == "num" else "---" for _, kind in COLUMNS) + " |")
+    for row in board.rows:
+        lines.append("| " + " | ".join(esc(text) for text, _ in _cells(row)) + " |")
+    if not board.rows:
+        lines.append("| " + " | ".join("" for _ in COLUMNS) + " |")
+    provenance = _provenance(board)
+    if provenance:
+        lines += ["", "Data and prompts: " + "; ".join(provenance) + "."]
+    if board.variants:
+        lines += ["", "**Variants** (rows that must not be compared across markers):", ""]
+        lines += [f"* {line}" for line in _legend_lines(board)]
+    if board.warnings:
+        lines += ["", "**Warnings**", ""] + [f"* {esc(w)}" for w in board.warnings]
+    if board.skipped:
+        lines += ["", "Skipped logs:", ""] + [f"* `{s['log']}`: {s['reason']}" for s in board.skipped]
+    if plot_name:
+        lines += ["", f"![accuracy vs cost]({plot_name})"]
+    return "\n".join(lines) + "\n"
+
+
+SORT_SCRIPT = """
+(function () {
+  var table = document.getElementById('leaderboard');
+  var headers = table.tHead.rows[0].cells;
+  function key(cell, kind) {
+    var v = cell.getAttribute('data-sort');
+    if (kind === 'num') { var f = parseFloat(v); return isNaN(f) ? null : f; }
+    return (v === null ? cell.textContent : v).toLowerCase();
+  }
+  function sortBy(index) {
+    var th = headers[index], kind = th.getAttribute('data-kind');
+    var dir = th.getAttribute('aria-sort') === 'ascending' ? -1 : 1;
+    for (var i = 0; i < headers.length; i++) headers[i].removeAttribute('aria-sort');
+    th.setAttribute('aria-sort', dir === 1 ? 'ascending' : 'descending');
+    var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = key(a.cells[index], kind), y = key(b.cells[index], kind);
+      if (x === null && y === null) return 0;
+      if (x === null) return 1;          // missing values last, whichever the direction
+      if (y === null) return -1;
+      return x < y ? -dir : x > y ? dir : 0;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  for (var i = 0; i < headers.length; i++) {
+    (function (i) { headers[i].addEventListener('click', function () { sortBy(i); }); })(i);
+  }
+  window.gcopSortBy = sortBy;
+})();
+"""
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; white-space: nowrap; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; position: sticky; top: 0; }
+th[aria-sort=ascending]::after { content: ' \\25B2'; }
+th[aria-sort=descending]::after { content: ' \\25BC'; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.pareto td { background: #f3fbf3; }
+.warn { color: #8a5300; }
+figure { margin: 1em 0; }
+"""
+
+
+def to_html(board: Leaderboard, svg: str | None) -> str:
+    e = html.escape
+    head = "".join(f'<th data-kind="{kind}" title="click to sort">{e(h)}</th>' for h, kind in COLUMNS)
+    body = []
+    for row in board.rows:
+        cells = []
+        for (text, sort), (_, kind) in zip(_cells(row), COLUMNS):
+            sort_attr = "" if sort is None else (f"{sort:.12g}" if isinstance(sort, (int, float)) else str(sort))
+            cls = ' class="num"' if kind == "num" else ""
+            cells.append(f'<td{cls} data-sort="{e(sort_attr)}">{e(text)}</td>')
+        tr = '<tr class="pareto">' if row.pareto else "<tr>"
+        body.append(tr + "".join(cells) + "</tr>")
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<title>gcop leaderboard</title>", f"<style>{CSS}</style></head><body>",
+        "<h1>gcop leaderboard</h1>",
+        f"<p>Generated {e(board.generated)} from {e(', '.join(board.sources))}. Accuracy with a 95% Wilson interval; "
+        "$ per 1,000 problems; ★ = on the accuracy/cost Pareto frontier of its benchmark. Click a column header to sort.</p>",
+        f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>',
+    ]
+    provenance = _provenance(board)
+    if provenance:
+        parts.append("<p>Data and prompts: " + e("; ".join(provenance)) + ".</p>")
+    if board.variants:
+        parts.append("<h2>Variants</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in _legend_lines(board)) + "</ul>")
+    if board.warnings:
+        parts.append('<h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{e(w)}</li>" for w in board.warnings) + "</ul>")
+    if board.skipped:
+        parts.append("<h2>Skipped logs</h2><ul>" + "".join(f"<li><code>{e(s['log'])}</code>: {e(s['reason'])}</li>" for s in board.skipped) + "</ul>")
+    if svg:
+        data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        parts.append('<h2>Accuracy vs inference cost</h2><figure>'
+                     f'<img alt="accuracy against total inference cost per benchmark, Pareto frontier drawn" src="data:image/svg+xml;base64,{data}">'
+                     "<figcaption>One point per row (error bars: 95% Wilson interval); the line is the Pareto frontier. "
+                     "Rows with unknown cost are not plotted.</figcaption></figure>")
+    parts.append(f"<script>{SORT_SCRIPT}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _panels(board: Leaderboard) -> list[tuple[str, list[Row]]]:
+    panels: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in board.rows:
+        if row.accuracy is not None and row.cost_per_1k["total"] is not None:
+            panels[row.group].append(row)
+    return [(f"{b}/{s}" + (f" [{v}]" if v else ""), rows) for (b, s, v), rows in sorted(panels.items())]
+
+
+def _use_log_x(rows: list[Row]) -> bool:
+    costs = [r.cost_per_1k["total"] for r in rows]
+    return all(c and c > 0 for c in costs) and max(costs) / min(costs) > 20  # type: ignore[operator]
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = [round(start, 12)]
+    while ticks[-1] < hi - step * 1e-9:  # the last tick is at or beyond hi: every point is inside
+        ticks.append(round(start + len(ticks) * step, 12))
+    return ticks
+
+
+def plot_svg(board: Leaderboard) -> str | None:
+    """The plot as hand-written SVG (no dependency): one panel per benchmark/split/variant."""
+    panels = _panels(board)
+    if not panels:
+        return None
+    pw, ph, ml, mr, mt, mb = 460, 340, 62, 18, 34, 52
+    cols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    legend_h = 28
+    width, height = cols * pw, nrows * ph + legend_h
+    e = html.escape
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    for index, (title, rows) in enumerate(panels):
+        ox, oy = (index % cols) * pw, (index // cols) * ph
+        x0, x1, y0, y1 = ox + ml, ox + pw - mr, oy + mt, oy + ph - mb
+        costs = [r.cost_per_1k["total"] for r in rows]
+        log_x = _use_log_x(rows)
+        if log_x:
+            lo, hi = math.log10(min(costs)), math.log10(max(costs))  # type: ignore[arg-type]
+            lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
+            xticks = [10.0 ** k for k in range(int(lo), int(hi) + 1)]
+
+            def fx(c: float, lo: float = lo, hi: float = hi, x0: float = x0, x1: float = x1) -> float:
+                return x0 + (math.log10(c) - lo) / (hi - lo) * (x1 - x0)
+        else:
+            cmax = max(costs) or 1.0  # type: ignore[type-var]
+            xticks = _nice_ticks(0.0, cmax * 1.08)
+            xmax = xticks[-1]
+
+            def fx(c: float, xmax: float = xmax, x0: float = x0, x1: float = x1) -> float:
+                return x0 + c / xmax * (x1 - x0)
+        lows = [100 * (r.accuracy_ci95[0] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
+        highs = [100 * (r.accuracy_ci95[1] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
+        ylo, yhi = max(0.0, math.floor(min(lows) / 10) * 10), min(100.0, math.ceil(max(highs) / 10) * 10)
+        if yhi - ylo < 10:
+            ylo, yhi = max(0.0, yhi - 10), max(yhi, 10.0)
+        yticks = _nice_ticks(ylo, yhi)
+        yticks = [t for t in yticks if ylo <= t <= yhi] or [ylo, yhi]
+
+        def fy(a: float, ylo: float = ylo, yhi: float = yhi, y0: float = y0, y1: float = y1) -> float:
+            return y1 - (a - ylo) / (yhi - ylo) * (y1 - y0)
+
+        out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{oy + 20}" text-anchor="middle" font-size="13" font-weight="bold">{e(title)}</text>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#444"/>')
+        for t in xticks:
+            px = fx(t)
+            if x0 - 0.5 <= px <= x1 + 0.5:
+                out.append(f'<line x1="{px:.1f}" y1="{y0}" x2="{px:.1f}" y2="{y1}" stroke="#eee"/>')
+                out.append(f'<text x="{px:.1f}" y="{y1 + 14}" text-anchor="middle">{e(_tick_money(t))}</text>')
+        for t in yticks:
+            py = fy(t)
+            out.append(f'<line x1="{x0}" y1="{py:.1f}" x2="{x1}" y2="{py:.1f}" stroke="#eee"/>')
+            out.append(f'<text x="{x0 - 5}" y="{py + 4:.1f}" text-anchor="end">{t:g}</text>')
+        out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{y1 + 32}" text-anchor="middle">total inference cost ($ per 1,000 problems'
+                   f'{", log scale" if log_x else ""})</text>')
+        out.append(f'<text transform="translate({ox + 16},{(y0 + y1) / 2:.1f}) rotate(-90)" text-anchor="middle">accuracy (%)</text>')
+        frontier = [r for r in sorted(rows, key=lambda r: r.cost_per_1k["total"]) if r.pareto]  # type: ignore[arg-type, return-value]
+        if len(frontier) > 1:
+            pts = " ".join(f"{fx(r.cost_per_1k['total']):.1f},{fy(100 * r.accuracy):.1f}" for r in frontier)  # type: ignore[arg-type, operator]
+            out.append(f'<polyline points="{pts}" fill="none" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/>')
+        for row, lo_, hi_ in zip(rows, lows, highs):
+            px, py = fx(row.cost_per_1k["total"]), fy(100 * row.accuracy)  # type: ignore[arg-type, operator]
+            colour = RECIPE_COLOURS.get(row.recipe, "#9467bd")
+            out.append(f'<line x1="{px:.1f}" y1="{fy(lo_):.1f}" x2="{px:.1f}" y2="{fy(hi_):.1f}" stroke="{colour}" stroke-opacity="0.6"/>')
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{5 if row.pareto else 4}" fill="{colour}" '
+                       f'stroke="{"#d62728" if row.pareto else "white"}" stroke-width="1.5"><title>{e(row.label)}: '
+                       f'{100 * row.accuracy:.1f}%, {e(fmt_money(row.cost_per_1k["total"]))}</title></circle>')  # type: ignore[operator]
+            anchor = "end" if px > (x0 + x1) / 2 else "start"
+            dx = -7 if anchor == "end" else 7
+            out.append(f'<text x="{px + dx:.1f}" y="{py - 6:.1f}" text-anchor="{anchor}" font-size="10">{e(row.label)}</text>')
+    ly = nrows * ph + 18
+    lx = 20
+    for recipe, colour in RECIPE_COLOURS.items():
+        out.append(f'<circle cx="{lx}" cy="{ly - 4}" r="4" fill="{colour}"/><text x="{lx + 8}" y="{ly}">{recipe}</text>')
+        lx += 20 + 7 * len(recipe) + 16
+    out.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 24}" y2="{ly - 4}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/>'
+               f'<text x="{lx + 30}" y="{ly}">Pareto frontier</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _tick_money(t: float) -> str:
+    if t == 0:
+        return "$0"
+    if t >= 1:
+        return f"${t:,.0f}" if float(t).is_integer() else f"${t:g}"
+    return f"${t:g}"
+
+
+def plot_matplotlib(board: Leaderboard, png: Path, svg: Path) -> bool:
+    """The same plot with matplotlib (PNG and SVG); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    panels = _panels(board)
+    if not panels:
+        return False
+    cols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.2 * cols, 4.6 * nrows), squeeze=False)
+    for index, (title, rows) in enumerate(panels):
+        ax = axes[index // cols][index % cols]
+        for recipe, colour in RECIPE_COLOURS.items():
+            chosen = [r for r in rows if r.recipe == recipe]
+            if not chosen:
+                continue
+            xs = [r.cost_per_1k["total"] for r in chosen]
+            ys = [100 * r.accuracy for r in chosen]  # type: ignore[operator]
+            err = [[max(0.0, 100 * (r.accuracy - r.accuracy_ci95[0])) for r in chosen],  # type: ignore[index, operator]
+                   [max(0.0, 100 * (r.accuracy_ci95[1] - r.accuracy)) for r in chosen]]  # type: ignore[index, operator]
+            ax.errorbar(xs, ys, yerr=err, fmt="o", color=colour, ecolor=colour, alpha=0.9, capsize=2, label=recipe)
+            for r, x, y in zip(chosen, xs, ys):
+                ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        frontier = sorted((r for r in rows if r.pareto), key=lambda r: r.cost_per_1k["total"])  # type: ignore[arg-type, return-value]
+        if len(frontier) > 1:
+            ax.plot([r.cost_per_1k["total"] for r in frontier], [100 * r.accuracy for r in frontier],  # type: ignore[operator]
+                    "--", color="#d62728", lw=1.3, label="Pareto frontier")
+        if _use_log_x(rows):
+            ax.set_xscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("total inference cost ($ per 1,000 problems)")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    for index in range(len(panels), nrows * cols):
+        axes[index // cols][index % cols].axis("off")
+    fig.tight_layout()
+    plt.rcParams["svg.hashsalt"] = "gcop"
+    fig.savefig(png, dpi=150)
+    fig.savefig(svg, metadata={"Date": None})
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_leaderboard(board: Leaderboard, out_dir: str | os.PathLike[str], use_matplotlib: bool = True) -> dict[str, Path]:
+    """Write leaderboard.{md,json,html} and the plot (leaderboard.svg, plus .png with matplotlib)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    svg_path, png_path = out / "leaderboard.svg", out / "leaderboard.png"
+    svg_text: str | None = None
+    if use_matplotlib and plot_matplotlib(board, png_path, svg_path):
+        written["png"] = png_path
+        written["svg"] = svg_path
+        svg_text = svg_path.read_text(encoding="utf-8")
+    else:
+        svg_text = plot_svg(board)
+        if svg_text:
+            svg_path.write_text(svg_text, encoding="utf-8")
+            written["svg"] = svg_path
+    plot_name = written.get("png", written.get("svg"))
+    (out / "leaderboard.md").write_text(to_markdown(board, plot_name.name if plot_name else None), encoding="utf-8")
+    (out / "leaderboard.json").write_text(json.dumps(board.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "leaderboard.html").write_text(to_html(board, svg_text), encoding="utf-8")
+    written.update(md=out / "leaderboard.md", json=out / "leaderboard.json", html=out / "leaderboard.html")
+    return written

@@ -1,0 +1,294 @@
+"""Reading gcop's Inspect logs: one :class:`RunInfo` per log and one :class:`SampleRecord` per
+(sample id, epoch), with correctness, $ and tokens per role, and the guide's strategy.
+
+Logs are read only through Inspect's own API (``list_eval_logs``, ``read_eval_log``); nothing
+here parses a log file. Used by ``gcop leaderboard``, ``gcop regress`` and ``gcop executability``.
+
+Definitions used everywhere:
+
+* **correct**: the sample's (single) score converted with Inspect's ``value_to_float`` is 1.0
+  (``C`` for gcop's scorers). Samples that ended in an error have ``correct=None`` and are
+  counted apart, never as failures.
+* **cost per role**: :func:`gcop.costs.role_split` of the sample's ``model_usage`` and
+  ``role_usage``: ``guide`` is what Inspect recorded for the guide role, ``core`` the rest. A $
+  figure is ``None`` (unknown) unless *every* model the sample used has a recorded cost: a
+  partially priced sample is never shown with a partial sum.
+* **recipe / guide**: from the ``gcop_grid`` task metadata written by ``gcop grid`` when
+  present; otherwise inferred (``mode`` of the task or its samples; the guide is the model bound
+  to the ``guide`` role).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+
+#: Task metadata key written by ``gcop grid`` for each row.
+GRID_METADATA_KEY = "gcop_grid"
+RECIPES = ("core", "icl", "reference-core", "guided")
+
+
+class LogError(ValueError):
+    """A log cannot be used for what was asked (wrong kind, incomplete, mismatched)."""
+
+
+def local_path(location: str) -> str:
+    """A log location as a plain path where it is a local file (Inspect reports ``file://`` URIs)."""
+    if location.startswith("file://"):
+        return unquote(urlparse(location).path)
+    return location
+
+
+def log_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], recursive: bool = True) -> list[str]:
+    """Every Inspect log under the given files/folders (folders through ``list_eval_logs``)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[str] = []
+    for path in paths:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            found.extend(local_path(info.name) for info in list_eval_logs(path, recursive=recursive))
+        elif os.path.exists(path):
+            found.append(path)
+        else:
+            raise LogError(f"no such log file or folder: {path}")
+    return sorted(dict.fromkeys(found))
+
+
+def single_log(path: str | os.PathLike[str]) -> str:
+    """``path`` itself if it is a log file; the one log in it if it is a folder (else an error)."""
+    files = log_files(path, recursive=False) if os.path.isdir(path) else log_files(path)
+    if len(files) != 1:
+        raise LogError(f"{path}: expected one Inspect log, found {len(files)}" + (f": {', '.join(files[:5])}" if files else ""))
+    return files[0]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class RunInfo:
+    """What identifies one log: a leaderboard row's key and its provenance."""
+
+    path: str
+    task: str
+    benchmark: str
+    split: str
+    core: str
+    recipe: str
+    guide: str | None  # the guide's name (grid) or its model
+    guide_model: str | None
+    mode: str
+    data_revision: str
+    core_prompt_version: str
+    guide_prompt_version: str
+    created: str
+    status: str
+    epochs: int
+    limit: Any
+    eval_set_id: str | None
+    grid: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt_versions(self) -> str:
+        """The prompt versions that matter for this row (the guide's only when a guide ran)."""
+        if self.recipe == "guided":
+            return f"core {self.core_prompt_version}, guide {self.guide_prompt_version}"
+        return f"core {self.core_prompt_version}"
+
+    @property
+    def variant(self) -> tuple[str, str]:
+        """Rows are comparable only within one (data revision, prompt versions)."""
+        return (self.data_revision, self.prompt_versions)
+
+
+def _role_model(log: EvalLog, role: str) -> str | None:
+    roles = log.eval.model_roles or {}
+    config = roles.get(role)
+    if config is None:
+        return None
+    if isinstance(config, list):
+        return ",".join(str(c.model) for c in config) or None
+    return str(config.model)
+
+
+def run_info(log: EvalLog) -> RunInfo:
+    """The row identity of a gcop log (header only is enough). Raises :class:`LogError` for a
+    log that no gcop task wrote."""
+    meta = dict(log.eval.metadata or {})
+    benchmark = meta.get("benchmark")
+    if not benchmark:
+        raise LogError(f"{local_path(log.location)}: not a gcop task log (no 'benchmark' in the task metadata)")
+    grid = dict(meta.get(GRID_METADATA_KEY) or {})
+    guide_model = _role_model(log, "guide")
+    mode = str(meta.get("mode") or "")
+    if mode not in ("core", "icl", "guided"):
+        # mode was left to the task ("auto"): guided exactly when a guide role was bound.
+        sample_modes = {str((s.metadata or {}).get("mode")) for s in (log.samples or []) if (s.metadata or {}).get("mode")}
+        if len(sample_modes) == 1:
+            mode = sample_modes.pop()
+        else:
+            mode = "guided" if guide_model else "core"
+    recipe = str(grid.get("recipe") or mode)
+    guide = grid.get("guide") if grid else None
+    if mode == "guided" and not guide:
+        guide = guide_model
+    return RunInfo(
+        path=local_path(log.location),
+        task=log.eval.task,
+        benchmark=str(benchmark),
+        split=str(meta.get("split", "")),
+        core=str(log.eval.model),
+        recipe=recipe,
+        guide=str(guide) if guide else None,
+        guide_model=guide_model if mode == "guided" else None,
+        mode=mode,
+        data_revision=str(meta.get("data_revision", "unknown")),
+        core_prompt_version=str(meta.get("core_prompt_version", "unknown")),
+        guide_prompt_version=str(meta.get("guide_prompt_version", "unknown")),
+        created=str(log.eval.created),
+        status=str(log.status),
+        epochs=int(log.eval.config.epochs or 1),
+        limit=log.eval.config.limit,
+        eval_set_id=log.eval.eval_set_id,
+        grid=grid,
+    )
+
+
+# --------------------------------------------------------------------------- samples
+
+
+@dataclass
+class SampleRecord:
+    id: str
+    epoch: int
+    correct: bool | None  # None: the sample ended in an error
+    error: str | None
+    cost: dict[str, float | None]  # guide, core, total ($; None when unknown)
+    tokens: dict[str, dict[str, int]]  # role -> input/output/total tokens
+    strategy_valid: bool | None
+    leaked: bool | None
+    strategy: str | None
+    mode: str | None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.epoch)
+
+
+def _correct(sample: Any) -> bool | None:
+    from inspect_ai.scorer import value_to_float
+
+    if sample.error or not sample.scores:
+        return None
+    if len(sample.scores) > 1:
+        # gcop tasks have one scorer; pick it by name if a second one was added later.
+        names = [n for n in sample.scores if n in ("math_scorer", "code_scorer")]
+        score = sample.scores[names[0]] if names else next(iter(sample.scores.values()))
+    else:
+        score = next(iter(sample.scores.values()))
+    return value_to_float()(score.value) >= 1.0
+
+
+def _score_metadata(sample: Any) -> dict[str, Any]:
+    for score in (sample.scores or {}).values():
+        if score.metadata:
+            return dict(score.metadata)
+    return {}
+
+
+def sample_record(sample: Any) -> SampleRecord:
+    from gcop.costs import role_split
+
+    model_usage = dict(sample.model_usage or {})
+    role_usage = dict(getattr(sample, "role_usage", None) or {})
+    split = role_split(model_usage, role_usage)
+    all_priced = all(u.total_cost is not None for u in model_usage.values())
+    guide_priced = all(u.total_cost is not None for u in role_usage.values())
+    guide_cost = sum(float(u.total_cost) for u in role_usage.values()) if guide_priced else None
+    total_cost = sum(float(u.total_cost) for u in model_usage.values()) if all_priced else None
+    core_cost = max(0.0, total_cost - guide_cost) if total_cost is not None and guide_cost is not None else None
+    tokens: dict[str, dict[str, int]] = {}
+    for role in ("guide", "core"):
+        part = split.get(role) or {}
+        tokens[role] = {k: int(part.get(k) or 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
+    meta = _score_metadata(sample)
+    guide = (sample.metadata or {}).get("guide")
+    strategy = guide.get("strategy") if isinstance(guide, dict) and guide.get("valid") else None
+    valid = meta.get("strategy_valid")
+    if valid is None and isinstance(guide, dict):
+        valid = bool(guide.get("valid"))
+    leaked = meta.get("leaked")
+    if leaked is None and isinstance(guide, dict):
+        leaked = guide.get("leaked")
+    return SampleRecord(
+        id=str(sample.id),
+        epoch=int(sample.epoch),
+        correct=_correct(sample),
+        error=(sample.error.message if sample.error else None),
+        cost={"guide": guide_cost, "core": core_cost, "total": total_cost},
+        tokens=tokens,
+        strategy_valid=None if valid is None else bool(valid),
+        leaked=None if leaked is None else bool(leaked),
+        strategy=strategy,
+        mode=(meta.get("mode") or (sample.metadata or {}).get("mode")),
+    )
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    samples: list[SampleRecord]
+
+    @property
+    def scored(self) -> list[SampleRecord]:
+        return [s for s in self.samples if s.correct is not None]
+
+    @property
+    def errors(self) -> list[SampleRecord]:
+        return [s for s in self.samples if s.correct is None]
+
+
+def read_run(path: str | os.PathLike[str]) -> Run:
+    """A whole gcop log: its identity and every sample."""
+    log = read_eval_log(os.fspath(path))
+    return Run(info=run_info(log), samples=[sample_record(s) for s in (log.samples or [])])
+
+
+def read_header(path: str | os.PathLike[str]) -> EvalLog:
+    return read_eval_log(os.fspath(path), header_only=True)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion (None for n = 0)."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_or_none(values: Iterable[float | bool | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def sum_or_none(values: Iterable[float | None]) -> float | None:
+    values = list(values)
+    if any(v is None for v in values):
+        return None
+    return float(sum(values))  # type: ignore[arg-type]

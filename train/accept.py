@@ -1,0 +1,924 @@
+"""ExecTune stage 1: teacher-guided acceptance sampling of guide outputs for SFT.
+
+For each training problem ``x`` (with its reference solution ``y``):
+
+1. The **teacher** reads ``(x, y)`` and writes a guide output, ``<think>..</think>`` then
+   ``<strategy>..</strategy>`` (:func:`teacher_messages`, :data:`TEACHER_PROMPT_VERSION`): a plan
+   for the core that must not give away the final answer or the code.
+2. The output is checked with :func:`guides.strategy.parse_guide_output` (the guide's own
+   I_str, same strategy budget) and, unless ``reject_leaks`` is off, with the cheap leak check
+   (:func:`guides.strategy.leak_reason`). A malformed or leaking output is sent back to the
+   teacher with the reason; it counts as a round.
+3. The **core** executes the strategy ``K`` times (:func:`evals.prompts.core_messages` with the
+   strategy, the core's sampling config), concurrently, and each response is scored by the
+   evals' own scorers (:func:`evals.scorers.score_math_response`,
+   :func:`evals.scorers.score_code_response` in the sandbox). ``q_K = successes / K``.
+4. ``q_K >= tau``: accepted, the problem is done. Otherwise the teacher gets feedback (its
+   strategy's score and the core's failing answers with the verdicts' reasons, truncated) and
+   refines, in the same conversation. ``rounds`` (R) bounds the teacher rounds per problem: the
+   first proposal plus up to ``R - 1`` refinements. A problem with no accepted strategy after
+   ``R`` rounds is *rejected*.
+
+Outputs (in ``out_dir``):
+
+* ``corpus.jsonl`` -- the SFT corpus, one line per accepted problem, in data set order:
+  ``id``, ``benchmark``, ``problem`` (the text the guide sees), ``guide_output`` (canonical
+  ``<think>\\n..\\n</think>\\n<strategy>\\n..\\n</strategy>``), ``strategy``, ``q_K``, ``round``,
+  ``teacher``, ``core``, ``prompt_version`` (the guide prompt the SFT pairs it with). It is what
+  ``train.sft.load_corpus`` reads.
+* ``state.jsonl`` -- one line per finished problem (accepted / rejected / error) with every
+  round's outcome; the source of truth. Each line is written and fsynced when its problem
+  finishes, so a crash loses at most the problems in flight; ``corpus.jsonl``, ``stats.json``
+  and ``ledger.json`` are rebuilt from it at the end of every run (also after a budget stop or
+  Ctrl-C). Re-running the same command skips finished problems; ``error`` problems are retried.
+* ``stats.json`` -- counts, per-round acceptance, the acceptance-rate estimates with Hoeffding
+  lower bounds, the guarantee below, q_K summary, cost.
+* ``ledger.json`` -- tokens and $ per phase (``teacher``, ``core``), accumulated over all runs
+  in this folder; ``--budget-usd`` caps that total (:class:`train.ledger.CostLedger`).
+* ``run.json`` -- the settings the corpus depends on; a re-run with different ones is refused.
+
+The guarantee
+-------------
+For a strategy ``s`` with true success probability ``q(s)`` (over the core's sampling), ``q_K``
+is a mean of ``K`` independent Bernoulli(q(s)) draws, so by Hoeffding
+``P(q_K >= tau | q(s) < tau - eta) <= exp(-2 K eta^2)``. With ``A`` the probability that a
+proposal is accepted, ``P(q(s) < tau - eta | accepted) <= exp(-2 K eta^2) / A``, hence::
+
+    E[q(s) | accepted] >= (tau - eta) * (1 - exp(-2 K eta^2) / A)
+
+(clamped at 0; vacuous when ``A <= exp(-2 K eta^2)``). ``A`` is estimated by
+``A_s = accepted / attempted``. *Overall*, the attempted units are all proposals (teacher
+rounds, malformed ones included) over all problems: each corpus line is the one accepted
+proposal of its problem, so this is the rate the bound needs when refinements are allowed
+(with ``R = 1`` it equals the problem-level rate, which stats.json also reports). *Per
+problem*, ``A_s = 1 / round`` for a problem accepted at ``round`` (one accepted proposal out of
+``round``). Replacing ``A_s`` by its Hoeffding lower bound
+``A_s - sqrt(ln(1/delta) / (2 n))`` (``n`` attempted units) makes the statement hold with
+probability at least ``1 - delta`` (the bound is increasing in ``A``). Caveat: proposals of the
+same problem are not independent draws, so the overall lower bound is a heuristic there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
+
+from .inspect_models import generate_output, get_model, reasoning_text, run_sync
+from .ledger import BudgetExceeded, CostLedger
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ACCEPT_VERSION",
+    "TEACHER_PROMPT_VERSION",
+    "AcceptConfig",
+    "AcceptResult",
+    "AcceptSettingsMismatch",
+    "AcceptSetupError",
+    "acceptance_bounds",
+    "accept_async",
+    "canonical_guide_output",
+    "compute_stats",
+    "config_from_mapping",
+    "guarantee",
+    "hoeffding_lcb",
+    "load_state",
+    "offline_teacher",
+    "run_acceptance",
+    "teacher_messages",
+]
+
+ACCEPT_VERSION = "accept-v1"
+TEACHER_PROMPT_VERSION = "teacher-v1"
+
+CORPUS_FILE = "corpus.jsonl"
+STATE_FILE = "state.jsonl"
+STATS_FILE = "stats.json"
+LEDGER_FILE = "ledger.json"
+RUN_FILE = "run.json"
+
+FINISHED = ("accepted", "rejected")
+
+#: Offline teacher (smoke runs): synthetic, well-formed, non-leaking guide outputs.
+OFFLINE_TEACHERS = ("mockllm/teacher",)
+#: Offline cores, from :func:`train.rewards.offline_core`.
+OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AcceptConfig:
+    """Settings of an acceptance-sampling run (see the module docstring)."""
+
+    benchmark: str = "gsm8k"
+    #: train | test | all
+    split: str = "train"
+    #: Inspect model specs (or :class:`~inspect_ai.model.Model` instances). ``mockllm/teacher``
+    #: and ``mockllm/reference`` / ``strategy_gated`` / ``wrong`` are offline stand-ins.
+    teacher: str | Model = "anthropic/claude-sonnet-4-5-20250929"
+    core: str | Model = "anthropic/claude-3-5-haiku-latest"
+    #: Core executions per strategy.
+    k: int = 4
+    #: Acceptance threshold on q_K.
+    tau: float = 0.75
+    #: Teacher rounds per problem (first proposal + up to rounds-1 refinements).
+    rounds: int = 2
+    #: First N problems of the split (None: all).
+    limit: int | None = None
+    out_dir: str | os.PathLike[str] = "accept_out"
+    #: Problems in flight at once.
+    concurrency: int = 8
+    #: Model calls (teacher and core) in flight at once; None: concurrency * k.
+    max_calls: int | None = None
+    #: Stop starting calls once the ledger's total (all runs in out_dir) reaches this.
+    budget_usd: float | None = None
+    #: Sandbox for code: docker | local.
+    executor: str = "docker"
+    workers: int = 2
+    data_dir: str | None = None
+    #: The guarantee's slack and the Hoeffding bounds' confidence 1 - delta.
+    eta: float = 0.1
+    delta: float = 0.05
+    max_strategy_tokens: int = 512
+    #: GenerateConfig fields for the teacher's and the core's calls (core: as the evals, i.e.
+    #: provider defaults, unless set).
+    teacher_config: dict[str, Any] = field(default_factory=dict)
+    core_config: dict[str, Any] = field(default_factory=dict)
+    #: Extra Inspect model args (e.g. {"max_retries": 0} for the anthropic SDK).
+    teacher_args: dict[str, Any] = field(default_factory=dict)
+    core_args: dict[str, Any] = field(default_factory=dict)
+    #: Inspect retries and per-call timeout (s).
+    max_retries: int | None = None
+    timeout: int | None = None
+    #: Send a strategy that fails the leak check back to the teacher (counts as a round).
+    reject_leaks: bool = True
+    #: Feedback: at most this many failing answers, each cut to this many characters.
+    feedback_failures: int = 2
+    feedback_chars: int = 1500
+    #: Stop the run after this many problems in a row end in error (None: never).
+    max_consecutive_errors: int | None = 25
+    progress: bool = True
+
+    def validate(self) -> None:
+        from evals.data import BENCHMARKS
+
+        problems = []
+        if self.benchmark not in BENCHMARKS:
+            problems.append(f"benchmark must be one of {list(BENCHMARKS)}")
+        if self.split not in ("train", "test", "all"):
+            problems.append("split must be train, test or all")
+        if self.k < 1:
+            problems.append("K must be >= 1")
+        if not 0 < self.tau <= 1:
+            problems.append("tau must be in (0, 1]")
+        if self.rounds < 1:
+            problems.append("rounds (R) must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            problems.append("limit must be >= 1")
+        if self.concurrency < 1 or (self.max_calls is not None and self.max_calls < 1) or self.workers < 1:
+            problems.append("concurrency, max_calls and workers must be >= 1")
+        if self.budget_usd is not None and not self.budget_usd >= 0:
+            problems.append("budget_usd must be >= 0")
+        if self.executor not in ("docker", "local"):
+            problems.append("executor must be docker or local")
+        if not 0 < self.eta < 1 or not 0 < self.delta < 1:
+            problems.append("eta and delta must be in (0, 1)")
+        if self.max_strategy_tokens < 1 or self.feedback_failures < 0 or self.feedback_chars < 1:
+            problems.append("max_strategy_tokens and feedback_chars must be >= 1, feedback_failures >= 0")
+        for name in ("teacher_config", "core_config"):
+            unknown = set(getattr(self, name)) - set(GenerateConfig.model_fields)
+            if unknown:
+                problems.append(f"{name}: unknown GenerateConfig field(s) {sorted(unknown)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def domain(self) -> str:
+        return "math" if self.benchmark == "gsm8k" else "code"
+
+    def model_name(self, which: str) -> str:
+        spec = getattr(self, which)
+        return spec if isinstance(spec, str) else str(spec)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings the corpus depends on (``run.json``); a resumed run must match them."""
+        from evals.prompts import CORE_PROMPT_VERSION
+        from guides.prompts import GUIDE_PROMPT_VERSION
+
+        return {
+            "accept_version": ACCEPT_VERSION, "teacher_prompt_version": TEACHER_PROMPT_VERSION,
+            "guide_prompt_version": GUIDE_PROMPT_VERSION, "core_prompt_version": CORE_PROMPT_VERSION,
+            "benchmark": self.benchmark, "split": self.split, "teacher": self.model_name("teacher"),
+            "core": self.model_name("core"), "k": self.k, "tau": self.tau, "rounds": self.rounds,
+            "max_strategy_tokens": self.max_strategy_tokens, "reject_leaks": self.reject_leaks,
+            "teacher_config": dict(self.teacher_config), "core_config": dict(self.core_config),
+        }
+
+
+class AcceptSettingsMismatch(ValueError):
+    """``out_dir`` holds a run made with other settings (see ``run.json``)."""
+
+
+class AcceptSetupError(ValueError):
+    """The run cannot start (e.g. a model cannot be made: no API key)."""
+
+
+def _plain(exc: BaseException) -> str:
+    """An exception's message without rich markup (Inspect's PrerequisiteError has some)."""
+    return re.sub(r"\[/?[a-z ]+\]", "", str(exc)).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounds
+# ---------------------------------------------------------------------------------------------
+
+
+def hoeffding_lcb(rate: float, n: int, delta: float) -> float | None:
+    """One-sided Hoeffding lower confidence bound ``rate - sqrt(ln(1/delta) / (2n))``, clamped at
+    0 (holds with probability >= 1 - delta); None for n = 0."""
+    if n <= 0:
+        return None
+    return max(0.0, rate - math.sqrt(math.log(1.0 / delta) / (2.0 * n)))
+
+
+def guarantee(tau: float, eta: float, k: int, acceptance: float | None) -> float:
+    """``(tau - eta) * (1 - exp(-2 k eta^2) / acceptance)``, clamped at 0 (0 when vacuous or when
+    ``acceptance`` is 0/None)."""
+    if not acceptance or acceptance <= 0:
+        return 0.0
+    return max(0.0, (tau - eta) * (1.0 - math.exp(-2.0 * k * eta * eta) / acceptance))
+
+
+def acceptance_bounds(accepted: int, attempted: int, *, k: int, tau: float, eta: float, delta: float) -> dict[str, Any]:
+    """Rate, Hoeffding lower bound and the guarantee with each, for ``accepted`` of ``attempted``."""
+    rate = accepted / attempted if attempted else None
+    lcb = hoeffding_lcb(rate, attempted, delta) if rate is not None else None
+    return {
+        "accepted": accepted, "attempted": attempted, "rate": rate, "rate_lcb": lcb,
+        "guarantee": guarantee(tau, eta, k, rate), "guarantee_lcb": guarantee(tau, eta, k, lcb),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The teacher's prompt
+# ---------------------------------------------------------------------------------------------
+
+_TEACHER_FORMAT = (
+    "Answer in exactly this format and nothing else:\n"
+    "<think>\nyour reasoning, as a planner working the problem out for itself\n</think>\n"
+    "<strategy>\n1. ...\n2. ...\n</strategy>\n\n"
+    "Write exactly one <strategy> block of at most {max_strategy_tokens} tokens. Only the strategy "
+    "is shown to the solver. In the reasoning, do not mention the reference solution or that you "
+    "were given one: the planner that learns from your answer will never see one."
+)
+
+_TEACHER_SYSTEM: dict[str, str] = {
+    "math": (
+        "You write training examples for a planning guide. A weaker solver model will receive a "
+        "grade-school math word problem together with your strategy and must solve the problem by "
+        "following it. You are shown the problem and a reference solution, so you know how it is "
+        "solved; turn that knowledge into a plan the solver can carry out reliably, without doing "
+        "the work for it.\n\n"
+        "Rules for the strategy:\n"
+        "- Never state the final answer. Do not give the results of the calculations either: say "
+        "what to compute, from which quantities and in which order, and leave the arithmetic to "
+        "the solver.\n"
+        "- Make each step concrete: which quantities to combine and how (add, multiply, a "
+        "percentage of which amount), the units, and the traps in this problem (what exactly is "
+        "asked, rate versus total, percent of what).\n"
+        "- End with a check the solver should make before answering.\n"
+        "- Be brief: short numbered steps.\n\n" + _TEACHER_FORMAT
+    ),
+    "code": (
+        "You write training examples for a planning guide. A weaker solver model will receive a "
+        "Python programming task together with your strategy and must write the solution by "
+        "following it. You are shown the task and a reference solution, so you know what works; "
+        "turn that knowledge into a plan the solver can carry out reliably, without writing the "
+        "code for it.\n\n"
+        "Rules for the strategy:\n"
+        "- No implementation: no code blocks, no function bodies, no complete lines of the "
+        "solution. Naming a function, a data structure, an algorithm or a library call is fine.\n"
+        "- Describe the approach step by step: how to represent the input, the algorithm, and the "
+        "edge cases the tests are likely to check (empty input, duplicates, negative numbers, "
+        "boundaries, the exceptions or return types the task requires).\n"
+        "- Remind the solver to keep the exact function name and signature the task asks for.\n"
+        "- Be brief: short numbered steps.\n\n" + _TEACHER_FORMAT
+    ),
+}
+
+_TEACHER_USER: dict[str, str] = {
+    "math": (
+        "Problem:\n{problem}\n\n"
+        "Reference solution (for you only; the solver never sees it):\n{reference}\n\n"
+        "Write the guide output: reasoning inside <think></think>, then the solver's plan inside "
+        "<strategy></strategy>. Do not give the answer."
+    ),
+    "code": (
+        "Task:\n{problem}\n\n"
+        "Reference solution (for you only; the solver never sees it):\n{reference}\n\n"
+        "Write the guide output: reasoning inside <think></think>, then the solver's plan inside "
+        "<strategy></strategy>. Do not write the code."
+    ),
+}
+
+
+def teacher_messages(domain: str, problem: str, reference: str, max_strategy_tokens: int = 512) -> list[ChatMessage]:
+    """The teacher's first input for one problem (:data:`TEACHER_PROMPT_VERSION`)."""
+    if domain not in _TEACHER_SYSTEM:
+        raise ValueError(f"domain must be 'math' or 'code', got {domain!r}")
+    budget = str(max_strategy_tokens)
+    system = _TEACHER_SYSTEM[domain].replace("{max_strategy_tokens}", budget)
+    # str.replace in this order: nothing inside the problem or the reference is substituted.
+    user = _TEACHER_USER[domain].replace("{reference}", "\x00REF\x00").replace("{problem}", problem.strip())
+    user = user.replace("\x00REF\x00", reference.strip())
+    return [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its head and its tail (final answers
+    come last, signatures first)."""
+    text = (text or "").strip()
+    if len(text) <= limit:
+        return text
+    head = max(1, limit * 2 // 5)
+    tail = max(1, limit - head)
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters cut ...]\n{text[-tail:]}"
+
+
+def _format_feedback(reason: str) -> str:
+    return (
+        f"Your reply could not be used: {reason}. Answer again in exactly the required format: "
+        "reasoning inside <think></think>, then one <strategy></strategy> block with the plan."
+    )
+
+
+def _leak_feedback(reason: str, domain: str) -> str:
+    what = "the final answer (or a number equal to it)" if domain == "math" else "an implementation of the solution"
+    return (
+        f"Your strategy gives the solution away ({reason}). Rewrite it without {what}: the solver "
+        "must do that part itself. Same format: <think></think>, then <strategy></strategy>."
+    )
+
+
+def _failure_feedback(successes: int, k: int, tau: float, failures: Sequence[dict[str, Any]],
+                      max_failures: int, max_chars: int, domain: str) -> str:
+    lines = [
+        f"The solver followed your strategy {k} time(s) and succeeded {successes} time(s) "
+        f"(q = {successes}/{k}); a strategy is accepted when q >= {tau:g}."
+    ]
+    shown = list(failures)[:max_failures]
+    if shown:
+        lines.append("What went wrong in failing attempts:")
+        for i, failure in enumerate(shown, start=1):
+            block = [f"--- failing attempt {i}: {failure['status']}: {_cut(failure['reason'], 300)}"]
+            if failure.get("output"):
+                block.append(f"test output (end):\n{_cut(failure['output'], 600)}")
+            block.append(f"solver's answer:\n{_cut(failure['response'], max_chars)}")
+            lines.append("\n".join(block))
+    rule = "no final answer" if domain == "math" else "no code"
+    lines.append(
+        "Revise the strategy so that the solver succeeds reliably: make the steps it got wrong "
+        f"explicit and fix whatever in the plan misled it. The same rules apply ({rule}). Answer "
+        "in the same format: <think></think>, then <strategy></strategy>."
+    )
+    return "\n\n".join(lines)
+
+
+_TAGS = re.compile(r"</?\s*(?:think|strategy)\b[^>]*>", re.IGNORECASE)
+
+
+def canonical_guide_output(reasoning: str | None, strategy: str) -> str:
+    """``<think>\\n{reasoning}\\n</think>\\n<strategy>\\n{strategy}\\n</strategy>`` (tags inside the
+    reasoning are removed so that it parses back to the same strategy)."""
+    from guides.strategy import format_strategy
+
+    think = _TAGS.sub("", reasoning or "").strip()
+    return f"<think>\n{think}\n</think>\n{format_strategy(strategy)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline teacher
+# ---------------------------------------------------------------------------------------------
+
+
+def offline_teacher() -> Model:
+    """``mockllm/teacher``: a synthetic, well-formed, non-leaking guide output for the problem in
+    the prompt (:func:`train.tiny.synthetic_guide_output`); refinements vary the seed."""
+    from inspect_ai.model import ModelOutput, ModelUsage
+    from inspect_ai.model import get_model as inspect_get_model
+
+    from .tiny import synthetic_guide_output
+
+    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        first = next((m.text for m in input if m.role == "user"), "")
+        domain = "code" if first.startswith("Task:") else "math"
+        problem = first.split("\n\n", 1)[0]
+        content = synthetic_guide_output(problem, domain, seed=sum(m.role == "assistant" for m in input))
+        output = ModelOutput.from_content("mockllm/teacher", content)
+        n_in, n_out = sum(len(m.text.split()) for m in input), len(content.split())
+        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return output
+
+    return inspect_get_model("mockllm/teacher", custom_outputs=respond, memoize=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+# ---------------------------------------------------------------------------------------------
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The latest record per problem id in a state file (unreadable lines are skipped)."""
+    path = Path(path)
+    records: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return records
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                pid = str(record["id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                log.warning("%s:%d: unreadable state line skipped (a run killed mid-write?)", path, number)
+                continue
+            records.pop(pid, None)  # keep the file's order of latest records
+            records[pid] = record
+    return records
+
+
+class _StateWriter:
+    """Appends one JSON line per finished problem, flushed and fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        needs_newline = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        self.file = path.open("a", encoding="utf-8")
+        if needs_newline:  # a line cut short by a crash: start on a fresh line
+            self.file.write("\n")
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.file.flush()
+        with contextlib.suppress(OSError):
+            os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stats
+# ---------------------------------------------------------------------------------------------
+
+
+def compute_stats(records: Sequence[Mapping[str, Any]], *, k: int, tau: float, rounds: int, eta: float,
+                  delta: float) -> dict[str, Any]:
+    """Acceptance statistics of finished problems (``status`` accepted / rejected; error records
+    are counted apart and otherwise ignored). See the module docstring for the guarantee."""
+    finished = [r for r in records if r.get("status") in FINISHED]
+    errors = [r for r in records if r.get("status") == "error"]
+    accepted = [r for r in finished if r["status"] == "accepted"]
+    n_problems = len(finished)
+
+    proposals = sum(len(r.get("rounds") or []) for r in finished)
+    per_round = []
+    reached = n_problems
+    cumulative = 0
+    max_round = max([rounds, *(len(r.get("rounds") or []) for r in finished)], default=rounds)
+    for number in range(1, max_round + 1):
+        at_round = [rd for r in finished for rd in (r.get("rounds") or []) if rd.get("round") == number]
+        acc = sum(1 for rd in at_round if rd.get("accepted"))
+        valid = sum(1 for rd in at_round if rd.get("valid"))
+        cumulative += acc
+        per_round.append({
+            "round": number,
+            "problems_reaching": reached,
+            "proposals": len(at_round),
+            "valid": valid,
+            "leaked": sum(1 for rd in at_round if rd.get("leak")),
+            "accepted": acc,
+            "acceptance_rate": acc / len(at_round) if at_round else None,
+            "acceptance_rate_lcb": hoeffding_lcb(acc / len(at_round), len(at_round), delta) if at_round else None,
+            "cumulative_accepted": cumulative,
+            "cumulative_rate": cumulative / n_problems if n_problems else None,
+        })
+        reached -= acc
+
+    per_problem = []
+    for r in accepted:
+        n = int(r.get("round") or len(r.get("rounds") or []) or 1)
+        per_problem.append(acceptance_bounds(1, n, k=k, tau=tau, eta=eta, delta=delta))
+    bounds = [p["guarantee"] for p in per_problem]
+    q_values = [float(r["q_K"]) for r in accepted if r.get("q_K") is not None]
+    q_all = [float(rd["q_K"]) for r in finished for rd in (r.get("rounds") or []) if rd.get("q_K") is not None]
+
+    return {
+        "problems": {"finished": n_problems, "accepted": len(accepted), "rejected": n_problems - len(accepted),
+                     "error": len(errors)},
+        "acceptance_problems": acceptance_bounds(len(accepted), n_problems, k=k, tau=tau, eta=eta, delta=delta),
+        "acceptance_proposals": acceptance_bounds(len(accepted), proposals, k=k, tau=tau, eta=eta, delta=delta),
+        "per_round": per_round,
+        "guarantee": {
+            "formula": "E[q | accepted] >= (tau - eta) * (1 - exp(-2*K*eta^2) / A), clamped at 0",
+            "note": ("A = acceptance rate per teacher proposal: overall, accepted problems / proposals "
+                     "(acceptance_proposals); per problem, 1 / round. With A replaced by its Hoeffding lower "
+                     "bound A - sqrt(ln(1/delta)/(2n)) the statement holds with probability >= 1 - delta "
+                     "(guarantee_lcb). Proposals of one problem are not independent, so the overall lower "
+                     "bound is a heuristic when rounds > 1."),
+            "K": k, "tau": tau, "eta": eta, "delta": delta,
+            "hoeffding_term": math.exp(-2.0 * k * eta * eta),
+            "overall": guarantee(tau, eta, k, len(accepted) / proposals if proposals else None),
+            "overall_lcb": guarantee(tau, eta, k, hoeffding_lcb(len(accepted) / proposals, proposals, delta)
+                                     if proposals else None),
+            "per_problem": {
+                "n": len(per_problem),
+                "mean": sum(bounds) / len(bounds) if bounds else None,
+                "min": min(bounds) if bounds else None,
+                "max": max(bounds) if bounds else None,
+                "mean_lcb": (sum(p["guarantee_lcb"] for p in per_problem) / len(per_problem)) if per_problem else None,
+            },
+        },
+        "q_K": {
+            "accepted_mean": sum(q_values) / len(q_values) if q_values else None,
+            "accepted_histogram": dict(sorted(Counter(f"{q:.3f}" for q in q_values).items())),
+            "all_proposals_mean": sum(q_all) / len(q_all) if q_all else None,
+        },
+        "errors": [{"id": r["id"], "error": r.get("error")} for r in errors[:20]],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AcceptResult:
+    out_dir: Path
+    corpus_path: Path
+    stats_path: Path
+    state_path: Path
+    ledger_path: Path
+    stats: dict[str, Any]
+    #: None (all selected problems were tried), "budget", "errors" or "interrupted".
+    stopped: str | None
+    #: This run: problems skipped as already finished, and outcomes of the ones tried.
+    skipped: int
+    this_run: dict[str, int]
+
+    def format(self) -> str:
+        s = self.stats
+        p = s["problems"]
+        a = s["acceptance_problems"]
+        ap = s["acceptance_proposals"]
+        g = s["guarantee"]
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{100 * x:.1f}%"
+
+        lines = [
+            f"acceptance sampling ({s['settings']['benchmark']}/{s['settings']['split']}, teacher "
+            f"{s['settings']['teacher']}, core {s['settings']['core']}, K={g['K']}, tau={g['tau']:g}, "
+            f"R={s['settings']['rounds']})",
+            f"  this run: {self.this_run.get('accepted', 0)} accepted, {self.this_run.get('rejected', 0)} rejected, "
+            f"{self.this_run.get('error', 0)} error; {self.skipped} already done"
+            + (f"; STOPPED ({self.stopped})" if self.stopped else ""),
+            f"  all runs: {p['accepted']}/{p['finished']} problems accepted ({pct(a['rate'])}, "
+            f"lower bound {pct(a['rate_lcb'])} at {100 * (1 - g['delta']):.0f}%), {p['error']} error(s) to retry",
+            "  per round: " + ", ".join(
+                f"r{r['round']} {r['accepted']}/{r['proposals']}" for r in s["per_round"] if r["proposals"]),
+            f"  per proposal: A = {pct(ap['rate'])} (lower bound {pct(ap['rate_lcb'])}); "
+            f"E[q | accepted] >= {g['overall']:.3f} (>= {g['overall_lcb']:.3f} w.p. >= {1 - g['delta']:.2f}), "
+            f"eta={g['eta']:g}",
+            f"  cost: ${s['cost']['total_usd']:.4f}"
+            + (f" of ${s['cost']['budget_usd']:.2f} budget" if s['cost'].get('budget_usd') is not None else "")
+            + "  (" + ", ".join(f"{name} ${ph['cost_usd']:.4f}/{ph['calls']} calls"
+                                for name, ph in s["cost"]["phases"].items()) + ")",
+            f"  corpus: {self.corpus_path}  stats: {self.stats_path}",
+        ]
+        return "\n".join(lines)
+
+
+class _ProblemFailed(Exception):
+    """A problem could not be finished (model call or sandbox failure): an ``error`` record."""
+
+
+class _Runner:
+    def __init__(self, config: AcceptConfig, ledger: CostLedger, executor: Any, teacher: Model, core: Model) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.executor = executor
+        self.teacher = teacher
+        self.core = core
+        max_calls = config.max_calls or config.concurrency * config.k
+        self.limiter = asyncio.Semaphore(max_calls)
+        self.teacher_config = GenerateConfig(**config.teacher_config)
+        self.core_config = GenerateConfig(**config.core_config)
+        self.teacher_name = config.model_name("teacher")
+        self.core_name = config.model_name("core")
+
+    async def _call(self, model: Model, messages: list[ChatMessage], config: GenerateConfig, phase: str) -> Any:
+        return await generate_output(model, messages, config, ledger=self.ledger, phase=phase, limiter=self.limiter)
+
+    async def _execute(self, info: Any, strategy: str) -> dict[str, Any]:
+        """One core execution of ``strategy``, scored."""
+        from evals.prompts import core_messages
+        from evals.scorers import score_code_response, score_math_response
+        from sandbox.protocol import Status
+
+        output = await self._call(self.core, core_messages(info.domain, info.text, strategy=strategy),
+                                  self.core_config, "core")
+        response = output.completion
+        if info.domain == "math":
+            verdict = await score_math_response(response, info.target)
+        else:
+            verdict = await score_code_response(response, info.benchmark, info.metadata, sample_id=info.id,
+                                                executor=self.executor)
+        if verdict.status is Status.ERROR:
+            raise _ProblemFailed(f"sandbox infrastructure error: {verdict.reason}")
+        return {"passed": bool(verdict.passed), "status": verdict.status.value, "reason": verdict.reason,
+                "output": verdict.output if info.domain == "code" and not verdict.passed else "",
+                "response": response}
+
+    async def solve(self, problem: Any) -> dict[str, Any]:
+        """Rounds of teacher proposals and core executions for one problem; its state record."""
+        from evals.tasks import reference_answer
+        from guides.strategy import leak_reason, parse_guide_output
+
+        from .rewards import problem_info
+
+        c = self.config
+        info = problem_info(problem)
+        messages = teacher_messages(info.domain, info.text, reference_answer(problem), c.max_strategy_tokens)
+        history: list[dict[str, Any]] = []
+        for number in range(1, c.rounds + 1):
+            output = await self._call(self.teacher, messages, self.teacher_config, "teacher")
+            text = output.completion
+            parsed = parse_guide_output(text, reasoning=reasoning_text(output), max_strategy_tokens=c.max_strategy_tokens)
+            entry: dict[str, Any] = {"round": number, "valid": parsed.valid, "reason": parsed.reason,
+                                     "accepted": False}
+            reply = output.message if output.choices else ChatMessageAssistant(content=text)
+            if not parsed.valid:
+                history.append(entry)
+                messages = [*messages, reply, ChatMessageUser(content=_format_feedback(parsed.reason))]
+                continue
+            strategy = parsed.strategy or ""
+            entry["strategy"] = strategy
+            leak = leak_reason(strategy, domain=info.domain, **info.leak_args) if c.reject_leaks else None  # type: ignore[arg-type]
+            if leak:
+                entry.update(valid=False, reason=f"leak: {leak}", leak=True)
+                history.append(entry)
+                messages = [*messages, reply, ChatMessageUser(content=_leak_feedback(leak, info.domain))]
+                continue
+            results = await asyncio.gather(*(self._execute(info, strategy) for _ in range(c.k)),
+                                           return_exceptions=True)
+            for result in results:  # every execution has finished: no call left running
+                if isinstance(result, BudgetExceeded):
+                    raise result
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            successes = sum(1 for r in results if r["passed"])  # type: ignore[index]
+            q = successes / c.k
+            accepted = q + 1e-12 >= c.tau
+            entry.update(q_K=q, successes=successes, statuses=[r["status"] for r in results],  # type: ignore[index]
+                         accepted=accepted)
+            history.append(entry)
+            if accepted:
+                guide_output = canonical_guide_output(parsed.reasoning, strategy)
+                check = parse_guide_output(guide_output, max_strategy_tokens=c.max_strategy_tokens)
+                if not check.valid or check.strategy != strategy:  # pragma: no cover - canonical form is valid by construction
+                    raise _ProblemFailed(f"canonical guide output does not parse back: {check.reason}")
+                from guides.prompts import GUIDE_PROMPT_VERSION
+
+                row = {"id": info.id, "benchmark": info.benchmark, "problem": info.text, "guide_output": guide_output,
+                       "strategy": strategy, "q_K": q, "round": number, "teacher": self.teacher_name,
+                       "core": self.core_name, "prompt_version": GUIDE_PROMPT_VERSION}
+                return {"id": info.id, "status": "accepted", "round": number, "q_K": q, "rounds": history, "row": row}
+            failures = [r for r in results if not r["passed"]]  # type: ignore[index]
+            feedback = _failure_feedback(successes, c.k, c.tau, failures, c.feedback_failures, c.feedback_chars,  # type: ignore[arg-type]
+                                         info.domain)
+            messages = [*messages, reply, ChatMessageUser(content=feedback)]
+        best = max((h.get("q_K", 0.0) for h in history), default=0.0)
+        return {"id": info.id, "status": "rejected", "round": None, "q_K": best, "rounds": history}
+
+
+def _select(config: AcceptConfig) -> list[Any]:
+    from evals.data import load_problems
+
+    problems = load_problems(config.benchmark, None if config.split == "all" else config.split, config.data_dir)
+    return problems[: config.limit] if config.limit is not None else problems
+
+
+def _resolve_models(config: AcceptConfig, problems: Sequence[Any]) -> tuple[Model, Model]:
+    common = {"max_retries": config.max_retries, "timeout": config.timeout,
+              "max_connections": config.max_calls or config.concurrency * config.k}
+    teacher = config.teacher
+    if isinstance(teacher, str) and teacher in OFFLINE_TEACHERS:
+        teacher = offline_teacher()
+    core = config.core
+    if isinstance(core, str) and core in OFFLINE_CORES:
+        from .rewards import offline_core
+
+        core = offline_core(core, problems)
+    return (get_model(teacher, **common, model_args=config.teacher_args),  # type: ignore[arg-type]
+            get_model(core, **common, model_args=config.core_args))  # type: ignore[arg-type]
+
+
+def _check_run_file(out: Path, config: AcceptConfig, started: bool) -> None:
+    """Refuse other settings than those of the run in ``out`` (once it has finished a problem)."""
+    path = out / RUN_FILE
+    fingerprint = config.fingerprint()
+    if started and path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
+        except (json.JSONDecodeError, AttributeError):
+            previous = {}
+        differ = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+        if previous and differ:
+            details = ", ".join(f"{k}: {previous.get(k)!r} -> {fingerprint.get(k)!r}" for k in differ)
+            raise AcceptSettingsMismatch(
+                f"{out} holds an acceptance run with other settings ({details}); use another output "
+                f"folder, or the same settings to resume it")
+    _write_atomic(path, json.dumps({"settings": fingerprint, "updated_at": _now()}, indent=2, sort_keys=True) + "\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+async def accept_async(
+    config: AcceptConfig,
+    *,
+    problems: Sequence[Any] | None = None,
+    ledger: CostLedger | None = None,
+    executor: Any = None,
+) -> AcceptResult:
+    """Run acceptance sampling (see the module docstring) on the running event loop.
+
+    ``problems``: the :mod:`evals.data` records to use instead of ``config``'s benchmark/split/
+    limit; ``ledger``: a ledger to record into (default: ``out_dir/ledger.json``, continued, with
+    ``config.budget_usd``); ``executor``: a started sandbox executor for code (default: one made
+    from ``config.executor``/``workers`` for the run).
+    """
+    config.validate()
+    out = Path(config.out_dir)
+    selected = list(problems)[: config.limit] if problems is not None else _select(config)
+    order = {p.id: i for i, p in enumerate(selected)}
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_FILE
+    state = load_state(state_path)
+    _check_run_file(out, config, started=bool(state))
+    todo = [p for p in selected if state.get(p.id, {}).get("status") not in FINISHED]
+    skipped = len(selected) - len(todo)
+    teacher = core = None
+    if todo:
+        try:
+            teacher, core = _resolve_models(config, selected)
+        except Exception as exc:  # noqa: BLE001 - missing API key, unknown provider...: say which
+            raise AcceptSetupError(f"cannot make the teacher/core models: {_plain(exc)}") from exc
+    if ledger is None:
+        ledger = CostLedger.load(out / LEDGER_FILE, budget_usd=config.budget_usd)
+    ledger.path = ledger.path or out / LEDGER_FILE
+    this_run: Counter[str] = Counter()
+    stopped: str | None = None
+    writer = _StateWriter(state_path)
+    stack = contextlib.AsyncExitStack()
+    try:
+        if todo and config.domain == "code" and executor is None:
+            from sandbox.executors import make_executor
+
+            executor = await stack.enter_async_context(make_executor(config.executor, workers=config.workers))
+        runner = _Runner(config, ledger, executor, teacher, core)  # type: ignore[arg-type]
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"accept {config.benchmark}", unit="problem", disable=not config.progress)
+        stop = asyncio.Event()
+        consecutive_errors = 0
+        pending = iter(todo)
+        last_save = time.monotonic()
+
+        async def worker() -> None:
+            nonlocal stopped, consecutive_errors, last_save
+            for problem in pending:
+                if stop.is_set():
+                    return
+                try:
+                    record = await runner.solve(problem)
+                except BudgetExceeded as exc:
+                    if stopped is None:
+                        stopped = "budget"
+                        log.warning("stopping: %s", exc)
+                    stop.set()
+                    return
+                except Exception as exc:  # noqa: BLE001 - one problem never sinks the run (ModelCallError, sandbox...)
+                    log.warning("problem %s: %s: %s", problem.id, type(exc).__name__, exc)
+                    record = {"id": problem.id, "status": "error", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+                record["finished_at"] = _now()
+                writer.write(record)
+                state[problem.id] = record
+                this_run[record["status"]] += 1
+                consecutive_errors = consecutive_errors + 1 if record["status"] == "error" else 0
+                if config.max_consecutive_errors is not None and consecutive_errors >= config.max_consecutive_errors:
+                    if stopped is None:
+                        stopped = "errors"
+                        log.error("stopping: %d problems in a row ended in error", consecutive_errors)
+                    stop.set()
+                bar.update(1)
+                bar.set_postfix(acc=this_run["accepted"], rej=this_run["rejected"], err=this_run["error"],
+                                usd=f"{ledger.total_usd:.3f}", refresh=False)
+                if time.monotonic() - last_save > 15:
+                    ledger.save()
+                    last_save = time.monotonic()
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(config.concurrency, max(1, len(todo))))))
+        except asyncio.CancelledError:
+            stopped = stopped or "interrupted"
+            raise
+        finally:
+            bar.close()
+    finally:
+        writer.close()
+        await stack.aclose()
+        result = _finish(config, out, state, order, ledger, stopped, skipped, this_run)
+    return result
+
+
+def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], order: Mapping[str, int],
+            ledger: CostLedger, stopped: str | None, skipped: int, this_run: Mapping[str, int]) -> AcceptResult:
+    """Write corpus, stats and ledger from the state (also after a stop or an interrupt)."""
+    records = list(state.values())
+    accepted = [r for r in records if r.get("status") == "accepted" and isinstance(r.get("row"), dict)]
+    accepted.sort(key=lambda r: order.get(r["id"], len(order)))
+    corpus_path = out / CORPUS_FILE
+    _write_atomic(corpus_path, "".join(json.dumps(r["row"], ensure_ascii=False) + "\n" for r in accepted))
+    ledger_path = ledger.save(out / LEDGER_FILE)
+    stats = compute_stats(records, k=config.k, tau=config.tau, rounds=config.rounds, eta=config.eta, delta=config.delta)
+    settings = config.fingerprint()
+    settings.update(limit=config.limit, concurrency=config.concurrency, eta=config.eta, delta=config.delta,
+                    executor=config.executor)
+    cost = ledger.to_dict()
+    stats = {
+        "settings": settings,
+        **stats,
+        "this_run": {"skipped": skipped, **dict(this_run), "stopped": stopped},
+        "cost": {"total_usd": cost["total_usd"], "budget_usd": cost["budget_usd"],
+                 "phases": {name: {k: v for k, v in ph.items() if k != "models"} for name, ph in cost["phases"].items()}},
+        "updated_at": _now(),
+    }
+    stats_path = out / STATS_FILE
+    _write_atomic(stats_path, json.dumps(stats, indent=2, sort_keys=False) + "\n")
+    return AcceptResult(out_dir=out, corpus_path=corpus_path, stats_path=stats_path, state_path=out / STATE_FILE,
+                        ledger_path=ledger_path, stats=stats, stopped=stopped, skipped=skipped,
+                        this_run=dict(this_run))
+
+
+def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
+    """:func:`accept_async` in a fresh event loop (:func:`train.inspect_models.run_sync`), with
+    gcop's prices registered so that priced models' calls carry their cost."""
+    from gcop.costs import apply_prices
+
+    apply_prices()
+    return run_sync(lambda: accept_async(config, **kwargs))
+
+
+def config_from_mapping(raw: Mapping[str, Any]) -> AcceptConfig:
+    """An :class:`AcceptConfig` from a mapping of its fields (unknown keys are an error)."""
+    known = {f.name for f in dataclasses.fields(AcceptConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown accept setting(s): {sorted(unknown)}")
+    config = AcceptConfig(**dict(raw))
+    config.validate()
+    return config
+
