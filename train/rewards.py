@@ -714,19 +714,17 @@ class GuideRewards:
     async def _generate(self, state: _LoopState, which: str, messages: list[ChatMessage]) -> ModelOutput:
         model = await self._model(state, which)
         config = self.core_config if which == "core" else self.judge_config
-        async with state.semaphore:
-            self.stats[f"{which}_calls"] += 1
-            try:
-                output = await model.generate(messages, config=config)
-            except Exception as exc:  # noqa: BLE001 - after Inspect's retries, any failure is final
-                self.stats[f"{which}_failures"] += 1
-                raise _CallFailed(f"{which} call failed: {type(exc).__name__}: {exc}") from exc
-        if output.error:
+        # One model-call path for all of train/: budget check, usage recording, and a throwaway
+        # transcript per call (outside a sample, Inspect would otherwise keep every call).
+        from train.inspect_models import ModelCallError, generate_output
+
+        self.stats[f"{which}_calls"] += 1
+        try:
+            return await generate_output(model, messages, config, ledger=self.ledger, phase=which,
+                                         limiter=state.semaphore)
+        except ModelCallError as exc:
             self.stats[f"{which}_failures"] += 1
-            raise _CallFailed(f"{which} call returned an error: {output.error}")
-        if self.ledger is not None and output.usage is not None:
-            self.ledger.record_usage(str(model), output.usage, role=which)
-        return output
+            raise _CallFailed(f"{which} call failed: {exc}") from exc
 
     async def _sandbox(self, state: _LoopState) -> _DedupingExecutor:
         if state.sandbox is None:
