@@ -39,6 +39,9 @@ RUNNER_PATH = Path(__file__).with_name("runner.py")
 DEFAULT_IMAGE = "gcop-sandbox:latest"
 RUNNER_HASH_LABEL = "gcop.runner.sha256"
 CONTAINER_LABEL = "gcop.sandbox"
+#: The fork server's (and so every job's) str hash seed. Fixed, so that code whose result
+#: depends on set or dict order of strings gets the same verdict on every run and every pool.
+VERDICT_HASH_SEED = "0"
 #: Extra seconds the host waits beyond a job's own limit before declaring the sandbox hung.
 HOST_GRACE_S = 15.0
 START_TIMEOUT_S = 60.0
@@ -216,6 +219,7 @@ class _LocalWorker(_Worker):
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": VERDICT_HASH_SEED,
             "GCOP_WORK_ROOT": self._work_root,
         }
         self._proc = await asyncio.create_subprocess_exec(
@@ -344,7 +348,7 @@ class _DockerWorker(_Worker):
             stdin_open=True,
             tty=False,
             network_disabled=True,
-            environment={"GCOP_WORK_ROOT": "/work"},
+            environment={"GCOP_WORK_ROOT": "/work", "PYTHONHASHSEED": VERDICT_HASH_SEED},
             labels={CONTAINER_LABEL: "1"},
             host_config=host_config,
         )

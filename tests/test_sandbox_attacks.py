@@ -1137,6 +1137,22 @@ def test_no_state_crosses_from_one_sample_to_the_next(kind):
     judge_batch(kind, cases, controls=False)
 
 
+def test_string_hashing_is_the_same_in_every_job(kind):
+    # Verdicts of code that depends on the order of a set of strings (KodCode has such trials)
+    # must not change from one pool to the next: the fork server runs with PYTHONHASHSEED=0.
+    check = src(
+        """
+        import subprocess, sys
+        def test_hash_seed_is_fixed():
+            assert sys.flags.hash_randomization == 0
+            seeded = subprocess.run([sys.executable, "-c", "print(hash('gcop'))"], env={"PYTHONHASHSEED": "0"},
+                                    capture_output=True, text=True, check=True).stdout
+            assert int(seeded) == hash("gcop")
+        """
+    )
+    judge_batch(kind, [Case(pytest_job(RIGHT_ADD, check, id="hash-seed"), PASSED)], controls=False)
+
+
 # --------------------------------------------------------------------------- correct code still passes
 
 
