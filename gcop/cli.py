@@ -118,7 +118,7 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
             "offline gcop/reference model, which answers with each data set's reference solution, "
             "through the same prompts, extraction, sandbox and scorers that judge real models, and "
             "re-judge KodCode's recorded trials against KodCode's own verdicts. Prints a table "
-            "(accuracy, tokens, cost). Needs no model and no API key. Exit code 0 when all pass."
+            "(accuracy, tokens, cost) and ends with the run's leaderboard. Needs no model and no API key. Exit code 0 when all pass."
         ),
     )
     parser.add_argument(
@@ -128,6 +128,9 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")
     parser.add_argument("--log-dir", default="logs", help="where the Inspect logs go (default ./logs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--leaderboard-out", default=None, metavar="DIR",
+                        help="where the run's leaderboard goes (default LOG_DIR/leaderboard)")
+    parser.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard of the run")
     _add_sandbox_options(parser)
     _add_data_option(parser)
     parser.set_defaults(func=_selfcheck)
@@ -157,8 +160,25 @@ def _selfcheck(args: argparse.Namespace) -> int:
         for result in results:
             print(result.format())
         ok = ok and all(r.ok for r in results)
+    if not args.no_leaderboard:
+        _selfcheck_leaderboard(checks, args)
     print("selfcheck: all references pass" if ok else "selfcheck: FAILED")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _selfcheck_leaderboard(checks: list, args: argparse.Namespace) -> None:
+    """The leaderboard of this run's logs (not of everything under --log-dir), printed and written."""
+    from results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
+
+    out = args.leaderboard_out or os.path.join(args.log_dir, "leaderboard")
+    note = ("`gcop selfcheck` (offline): every task in core mode with `gcop/reference`, which answers with the data "
+            "set's reference solution, so 100% is the expected score, not a model's; tokens are whitespace words "
+            "priced at the self-hosted rate.")
+    board = build_leaderboard([c.log for c in checks], note=note)
+    written = write_leaderboard(board, out)
+    print()
+    print(to_markdown(board).rstrip())
+    print(f"leaderboard: {written['html']} (also .md, .json, plot)")
 
 
 # --------------------------------------------------------------------------- sandbox

@@ -175,6 +175,8 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="results", metavar="DIR", help="output folder (default results/)")
     parser.add_argument("--no-matplotlib", action="store_true", help="write the hand-made SVG plot even if matplotlib is installed")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.add_argument("--note", default=None, metavar="TEXT",
+                        help="how the runs were produced (command, models), shown above the table")
     parser.set_defaults(func=_leaderboard)
 
 
@@ -183,7 +185,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from results.logs import LogError
 
     try:
-        board = build_leaderboard(args.log_dir)
+        board = build_leaderboard(args.log_dir, note=args.note)
     except LogError as exc:
         return _fail("leaderboard", str(exc))
     written = write_leaderboard(board, args.out, use_matplotlib=not args.no_matplotlib)

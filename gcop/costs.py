@@ -24,15 +24,33 @@ SELF_HOSTED = (
     "hf/Qwen/Qwen3-1.7B", "hf/Qwen/Qwen3-4B",
 )
 OFFLINE = ("gcop/reference", "gcop/replay")
+#: Offline models cost nothing unless this says otherwise ("input,output" $/M tokens), e.g. to
+#: show a demo leaderboard's cost axis.
+OFFLINE_ENV = "GCOP_OFFLINE_PRICE"
+
+
+def _price_from_env(env: str, default: tuple[float, float]) -> ModelCost:
+    raw = os.environ.get(env)
+    try:
+        inp, out = (float(x) for x in raw.split(",")) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{env} must be 'input,output' in $/M tokens, got {raw!r}") from exc
+    return ModelCost(input=inp, output=out, input_cache_write=inp, input_cache_read=inp)
 
 
 def self_hosted_price() -> ModelCost:
-    raw = os.environ.get(SELF_HOSTED_ENV)
-    try:
-        inp, out = (float(x) for x in raw.split(",")) if raw else DEFAULT_SELF_HOSTED
-    except ValueError as exc:
-        raise ValueError(f"{SELF_HOSTED_ENV} must be 'input,output' in $/M tokens, got {raw!r}") from exc
-    return ModelCost(input=inp, output=out, input_cache_write=inp, input_cache_read=inp)
+    return _price_from_env(SELF_HOSTED_ENV, DEFAULT_SELF_HOSTED)
+
+
+def offline_price() -> ModelCost:
+    return _price_from_env(OFFLINE_ENV, (0.0, 0.0))
+
+
+def price_offline(model: str) -> None:
+    """Give a gcop offline model (``gcop/replay/<label>`` too) the offline rate unless priced."""
+    info = get_model_info(model)
+    if info is None or info.cost is None:
+        _register(model, offline_price())
 
 
 def _register(model: str, cost: ModelCost) -> None:
@@ -63,7 +81,7 @@ def apply_prices(path: str | os.PathLike[str] | None = None, extra_self_hosted: 
     for model in (*SELF_HOSTED, *extra_self_hosted):
         prices.setdefault(model, local)
     for model in OFFLINE:
-        prices.setdefault(model, ModelCost(input=0.0, output=0.0, input_cache_write=0.0, input_cache_read=0.0))
+        prices.setdefault(model, offline_price())
     for model, cost in prices.items():
         _register(model, cost)
     return prices

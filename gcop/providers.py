@@ -4,7 +4,8 @@
   data, prompts, extraction and sandbox (it must score 100%). Bound to the guide role it writes a
   well-formed, non-leaking strategy.
 * ``gcop/replay`` answers from a JSONL of recorded completions keyed by sample id
-  (``-M path=completions.jsonl``): re-scoring stored outputs at no API cost. Lines:
+  (``-M path=completions.jsonl``): re-scoring stored outputs at no API cost. ``gcop/replay/<label>``
+  (e.g. ``gcop/replay/qwen2.5-kodcode``) is the same with a name for what was recorded. Lines:
   ``{"id": ..., "completion": ..., "role": "core"|"guide" (optional), "epoch": n (optional),
   "input_tokens": n, "output_tokens": n (optional)}``.
 
@@ -148,9 +149,16 @@ def gcop_offline() -> type[ModelAPI]:
                      config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
             super().__init__(model_name, base_url, api_key, [], config)
             implementations = {"reference": ReferenceModel, "replay": ReplayModel}
-            if model_name not in implementations:
-                raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference or gcop/replay")
-            self._impl = implementations[model_name](model_name, base_url, api_key, config, **model_args)
+            # gcop/replay/<label> names what was recorded, so that re-scored runs of different
+            # models are different rows of a leaderboard.
+            kind, _, label = model_name.partition("/")
+            if kind not in implementations or (label and kind != "replay"):
+                raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference, gcop/replay "
+                                 "or gcop/replay/<label>")
+            from gcop.costs import price_offline
+
+            price_offline(f"gcop/{model_name}")
+            self._impl = implementations[kind](model_name, base_url, api_key, config, **model_args)
 
         async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
                            config: GenerateConfig) -> ModelOutput:

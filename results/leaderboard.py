@@ -105,12 +105,15 @@ class Leaderboard:
     skipped: list[dict[str, str]]
     variants: dict[str, dict[str, Any]]  # "benchmark/split vN" -> its revision and prompts
     sources: list[str]
+    #: How the runs were produced (a command, the models), shown above the table.
+    note: str | None = None
     generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "generated": self.generated,
             "sources": self.sources,
+            "note": self.note,
             "definitions": {
                 "n": "scored samples (problems x epochs); errored samples excluded and counted in 'errors'",
                 "accuracy_ci95": "Wilson score interval, z=1.96, over the n scored samples",
@@ -190,8 +193,11 @@ def _display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Leaderboard:
-    """Read every gcop log under ``sources`` (folders or files) and make the rows."""
+def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], note: str | None = None) -> Leaderboard:
+    """Read every gcop log under ``sources`` (folders or files) and make the rows.
+
+    ``note`` says how the runs were produced; it is printed above the table in every format.
+    """
     source_list = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(s) for s in sources]
     warnings: list[str] = []
     skipped: list[dict[str, str]] = []
@@ -232,7 +238,7 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
     _mark_pareto(rows)
     rows.sort(key=lambda r: (r.benchmark, r.split, r.variant, r.guide_variant, -(r.accuracy if r.accuracy is not None else -1.0),
                              r.cost_per_1k["total"] if r.cost_per_1k["total"] is not None else math.inf, r.label))
-    return Leaderboard(rows=rows, warnings=warnings, skipped=skipped, variants=variants, sources=source_list)
+    return Leaderboard(rows=rows, warnings=warnings, skipped=skipped, variants=variants, sources=source_list, note=note)
 
 
 def _assign_variants(rows: list[Row], warnings: list[str]) -> dict[str, dict[str, Any]]:
@@ -388,6 +394,8 @@ def to_markdown(board: Leaderboard, plot_name: str | None = None) -> str:
              f"Generated {board.generated} from {', '.join(board.sources)}. Accuracy with a 95% Wilson interval; "
              "$ per 1,000 problems (list prices, `results/prices.yaml`); ★ = on the accuracy/cost Pareto frontier "
              "of its benchmark.", ""]
+    if board.note:
+        lines[2:2] = [f"**How these runs were produced:** {board.note}", ""]
     lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
     lines.append("| " + " | ".join("---:" if kind == "num" else "---" for _, kind in COLUMNS) + " |")
     for row in board.rows:
@@ -472,6 +480,7 @@ def to_html(board: Leaderboard, svg: str | None) -> str:
         "<h1>gcop leaderboard</h1>",
         f"<p>Generated {e(board.generated)} from {e(', '.join(board.sources))}. Accuracy with a 95% Wilson interval; "
         "$ per 1,000 problems; ★ = on the accuracy/cost Pareto frontier of its benchmark. Click a column header to sort.</p>",
+        *([f'<p class="note"><strong>How these runs were produced:</strong> {e(board.note)}</p>'] if board.note else []),
         f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>',
     ]
     provenance = _provenance(board)

@@ -522,3 +522,12 @@ def test_grid_refuses_a_folder_with_other_logs_unless_allowed(logs, tmp_path, ca
     assert gcop_main(argv) == 2
     assert "--allow-dirty" in capsys.readouterr().err
     assert gcop_main(argv + ["--allow-dirty"]) == 0
+
+
+def test_note_says_how_the_runs_were_produced(logs, tmp_path, capsys):
+    note = "made by `gcop grid` with mockllm <offline> & no API"
+    assert gcop_main(["leaderboard", str(logs["board"]), "--out", str(tmp_path), "--note", note]) == 0
+    assert f"**How these runs were produced:** {note}" in capsys.readouterr().out
+    assert f"**How these runs were produced:** {note}" in (tmp_path / "leaderboard.md").read_text()
+    assert json.loads((tmp_path / "leaderboard.json").read_text())["note"] == note
+    assert "mockllm &lt;offline&gt; &amp; no API" in (tmp_path / "leaderboard.html").read_text()

@@ -3,6 +3,8 @@ role usage and cost, and gcop/reference scoring 100%."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from inspect_ai import eval
 from inspect_ai.model import get_model
@@ -182,3 +184,21 @@ def test_cost_per_role_from_inspect_usage(tmp_path):
     assert split["core"]["input_tokens"] == 200 and split["core"]["output_tokens"] == 20
     run = role_split(log.stats.model_usage, log.stats.role_usage)
     assert run["core"]["total_tokens"] == 220 and run["guide"]["total_tokens"] == 35
+
+
+def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monkeypatch):
+    from evals.data import load_problems
+
+    [problem] = load_problems("gsm8k", "test", DATA)[:1]
+    replay = tmp_path / "recorded.jsonl"
+    replay.write_text(json.dumps({"id": problem.id, "completion": f"\\boxed{{{problem.target}}}",
+                                  "input_tokens": 1_000_000, "output_tokens": 500_000}) + "\n")
+    monkeypatch.setenv("GCOP_OFFLINE_PRICE", "0.5,2")
+    log = _run(gsm8k(split="test", mode="core", data_dir=DATA), tmp_path, model="gcop/replay/some-recorded-model",
+               model_args={"path": str(replay)}, limit=1)
+    assert log.eval.model == "gcop/replay/some-recorded-model"
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
+    [usage] = log.stats.model_usage.values()
+    assert usage.total_cost == pytest.approx(0.5 + 1.0)  # 1M in at $0.5/M + 0.5M out at $2/M
+    with pytest.raises(ValueError, match="gcop/replay/<label>"):
+        get_model("gcop/reference/label", memoize=False)

@@ -185,3 +185,22 @@ def test_selfcheck_docker_all_references_and_trials():
     assert results["kodcode"].counts == {"passed": 152}
     trials = results["kodcode trials"]
     assert trials.total == 417 and trials.agree == 417, trials.format()
+
+
+@pytest.mark.slow
+@needs_shared_data
+def test_selfcheck_ends_with_the_leaderboard_of_its_own_run(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    (logs / "older").mkdir(parents=True)
+    (logs / "older" / "not-a-log.eval").write_text("other runs in the folder are not part of this run's board")
+    code = main(["selfcheck", "--benchmark", "humaneval", "--executor", "local", "--no-trials",
+                 "--log-dir", str(logs), "--data-dir", str(SHARED_DATA)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    board = out[out.index("# Leaderboard"):]
+    assert "`gcop selfcheck` (offline)" in board
+    rows = [line for line in board.splitlines() if line.startswith("| humaneval ")]
+    assert len(rows) == 1 and "| gcop/reference |" in rows[0] and "| 164 |" in rows[0] and "100.0%" in rows[0]
+    assert out.rstrip().endswith("selfcheck: all references pass")
+    written = json.loads((logs / "leaderboard" / "leaderboard.json").read_text())
+    assert [r["n"] for r in written["rows"]] == [164] and written["skipped_logs"] == []
