@@ -11,7 +11,8 @@ recorded). Each batch needs 64 guided core calls, 8 no-strategy baselines (one p
 
 Measured in one process, on one warm sandbox pool, each run with a fresh baseline cache:
 
-* ``concurrent``: the engine's defaults (one concurrency limit, 128, for calls and runs).
+* ``concurrent``: one concurrency limit for calls and runs that holds a whole batch's calls
+  (256: 64 core + 64 judge + 8 baselines), as a training config would set it for this batch.
 * ``sequential``: the same engine with ``max_concurrency=1`` -- every core call and sandbox run
   one after another.
 * ``sandbox_own``: the sandbox alone on the jobs the stage ran (``run_many`` on the same pool).
@@ -200,7 +201,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.5, help="the fake core's reply latency L in seconds")
     parser.add_argument("--workers", type=int, default=2, help="sandboxes (default 2)")
-    parser.add_argument("--concurrency", type=int, default=128, help="the engine's concurrency limit")
+    parser.add_argument("--concurrency", type=int, default=256, help="the engine's concurrency limit (default 256)")
     parser.add_argument("--executor", choices=("auto", "docker", "local"), default="auto")
     parser.add_argument("--data-dir", default=os.environ.get("GCOP_DATA_DIR") or str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(OUT))

@@ -95,7 +95,7 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
         epilog=(
             "examples:\n"
             "  gcop train accept --benchmark gsm8k --split train --teacher anthropic/claude-sonnet-4-5-20250929 \\\n"
-            "      --core anthropic/claude-3-5-haiku-latest -K 4 --tau 0.75 -R 2 --limit 500 --out runs/accept_gsm8k \\\n"
+            "      --core anthropic/claude-3-5-haiku-latest -K 4 --tau 0.75 -R 2 --limit 500 --out runs/gsm8k_accept \\\n"
             "      --budget-usd 20\n"
             "  gcop train accept --benchmark kodcode --executor local --teacher mockllm/teacher \\\n"
             "      --core mockllm/reference --limit 10 --out /tmp/accept_smoke      # offline smoke run\n\n"

@@ -164,8 +164,9 @@ class RewardsSection:
     kappa: float = 0.5
     #: Judge calls per strategy before an invalid JSON reply makes the sample unscorable.
     judge_attempts: int = 2
-    #: Core calls, judge calls and sandbox runs in flight at once (one limit for all).
-    max_concurrency: int = 64
+    #: Core calls, judge calls and sandbox runs in flight at once (one limit for all). The default
+    #: holds one batch of the paper's size (64 core + 64 judge calls + 8 baselines).
+    max_concurrency: int = 144
     #: Sandbox for code rewards: docker (warm pool) or local (weaker isolation).
     executor: str = "docker"
     executor_workers: int = 2

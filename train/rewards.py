@@ -537,7 +537,7 @@ class GuideRewards:
         gamma: float = 0.1,
         kappa: float = 0.5,
         judge_attempts: int = 2,
-        max_concurrency: int = 64,
+        max_concurrency: int = 144,
         executor: str | Any = "docker",
         executor_workers: int = 2,
         dedupe_sandbox_jobs: bool = True,

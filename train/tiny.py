@@ -174,21 +174,26 @@ def build_tokenizer(extra_texts: Iterable[str] = (), *, vocab_size: int = 1200) 
 
 
 def build_model(tokenizer: Any, *, hidden_size: int = 64, layers: int = 2, heads: int = 4,
-                kv_heads: int = 2, intermediate_size: int = 128, max_positions: int = 4096, seed: int = 0) -> Any:
-    """A random-weight ``Qwen3ForCausalLM`` sized for ``tokenizer`` (tied embeddings)."""
+                kv_heads: int = 2, intermediate_size: int = 128, max_positions: int = 4096, seed: int = 0,
+                vocab_size: int | None = None, head_dim: int | None = None) -> Any:
+    """A random-weight ``Qwen3ForCausalLM`` sized for ``tokenizer`` (tied embeddings).
+
+    ``vocab_size`` pads the embedding beyond the tokenizer (as Qwen3's own 151,936 rows do), so
+    a model can have a real model's shape while the tokenizer stays small and local.
+    """
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = Qwen3Config(
-        vocab_size=len(tokenizer),
+        vocab_size=max(vocab_size or 0, len(tokenizer)),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
-        head_dim=hidden_size // heads,
+        head_dim=head_dim or hidden_size // heads,
         max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         eos_token_id=eos,
