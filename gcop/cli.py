@@ -172,8 +172,8 @@ def _selfcheck_leaderboard(checks: list, args: argparse.Namespace) -> None:
 
     out = args.leaderboard_out or os.path.join(args.log_dir, "leaderboard")
     note = ("`gcop selfcheck` (offline): every task in core mode with `gcop/reference`, which answers with the data "
-            "set's reference solution, so 100% is the expected score, not a model's; tokens are whitespace words "
-            "priced at the self-hosted rate.")
+            "set's reference solution, so 100% is the expected score, not a model's; tokens are whitespace words, "
+            "priced at GCOP_OFFLINE_PRICE ($0 unless set).")
     board = build_leaderboard([c.log for c in checks], note=note)
     written = write_leaderboard(board, out)
     print()
