@@ -224,3 +224,35 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
     assert "sft.lernig_rate" in capsys.readouterr().err
     assert main(["grpo", "--config", str(Path(__file__).resolve().parents[1] / "train/configs/gsm8k_sft.yaml")]) == 2
     assert "no grpo section" in capsys.readouterr().err
+
+
+def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
+    from inspect_ai.model import ModelCost
+
+    from train.grpo import LEDGER_FILE, run_grpo
+    from train.ledger import CostLedger
+
+    root = sft_run["root"]
+    out = root / "grpo-budget"
+    raw = base_config(root, data={"limit": 4, "corpus": None},
+                      grpo={"init": "sft", "output_dir": str(out), "max_steps": 4, "batch_size": 2,
+                            "num_generations": 4, "micro_batch_size": 4, "max_completion_length": 64,
+                            "save_steps": 100, "use_vllm": False, "bf16": False},
+                      rewards={"budget_usd": 0.0002, "baseline_cache": str(root / "budget-baselines")})
+    config = parse_config(raw, "test")
+    # $1 per M tokens in and out: step 1's calls (core and judge, ~100 words each) cost several
+    # times $0.0002, so the budget is reached in step 1 and training stops there.
+    price = ModelCost(input=1.0, output=1.0, input_cache_write=1.0, input_cache_read=1.0)
+    ledger = CostLedger.load(out / LEDGER_FILE, budget_usd=config.rewards.budget_usd, prices={"mockllm/model": price})
+    result = run_grpo(config, ledger=ledger)
+    assert result.steps == 1
+    assert result.metrics["stopped"] == "budget $0.0002 reached after step 1"
+    saved = json.loads((out / LEDGER_FILE).read_text())
+    assert saved["phases"]["core"]["calls"] >= 1 and saved["phases"]["core"]["cost_usd"] > 0
+    assert result.metrics["cost_usd"]["total"] == pytest.approx(saved["total_usd"], abs=1e-6) and saved["total_usd"] >= 0.0002
+    assert (out / "model.safetensors").is_file()  # the stopped run still saves its model
+    # a call refused once the budget was spent makes its completions unscorable (masked), not 0
+    assert result.metrics["reward_stats"]["budget_refusals"] > 0 and result.metrics["reward_stats"]["unscorable"] > 0
+    logs = result.trainer._logs["rewards"]
+    rows = list(zip(*(logs[n] for n in ("R", "I_str", "J", "dR_penalty")), strict=True))
+    assert any(all(math.isnan(v) for v in row) for row in rows)

@@ -176,6 +176,10 @@ class RewardsSection:
     baseline_cache: str = "~/.cache/gcop/baselines"
     #: Core samples averaged into the baseline.
     baseline_samples: int = 1
+    #: Stop training once the core and judge calls' spend, recorded in
+    #: ``<grpo.output_dir>/ledger.json`` over all runs there (resumes included), reaches this
+    #: many US$ (None: no budget). Calls already in flight finish; later ones are not started.
+    budget_usd: float | None = None
 
 
 @dataclass

@@ -12,6 +12,10 @@ step with 8 completions each, completions of up to 2,048 tokens; the checkpoint'
 Generation uses vLLM (colocated) when ``grpo.use_vllm`` is true, or ``auto`` and vLLM plus a GPU
 are present; plain transformers otherwise. ``resume=True`` continues from the last
 ``checkpoint-N`` in ``grpo.output_dir`` (``save_steps`` writes them), or from a given path.
+
+Every core and judge call is recorded in ``<grpo.output_dir>/ledger.json`` (tokens and $ per
+phase, continued across resumed runs); with ``rewards.budget_usd`` set, training stops after the
+step in which the spend reaches it (the checkpoint and model card are still written).
 """
 
 from __future__ import annotations
@@ -40,7 +44,29 @@ from .sft import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_rewards", "grpo_args", "grpo_dataset", "run_grpo", "use_vllm"]
+__all__ = ["LEDGER_FILE", "build_rewards", "grpo_args", "grpo_dataset", "run_grpo", "use_vllm"]
+
+LEDGER_FILE = "ledger.json"
+
+
+def _budget_callback(ledger: Any) -> Any:
+    """Saves the ledger after every step and stops training once its budget is reached."""
+    from transformers import TrainerCallback
+
+    class BudgetStop(TrainerCallback):
+        stopped_at: int | None = None
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if ledger.path is not None:
+                ledger.save()
+            if ledger.exceeded and not control.should_training_stop:
+                log.warning("budget of $%.2f reached ($%.4f spent) after step %d: stopping",
+                            ledger.budget_usd, ledger.total_usd, state.global_step)
+                self.stopped_at = state.global_step
+                control.should_training_stop = True
+                control.should_save = True
+
+    return BudgetStop()
 
 
 def use_vllm(setting: bool | str) -> bool:
@@ -169,7 +195,18 @@ def run_grpo(
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
+    from gcop.costs import apply_prices
+
+    from .ledger import CostLedger
+
+    apply_prices()  # priced models' calls carry their cost into the ledger
+    if ledger is None:
+        ledger = getattr(rewards, "ledger", None) or CostLedger.load(output_dir / LEDGER_FILE,
+                                                                     budget_usd=config.rewards.budget_usd)
     engine = rewards or build_rewards(config, problems, count_tokens=count_tokens, ledger=ledger)
+    if engine.ledger is None:
+        engine.ledger = ledger
+    budget = _budget_callback(ledger)
     if engine.recipe != config.recipe:
         raise ValueError(f"reward engine recipe {engine.recipe!r} does not match config recipe {config.recipe!r}")
     dataset = grpo_dataset(problems, recipe=config.recipe, max_strategy_tokens=config.data.max_strategy_tokens)
@@ -181,7 +218,7 @@ def run_grpo(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(g.lora) if g.lora.enabled else None,
-        callbacks=list(callbacks) or None,
+        callbacks=[*callbacks, budget],
     )
     started = time.time()
     try:
@@ -200,7 +237,12 @@ def run_grpo(
     reward_keys = [f"rewards/{name}/mean" for name in engine.components]
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
-               "reward_stats": dict(engine.stats)}
+               "reward_stats": dict(engine.stats),
+               "cost_usd": {name: round(ledger.phase(name).cost_usd, 6) for name in ledger.phases} | {"total": round(ledger.total_usd, 6)}}
+    if budget.stopped_at is not None:
+        metrics["stopped"] = f"budget ${ledger.budget_usd:g} reached after step {budget.stopped_at}"
+    if ledger.path is not None:
+        ledger.save()
     data = {"benchmark": config.benchmark, "split": config.data.split, "problems": len(problems),
             "data_dir": config.data.data_dir or "(default)", "core": engine.core_name,
             "judge": str(engine.judge_name), "core_config": json.dumps(engine.core_config.model_dump(exclude_none=True)), "reward_version": REWARD_VERSION,

@@ -717,6 +717,7 @@ class GuideRewards:
         # One model-call path for all of train/: budget check, usage recording, and a throwaway
         # transcript per call (outside a sample, Inspect would otherwise keep every call).
         from train.inspect_models import ModelCallError, generate_output
+        from train.ledger import BudgetExceeded
 
         self.stats[f"{which}_calls"] += 1
         try:
@@ -725,6 +726,11 @@ class GuideRewards:
         except ModelCallError as exc:
             self.stats[f"{which}_failures"] += 1
             raise _CallFailed(f"{which} call failed: {exc}") from exc
+        except BudgetExceeded as exc:
+            # Not started: the completion is unscorable (masked), and the trainer's budget
+            # callback stops training at the end of this step.
+            self.stats["budget_refusals"] += 1
+            raise _CallFailed(f"{which} call not made: {exc}") from exc
 
     async def _sandbox(self, state: _LoopState) -> _DedupingExecutor:
         if state.sandbox is None:
