@@ -430,3 +430,17 @@ async def test_batch_metrics_and_columns_are_logged_once(gsm8k_problems, tmp_pat
     assert len(names) == len(set(names))  # one component logs for the batch, not four
     assert dict(metrics)["rewards_info/unscorable_frac"] == 0.0 and "rewards_info/leak_rate" in names
     assert columns["reward_status"] == ["ok", "malformed: no <strategy> tag"] and columns["core_verdict"] == ["passed", None]
+
+
+def test_vllm_server_mode_reaches_trl(monkeypatch):
+    import train.grpo as grpo
+
+    raw = {"grpo": {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": "http://gpu-box:8000",
+                    "output_dir": "unused"}}
+    args = grpo.grpo_args(parse_config(raw), [1.0])
+    assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://gpu-box:8000")
+    colocated = grpo.grpo_args(parse_config({"grpo": {"use_vllm": True}}), [1.0])
+    assert (colocated.vllm_mode, colocated.vllm_server_base_url) == ("colocate", None)
+    assert grpo.grpo_args(parse_config({"grpo": {"use_vllm": False}}), [1.0]).use_vllm is False
+    with pytest.raises(ConfigError, match="vllm_mode must be colocate or server"):
+        parse_config({"grpo": {"vllm_mode": "remote"}})

@@ -138,8 +138,11 @@ class GRPOSection:
     lr_scheduler: str = "constant"
     #: vLLM generation: true, false, or auto (when vllm is installed and CUDA is available).
     use_vllm: bool | str = "auto"
+    #: ``colocate`` (vLLM shares the training GPU) or ``server`` (a separate ``trl vllm-serve``).
     vllm_mode: str = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
+    #: Server mode: the ``trl vllm-serve`` URL (None: TRL's default, http://0.0.0.0:8000).
+    vllm_server_base_url: str | None = None
     bf16: bool | str = "auto"
     gradient_checkpointing: bool = False
     logging_steps: int = 1
@@ -331,6 +334,7 @@ def _check(config: TrainConfig, source: str) -> None:
     need((g.batch_size * g.num_generations) % g.micro_batch_size == 0,
          "grpo.micro_batch_size must divide grpo.batch_size * grpo.num_generations")
     need(g.use_vllm in (True, False, "auto"), "grpo.use_vllm must be true, false or auto")
+    need(g.vllm_mode in ("colocate", "server"), "grpo.vllm_mode must be colocate or server")
     need(g.kl_beta >= 0, "grpo.kl_beta must be >= 0")
     r = config.rewards
     need(min(r.beta, r.gamma, r.kappa) >= 0, "rewards.beta, gamma and kappa must be >= 0")

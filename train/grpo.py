@@ -134,6 +134,8 @@ def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to
     extra: dict[str, Any] = {}
     if vllm:
         extra.update(vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
+        if g.vllm_mode == "server" and g.vllm_server_base_url:
+            extra["vllm_server_base_url"] = g.vllm_server_base_url
     return GRPOConfig(
         output_dir=g.output_dir,
         learning_rate=g.learning_rate,
