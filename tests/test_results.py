@@ -312,6 +312,8 @@ def test_html_sorts_in_headless_chromium(logs, tmp_path):
     assert len(totals) == 5, dom[:2000]
     assert totals == sorted(totals) and totals[0] == pytest.approx(0.12) and totals[-1] == pytest.approx(0.45)
     assert 'aria-sort="ascending"' in dom
+    # the plot is on the page, as an embedded image
+    assert re.search(r'<img alt="accuracy against total inference cost[^"]*" src="data:image/svg\+xml;base64,', dom)
 
 
 def test_leaderboard_cli(logs, tmp_path, capsys):
