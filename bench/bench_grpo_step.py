@@ -33,7 +33,6 @@ device tool's README) and the repository's own packages from the working tree.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
@@ -328,5 +327,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     sys.exit(main())

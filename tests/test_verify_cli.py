@@ -40,7 +40,7 @@ def test_humaneval_results_keep_fields_order_and_report_bad_lines(tmp_path, huma
         {"task_id": first.task_id},
         "",
         {"task_id": second.task_id, "completion": ""},
-        {"task_id": second.task_id, "completion": f"```python\ndef truncate_number(number: float) -> float:\n    return number % 1.0\n```"},
+        {"task_id": second.task_id, "completion": "```python\ndef truncate_number(number: float) -> float:\n    return number % 1.0\n```"},
     ])
     summary = verify_file("humaneval", samples, executor="local", workers=2, progress=False)
     out = tmp_path / "samples.jsonl_results.jsonl"
