@@ -1,54 +1,20 @@
 """The ``gcop train`` command group: ``accept`` here, ``sft`` and ``grpo`` from
-:mod:`gcop.cli_train_models`.
-
-An action is a registration function taking the group's sub-parsers; decorate it with
-:func:`train_action` (it lands in :data:`TRAIN_ACTIONS`, registered in order). Modules listed in
-:data:`ACTION_MODULES` are imported when the parser is built, so an action living elsewhere
-only has to register itself with :func:`train_action` (or offer a
-``register_with_train_group()`` function that does).
-"""
+:mod:`gcop.cli_train_models`."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import textwrap
-from collections.abc import Callable
 from typing import Any
 
 from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _add_data_option, command
 
-Register = Callable[[argparse._SubParsersAction], None]
-
-#: Registration functions of the ``gcop train`` actions, in order.
-TRAIN_ACTIONS: list[Register] = []
-#: Modules holding more train actions (imported when the parser is built; missing ones skipped).
-ACTION_MODULES = ("gcop.cli_train_models",)
-
-
-def train_action(register: Register) -> Register:
-    """Add a ``gcop train`` action (idempotent)."""
-    if register not in TRAIN_ACTIONS:
-        TRAIN_ACTIONS.append(register)
-    return register
-
-
-def _load_action_modules() -> None:
-    for name in ACTION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        hook = getattr(module, "register_with_train_group", None)
-        if callable(hook):
-            hook()
-
 
 @command
 def _register_train(sub: argparse._SubParsersAction) -> None:
+    from gcop.cli_train_models import register_grpo, register_sft
+
     parser = sub.add_parser(
         "train",
         help="train guides: acceptance sampling (accept), SFT (sft), GRPO (grpo)",
@@ -60,8 +26,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         epilog="Run `gcop train ACTION --help` for an action's options.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _load_action_modules()
-    for register in TRAIN_ACTIONS:
+    for register in (register_accept, register_sft, register_grpo):
         register(actions)
 
 
@@ -77,7 +42,6 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.strip(), (yaml.safe_load(value) if value.strip() else None)
 
 
-@train_action
 def register_accept(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
         "accept",

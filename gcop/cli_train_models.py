@@ -1,13 +1,5 @@
-"""``gcop train sft`` and ``gcop train grpo``: the training actions of the ``gcop train`` group.
-
-Each action is an argparse registration function taking the ``gcop train`` group's
-sub-parsers (``actions``): :func:`register_sft`, :func:`register_grpo`. When the group module
-(:mod:`gcop.cli_train`) provides the ``train_action`` registration decorator they are
-registered there on import; they also run standalone::
-
-    python -m gcop.cli_train_models sft --config train/configs/smoke.yaml
-    python -m gcop.cli_train_models grpo --config train/configs/smoke.yaml --resume
-"""
+"""``gcop train sft`` and ``gcop train grpo``, registered by the ``gcop train`` group
+(:mod:`gcop.cli_train`)."""
 
 from __future__ import annotations
 
@@ -15,9 +7,8 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from gcop.cli import EXIT_OK, EXIT_USAGE
 
 _CONFIG_HELP = "training config (YAML; see train/configs/ and train/config.py)"
 _OVERRIDE_HELP = "override a config value: dotted key path = YAML value, e.g. sft.learning_rate=2e-5 (repeatable)"
@@ -116,40 +107,3 @@ def _grpo(args: argparse.Namespace) -> int:
     result = run_grpo(config, resume=args.resume)
     print(_summary(result))
     return EXIT_OK
-
-
-def register_with_train_group() -> bool:
-    """Register ``sft`` and ``grpo`` with the ``gcop train`` group (:mod:`gcop.cli_train`), if it
-    exists and offers ``train_action``; idempotent. Returns whether they are registered there."""
-    try:
-        from gcop import cli_train  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    decorator = getattr(cli_train, "train_action", None)
-    if decorator is None:
-        return False
-    registered = getattr(cli_train, "TRAIN_ACTIONS", None)
-    for register in (register_sft, register_grpo):
-        if registered is None or register not in registered:
-            decorator(register)
-    return True
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gcop train", description="Train guides: SFT and GRPO.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    register_sft(actions)
-    register_grpo(actions)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import logging
-
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -202,7 +202,10 @@ def test_inspect_loads_the_trained_guide(grpo_run, tmp_path, monkeypatch):
 
 
 def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
-    from gcop.cli_train_models import main
+    from gcop.cli import main as gcop_main
+
+    def main(argv: list[str]) -> int:
+        return gcop_main(["train", *argv])
 
     common = ["--config", str(SMOKE), "--override", f"data.data_dir={DATA}", "--override", "data.limit=8",
               "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", f"grpo.output_dir={tmp_path / 'grpo'}",
