@@ -75,20 +75,6 @@ def responder_for(problems: list[Any]):
     return respond
 
 
-def docker_usable() -> bool:
-    try:
-        import docker
-
-        from sandbox.executors import DEFAULT_IMAGE
-
-        client = docker.from_env(timeout=10)
-        client.ping()
-        client.images.get(DEFAULT_IMAGE)
-        return True
-    except Exception:  # noqa: BLE001 - no engine, no image: use the local executor
-        return False
-
-
 async def reward_batch(engine: GuideRewards, ids: list[str], completions: list[Any]) -> dict[str, list[float | None]]:
     """All components of one batch, as TRL calls them (same lists, gathered)."""
     funcs = engine.reward_funcs()
@@ -157,13 +143,13 @@ async def sandbox_own(executor, problems_by_id, ids, responses, *, dedupe: bool)
 
 
 async def main_async(args: argparse.Namespace, base_url: str, problems, warm) -> dict[str, Any]:
-    from sandbox.executors import make_executor
+    from sandbox.executors import docker_image_available, make_executor
 
     infos = {problem_info(p).id: problem_info(p) for p in problems + [warm]}
     ids = [p.id for p in problems for _ in range(ROLLOUTS)]
     completions = [[{"role": "assistant", "content": synthetic_guide_output(p.question, "code", seed=k)}]
                    for p in problems for k in range(ROLLOUTS)]
-    kind = args.executor if args.executor != "auto" else ("docker" if docker_usable() else "local")
+    kind = args.executor if args.executor != "auto" else ("docker" if docker_image_available() else "local")
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "latency_s": args.latency, "rollouts": len(ids), "problems": PROBLEMS, "completions_per_problem": ROLLOUTS,

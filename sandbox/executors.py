@@ -507,6 +507,23 @@ def make_executor(kind: str = "docker", workers: int = 2, **kwargs: Any) -> Exec
     raise ValueError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
 
 
+def docker_image_available(image: str = DEFAULT_IMAGE) -> bool:
+    """Whether a Docker engine answers and holds the sandbox ``image`` (for choosing an executor;
+    :meth:`DockerPoolExecutor.start` gives the reason when it cannot start)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        try:
+            client.ping()
+            client.images.get(image)
+        finally:
+            client.close()
+        return True
+    except Exception:  # noqa: BLE001 - no SDK, no engine, no image: not available
+        return False
+
+
 def remove_stale_containers() -> int:
     """Remove sandbox containers left behind by a crashed process. Returns how many."""
     import docker

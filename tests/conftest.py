@@ -17,17 +17,9 @@ needs_shared_data = pytest.mark.skipif(
 @functools.lru_cache(maxsize=1)
 def docker_ready() -> bool:
     """A Docker engine answers and the sandbox image exists (CI builds it before the tests)."""
-    try:
-        import docker
+    from sandbox.executors import docker_image_available
 
-        from sandbox.executors import DEFAULT_IMAGE
-
-        client = docker.from_env(timeout=10)
-        client.ping()
-        client.images.get(DEFAULT_IMAGE)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means no usable Docker
-        return False
+    return docker_image_available()
 
 
 def mock_output(content: str, model: str = "mockllm/model", input_tokens: int = 10, output_tokens: int = 5):
