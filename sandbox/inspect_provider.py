@@ -25,7 +25,7 @@ from typing import Any, Literal, Union, overload
 from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
 from pydantic import BaseModel, Field
 
-from sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, Executor, make_executor
+from sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, VERDICT_HASH_SEED, Executor, make_executor
 from sandbox.protocol import Status, TestJob, Verdict
 
 #: Where the gcop image keeps the runner; elsewhere it is copied to RUNNER_COPY first.
@@ -203,6 +203,7 @@ async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verd
         result = await env.exec(
             [python, runner, "once", "--isolation", isolation],
             input=json.dumps(job.to_wire()),
+            env={"PYTHONHASHSEED": VERDICT_HASH_SEED},  # same verdicts as the pool's fork servers
             timeout=limit,
         )
     except TimeoutError:

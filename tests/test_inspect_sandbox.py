@@ -20,6 +20,8 @@ ANSWERS = {
     "right": "def add(a, b):\n    return a + b\n",
     "wrong": "def add(a, b):\n    return a - b\n",
     "exit0": "import os\nos._exit(0)\n",
+    # passes only with the fixed str hash seed that every executor and Inspect sandbox gets
+    "seeded": "import sys\ndef add(a, b):\n    assert sys.flags.hash_randomization == 0\n    return a + b\n",
 }
 
 
@@ -42,7 +44,7 @@ def _run(sandbox) -> dict[str, str]:
     return {s.id: s.scores["job_scorer"].metadata["status"] for s in log.samples}
 
 
-EXPECTED = {"right": "passed", "wrong": "failed", "exit0": "failed"}
+EXPECTED = {"right": "passed", "wrong": "failed", "exit0": "failed", "seeded": "passed"}
 
 
 def test_gcop_sandbox_local_executor():
