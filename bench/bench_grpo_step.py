@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import re
@@ -89,16 +88,6 @@ def responder_for(problems: list[Any]):
         return "I cannot tell. \\boxed{0}"
 
     return respond
-
-
-def _serve(conn: Any, problems: list[Any], latency: float) -> None:
-    """The fake API in a child process (its own GIL): send its URL, serve until told, send its summary."""
-    fake_anthropic._Server.request_queue_size = 512
-    faults = fake_anthropic.FaultConfig(slow=1.0, slow_seconds=latency)
-    with fake_anthropic.FakeAnthropic(responder_for(problems), faults=faults) as fake:
-        conn.send(fake.base_url)
-        conn.recv()
-        conn.send(fake.summary())
 
 
 # ------------------------------------------------------------------------------- rewards
@@ -278,16 +267,11 @@ def main() -> int:
     from evals.data import load_problems
 
     problems = load_problems("gsm8k", "train", args.data_dir)[: args.batch * args.steps]
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child, problems, args.latency), daemon=True)
-    server.start()
-    # The core and the judge (Inspect's anthropic provider) both reach the fake through the SDK's
-    # environment variables.
-    os.environ["ANTHROPIC_BASE_URL"] = parent.recv()
-    os.environ["ANTHROPIC_API_KEY"] = "fake"
     runs: dict[str, Any] = {}
-    try:
+    with fake_anthropic.FakeAnthropicProcess(responder_for, problems, latency=args.latency) as fake:
+        # The core and the judge (Inspect's anthropic provider) both reach the fake through the
+        # SDK's environment variables.
+        os.environ.update(fake.env())
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             guide = workdir / "guide"
@@ -296,10 +280,6 @@ def main() -> int:
             for mode in args.modes.split(","):
                 runs[mode] = run_one(mode, config, problems)
                 print(mode, json.dumps(runs[mode]), flush=True)
-    finally:
-        parent.send("stop")
-        fake_summary = parent.recv() if parent.poll(10) else None
-        server.join(timeout=10)
 
     report: dict[str, Any] = {
         "command": "python " + " ".join([f"bench/{Path(__file__).name}", *sys.argv[1:]]),
@@ -310,7 +290,7 @@ def main() -> int:
         "latency_s": args.latency,
         "core": f"{CORE} via Inspect on gcop.fake_anthropic (child process, every reply after latency_s)",
         "runs": runs,
-        "fake_api_summary": fake_summary,
+        "fake_api_summary": fake.summary,
     }
     if "constant" in runs and "exectune" in runs:
         base = runs["constant"]["mean_of_later_steps"]["total_s"]

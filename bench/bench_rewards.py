@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import platform
 import sys
@@ -111,18 +110,6 @@ async def run_stage(problems, ids, completions, executor, *, max_concurrency: in
     }
 
 
-def _serve(conn, problems: list[Any], latency: float) -> None:
-    """The fake API in a child process: send its URL, serve until told to stop, send its summary."""
-    # The fake's ThreadingHTTPServer listens with a backlog of 5 by default: a burst of 100+
-    # connections overflows it and the kernel drops SYNs (1 s client retransmits). Raise it.
-    fake_anthropic._Server.request_queue_size = 512
-    faults = fake_anthropic.FaultConfig(slow=1.0, slow_seconds=latency)
-    with fake_anthropic.FakeAnthropic(responder_for(problems), faults=faults) as fake:
-        conn.send(fake.base_url)
-        conn.recv()
-        conn.send(fake.summary())
-
-
 async def sandbox_own(executor, problems_by_id, ids, responses, *, dedupe: bool) -> dict[str, Any]:
     """The sandbox alone on the jobs the stage ran (rollouts' code + one baseline per problem)."""
     jobs = []
@@ -194,20 +181,11 @@ def main() -> int:
     args = parser.parse_args()
     problems = load_problems("kodcode", "train", args.data_dir)[: PROBLEMS + 1]
     warm, problems = problems[PROBLEMS], problems[:PROBLEMS]
-    context = multiprocessing.get_context("fork")
-    parent, child = context.Pipe()
-    server = context.Process(target=_serve, args=(child, problems + [warm], args.latency), daemon=True)
-    server.start()
-    try:
-        base_url = parent.recv()
-        os.environ.update({"ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": "fake"})
-        result = asyncio.run(main_async(args, base_url, problems, warm))
-        parent.send("stop")
-        result["fake_api_summary"] = parent.recv()
-    finally:
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
+    with fake_anthropic.FakeAnthropicProcess(responder_for, problems + [warm], latency=args.latency,
+                                             start_method="fork") as fake:
+        os.environ.update(fake.env())
+        result = asyncio.run(main_async(args, fake.base_url, problems, warm))
+    result["fake_api_summary"] = fake.summary
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

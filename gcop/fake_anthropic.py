@@ -793,6 +793,59 @@ def _pieces(text: str, words: int) -> Iterator[str]:
         yield "".join(tokens[i : i + words])
 
 
+# --------------------------------------------------------------------------- in a child process
+
+
+def _serve_in_child(conn: Any, make_responder: Callable[..., Responder], args: tuple[Any, ...], latency: float) -> None:
+    faults = FaultConfig(slow=1.0, slow_seconds=latency) if latency else FaultConfig()
+    with FakeAnthropic(make_responder(*args), faults=faults) as fake:
+        conn.send(fake.base_url)
+        conn.recv()
+        conn.send(fake.summary())
+
+
+class FakeAnthropicProcess:
+    """The fake in a child process, for benchmarks: the client being measured does not share the
+    server's GIL. ``make_responder(*args)`` builds the responder in the child (so it must be a
+    module-level function and ``args`` picklable); every reply comes after ``latency`` seconds.
+
+        with FakeAnthropicProcess(responder_for, problems, latency=0.5) as fake:
+            os.environ.update(fake.env())
+            ...
+        fake.summary   # the server's summary(), once it has stopped
+    """
+
+    def __init__(self, make_responder: Callable[..., Responder], *args: Any, latency: float = 0.0,
+                 start_method: str = "spawn") -> None:
+        self.make_responder, self.args, self.latency, self.start_method = make_responder, args, latency, start_method
+        self.base_url = ""
+        self.summary: dict[str, Any] | None = None
+
+    def __enter__(self) -> FakeAnthropicProcess:
+        import multiprocessing
+
+        context = multiprocessing.get_context(self.start_method)
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_in_child, args=(child, self.make_responder, self.args, self.latency),
+                                        daemon=True)
+        self._process.start()
+        self.base_url = self._conn.recv()
+        return self
+
+    def env(self, api_key: str = "fake") -> dict[str, str]:
+        return {"ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": api_key}
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.send("stop")
+            if self._conn.poll(10):
+                self.summary = self._conn.recv()
+        finally:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+
+
 # --------------------------------------------------------------------------- test helpers
 
 
