@@ -24,10 +24,13 @@ The answer is one JSON object: ``{"id", "status", "reason", "tests_collected", "
 
 Modes
 -----
-``serve``  a fork server: imports pytest once, then reads jobs as JSON lines on stdin and writes
-           one answer line per job on stdout. Each job runs in a freshly forked process in a fresh
-           working directory; after it, every process it left behind is killed and everything it
-           wrote is deleted. In a container this process is PID 1, which the sample cannot signal.
+``serve``  a fork server: starts one pytest session in advance, then reads jobs as JSON lines on
+           stdin and writes one answer line per job on stdout. Each job runs in a freshly forked
+           process in a fresh working directory; a pytest-style job's process carries on into
+           its own copy of the pre-started session (see :class:`_PytestForkServer`), so a job
+           costs its collection and tests, not a pytest start-up. After a job, every process it
+           left behind is killed and everything it wrote is deleted. In a container this process
+           is PID 1, which the sample cannot signal.
 ``once``   read one job from stdin, print its answer (for generic sandboxes, e.g. Inspect's).
 
 Verdict rules (``judge``)
@@ -49,6 +52,7 @@ import ctypes
 import json
 import os
 import re
+import resource  # here, not in each job's process: importing it there costs ~1.5 ms a job
 import secrets
 import select
 import shutil
@@ -56,6 +60,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 STATUS_PASSED = "passed"
@@ -196,11 +201,18 @@ def judge(
 
 
 def _short_message(text: str, limit: int = 300) -> str:
-    """The most telling line of a failure report: pytest's ``E   ...`` line, else the last line."""
+    """The most telling line of a failure report: pytest's first ``E   ...`` line, else the last
+    line. A bare ``AssertionError`` (asserts are not rewritten, see :func:`pytest_args`) comes
+    with the failing statement, the ``>`` line above it: ``assert add(2, 3) == 6 failed``."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    for line in lines:
+    for index, line in enumerate(lines):
         if line.startswith("E "):
-            return line[1:].strip()[:limit]
+            error = line[1:].strip()
+            if error == "AssertionError":
+                statements = [s[1:].strip() for s in lines[:index] if s.startswith(">")]
+                if statements:
+                    return f"{statements[-1]} failed"[:limit]
+            return error[:limit]
     return lines[-1][:limit] if lines else ""
 
 
@@ -279,20 +291,30 @@ def _local_definitions_only(pytest: Any) -> object:
     return LocalDefinitionsOnly()
 
 
-def _run_pytest(workdir: str) -> dict[str, Any]:
-    """pytest style: a real pytest session over test_solution.py, observed by _Recorder."""
-    import pytest
+def pytest_args(workdir: str) -> list[str]:
+    """The one pytest command line every pytest-style job runs under, in every mode.
 
-    recorder = _Recorder()
-    args = [
+    Output capture is ``sys`` (not pytest's default ``fd``): the fork server starts the session
+    before the job exists, and fd capture would hold a duplicate of the server's answer channel
+    that the job's process could write to. Outcomes do not depend on it (``capsys``/``capfd``
+    work either way); only where a sample's raw fd writes land in the output tail does. Failure
+    reasons name the failing assert statement (:func:`_short_message`) rather than its values.
+    """
+    return [
         "-q", "-rN", "--color=no", "--noconftest", "-p", "no:cacheprovider",
-        "-p", "no:stepwise", "-c", os.devnull,
+        "-p", "no:stepwise", "-c", os.devnull, "--capture=sys",
+        # Asserts run as Python runs them: rewriting them for pytest's detailed messages costs
+        # ~4 ms a job (a fifth of a warm job) and never changes an outcome.
+        "--assert=plain",
         # Reporting plugins that never change an outcome; each costs start-up time per job.
-        "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
+        # faulthandler would also hold a duplicate of the server's stderr.
+        "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:faulthandler",
         "-p", "no:setuponly", "-p", "no:setupplan", "--rootdir", workdir,
         "test_solution.py",
     ]
-    ret = pytest.main(args, plugins=[recorder, _local_definitions_only(pytest)])
+
+
+def _pytest_report(recorder: _Recorder, ret: int) -> dict[str, Any]:
     return {
         "return": int(ret),
         "finished": recorder.finished,
@@ -301,6 +323,15 @@ def _run_pytest(workdir: str) -> dict[str, Any]:
         "reports": recorder.reports,
         "collect_errors": recorder.collect_errors[:5],
     }
+
+
+def _run_pytest(workdir: str) -> dict[str, Any]:
+    """pytest style: a whole pytest session over test_solution.py, observed by _Recorder."""
+    import pytest
+
+    recorder = _Recorder()
+    ret = pytest.main(pytest_args(workdir), plugins=[recorder, _local_definitions_only(pytest)])
+    return _pytest_report(recorder, ret)
 
 
 def _run_check_style(files: dict[str, str], entry_point: str) -> dict[str, Any]:
@@ -346,6 +377,90 @@ def _run_check_style(files: dict[str, str], entry_point: str) -> dict[str, Any]:
     return report
 
 
+def _enter_job_process(
+    workdir: str,
+    report_fd: int,
+    output_fd: int,
+    timeout: float,
+    isolation: str,
+    *,
+    pytest_env: bool,
+    also_to_output: tuple[int, ...] = (),
+    inherited_devnull: tuple[int, ...] = (),
+) -> None:
+    """Turn the freshly forked process into the job's test process: own session, stdio on the
+    output file, no descriptor of the server's but the report pipe, limits, a clean environment.
+
+    ``also_to_output`` are further descriptors pointed at the output file (the fork server's
+    stand-in for stdout that pytest's reporter writes to); ``inherited_devnull`` are descriptors
+    the pre-started pytest session holds open on ``/dev/null`` (checked by the server), kept so
+    that no descriptor number of pytest's is reused by the sample's own files.
+    """
+    os.setsid()
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")  # if memory runs out, this process goes first, not the server
+    except OSError:
+        pass
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    for fd in (1, 2, *also_to_output):
+        os.dup2(output_fd, fd)
+    # Only these stay open; the server's own stdin and stdout are gone.
+    keep = sorted({0, 1, 2, report_fd, *also_to_output, *inherited_devnull})
+    last = 2
+    for fd in keep[3:]:
+        os.closerange(last + 1, fd)
+        last = fd
+    os.closerange(last + 1, 65536)
+
+    cpu = int(timeout) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if isolation == "local":
+        # No cgroup here: bound memory and processes per process instead (weaker).
+        memory = 2 * 1024**3
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        if os.getuid() != 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
+        _unshare_network()
+
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(
+        {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": workdir,
+            "TMPDIR": workdir,
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        }
+    )
+    if pytest_env:
+        import pytest
+
+        os.environ["PYTEST_VERSION"] = pytest.__version__  # as pytest.main sets it
+    tempfile.tempdir = None  # the server's cached temp dir is not the job's
+    runner_dir = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.abspath(p) != runner_dir]
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - /dev/null now; never closed
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+
+def _send_report(report_fd: int, report: dict[str, Any], nonce: str) -> int:
+    """Write the report on the private pipe; returns the process's exit code."""
+    code = int(report.pop("return"))
+    report["nonce"] = nonce
+    view = memoryview(json.dumps(report).encode())
+    while view:
+        written = os.write(report_fd, view)
+        view = view[written:]
+    return code
+
+
 def _child(
     style: str,
     files: dict[str, str],
@@ -357,70 +472,15 @@ def _child(
     timeout: float,
     isolation: str,
 ) -> None:
-    """Runs in the forked test process; never returns."""
+    """Runs in the forked test process a whole job, pytest session included; never returns."""
     code = 70
     try:
-        os.setsid()
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")  # if memory runs out, this process goes first, not the server
-        except OSError:
-            pass
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(output_fd, 1)
-        os.dup2(output_fd, 2)
-        # Only stdio and the report pipe stay open; the server's own stdout is gone.
-        keep = sorted({0, 1, 2, report_fd})
-        last = 2
-        for fd in keep[3:]:
-            os.closerange(last + 1, fd)
-            last = fd
-        os.closerange(last + 1, 65536)
-
-        import resource
-
-        cpu = int(timeout) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if isolation == "local":
-            # No cgroup here: bound memory and processes per process instead (weaker).
-            memory = 2 * 1024**3
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            if os.getuid() != 0:
-                resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
-            _unshare_network()
-
-        os.chdir(workdir)
-        os.environ.clear()
-        os.environ.update(
-            {
-                "PATH": "/usr/local/bin:/usr/bin:/bin",
-                "HOME": workdir,
-                "TMPDIR": workdir,
-                "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            }
-        )
-        tempfile.tempdir = None  # the server's cached temp dir is not the job's
-        runner_dir = os.path.dirname(os.path.abspath(__file__))
-        sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.abspath(p) != runner_dir]
-        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-
+        _enter_job_process(workdir, report_fd, output_fd, timeout, isolation, pytest_env=style == "pytest")
         if style == "humaneval":
             report = _run_check_style(files, entry_point or "")
         else:
             report = _run_pytest(workdir)
-        code = int(report.pop("return"))
-        report["nonce"] = nonce
-        payload = json.dumps(report).encode()
-        view = memoryview(payload)
-        while view:
-            written = os.write(report_fd, view)
-            view = view[written:]
+        code = _send_report(report_fd, report, nonce)
     except BaseException:  # noqa: BLE001 - the child must always end in os._exit
         code = 70
     finally:
@@ -444,10 +504,12 @@ class Runner:
             self._prewarm()
 
     def _prewarm(self) -> None:
-        """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) and
-        import numpy once, here, so every forked job inherits them warm. A fork server's job then
-        costs a pytest session, not a pytest start-up. Nothing of the warm-up run survives: its
-        modules are dropped and its directory deleted."""
+        """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) once,
+        here, so every forked job inherits them warm; for a server without a pre-started session.
+        Nothing of the warm-up run survives: its modules are dropped and its directory deleted.
+
+        numpy is not imported in advance: a server holding it makes every job's fork and exit
+        slower (about 3 ms a job), more than the import costs the few jobs that use it."""
         import contextlib
         import io
 
@@ -468,8 +530,6 @@ class Runner:
             shutil.rmtree(workdir, ignore_errors=True)
             for name in ("solution", "test_solution"):
                 sys.modules.pop(name, None)
-        with contextlib.suppress(Exception):
-            import numpy  # noqa: F401 - KodCode's most common third-party import
         # Everything alive now is shared by every job: keep it out of the children's garbage
         # collections (pytest runs several per session), which would otherwise walk it all.
         import gc
@@ -493,7 +553,14 @@ class Runner:
         import pytest  # noqa: F401 - imported once here, inherited by every forked job
         import _pytest.python  # noqa: F401
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], session: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
+        """Judge one job in a freshly forked process and return its answer.
+
+        With ``session`` (the fork server's pre-started pytest session) a pytest-style job's
+        process returns None instead of running pytest itself: it is to carry on into that
+        session, whose collection then finds the job's tests. Only the job's process ever gets
+        None; the server always gets the answer.
+        """
         job_id = str(job.get("id", ""))
         started = time.monotonic()
         try:
@@ -509,9 +576,11 @@ class Runner:
             expected: list[str] | None = [HUMANEVAL_TEST_NAME]
         else:
             expected = expected_tests(files["test_solution.py"])
-        workdir = tempfile.mkdtemp(prefix="job-", dir=self.work_root)
+        in_session = session is not None and style == "pytest"
+        workdir = session.new_workdir() if session is not None and in_session else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
         output = tempfile.TemporaryFile(dir=self.work_root)
         report_r, report_w = os.pipe()
+        in_job_process = False
         try:
             for name, text in files.items():
                 # surrogatepass: a lone surrogate in model output (valid in JSON, not in UTF-8)
@@ -523,7 +592,11 @@ class Runner:
             pid = os.fork()
             if pid == 0:
                 os.close(report_r)
-                _child(style, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+                if session is None or not in_session:
+                    _child(style, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+                in_job_process = True
+                session.enter_job(workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+                return None
             os.close(report_w)
             report_w = -1
             raw, status, timed_out = self._wait(pid, report_r, started + timeout)
@@ -546,38 +619,51 @@ class Runner:
             text = self._tail(output)
             return self._answer(job_id, verdict[0], verdict[1], started, verdict[2], verdict[3], text)
         finally:
-            for fd in (report_r, report_w):
-                if fd >= 0:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            output.close()
-            self._clean(workdir)
+            if not in_job_process:  # the job's process leaves the server's files alone
+                for fd in (report_r, report_w):
+                    if fd >= 0:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                output.close()
+                self._clean(workdir)
 
     def _wait(self, pid: int, report_fd: int, deadline: float) -> tuple[bytes, int | None, bool]:
-        """Read the report while waiting for the child; kill its process group at the deadline."""
+        """Read the report while waiting for the child; kill its process group at the deadline.
+
+        The child's exit is watched through a pidfd where the kernel has them, so the answer
+        goes out the moment the child is gone; elsewhere by polling ``waitpid``."""
         chunks: list[bytes] = []
         pipe_open = True
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._kill_group(pid)
-                os.waitpid(pid, 0)
-                return b"".join(chunks), None, True
-            if pipe_open:
-                ready, _, _ = select.select([report_fd], [], [], min(remaining, 0.05))
-                if ready:
+        try:
+            exited_fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            exited_fd = -1
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._kill_group(pid)
+                    os.waitpid(pid, 0)
+                    return b"".join(chunks), None, True
+                watched = ([report_fd] if pipe_open else []) + ([exited_fd] if exited_fd >= 0 else [])
+                if not watched:
+                    time.sleep(min(remaining, 0.005))
+                    continue
+                ready, _, _ = select.select(watched, [], [], min(remaining, 0.05))
+                if report_fd in ready:
                     data = os.read(report_fd, 65536)
                     if data:
                         chunks.append(data)
                     else:
                         pipe_open = False
-            else:
-                time.sleep(min(remaining, 0.005))
+        finally:
+            if exited_fd >= 0:
+                os.close(exited_fd)
         while pipe_open:  # the child has exited; drain what is left without blocking
             ready, _, _ = select.select([report_fd], [], [], 0)
             if not ready:
@@ -689,16 +775,160 @@ class Runner:
         }
 
 
-def serve(isolation: str) -> None:
-    """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
-    stdin = sys.stdin.buffer
-    stdout = sys.stdout.buffer
-    # Only the plugins pytest ships with: what the image has, whatever the host venv holds.
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    runner = Runner(isolation=isolation, prewarm=True)
-    hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation}
-    stdout.write(json.dumps(hello).encode() + b"\n")
-    stdout.flush()
+def _open_fds() -> set[int]:
+    """This process's open file descriptors."""
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue  # the descriptor listdir itself used, closed by now
+        found.add(int(name))
+    return found
+
+
+class _PytestForkServer:
+    """Forks pytest-style jobs' processes from inside one pytest session started in advance.
+
+    Most of a pytest session's cost is the same for every job: loading and registering the
+    plugins, parsing the command line, configuring, building the fixture manager. The server pays
+    it once: it starts a session over a fixed job directory and, from that session's
+    ``pytest_collection`` hook, forks a process per job. A pytest-style job's process returns
+    from the hook into the session, and pytest collects and runs the job's tests as in a session
+    of its own (same command line, same plugins, the same ``wrap_session`` error handling). Each
+    job's process works on its own copy-on-write copy of the session, so nothing one job does
+    reaches the server or the next job; the server itself never collects or runs a test.
+    """
+
+    JOB_DIR = "job"
+
+    def __init__(self, runner: Runner, jobs: Iterator[dict[str, Any]], send: Callable[[dict[str, Any]], None], ready: Callable[[], None]) -> None:
+        self.runner = runner
+        self.jobs = jobs
+        self.send = send
+        self.ready = ready
+        self.workdir = os.path.join(runner.work_root, self.JOB_DIR)
+        self.started = False
+        self._quiet_fd = -1
+        self._devnull_fds: tuple[int, ...] = ()
+        self._job: tuple[int, str] | None = None  # (report fd, nonce), in a job's process only
+
+    def serve(self) -> bool:
+        """Serve every job of ``jobs``. Returns False, having served none, when the session could
+        not be started (the caller then serves without it). Never returns in a job's process."""
+        import io
+
+        import pytest
+
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        # What pytest's reporter and its capture of sys.stdout/stderr hold on to: /dev/null in the
+        # server, pointed at the job's output file in each job's process.
+        self._quiet_fd = os.open(os.devnull, os.O_WRONLY)
+        self._before = _open_fds()
+        quiet = io.TextIOWrapper(io.FileIO(self._quiet_fd, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
+        sys.stdout = sys.stderr = quiet
+        # pytest's capture of sys.stdin keeps this reader for the session (and so for every job):
+        # /dev/null, never the server's job channel.
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the session
+        os.chdir(self.workdir)  # the session's invocation directory
+        recorder = _Recorder()
+        ret: int | None = None
+        try:
+            plugins = [recorder, _local_definitions_only(pytest), self._collection_hook(pytest)]
+            ret = int(pytest.main(pytest_args(self.workdir), plugins=plugins))
+        finally:
+            if self._job is not None:
+                self._finish_job(recorder, ret)
+        sys.stdin, sys.stdout, sys.stderr = saved[:3]
+        os.chdir(saved[3])
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.started
+
+    @staticmethod
+    def _is_devnull(fd: int) -> bool:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}") == os.devnull
+        except OSError:
+            return False
+
+    def _collection_hook(self, pytest: Any) -> object:
+        server = self
+
+        class ForkServerHook:
+            @pytest.hookimpl(tryfirst=True)
+            def pytest_collection(self, session: Any) -> bool | None:
+                return server.serve_jobs(session)
+
+        return ForkServerHook()
+
+    def serve_jobs(self, session: Any) -> bool | None:
+        """The server loop, run as the session's first ``pytest_collection`` hook. Returns (None)
+        only in a job's process, where collection then goes on."""
+        os.chdir(self.runner.work_root)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        # Descriptors the session opened (the logging plugin's /dev/null file): a job's process
+        # keeps those on /dev/null, so none of their numbers is reused under pytest by a file
+        # the sample opens; any other kind is closed there like every descriptor of the server's.
+        self._devnull_fds = tuple(sorted(fd for fd in _open_fds() - self._before if self._is_devnull(fd)))
+        import gc
+
+        gc.collect()
+        gc.freeze()  # the session is shared by every job: keep it out of their collections
+        self.started = True
+        self.ready()
+        for job in self.jobs:
+            answer = self.runner.run(job, session=self)
+            if answer is None:
+                self._restamp(session)
+                return None
+            self.send(answer)
+        import pytest
+
+        self.new_workdir()  # pytest returns to it when the session ends
+        pytest.exit("end of input", returncode=0)
+        return True  # not reached
+
+    def new_workdir(self) -> str:
+        """The job directory, fresh: the session's rootdir and invocation directory are this path."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.mkdir(self.workdir, 0o700)
+        return self.workdir
+
+    def enter_job(self, workdir: str, report_fd: int, output_fd: int, nonce: str, timeout: float, isolation: str) -> None:
+        """In the job's freshly forked process: set it up, then let it carry on into the session."""
+        try:
+            _enter_job_process(
+                workdir, report_fd, output_fd, timeout, isolation,
+                pytest_env=True, also_to_output=(self._quiet_fd,), inherited_devnull=self._devnull_fds,
+            )
+            self._job = (report_fd, nonce)
+        except BaseException:  # noqa: BLE001 - the job's process must never run server code
+            os._exit(70)
+
+    @staticmethod
+    def _restamp(session: Any) -> None:
+        """The reporter's "N passed in X s" counts from the session's start: make that the job's."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "pytest_sessionstart"):
+            reporter.pytest_sessionstart(session=session)
+
+    def _finish_job(self, recorder: _Recorder, ret: int | None) -> None:
+        """The job's session is over: send its report and end the process. Never returns."""
+        code = 70
+        try:
+            assert self._job is not None
+            report_fd, nonce = self._job
+            if ret is not None:
+                code = _send_report(report_fd, _pytest_report(recorder, ret), nonce)
+        except BaseException:  # noqa: BLE001 - the child must always end in os._exit
+            code = 70
+        finally:
+            os._exit(code & 0xFF)
+
+
+def _read_jobs(stdin: Any, send: Callable[[dict[str, Any]], None]) -> Iterator[dict[str, Any]]:
+    """Jobs from stdin, one JSON object per line; a bad line is answered here and skipped."""
     for line in stdin:
         if not line.strip():
             continue
@@ -707,11 +937,38 @@ def serve(isolation: str) -> None:
             if not isinstance(job, dict):
                 raise ValueError("a job must be a JSON object")
         except ValueError as exc:
-            answer = Runner._answer("", STATUS_ERROR, f"bad job line: {exc}", time.monotonic())
-        else:
-            answer = runner.run(job)
+            send(Runner._answer("", STATUS_ERROR, f"bad job line: {exc}", time.monotonic()))
+            continue
+        yield job
+
+
+def serve(isolation: str) -> None:
+    """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    # Only the plugins pytest ships with: what the image has, whatever the host venv holds.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    runner = Runner(isolation=isolation)
+
+    def send(answer: dict[str, Any]) -> None:
         stdout.write(json.dumps(answer).encode() + b"\n")
         stdout.flush()
+
+    def ready() -> None:
+        send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation})
+
+    jobs = _read_jobs(stdin, send)
+    if _PytestForkServer(runner, jobs, send, ready).serve():
+        return
+    # The pre-started session failed to start: every job runs a whole pytest session of its own.
+    print("gcop runner: could not pre-start a pytest session; running one per job", file=sys.stderr)
+    runner._prewarm()
+    ready()
+    for job in jobs:
+        answer = runner.run(job)
+        assert answer is not None
+        send(answer)
 
 
 def once(isolation: str) -> None:

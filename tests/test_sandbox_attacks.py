@@ -310,7 +310,7 @@ def test_fake_summary_lines_and_forged_answers_never_pass(kind):
     verdicts = judge_batch(kind, cases)
     # Forged text changed nothing: these were judged on the test that really ran.
     for job_id in ("print", "proc", "victim"):
-        assert verdicts[job_id].reason == "test_add call: failed: assert -1 == 5", job_id
+        assert verdicts[job_id].reason == "test_add call: failed: assert add(2, 3) == 5 failed", job_id
     for job_id in ("he-print", "he-proc", "he-victim"):
         assert verdicts[job_id].reason.startswith("test_check call: failed: AssertionError"), job_id
 
@@ -408,9 +408,11 @@ IN_PROCESS_FORGERIES = {
         TestReport.from_item_and_call = classmethod(_from_item_and_call)
         """
     ),
-    "register-plugin-via-gc": src(
+    # The fork server's pytest session is frozen out of the garbage collector (gc.get_objects()
+    # does not list it), but the import's callers' frames lead to it all the same.
+    "register-plugin-via-frames": src(
         """
-        import gc, pytest
+        import sys, pytest
         from _pytest.config import Config
         class _Plugin:
             @pytest.hookimpl(wrapper=True)
@@ -418,9 +420,15 @@ IN_PROCESS_FORGERIES = {
                 report = yield
                 report.outcome, report.longrepr = "passed", None
                 return report
-        for _obj in gc.get_objects():
-            if isinstance(_obj, Config):
-                _obj.pluginmanager.register(_Plugin(), "gcop-forger")
+        _frame = sys._getframe()
+        while _frame is not None:
+            _config = next((v for v in _frame.f_locals.values() if isinstance(v, Config)), None)
+            if _config is None:
+                _config = getattr(_frame.f_locals.get("self"), "config", None)
+            if isinstance(_config, Config):
+                _config.pluginmanager.register(_Plugin(), "gcop-forger")
+                break
+            _frame = _frame.f_back
         """
     ),
     "pytest-plugins-variable": src(
