@@ -239,7 +239,11 @@ class _Recorder:
         if hasattr(report, "wasxfail"):
             outcome = "xfailed" if report.skipped else "xpassed"
         message = ""
-        if outcome != "passed":
+        if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            # A skip: (path, line, reason). The job directory's path says nothing to the reader.
+            path, line, reason = report.longrepr
+            message = f"{reason} ({os.path.basename(str(path))}:{line})"
+        elif outcome != "passed":
             message = _short_message(getattr(report, "longreprtext", "") or "")
         self.reports.append((report.nodeid, report.when, outcome, message))
 
@@ -955,16 +959,17 @@ def serve(isolation: str) -> None:
         stdout.write(json.dumps(answer).encode() + b"\n")
         stdout.flush()
 
-    def ready() -> None:
-        send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation})
+    def ready(pytest_session: str) -> None:
+        hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation}
+        send({**hello, "pytest_session": pytest_session})
 
     jobs = _read_jobs(stdin, send)
-    if _PytestForkServer(runner, jobs, send, ready).serve():
+    if _PytestForkServer(runner, jobs, send, lambda: ready("pre-started")).serve():
         return
     # The pre-started session failed to start: every job runs a whole pytest session of its own.
     print("gcop runner: could not pre-start a pytest session; running one per job", file=sys.stderr)
     runner._prewarm()
-    ready()
+    ready("per-job")
     for job in jobs:
         answer = runner.run(job)
         assert answer is not None

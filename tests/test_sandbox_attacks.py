@@ -505,6 +505,41 @@ def test_in_process_forgery_is_a_known_weakness(kind, attack):
     judge_batch(kind, cases)
 
 
+def test_tampering_with_the_pytest_session_ends_with_the_job(kind):
+    """Every pytest-style job runs in its own copy of the fork server's pre-started pytest session.
+    Whatever a sample does to that session (a forging plugin, patched pytest internals, a swapped
+    test module) reaches its own verdict at most: the wrong solution right after it still fails."""
+    cases = []
+    for attack in sorted(set(IN_PROCESS_FORGERIES) - {"always-equal-result"}):
+        cases.append(Case(pytest_job(WRONG_ADD + IN_PROCESS_FORGERIES[attack], id=attack), frozenset(Status)))
+        cases.append(Case(pytest_job(WRONG_ADD, id=f"after-{attack}"), FAILED))
+    judge_batch(kind, cases)
+
+
+def test_a_job_holds_no_descriptor_of_the_server(kind):
+    """A job's process keeps /dev/null as stdin, its output file, the report pipe and the
+    session's /dev/null files; never the server's job or answer channel, nor any other
+    descriptor the server or its pre-started session opened."""
+    probe = src(
+        """
+        import os
+        def test_descriptors():
+            targets = {}
+            for name in os.listdir("/proc/self/fd"):
+                try:
+                    targets[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+                except OSError:
+                    pass  # the descriptor listdir used, closed by now
+            channels = [fd for fd, target in targets.items() if target.startswith(("pipe:", "socket:"))]
+            assert len(channels) == 1, targets  # the report pipe
+            assert targets[0] == "/dev/null", targets
+            others = {fd: t for fd, t in targets.items() if fd not in channels and not t.startswith("/proc/")}
+            assert set(others.values()) <= {"/dev/null", targets[1]}, targets  # /dev/null or the output
+        """
+    )
+    judge_batch(kind, [Case(pytest_job(RIGHT_ADD, probe, id="descriptors"), PASSED)])
+
+
 # --------------------------------------------------------------------------- killing the parent
 
 

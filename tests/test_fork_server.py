@@ -1,0 +1,132 @@
+"""The fork server's pre-started pytest session (``sandbox.runner._PytestForkServer``), talked to
+as the executors talk to it: ``runner.py serve`` over stdin/stdout, here with local isolation.
+
+Each job must be judged exactly as a whole pytest session of its own would judge it, must get
+its own output and timing, and must leave the server as it found it; a server whose session
+cannot start must still judge every job, the slow way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.executors import RUNNER_PATH, VERDICT_HASH_SEED
+
+RIGHT = "def add(a, b):\n    return a + b\n"
+WRONG = "def add(a, b):\n    print('sample says hi')\n    return a - b\n"
+TEST = "def test_add():\n    assert add(2, 3) == 5\n"
+
+
+def job(solution: str, id: str, test: str = TEST) -> dict:
+    return {"id": id, "style": "pytest", "solution": solution, "test": test, "timeout": 10}
+
+
+JOBS = [
+    job(RIGHT, "right"),
+    job(WRONG, "wrong"),
+    job(RIGHT, "two-tests", test=TEST + "\nclass TestMore:\n    def test_more(self, tmp_path, capsys):\n        print('x')\n        assert capsys.readouterr().out == 'x\\n'\n"),
+    job(RIGHT, "skipped", test="import pytest\n@pytest.mark.skip\ndef test_add():\n    assert add(2, 3) == 5\n"),
+    {"id": "he", "style": "humaneval", "solution": RIGHT, "test": "def check(f):\n    assert f(1, 2) == 3\n", "entry_point": "add", "timeout": 10},
+    job(RIGHT, "right-again"),
+]
+EXPECTED = {"right": "passed", "wrong": "failed", "two-tests": "passed", "skipped": "failed", "he": "passed", "right-again": "passed"}
+
+
+class Server:
+    """``runner.py serve --isolation local`` in a subprocess, one job at a time."""
+
+    def __init__(self, work_root: Path, *, without_session: bool = False) -> None:
+        self.work_root = work_root
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GCOP_WORK_ROOT": str(work_root),
+            "PYTHONHASHSEED": VERDICT_HASH_SEED,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        if without_session:
+            # The session cannot start (as when pytest refuses its command line): every job then
+            # runs a whole pytest session of its own.
+            code = (
+                f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import runner; "
+                "runner._PytestForkServer.serve = lambda self: False; runner.main(['serve', '--isolation', 'local'])"
+            )
+            command = [sys.executable, "-c", code]
+        else:
+            command = [sys.executable, str(RUNNER_PATH), "serve", "--isolation", "local"]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=work_root
+        )
+        self.hello = self._read()
+
+    def _read(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, f"the server ended: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+        return json.loads(line)
+
+    def judge(self, job: dict) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> tuple[int, str]:
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.proc.stdin.close()
+        code = self.proc.wait(timeout=30)
+        return code, self.proc.stderr.read().decode()
+
+
+@pytest.fixture
+def work_root(tmp_path: Path) -> Path:
+    root = tmp_path / "work"
+    root.mkdir()
+    return root
+
+
+def test_the_server_prestarts_one_session_and_each_job_gets_a_clean_copy(work_root):
+    server = Server(work_root)
+    assert server.hello["ready"] and server.hello["pytest_session"] == "pre-started"
+    answers = {j["id"]: server.judge(j) for j in JOBS}
+    assert {k: a["status"] for k, a in answers.items()} == EXPECTED
+    assert answers["two-tests"]["tests_passed"] == 2
+    assert "skipped" in answers["skipped"]["reason"]
+    # The job's output reaches its answer: the sample's print and pytest's own report.
+    wrong = answers["wrong"]
+    assert wrong["reason"] == "test_add call: failed: assert add(2, 3) == 5 failed"
+    assert "sample says hi" in wrong["output"] and "1 failed" in wrong["output"]
+    assert "sample says hi" not in answers["right-again"]["output"]
+    code, stderr = server.close()
+    assert code == 0, stderr
+    assert list(work_root.iterdir()) == [], "the server left files behind"
+
+
+def test_a_job_reports_its_own_duration_not_the_sessions(work_root):
+    server = Server(work_root)
+    time.sleep(2.5)  # the session is now 2.5 s old
+    answer = server.judge(job(WRONG, "late"))
+    server.close()
+    reported = re.search(r"1 failed in ([0-9.]+)s", answer["output"])
+    assert reported, answer["output"]
+    assert float(reported.group(1)) < 2.0, answer["output"]
+
+
+def test_a_server_without_a_session_judges_every_job_the_same(work_root):
+    with_session = Server(work_root)
+    expected = [with_session.judge(j) for j in JOBS]
+    with_session.close()
+    server = Server(work_root, without_session=True)
+    assert server.hello["pytest_session"] == "per-job"
+    answers = [server.judge(j) for j in JOBS]
+    code, stderr = server.close()
+    assert code == 0 and "could not pre-start a pytest session" in stderr
+    keys = ("id", "status", "reason", "tests_collected", "tests_passed")
+    assert [{k: a[k] for k in keys} for a in answers] == [{k: a[k] for k in keys} for a in expected]
