@@ -557,10 +557,10 @@ class Runner:
         import pytest  # noqa: F401 - imported once here, inherited by every forked job
         import _pytest.python  # noqa: F401
 
-    def run(self, job: dict[str, Any], session: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
+    def run(self, job: dict[str, Any], server: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
         """Judge one job in a freshly forked process and return its answer.
 
-        With ``session`` (the fork server's pre-started pytest session) a pytest-style job's
+        Called by ``server`` (from inside its pre-started pytest session), a pytest-style job's
         process returns None instead of running pytest itself: it is to carry on into that
         session, whose collection then finds the job's tests. Only the job's process ever gets
         None; the server always gets the answer.
@@ -580,8 +580,9 @@ class Runner:
             expected: list[str] | None = [HUMANEVAL_TEST_NAME]
         else:
             expected = expected_tests(files["test_solution.py"])
-        in_session = session is not None and style == "pytest"
-        workdir = session.new_workdir() if session is not None and in_session else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
+        if style != "pytest":
+            server = None  # HumanEval style needs no pytest session
+        workdir = server.new_workdir() if server is not None else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
         output = tempfile.TemporaryFile(dir=self.work_root)
         report_r, report_w = os.pipe()
         in_job_process = False
@@ -596,10 +597,10 @@ class Runner:
             pid = os.fork()
             if pid == 0:
                 os.close(report_r)
-                if session is None or not in_session:
+                if server is None:
                     _child(style, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
                 in_job_process = True
-                session.enter_job(workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+                server.enter_job(workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
                 return None
             os.close(report_w)
             report_w = -1
@@ -813,7 +814,10 @@ class _PytestForkServer:
         self.ready = ready
         self.workdir = os.path.join(runner.work_root, self.JOB_DIR)
         self.started = False
+        self.pytest_exit_code: int | None = None
         self._quiet_fd = -1
+        self._before: set[int] = set()
+        self._stderr: Any = sys.stderr
         self._devnull_fds: tuple[int, ...] = ()
         self._job: tuple[int, str] | None = None  # (report fd, nonce), in a job's process only
 
@@ -831,6 +835,7 @@ class _PytestForkServer:
         self._before = _open_fds()
         quiet = io.TextIOWrapper(io.FileIO(self._quiet_fd, "w", closefd=False), encoding="utf-8", line_buffering=True)
         saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
+        self._stderr = sys.stderr
         sys.stdout = sys.stderr = quiet
         # pytest's capture of sys.stdin keeps this reader for the session (and so for every job):
         # /dev/null, never the server's job channel.
@@ -844,6 +849,7 @@ class _PytestForkServer:
         finally:
             if self._job is not None:
                 self._finish_job(recorder, ret)
+        self.pytest_exit_code = ret
         sys.stdin, sys.stdout, sys.stderr = saved[:3]
         os.chdir(saved[3])
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -882,7 +888,16 @@ class _PytestForkServer:
         self.started = True
         self.ready()
         for job in self.jobs:
-            answer = self.runner.run(job, session=self)
+            try:
+                answer = self.runner.run(job, server=self)
+            except BaseException:  # noqa: BLE001 - pytest would swallow it into /dev/null
+                # The server itself failed (not the job: its process never gets here). Say why
+                # on the real stderr and end as a crashed server, so the host retries the job.
+                import traceback
+
+                traceback.print_exc(file=self._stderr)
+                self._stderr.flush()
+                os._exit(1)
             if answer is None:
                 self._restamp(session)
                 return None
@@ -964,10 +979,15 @@ def serve(isolation: str) -> None:
         send({**hello, "pytest_session": pytest_session})
 
     jobs = _read_jobs(stdin, send)
-    if _PytestForkServer(runner, jobs, send, lambda: ready("pre-started")).serve():
+    server = _PytestForkServer(runner, jobs, send, lambda: ready("pre-started"))
+    if server.serve():
         return
     # The pre-started session failed to start: every job runs a whole pytest session of its own.
-    print("gcop runner: could not pre-start a pytest session; running one per job", file=sys.stderr)
+    print(
+        f"gcop runner: could not pre-start a pytest session (pytest exited with {server.pytest_exit_code}); "
+        "running one per job",
+        file=sys.stderr,
+    )
     runner._prewarm()
     ready("per-job")
     for job in jobs:

@@ -43,7 +43,7 @@ EXPECTED = {"right": "passed", "wrong": "failed", "two-tests": "passed", "skippe
 class Server:
     """``runner.py serve --isolation local`` in a subprocess, one job at a time."""
 
-    def __init__(self, work_root: Path, *, without_session: bool = False) -> None:
+    def __init__(self, work_root: Path, *, without_session: bool = False, patch: str = "") -> None:
         self.work_root = work_root
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -54,9 +54,11 @@ class Server:
         if without_session:
             # The session cannot start (as when pytest refuses its command line): every job then
             # runs a whole pytest session of its own.
+            patch = "runner._PytestForkServer.serve = lambda self: False"
+        if patch:
             code = (
-                f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import runner; "
-                "runner._PytestForkServer.serve = lambda self: False; runner.main(['serve', '--isolation', 'local'])"
+                f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import runner\n"
+                f"{patch}\nrunner.main(['serve', '--isolation', 'local'])"
             )
             command = [sys.executable, "-c", code]
         else:
@@ -130,3 +132,27 @@ def test_a_server_without_a_session_judges_every_job_the_same(work_root):
     assert code == 0 and "could not pre-start a pytest session" in stderr
     keys = ("id", "status", "reason", "tests_collected", "tests_passed")
     assert [{k: a[k] for k in keys} for a in answers] == [{k: a[k] for k in keys} for a in expected]
+
+
+def test_a_failure_of_the_server_itself_ends_it_loudly(work_root):
+    """Not a job's failure but the server's (here: cleaning up after the second job fails). The
+    server must not carry on inside a broken session, nor fail quietly: it says why on stderr
+    and exits non-zero, which the executors treat as a crashed sandbox (replaced, job retried)."""
+    patch = (
+        "_clean, _calls = runner.Runner._clean, []\n"
+        "def _failing_clean(self, workdir):\n"
+        "    _calls.append(workdir)\n"
+        "    if len(_calls) == 2:\n"
+        "        raise OSError('disk on fire')\n"
+        "    _clean(self, workdir)\n"
+        "runner.Runner._clean = _failing_clean"
+    )
+    server = Server(work_root, patch=patch)
+    assert server.judge(job(RIGHT, "first"))["status"] == "passed"
+    assert server.proc.stdin is not None
+    server.proc.stdin.write(json.dumps(job(RIGHT, "second")).encode() + b"\n")
+    server.proc.stdin.flush()
+    assert server.proc.stdout is not None and server.proc.stdout.readline() == b""  # no answer
+    code, stderr = server.close()
+    assert code == 1
+    assert "OSError: disk on fire" in stderr and "Traceback" in stderr
