@@ -112,7 +112,8 @@ def run_selfcheck(
     """References judged straight in the sandbox (no Inspect), and KodCode's recorded trials."""
     from tqdm import tqdm
 
-    with tqdm(desc="selfcheck", unit="job", disable=not progress) as bar:
+    # disable=None: tqdm turns itself off when stderr is not a terminal (CI logs, pipes).
+    with tqdm(desc="selfcheck", unit="job", disable=None if progress else True) as bar:
         return asyncio.run(
             _check(executor, workers, data_dir, benchmarks or ["gsm8k", "humaneval", "kodcode"], trials, bar.update, references)
         )

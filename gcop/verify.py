@@ -257,7 +257,7 @@ def verify_file(
     async def run() -> None:
         from tqdm import tqdm
 
-        with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=not progress, file=log) as bar:
+        with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=None if progress else True, file=log) as bar:
             if any(s.verdict is None for s in samples):
                 async with make_executor(executor, workers=workers) as pool:
                     await judge_samples(samples, pool, bar.update)

@@ -821,7 +821,7 @@ async def accept_async(
         runner = _Runner(config, ledger, executor, teacher, core)  # type: ignore[arg-type]
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), desc=f"accept {config.benchmark}", unit="problem", disable=not config.progress)
+        bar = tqdm(total=len(todo), desc=f"accept {config.benchmark}", unit="problem", disable=None if config.progress else True)
         stop = asyncio.Event()
         consecutive_errors = 0
         pending = iter(todo)
