@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def kodcode_pool(jobs: list, workers: int) -> dict:
     }
 
 
-def repeated(measure, repeats: int) -> dict:
+def repeated(measure: Callable[[], dict], repeats: int) -> dict:
     """Run ``measure`` ``repeats`` times; the run with the median time, plus every run's time."""
     runs = [measure() for _ in range(repeats)]
     runs.sort(key=lambda run: run["seconds"])
