@@ -497,15 +497,13 @@ def _child(
 class Runner:
     """Runs jobs one at a time, each in a fresh forked process and a fresh directory."""
 
-    def __init__(self, isolation: str = "local", work_root: str | None = None, prewarm: bool = False) -> None:
+    def __init__(self, isolation: str = "local", work_root: str | None = None) -> None:
         if isolation not in ("container", "local"):
             raise ValueError(f"isolation must be 'container' or 'local', got {isolation!r}")
         self.isolation = isolation
         self.work_root = work_root or (os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir())
         self.is_init = os.getpid() == 1
         self._prepare()
-        if prewarm:
-            self._prewarm()
 
     def _prewarm(self) -> None:
         """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) once,
@@ -835,7 +833,6 @@ class _PytestForkServer:
         self._before = _open_fds()
         quiet = io.TextIOWrapper(io.FileIO(self._quiet_fd, "w", closefd=False), encoding="utf-8", line_buffering=True)
         saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
-        self._stderr = sys.stderr
         sys.stdout = sys.stderr = quiet
         # pytest's capture of sys.stdin keeps this reader for the session (and so for every job):
         # /dev/null, never the server's job channel.
