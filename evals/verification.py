@@ -25,7 +25,8 @@ def empty_verdict() -> Verdict:
 
 
 def humaneval_job(problem: HumanEvalProblem, response: str, *, timeout: float | None = None) -> TestJob:
-    """The program (prompt + body, or the model's whole program) and the data set's ``check``."""
+    """The program (prompt + body, or the model's whole program) and the data set's ``check``;
+    the prompt again as the prelude the judge runs itself, for the helpers ``check`` uses."""
     return TestJob(
         style="humaneval",
         solution=humaneval_program(problem.prompt, response, problem.entry_point),
@@ -33,6 +34,7 @@ def humaneval_job(problem: HumanEvalProblem, response: str, *, timeout: float | 
         entry_point=problem.entry_point,
         timeout=timeout,
         id=problem.task_id,
+        prelude=problem.prompt,
     )
 
 

@@ -151,6 +151,11 @@ class Executor(abc.ABC):
         for attempt in (1, 2):
             try:
                 answer = await worker.exchange(wire, limit)
+                if answer.get("retire"):
+                    # The job left something its sandbox could not clean: judged, but the next
+                    # job gets a fresh sandbox.
+                    log.info("replacing the sandbox after job %r: %s", job.id, answer["retire"])
+                    await worker.reset()
                 return Verdict.from_wire(answer, attempts=attempt, executor=self.name)
             except SandboxKilledBySample as exc:
                 await worker.reset()

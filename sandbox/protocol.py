@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from typing import Any, Literal
 
 JobStyle = Literal["pytest", "humaneval"]
@@ -35,7 +36,8 @@ class TestJob:
 
     ``pytest`` style: ``solution.py`` + ``test_solution.py`` (``from solution import *`` first).
     ``humaneval`` style: ``solution`` is the whole program, ``test`` defines ``check``, and the
-    runner calls ``check(entry_point)``.
+    runner calls ``check(entry_point)``. ``prelude`` is the canonical prompt: the judge runs it
+    before ``test``, so the helpers ``check`` uses are the data set's, not the program's.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -46,6 +48,7 @@ class TestJob:
     entry_point: str | None = None
     timeout: float | None = None
     id: str = ""
+    prelude: str | None = None
 
     def __post_init__(self) -> None:
         if self.style not in DEFAULT_TIMEOUTS:
@@ -65,6 +68,7 @@ class TestJob:
             "test": self.test,
             "entry_point": self.entry_point,
             "timeout": self.effective_timeout,
+            "prelude": self.prelude,
         }
 
 
@@ -99,6 +103,7 @@ class Verdict:
                 output=str(answer.get("output", "")),
                 attempts=attempts,
                 executor=executor,
+                extra={"boundary": dict(answer["boundary"])} if isinstance(answer.get("boundary"), dict) else {},
             )
         except (KeyError, TypeError, ValueError) as exc:
             return cls(Status.ERROR, f"malformed runner answer: {exc}", attempts=attempts, executor=executor)
@@ -117,3 +122,21 @@ class Verdict:
         data = asdict(self)
         data["status"] = self.status.value
         return data
+
+
+def boundary_totals(verdicts: "Iterable[Verdict]") -> dict[str, int]:
+    """How a run's code verdicts were decided, summed over its verdicts: tests decided by value
+    only, tests where a comparison went through a handle (the sample's own method), jobs judged
+    in-process (their test could not cross the boundary), and jobs with no such record (timeouts,
+    or a test process that never reported)."""
+    totals = {"tests_by_value": 0, "tests_through_handle": 0, "jobs_in_process": 0, "jobs_unrecorded": 0}
+    for verdict in verdicts:
+        info = verdict.extra.get("boundary")
+        if not isinstance(info, dict):
+            totals["jobs_unrecorded"] += 1
+        elif info.get("mode") == "process":
+            totals["tests_by_value"] += int(info.get("tests_by_value") or 0)
+            totals["tests_through_handle"] += int(info.get("tests_through_handle") or 0)
+        else:
+            totals["jobs_in_process"] += 1
+    return totals

@@ -563,6 +563,7 @@ def test_testjob_timeouts_and_wire_form():
     assert job.effective_timeout == 2.0
     assert job.to_wire() == {
         "id": "x", "style": "humaneval", "solution": "sol", "test": "tst", "entry_point": "f", "timeout": 2.0,
+        "prelude": None,
     }
     # The wire form is exactly what build_files reads.
     assert build_files(job.to_wire()) == {"solution.py": "sol", "test_solution.py": "tst"}
