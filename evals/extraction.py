@@ -26,6 +26,7 @@ Everything here is stdlib only and the extraction functions never raise on odd i
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import textwrap
 from decimal import Decimal, localcontext
@@ -58,6 +59,8 @@ _DEF_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+|^[ \t]*class[ \t]+\
 _DEF_NAME_TOP = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
 _DEF_NAME_ANY = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
 _CODE_START = re.compile(r"^(?:def |async def |class |import |from |@)")
+#: How many times its own length of text the search for a parsing run may parse, in all.
+PARSE_BUDGET_FACTOR = 2
 
 
 class _Block:
@@ -70,13 +73,22 @@ class _Block:
         self.code = code
 
 
-def _parses(code: str) -> bool:
-    """Whether ``code`` is syntactically valid Python (never raises)."""
+@functools.lru_cache(maxsize=32)
+def _parse_outcome(code: str) -> tuple[bool, int | None]:
+    """Whether ``code`` parses, and the line of its syntax error if any (never raises). Cached:
+    a response's text is parsed once however many steps of extraction ask."""
     try:
         ast.parse(code)
-    except Exception:  # SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError...
-        return False
-    return True
+    except SyntaxError as err:
+        return False, err.lineno
+    except Exception:  # ValueError (NUL bytes), RecursionError, MemoryError...
+        return False, None
+    return True, None
+
+
+def _parses(code: str) -> bool:
+    """Whether ``code`` is syntactically valid Python (never raises)."""
+    return _parse_outcome(code)[0]
 
 
 def _trim_blank_lines(text: str) -> str:
@@ -180,24 +192,27 @@ def _unfenced_code(text: str) -> str:
     lines = text.split("\n")
     start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
     if start is not None:
-        # Longest run from the first code-looking line that parses: drops trailing prose.
+        # Longest run from the first code-looking line that parses: drops trailing prose. Each
+        # try parses a run, so the tries share a budget of a few times the text's length: the
+        # work stays linear however the text is made (a run of lines that each fail only at
+        # the end would otherwise cost one parse per line).
+        budget = (PARSE_BUDGET_FACTOR - 1) * len(text) + 4096  # the whole text was parsed once above
         end = len(lines)
         while end > start:
             if not lines[end - 1].strip():
                 end -= 1  # same text as a shorter run; don't parse it twice
                 continue
             chunk = "\n".join(lines[start:end])
-            try:
-                ast.parse(chunk)
+            budget -= len(chunk)
+            if budget < 0:
+                break
+            ok, k = _parse_outcome(chunk)
+            if ok:
                 return chunk.rstrip()
-            except SyntaxError as err:
-                # A syntax error at line k (before the end) is met by every longer run too, so
-                # skip straight to the runs that stop before it: linear, not quadratic, in the
-                # length of trailing prose.
-                k = err.lineno
-                end = start + k - 1 if k is not None and 1 <= k < end - start else end - 1
-            except Exception:
-                end -= 1
+            # A syntax error at line k (before the end) is met by every longer run too, so skip
+            # straight to the runs that stop before it: linear, not quadratic, in the length of
+            # trailing prose.
+            end = start + k - 1 if k is not None and 1 <= k < end - start else end - 1
     first = next((line for line in lines if line.strip()), "")
     if first[:1] in (" ", "\t"):
         # An indented first line marks a body-only completion (HumanEval style): keep it exactly,
@@ -233,6 +248,9 @@ def extract_code(response: str) -> str:
 
 
 def _top_level(source: str) -> list[ast.stmt] | None:
+    """The top-level statements of ``source``, or None if it does not parse."""
+    if not _parses(source):
+        return None  # known already (cached): no second parse of a bad response
     try:
         return ast.parse(source).body
     except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 from inspect_ai.scorer import (
     CORRECT,
     INCORRECT,
@@ -69,7 +70,9 @@ async def score_code_response(
     current Inspect sample's sandbox (gcop pool, or Inspect's docker/k8s/local)."""
     if is_empty(response):
         return empty_verdict()
-    job = code_job(response or "", benchmark, metadata, sample_id)
+    # Extraction parses the response (bounded, linear work): in a worker thread, so a long
+    # response never stalls the event loop that every other sample's scoring shares.
+    job = await anyio.to_thread.run_sync(code_job, response or "", benchmark, metadata, sample_id)
     if executor is not None:
         return await executor.run(job)
     from sandbox.inspect_provider import run_test_job
@@ -84,8 +87,24 @@ def _guide_fields(state: TaskState) -> dict[str, Any]:
     return {"strategy_valid": bool(guide.get("valid")), "leaked": guide.get("leaked")}
 
 
+def _boundary_fields(verdict: Verdict) -> dict[str, Any]:
+    """How the code verdict was decided: tests decided by value only, tests where a comparison
+    went through a handle (the sample's own method), or the whole job in-process."""
+    info = verdict.extra.get("boundary")
+    if not isinstance(info, Mapping):
+        return {}
+    return {
+        "boundary": info.get("mode"),
+        "tests_by_value": info.get("tests_by_value"),
+        "tests_through_handle": info.get("tests_through_handle"),
+    }
+
+
 def _score(verdict: Verdict, answer: str | None, state: TaskState) -> Score:
-    metadata = {"status": verdict.status.value, "mode": state.metadata.get("mode"), **_guide_fields(state)}
+    metadata = {
+        "status": verdict.status.value, "mode": state.metadata.get("mode"), **_guide_fields(state),
+        **_boundary_fields(verdict),
+    }
     if verdict.status is Status.ERROR:
         # Infrastructure trouble is not the model's failure: raise so Inspect marks the sample
         # as an error (retryable) instead of scoring it 0.
@@ -137,7 +156,38 @@ def math_scorer() -> Scorer:
     return score
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate()])
+@metric
+def by_value_share() -> Metric:
+    """The share of judged tests whose every comparison was by value: what the sample could not
+    have forged through its own ``__eq__``. In-process verdicts count as not by value."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        by_value = other = 0
+        for s in scores:
+            meta = s.score.metadata or {}
+            if meta.get("boundary") == "process":
+                by_value += int(meta.get("tests_by_value") or 0)
+                other += int(meta.get("tests_through_handle") or 0)
+            elif meta.get("boundary") == "in-process":
+                other += 1
+        return by_value / (by_value + other) if by_value + other else float("nan")
+
+    return compute
+
+
+@metric
+def in_process_share() -> Metric:
+    """The share of code samples judged in-process (their test could not cross the boundary)."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        judged = [(s.score.metadata or {}).get("boundary") for s in scores]
+        judged = [b for b in judged if b]
+        return sum(b == "in-process" for b in judged) / len(judged) if judged else float("nan")
+
+    return compute
+
+
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), by_value_share(), in_process_share()])
 def code_scorer(benchmark: str) -> Scorer:
     """HumanEval / KodCode: the extracted code's unit tests in the sandbox."""
     if benchmark not in CODE_BENCHMARKS:
@@ -148,6 +198,7 @@ def code_scorer(benchmark: str) -> Scorer:
             return _score(Verdict(Status.FAILED, "core not run: the guide's strategy was invalid"), None, state)
         response = state.output.completion
         verdict = await score_code_response(response, benchmark, state.metadata, sample_id=str(state.sample_id))
-        return _score(verdict, extract_code(response or "") or None, state)
+        answer = await anyio.to_thread.run_sync(extract_code, response or "")
+        return _score(verdict, answer or None, state)
 
     return score

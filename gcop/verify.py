@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from evals.data import Problem, problem_index
 from evals.verification import empty_verdict, gsm8k_verdict, humaneval_job, is_empty, kodcode_job
 from sandbox.executors import Executor, make_executor
-from sandbox.protocol import Status, TestJob, Verdict
+from sandbox.protocol import Status, TestJob, Verdict, boundary_totals
 
 ID_FIELDS: dict[str, str] = {"humaneval": "task_id", "kodcode": "question_id", "gsm8k": "id"}
 
@@ -55,6 +55,8 @@ class VerifySummary:
     counts: Counter[str] = field(default_factory=Counter)
     pass_at_k: dict[str, float] = field(default_factory=dict)
     out_path: Path | None = None
+    #: How the sandbox decided the code verdicts (see sandbox.protocol.boundary_totals).
+    boundary: dict[str, int] = field(default_factory=dict)
 
     @property
     def judged(self) -> int:
@@ -67,6 +69,14 @@ class VerifySummary:
         lines.append("  " + ", ".join(f"{status}: {self.counts.get(status.value, 0)}" for status in Status))
         if self.counts.get(Status.ERROR.value):
             lines.append("  (infrastructure errors are not counted in pass@k; re-run those samples)")
+        tests = self.boundary.get("tests_by_value", 0) + self.boundary.get("tests_through_handle", 0)
+        if tests or self.boundary.get("jobs_in_process"):
+            share = f"{self.boundary.get('tests_by_value', 0) / tests:.1%}" if tests else "n/a"
+            lines.append(
+                f"  verdict strength: {share} of {tests} tests decided by value only, "
+                f"{self.boundary.get('tests_through_handle', 0)} through a handle (the sample's own comparison); "
+                f"{self.boundary.get('jobs_in_process', 0)} sample(s) judged in-process"
+            )
         if self.bad_lines:
             lines.append(f"  skipped {len(self.bad_lines)} bad input line(s), see above")
         if self.out_path is not None:
@@ -268,4 +278,5 @@ def verify_file(
     write_results(samples, out)
     summary = VerifySummary(benchmark, total, bad, Counter(s.verdict.status.value for s in samples if s.verdict), out_path=out)
     summary.pass_at_k = pass_at_k(samples)
+    summary.boundary = boundary_totals(s.verdict for s in samples if s.verdict is not None and s.job is not None)
     return summary

@@ -633,3 +633,26 @@ def test_gsm8k_real_targets_include_negatives_and_commas(gsm8k_records: list[dic
     raw = [r["answer"].rsplit("####", 1)[1].strip() for r in gsm8k_records]
     assert any(t.startswith("-") for t in raw)
     assert any("," in t for t in raw)
+
+
+def test_extraction_work_is_linear_in_the_response(monkeypatch):
+    """A response made so that every run of lines fails to parse only at its end ("@x" lines: a
+    decorator with nothing to decorate) once cost a parse per line: 18 KB took 53 s. The search
+    now shares a budget of PARSE_BUDGET_FACTOR times the text's length, so the characters parsed
+    stay linear (and 100 KB is extracted in a fraction of a second, see bench/bench_boundary.py)."""
+    import ast as ast_module
+
+    from evals import extraction
+
+    parsed = []
+    real_parse = ast_module.parse
+
+    def counting_parse(source, *args, **kwargs):
+        parsed.append(len(source))
+        return real_parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(extraction.ast, "parse", counting_parse)
+    text = "@x\n" * 33_000  # 99 KB
+    extraction.extract_code(text)
+    assert sum(parsed) <= (extraction.PARSE_BUDGET_FACTOR + 2) * len(text) + 8192
+    assert len(parsed) < 10

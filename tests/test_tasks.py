@@ -142,6 +142,13 @@ def test_reference_model_scores_100_percent_on_all_three_tasks(tmp_path):
         scores = log.results.scores[0]
         assert scores.metrics["accuracy"].value == 1.0, (log.eval.task, scores.metrics)
         assert log.results.completed_samples >= (152 if log.eval.task.endswith("kodcode") else 164 if log.eval.task.endswith("humaneval") else 200)
+        if not log.eval.task.endswith("gsm8k"):
+            # how strong the verdicts are: every sample judged across the boundary, and the
+            # share of tests decided by value only (HumanEval's checks compare data only)
+            assert scores.metrics["in_process_share"].value == 0.0
+            by_value = scores.metrics["by_value_share"].value
+            assert by_value == 1.0 if log.eval.task.endswith("humaneval") else 0.95 < by_value < 1.0
+            assert all(s.scores[next(iter(s.scores))].metadata["boundary"] == "process" for s in log.samples)
 
 
 def test_reference_model_as_guide_gives_valid_strategies(tmp_path):
