@@ -517,15 +517,19 @@ def _load_from_hub(path: str, name: str | None, split: str, revision: str) -> An
     offline mode, so a copy in the local Hugging Face cache still loads. Raises
     :class:`_HubUnavailable` with the reason on any failure.
     """
-    try:
-        import datasets  # lazy: heavy, and only needed without a data dir
-    except ImportError as exc:
-        raise _HubUnavailable(f"the 'datasets' package is not installed ({exc})") from exc
     if _offline_requested():
         offline_reason: str | None = "offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
     else:
         probe = _probe_hub()
         offline_reason = None if probe is None else f"the Hub is unreachable: {probe}"
+    if offline_reason is not None and not _maybe_cached(path):
+        # Offline with nothing of this data set in the Hugging Face caches: say so now, without
+        # the second that importing `datasets` costs.
+        raise _HubUnavailable(f"{offline_reason}; no copy of {path} in the local Hugging Face cache")
+    try:
+        import datasets  # lazy: heavy, and only needed without a data dir
+    except ImportError as exc:
+        raise _HubUnavailable(f"the 'datasets' package is not installed ({exc})") from exc
     try:
         if offline_reason is None:
             return datasets.load_dataset(path, name, split=split, revision=revision)
@@ -536,6 +540,21 @@ def _load_from_hub(path: str, name: str | None, split: str, revision: str) -> An
         if offline_reason is not None:
             detail = f"{offline_reason}; no usable copy in the local Hugging Face cache ({detail})"
         raise _HubUnavailable(detail) from exc
+
+
+def _maybe_cached(path: str) -> bool:
+    """Whether the Hugging Face caches may hold ``path`` (owner/name): its folder exists in the
+    datasets cache or the hub cache. False means an offline load cannot succeed."""
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    datasets_cache = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
+    hub_cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or home / "hub")
+    owner, _, name = path.partition("/")
+    candidates = [
+        datasets_cache / f"{owner}___{name}".lower(),
+        datasets_cache / path.replace("/", "___"),
+        hub_cache / f"datasets--{owner}--{name}",
+    ]
+    return any(candidate.exists() for candidate in candidates)
 
 
 def _unavailable(what: str, hub: str, cause: BaseException | str) -> DataUnavailableError:

@@ -494,3 +494,20 @@ def test_warnings_do_not_leak_from_clean_loads(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(load_gsm8k(data_dir=tmp_path, strict=True)) == 3
+
+
+def test_offline_without_a_cached_copy_fails_fast_and_says_why(tmp_path, monkeypatch):
+    """Offline, a data set with no folder in the Hugging Face caches cannot load: the loader says
+    so before importing `datasets` (a second of a `gcop verify` run on a machine without the Hub)."""
+    from evals import data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    with pytest.raises(data._HubUnavailable, match="no copy of openai/openai_humaneval in the local Hugging Face cache"):
+        data._load_from_hub("openai/openai_humaneval", None, "test", "main")
+    assert not data._maybe_cached("openai/openai_humaneval")
+    (tmp_path / "hub" / "datasets--openai--openai_humaneval").mkdir(parents=True)
+    assert data._maybe_cached("openai/openai_humaneval")
