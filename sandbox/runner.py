@@ -241,6 +241,7 @@ class _Recorder:
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.collected = [item.nodeid for item in session.items]
+        _mark("collected")
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
@@ -520,10 +521,31 @@ def _enter_job_process(
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
 
 
+#: Moments of the judge's process (name, monotonic time), sent with its report for jobs that
+#: ask for a profile. A module global: each judge is a forked process of its own, for one job.
+_JUDGE_MARKS: list[tuple[str, float]] = []
+
+
+def _mark(name: str) -> None:
+    _JUDGE_MARKS.append((name, time.monotonic()))
+
+
+#: The judge's end of the boundary, closed before the report goes out: the sample's process
+#: sees the end of its requests and exits while the judge reports, instead of after.
+_JUDGE_SOCKET: list[Any] = []
+
+
 def _send_report(report_fd: int, report: dict[str, Any], nonce: str) -> int:
     """Write the report on the private pipe; returns the process's exit code."""
+    _mark("tests run, session ended")
+    for sock in _JUDGE_SOCKET:
+        try:
+            sock.close()
+        except OSError:
+            pass
     code = int(report.pop("return"))
     report["nonce"] = nonce
+    report["marks"] = _JUDGE_MARKS
     view = memoryview(json.dumps(report).encode())
     while view:
         written = os.write(report_fd, view)
@@ -535,16 +557,19 @@ def _enter_judge_process(
     plan: "_JobPlan", workdir: str, report_fd: int, output_fd: int, timeout: float, isolation: str, **extra: Any
 ) -> "_Boundary | None":
     """Set up the judge's process of a job; returns its end of the boundary (None in-process)."""
+    _mark("forked")
     across = plan.sample_fd >= 0
     _enter_job_process(
         workdir, report_fd, output_fd, timeout, isolation,
         keep_fds=(plan.sample_fd,) if across else (), import_from_workdir=not across, **extra,
     )
+    _mark("entered the job")
     if not across:
         return None
     test_file = os.path.join(workdir, "test_solution.py") if plan.style == "pytest" else None
     boundary = _Boundary(plan.sample_fd, workdir, test_file, plan.test_source)
     boundary.install()
+    _JUDGE_SOCKET.append(boundary.peer.sock)
     return boundary
 
 
@@ -1507,6 +1532,7 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
 #: Dunder attributes a handle asks its owner for (they come back as data); every other dunder
 #: lookup (pytest's ``__test__``, ``inspect.unwrap``'s ``__wrapped__``...) stays on this side.
 _FORWARDED_DUNDERS = frozenset({"__name__", "__qualname__", "__dict__"})
+_LOCAL_PROBES = ("_mock_", "_pytest", "pytest", "_fixture")
 
 
 def _make_forwarder(name: str, *, counted: bool = False, result: type | None = None) -> Callable[..., Any]:
@@ -1553,8 +1579,10 @@ class _ProxyBase:
         return self
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__") and name not in _FORWARDED_DUNDERS:
-            raise AttributeError(name)  # pytest's and copy's probes (__test__, __wrapped__...) stay here
+        if (name.startswith("__") and name.endswith("__") and name not in _FORWARDED_DUNDERS) or name.startswith(_LOCAL_PROBES):
+            # pytest's, mock's and copy's probes (__test__, __wrapped__, _mock_name...) stay on
+            # this side: nothing of the other process decides how pytest treats the object
+            raise AttributeError(name)
         peer = object.__getattribute__(self, "_gcop_peer")
         return peer.request("getattr", object.__getattribute__(self, "_gcop_hid"), name)
 
@@ -1943,9 +1971,11 @@ class _Boundary:
 
     def import_solution(self) -> tuple[dict[str, Any], Any]:
         """The sample imports its module; returns its exports and a handle to it."""
+        _mark("reached the import of solution")
         self._hide_the_test()
         self.imported = True
         result = self.peer.request("import")
+        _mark("solution imported (in the sample)")
         if type(result) is not tuple or len(result) != 2 or type(result[0]) is not dict:
             raise BoundaryError("the sample answered the import with something else")
         exports, module = result
@@ -1999,6 +2029,44 @@ class _SolutionFinder:
         self.boundary.fill(module)
 
 
+def _warm_up_boundary() -> None:
+    """Run a few requests across a boundary inside this process (its sample side in a thread),
+    so that the code both sides run for every job is warm (specialised bytecode, caches) in the
+    processes jobs are forked from, instead of being warmed in every job's own copy."""
+    import socket
+    import threading
+
+    class Sample:
+        value = [1, (2.5, "x"), {"k": None}]
+
+        def twice(self, x: Any) -> Any:
+            return [x, x]
+
+    judge_end, sample_end = socket.socketpair()
+    sample = _Peer(sample_end, judge=False)
+    thread = threading.Thread(target=sample.serve_forever, daemon=True)
+    thread.start()
+    try:
+        judge = _Peer(judge_end, judge=True)
+        obj_hid = sample.codec.handle(Sample())
+        fn_hid = sample.codec.handle(lambda a, b: a + b)
+        for i in range(30):
+            judge.call(fn_hid, (i, 1), {})
+            judge.call(obj_hid, ([i, {"a": i}],), {}, method="twice")
+            judge.request("getattr", obj_hid, "value")
+            judge.op("eq", obj_hid, i)
+        try:
+            judge.call(fn_hid, (None, 1), {})
+        except TypeError:
+            pass
+    except Exception:  # noqa: BLE001 - warming is an optimisation; a failure costs speed only
+        pass
+    finally:
+        judge_end.close()
+        thread.join(timeout=5)
+        sample_end.close()
+
+
 # --------------------------------------------------------------------------- the sample's side
 
 
@@ -2020,11 +2088,14 @@ class _Zygote:
         self.pid = pid
         self.dead = False
 
-    def spawn(self, sample_fd: int, output_fd: int, params: dict[str, Any]) -> int:
-        """A new sample process; returns its pid. Raises OSError if the zygote is gone."""
+    def spawn(self, sample_fd: int, output_fd: int, params: dict[str, Any]) -> None:
+        """Ask for a new sample process (see :meth:`spawned`). Raises OSError if the zygote is gone."""
         import socket
 
         socket.send_fds(self.sock, [json.dumps(params).encode()], [sample_fd, output_fd])
+
+    def spawned(self) -> int:
+        """The pid of the sample process last asked for (the zygote forks it meanwhile)."""
         reply = self.sock.recv(64)
         if not reply:
             self.dead = True
@@ -2061,6 +2132,11 @@ def _zygote_main(sock: Any) -> None:
             except OSError:
                 pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # samples are reaped by the kernel
+    _warm_up_boundary()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # shared by every sample: out of their collections, so their pages stay shared
     try:
         while True:
             message, fds, _, _ = socket.recv_fds(sock, 65536, 2)
@@ -2196,8 +2272,13 @@ class Runner:
         self.work_root = work_root or (os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir())
         self.is_init = os.getpid() == 1
         self._prepare()
-        # Started before any job is read, so no sample's memory ever holds a test.
+        # Started before any job is read, so no sample's memory ever holds a test; and before
+        # pytest is imported, so each sample's process is small (its fork and exit are cheap).
         self.zygote = _Zygote()
+        import pytest  # noqa: F401 - imported once here, inherited by every forked judge
+        import _pytest.python  # noqa: F401
+
+        _warm_up_boundary()
         #: Set when a job left something behind that cleaning could not remove (or killed the
         #: zygote): the answer asks the host to replace this sandbox.
         self.retire: str | None = None
@@ -2249,8 +2330,6 @@ class Runner:
             libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
             # Orphans of a sample (double-forked daemons) are re-parented to us, so we can kill them.
             libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
-        import pytest  # noqa: F401 - imported once here, inherited by every forked job
-        import _pytest.python  # noqa: F401
 
     def run(self, job: dict[str, Any], server: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
         """Judge one job in a freshly forked process and return its answer.
@@ -2304,11 +2383,11 @@ class Runner:
                 judge_end, sample_end = socket.socketpair()
                 try:
                     params = {"workdir": workdir, "timeout": timeout, "isolation": self.isolation}
-                    sample_pid = self.zygote.spawn(sample_end.fileno(), output.fileno(), params)
+                    self.zygote.spawn(sample_end.fileno(), output.fileno(), params)
                 finally:
                     sample_end.close()
                 plan.sample_fd = judge_end.fileno()
-                marks.append(("spawn the sample's process", time.monotonic()))
+                marks.append(("ask for the sample's process", time.monotonic()))
             nonce = secrets.token_hex(16)
             pid = os.fork()
             if pid == 0:
@@ -2325,7 +2404,9 @@ class Runner:
             if judge_end is not None:
                 judge_end.close()
                 judge_end = None
-            marks.append(("fork the judge", time.monotonic()))
+                sample_pid = self.zygote.spawned()  # forked while the judge started
+            forked_at = time.monotonic()
+            marks.append(("fork the judge", forked_at))
             raw, status, timed_out, overflow = self._wait(pid, report_r, started + timeout)
             marks.append(("judge: enter, collect, run, report, exit", time.monotonic()))
             if sample_pid > 0:
@@ -2348,6 +2429,7 @@ class Runner:
             if job.get("profile"):
                 points = [("", started)] + marks
                 answer["phases_ms"] = {name: round((t - points[i][1]) * 1000, 3) for i, (name, t) in enumerate(points[1:])}
+                answer["judge_phases_ms"] = self._judge_phases(raw, forked_at)
             return answer
         finally:
             if not in_job_process:  # the job's process leaves the server's files alone
@@ -2364,6 +2446,16 @@ class Runner:
                     self._clean(workdir)
                 if not self.zygote.check():
                     self.retire = self.retire or "the sample zygote is gone"
+
+    @staticmethod
+    def _judge_phases(raw: bytes, forked_at: float) -> dict[str, float]:
+        """The judge's own moments (a profiled job's report), as durations from the fork."""
+        try:
+            marks = json.loads(raw)["marks"]
+            points = [("", forked_at)] + [(str(name), float(t)) for name, t in marks]
+        except Exception:  # noqa: BLE001 - a profile is best effort
+            return {}
+        return {name: round((t - points[i][1]) * 1000, 3) for i, (name, t) in enumerate(points[1:])}
 
     @staticmethod
     def _decide(
