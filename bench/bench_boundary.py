@@ -38,34 +38,29 @@ sys.path.insert(0, str(ROOT))
 from evals.data import HumanEvalProblem, KodCodeProblem, load_problems  # noqa: E402
 from evals.verification import humaneval_job, kodcode_job  # noqa: E402
 from sandbox.executors import make_executor  # noqa: E402
-from sandbox.protocol import TestJob, Verdict  # noqa: E402
+from sandbox.protocol import TestJob, Verdict, boundary_totals  # noqa: E402
 
 
 def boundary_shares(verdicts: list[Verdict]) -> dict[str, Any]:
-    """Counts of how the verdicts' tests were decided (see the module docstring)."""
-    by_value = through_handle = comparisons = no_report = 0
-    in_process: Counter[str] = Counter()
-    for verdict in verdicts:
-        info = verdict.extra.get("boundary") or {}
-        if info.get("mode") == "process":
-            by_value += int(info.get("tests_by_value", 0))
-            through_handle += int(info.get("tests_through_handle", 0))
-            comparisons += int(info.get("handle_comparisons", 0))
-        elif info.get("mode") == "in-process":
-            in_process[str(info.get("reason", ""))] += 1
-        else:
-            no_report += 1  # a timeout, or a test process that never reported
-    tests = by_value + through_handle
+    """Counts of how the verdicts' tests were decided (see the module docstring), from
+    :func:`sandbox.protocol.boundary_totals`, with the reasons for in-process jobs."""
+    totals = boundary_totals(verdicts)
+    reasons = Counter(
+        str(v.extra["boundary"].get("reason", ""))
+        for v in verdicts
+        if isinstance(v.extra.get("boundary"), dict) and v.extra["boundary"].get("mode") == "in-process"
+    )
+    tests = totals["tests_by_value"] + totals["tests_through_handle"]
     return {
         "jobs": len(verdicts),
-        "tests_by_value": by_value,
-        "tests_through_handle": through_handle,
-        "share_by_value": round(by_value / tests, 4) if tests else None,
-        "handle_comparisons": comparisons,
-        "jobs_in_process": sum(in_process.values()),
-        "share_in_process": round(sum(in_process.values()) / len(verdicts), 4) if verdicts else None,
-        "in_process_reasons": dict(in_process),
-        "jobs_without_report": no_report,
+        "tests_by_value": totals["tests_by_value"],
+        "tests_through_handle": totals["tests_through_handle"],
+        "share_by_value": round(totals["tests_by_value"] / tests, 4) if tests else None,
+        "handle_comparisons": sum(int((v.extra.get("boundary") or {}).get("handle_comparisons") or 0) for v in verdicts),
+        "jobs_in_process": totals["jobs_in_process"],
+        "share_in_process": round(totals["jobs_in_process"] / len(verdicts), 4) if verdicts else None,
+        "in_process_reasons": dict(reasons),
+        "jobs_without_report": totals["jobs_unrecorded"],
     }
 
 

@@ -683,13 +683,13 @@ def _encode_exception(codec: "_Codec", exc: BaseException) -> list[Any]:
     return ["X", codec.encode_class(cls), args, f"{cls.__name__}: {exc}"[:2000], text]
 
 
-def _is_data_type(value: Any) -> bool:
-    return type(value) in _DATA_TYPES
-
-
 _DATA_TYPES: frozenset[type] = frozenset(
     {type(None), bool, int, float, str, complex, bytes, bytearray, list, tuple, dict, set, frozenset, range, slice}
 )
+
+
+def _is_data_type(value: Any) -> bool:
+    return type(value) in _DATA_TYPES
 
 
 class _Codec:
@@ -1083,7 +1083,6 @@ def builtins_module() -> Any:
 
 
 _DEGRADE: tuple[tuple[type, Callable[[Any], Any]], ...] = (
-    (bool, bool.__bool__),  # not reachable (bool has no subclasses) but keeps the order honest
     (int, int.__int__),
     (float, float.__float__),
     (complex, lambda v: complex(complex.__getattribute__(v, "real"), complex.__getattribute__(v, "imag"))),
@@ -1253,14 +1252,13 @@ class _Peer:
     Requests nest: while waiting for its answer, a side serves the other's requests (callbacks).
     """
 
-    def __init__(self, sock: Any, *, judge: bool, stats: _Stats | None = None) -> None:
+    def __init__(self, sock: Any, *, judge: bool) -> None:
         self.sock = sock
         self.judge = judge
         self.codec = _Codec(self, judge=judge)
-        self.stats = stats or _Stats()
+        self.stats = _Stats()
         self.broken: str | None = None
         self.outputs: "tuple[_OutputBuffer, _OutputBuffer] | None" = None
-        self.module: Any = None  # sample: the solution module once imported
         self.other = "the sample's process" if judge else "the judge's process"
         self.output_left = SAMPLE_OUTPUT_TOTAL_CHARS  # judge: what it writes of the sample's output
 
@@ -1496,7 +1494,6 @@ class _Peer:
         import importlib
 
         module = importlib.import_module("solution")
-        self.module = module
         names = getattr(module, "__all__", None)
         if not (isinstance(names, (list, tuple)) and all(type(n) is str for n in names)):
             names = [name for name in vars(module) if not name.startswith("_")]
@@ -1528,6 +1525,7 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
     "int": int, "float": float, "index": lambda a: a.__index__(), "round": round,
     "enter": lambda a: a.__enter__(), "exit": lambda a, *rest: a.__exit__(*rest),
     "fspath": os.fspath, "reversed": reversed,
+    "isinstance_of": lambda cls, instance: isinstance(instance, cls),
 }
 #: Dunder attributes a handle asks its owner for (they come back as data); every other dunder
 #: lookup (pytest's ``__test__``, ``inspect.unwrap``'s ``__wrapped__``...) stays on this side.
@@ -1566,15 +1564,16 @@ def _make_comparison(name: str) -> Callable[[Any, Any], Any]:
 class _ProxyBase:
     """A handle: this side's stand-in for an object of the other process."""
 
-    __slots__ = ("_gcop_peer", "_gcop_hid", "_gcop_callable", "_gcop_type", "__weakref__")
+    __slots__ = ("_gcop_peer", "_gcop_hid", "_gcop_type", "__weakref__")
+
+    #: The subclass for callable objects (set below for _Remote and _JudgeProxy).
+    _gcop_callable_kind: "type[_ProxyBase] | None" = None
 
     @classmethod
     def _gcop_new(cls, peer: _Peer, hid: int, is_callable: bool, type_name: str) -> Any:
-        kind = _CallableRemote if cls is _Remote and is_callable else (_CallableJudgeProxy if cls is _JudgeProxy and is_callable else cls)
-        self = object.__new__(kind)
+        self = object.__new__(cls._gcop_callable_kind if is_callable and cls._gcop_callable_kind else cls)
         object.__setattr__(self, "_gcop_peer", peer)
         object.__setattr__(self, "_gcop_hid", hid)
-        object.__setattr__(self, "_gcop_callable", is_callable)
         object.__setattr__(self, "_gcop_type", type_name)
         return self
 
@@ -1665,7 +1664,9 @@ def _remote_isinstance(cls_proxy: Any, instance: Any) -> bool:
     return value is True
 
 
-_OPERATIONS["isinstance_of"] = lambda cls, instance: isinstance(instance, cls)
+def _call_proxy(self: Any, *args: Any, **kwargs: Any) -> Any:
+    peer = object.__getattribute__(self, "_gcop_peer")
+    return peer.call(object.__getattribute__(self, "_gcop_hid"), args, kwargs)
 
 
 class _Remote(_ProxyBase):
@@ -1674,26 +1675,24 @@ class _Remote(_ProxyBase):
     __slots__ = ()
 
 
-class _CallableRemote(_Remote):
-    __slots__ = ()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        peer = object.__getattribute__(self, "_gcop_peer")
-        return peer.call(object.__getattribute__(self, "_gcop_hid"), args, kwargs)
-
-
 class _JudgeProxy(_ProxyBase):
     """In the sample: an object of the judge's process (a callback, an object the test made)."""
 
     __slots__ = ()
 
 
+class _CallableRemote(_Remote):
+    __slots__ = ()
+    __call__ = _call_proxy
+
+
 class _CallableJudgeProxy(_JudgeProxy):
     __slots__ = ()
+    __call__ = _call_proxy
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        peer = object.__getattribute__(self, "_gcop_peer")
-        return peer.call(object.__getattribute__(self, "_gcop_hid"), args, kwargs)
+
+_Remote._gcop_callable_kind = _CallableRemote
+_JudgeProxy._gcop_callable_kind = _CallableJudgeProxy
 
 
 class _BoundMethod:
@@ -1946,7 +1945,6 @@ class _Boundary:
         self.tests_by_value = 0
         self.tests_through_handle = 0
         self._at_setup: dict[str, int] = {}
-        self.imported = False
 
     def install(self) -> None:
         sys.meta_path.insert(0, _SolutionFinder(self))
@@ -1973,7 +1971,6 @@ class _Boundary:
         """The sample imports its module; returns its exports and a handle to it."""
         _mark("reached the import of solution")
         self._hide_the_test()
-        self.imported = True
         result = self.peer.request("import")
         _mark("solution imported (in the sample)")
         if type(result) is not tuple or len(result) != 2 or type(result[0]) is not dict:

@@ -12,6 +12,7 @@ working across the boundary.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -51,6 +52,20 @@ ALWAYS_EQUAL = src(
         def __ne__(self, other):
             return False
         __hash__ = object.__hash__
+    """
+)
+
+#: Answers looked up in the test file in the job directory, by the call's arguments.
+READ_TEST_FILE = src(
+    """
+    import ast
+    _answers = {}
+    for _node in ast.walk(ast.parse(open("test_solution.py").read())):
+        if isinstance(_node, ast.Compare) and isinstance(_node.left, ast.Call):
+            _key = tuple(ast.literal_eval(a) for a in _node.left.args)
+            _answers[_key] = ast.literal_eval(_node.comparators[0])
+    def add(*args):
+        return _answers.get(args)
     """
 )
 
@@ -288,34 +303,12 @@ FORGERIES: dict[str, tuple[str, str, str]] = {
     # --- reading the expected values
     "read-test-file": (
         "pytest",
-        src(
-            """
-            import ast
-            _answers = {}
-            for _node in ast.walk(ast.parse(open("test_solution.py").read())):
-                if isinstance(_node, ast.Compare) and isinstance(_node.left, ast.Call):
-                    _key = tuple(ast.literal_eval(a) for a in _node.left.args)
-                    _answers[_key] = ast.literal_eval(_node.comparators[0])
-            def add(*args):
-                return _answers.get(args)
-            """
-        ),
+        READ_TEST_FILE,
         ADD_TEST,
     ),
     "he-read-test-file": (
         "humaneval",
-        src(
-            """
-            import ast
-            _answers = {}
-            for _node in ast.walk(ast.parse(open("test_solution.py").read())):
-                if isinstance(_node, ast.Compare) and isinstance(_node.left, ast.Call):
-                    _key = tuple(ast.literal_eval(a) for a in _node.left.args)
-                    _answers[_key] = ast.literal_eval(_node.comparators[0])
-            def add(*args):
-                return _answers.get(args)
-            """
-        ),
+        READ_TEST_FILE,
         "",
     ),
     "read-caller-code-constants": (
@@ -386,8 +379,7 @@ def _forgery_job(name: str, style: str, solution: str, test: str) -> TestJob:
         wanted = style.split(":", 1)[1]
         problem = next(p for p in load_humaneval(SHARED_DATA) if p.task_id == wanted)
         job = real_humaneval_job(problem, solution, timeout=10)
-        return TestJob(job.style, job.solution, job.test, entry_point=job.entry_point, timeout=10, id=name,
-                       **({"prelude": job.prelude} if hasattr(job, "prelude") else {}))
+        return dataclasses.replace(job, id=name)
     if style == "humaneval":
         return humaneval_job(solution, test, id=name) if test else humaneval_job(solution, id=name)
     return pytest_job(solution, test, id=name)
@@ -498,8 +490,7 @@ def _generic_jobs(attack: str) -> list[TestJob]:
         else:
             continue
         job = real_humaneval_job(problem, "```python\n" + body + "```", timeout=10)
-        jobs.append(TestJob(job.style, job.solution, job.test, entry_point=job.entry_point, timeout=10,
-                            id=f"he-{attack}-{problem.task_id}", **({"prelude": job.prelude} if hasattr(job, "prelude") else {})))
+        jobs.append(dataclasses.replace(job, id=f"he-{attack}-{problem.task_id}"))
     for problem in load_kodcode(None, SHARED_DATA):
         names = _kodcode_names(problem)
         if attack == "anything":
@@ -511,7 +502,7 @@ def _generic_jobs(attack: str) -> list[TestJob]:
         else:
             continue
         job = kodcode_job(problem, body, timeout=10)
-        jobs.append(TestJob(job.style, job.solution, job.test, timeout=10, id=f"kc-{attack}-{problem.id}"))
+        jobs.append(dataclasses.replace(job, id=f"kc-{attack}-{problem.id}"))
     return jobs
 
 
