@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from gcop import fake_anthropic  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "grpo_step.json"
-CORE = "anthropic/claude-3-5-haiku-latest"
+CORE = "anthropic/claude-haiku-4-5"
 
 #: Qwen3-1.7B's architecture (config.json of Qwen/Qwen3-1.7B), and a tiny one for CPU dry runs.
 SHAPES: dict[str, dict[str, int]] = {

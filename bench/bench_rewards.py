@@ -54,7 +54,7 @@ from train.rewards import GuideRewards, problem_info  # noqa: E402
 from train.tiny import synthetic_guide_output  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "rewards.json"
-CORE = "anthropic/claude-3-haiku-20240307"
+CORE = "anthropic/claude-haiku-4-5"
 PROBLEMS, ROLLOUTS = 8, 8
 
 

@@ -16,6 +16,16 @@ Faults, for exercising retry and error handling end to end (SDK -> Inspect -> ev
                   ``event: error`` with ``overloaded_error`` after ``message_start``
 * ``slow``        the reply (or the fault) is delayed by ``slow_seconds``
 
+Models, as the current API treats them:
+
+* a **retired** model (``results/models.yaml``: retired on the Claude API) answers
+  404 ``not_found_error`` (``model: <name>``), as the real API does; ``retired_models`` overrides the set;
+* models that **think by default** (Claude Haiku 5.5, Sonnet 5.5: adaptive thinking unless the
+  request turns it off with ``thinking: {"type": "disabled"}`` or ``"between_tools"``), and any
+  request with ``thinking: {"type": "enabled" | "adaptive"}``, get a ``thinking`` block of
+  ``thinking_words`` words (with a signature) before the text; its tokens are counted in
+  ``usage.output_tokens`` and reported in ``usage.output_tokens_details.thinking_tokens``.
+
 They are drawn from per-kind rates (``FaultConfig``) and/or an explicit ``schedule`` consumed in
 arrival order. Rate draws are deterministic: each is seeded by ``(seed, request fingerprint,
 attempt number of that fingerprint)``, so the same request sees the same fault sequence whatever
@@ -33,7 +43,7 @@ and ``ANTHROPIC_API_KEY``), or as a dev server::
 
     python -m gcop.fake_anthropic --port 8765 --fault-rate 0.3 --seed 0
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=fake inspect eval ... \\
-        --model anthropic/claude-3-5-haiku-latest -M max_retries=0
+        --model anthropic/claude-haiku-4-5 -M max_retries=0
 
 Pointing Inspect at it: ``ANTHROPIC_BASE_URL`` (or ``eval(model_base_url=...)`` /
 ``--model-base-url``) and ``ANTHROPIC_API_KEY=<anything>``. Inspect does not touch the SDK's own
@@ -101,6 +111,28 @@ _ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
+
+#: Models with adaptive thinking on when the request does not turn it off.
+THINKING_BY_DEFAULT = ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-sonnet-5", "claude-opus-5")
+
+
+def retired_api_models() -> frozenset[str]:
+    """Model ids (without ``anthropic/``) that the Claude API no longer serves, from gcop's table."""
+    from gcop.lifecycle import table
+
+    return frozenset(name.removeprefix("anthropic/") for name, status in table()["models"].items()
+                     if status.is_retired and name.startswith("anthropic/"))
+
+
+def thinks(request: dict[str, Any]) -> bool:
+    """Whether the fake thinks for this request (see the module docstring)."""
+    kind = (request.get("thinking") or {}).get("type")
+    if kind in ("enabled", "adaptive"):
+        return True
+    if kind in ("disabled", "between_tools"):
+        return False
+    return str(request.get("model", "")).startswith(THINKING_BY_DEFAULT)
+
 
 Responder = Callable[[dict[str, Any]], str]
 Predicate = Callable[[dict[str, Any]], bool]
@@ -271,6 +303,9 @@ class FakeAnthropic:
         api_key: if set, requests must carry it (``x-api-key`` or bearer token) or get 401.
         port: 0 picks a free port.
         stream_chunk_words: words per ``text_delta`` event when streaming.
+        retired_models: model ids answered with 404 ``not_found_error`` (default: those retired on
+            the Claude API per ``results/models.yaml``; ``()`` serves every name).
+        thinking_words: words of the thinking block of a request that thinks (see :func:`thinks`).
     """
 
     def __init__(
@@ -285,12 +320,16 @@ class FakeAnthropic:
         host: str = "127.0.0.1",
         port: int = 0,
         stream_chunk_words: int = 2,
+        retired_models: Iterable[str] | None = None,
+        thinking_words: int = 30,
     ) -> None:
         self.responder: Responder = responder or default_responder
         self.host = host
         self.port = port
         self.api_key = api_key
         self.stream_chunk_words = max(1, stream_chunk_words)
+        self.retired_models = frozenset(retired_api_models() if retired_models is None else retired_models)
+        self.thinking_words = max(1, thinking_words)
         self._lock = threading.RLock()
         self._faults = faults or FaultConfig()
         self._schedule: list[str] = []
@@ -617,6 +656,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_error(400, "invalid_request_error", f"{missing[0]}: Field required")
             return
 
+        if model in fake.retired_models:
+            self._record_simple(path, model, "not_found", 404)
+            self._send_error(404, "not_found_error", f"model: {model}")
+            return
+
         plan, fp, attempt, permanent = fake._plan(request, stream)
         prompt = prompt_text(request)
         faults = fake.faults
@@ -671,15 +715,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
 
         # a reply: "ok", "truncate" or "stream_error"
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        usage: dict[str, Any] = {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(text)}
+        if thinks(request):
+            thought = " ".join(["Let me work through this step by step."] * 8).split()[: fake.thinking_words]
+            thinking = " ".join(thought)
+            content.insert(0, {"type": "thinking", "thinking": thinking, "signature": "fake-signature"})
+            usage["output_tokens"] += count_tokens(thinking)  # billed as output, as the real API does
+            usage["output_tokens_details"] = {"thinking_tokens": count_tokens(thinking)}
         message = {
             "id": fake._next_id("msg"),
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": content,
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(text)},
+            "usage": usage,
         }
         if stream:
             self._stream(message, outcome)
@@ -743,7 +795,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self._common_headers()
         self.end_headers()
-        text = message["content"][0]["text"]
+        text = message["content"][-1]["text"]
+        thinking = message["content"][0] if message["content"][0]["type"] == "thinking" else None
         start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
         start["usage"] = {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1}
         self._event("message_start", {"type": "message_start", "message": start})
@@ -753,23 +806,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
+        index = 0
+        if thinking is not None:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            self._event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+            for piece in _pieces(thinking["thinking"], self.fake.stream_chunk_words):
+                delta = {"type": "thinking_delta", "thinking": piece}
+                self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            delta = {"type": "signature_delta", "signature": thinking["signature"]}
+            self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            index = 1
         block = {"type": "text", "text": ""}
-        self._event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+        self._event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
         self._event("ping", {"type": "ping"})
         for i, piece in enumerate(_pieces(text, self.fake.stream_chunk_words)):
             delta = {"type": "text_delta", "text": piece}
-            self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             if outcome == "truncate" and i == 0:
                 self._drop()
         if outcome == "truncate":  # empty reply: cut after the block start
             self._drop()
-        self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        self._event("content_block_stop", {"type": "content_block_stop", "index": index})
         self._event(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+                "usage": {k: v for k, v in message["usage"].items() if k != "input_tokens"},
             },
         )
         self._event("message_stop", {"type": "message_stop"})

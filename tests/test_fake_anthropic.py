@@ -32,13 +32,11 @@ from gcop.fake_anthropic import (
     prompt_contains,
 )
 
-MODEL = "claude-3-5-haiku-latest"
+MODEL = "claude-haiku-4-5"
 INSPECT_MODEL = f"anthropic/{MODEL}"
 MARKER = "<<FAIL>>"
 ERROR_KINDS = set(FAULT_KINDS)
 
-# the anthropic SDK warns on every call that claude-3-5-haiku is deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:The model 'claude-3-5-haiku-latest' is deprecated:DeprecationWarning")
 
 
 def _messages(text: str = "What is six times seven?") -> list[dict]:
@@ -294,6 +292,8 @@ def test_inspect_eval_survives_injected_faults(mode, tmp_path, monkeypatch):
             model_args={"streaming": streaming, **({} if sdk_retries else {"max_retries": 0})},
             max_retries=5,  # Inspect's retries; > max_faults_per_request
             timeout=60,
+            # Haiku 4.5's default max_tokens (64K) is one the SDK refuses to send without streaming
+            max_tokens=4096,
             display="none",
             log_dir=str(tmp_path),
         )

@@ -17,8 +17,8 @@ from .conftest import SHARED_DATA, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)
-MODEL = "anthropic/claude-3-5-haiku-20241022"
-GUIDE = "anthropic/claude-3-haiku-20240307"
+MODEL = "anthropic/claude-haiku-4-5-20251001"
+GUIDE = "anthropic/claude-haiku-4-5"
 
 
 def responder(request: dict) -> str:

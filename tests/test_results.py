@@ -498,7 +498,7 @@ def test_grid_plan_and_cli(capsys):
     with pytest.raises(GridConfigError, match="the core itself"):
         plan_rows("m/core", reference_cores=["m/core"])
     assert gcop_main(["grid", "--benchmark", "gsm8k", "--icl", "--guide", "sft=hf/ckpt/sft", "--dry-run"]) == 0
-    assert "anthropic/claude-3-5-haiku-latest + guide sft (hf/ckpt/sft)" in capsys.readouterr().out
+    assert "anthropic/claude-haiku-4-5 + guide sft (hf/ckpt/sft)" in capsys.readouterr().out
     assert gcop_main(["grid", "--benchmark", "gsm8k", "--guide", "no-model"]) == 2
     assert gcop_main(["grid", "--benchmark", "gsm8k", "-T", "mode=core", "--core", "gcop/reference", "--log-dir", "/nonexistent/x"]) == 2
 

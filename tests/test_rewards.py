@@ -374,8 +374,8 @@ def test_paper_configs_load_with_the_paper_settings():
         for recipe in ("sft", "exectune", "advisor"):
             config = load_config(CONFIGS / f"{name}_{recipe}.yaml")
             assert config.benchmark == name and config.models.guide == "Qwen/Qwen3-1.7B"
-            assert config.models.core == ("anthropic/claude-3-5-haiku-latest" if name == "gsm8k" else "anthropic/claude-3-haiku-20240307")
-            assert config.judge_model == "anthropic/claude-sonnet-4-5-20250929"
+            assert config.models.core == ("anthropic/claude-haiku-4-5" if name == "gsm8k" else "anthropic/claude-haiku-4-5")
+            assert config.judge_model == "anthropic/claude-sonnet-5-5"
             if recipe == "sft":
                 assert "grpo" not in config.sections
                 continue
