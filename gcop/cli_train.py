@@ -58,8 +58,8 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  gcop train accept --benchmark gsm8k --split train --teacher anthropic/claude-sonnet-4-5-20250929 \\\n"
-            "      --core anthropic/claude-3-5-haiku-latest -K 4 --tau 0.75 -R 2 --limit 500 --out runs/gsm8k_accept \\\n"
+            "  gcop train accept --benchmark gsm8k --split train --teacher anthropic/claude-sonnet-5-5 \\\n"
+            "      --core anthropic/claude-haiku-4-5 -K 4 --tau 0.75 -R 2 --limit 500 --out runs/gsm8k_accept \\\n"
             "      --budget-usd 20\n"
             "  gcop train accept --benchmark kodcode --executor local --teacher mockllm/teacher \\\n"
             "      --core mockllm/reference --limit 10 --out /tmp/accept_smoke      # offline smoke run\n\n"
@@ -78,9 +78,9 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
                       help="split (default train; HumanEval has only test)")
     what.add_argument("--limit", type=int, default=None, metavar="N",
                       help="only the first N problems of the split (raise it later to extend the corpus)")
-    what.add_argument("--teacher", default="anthropic/claude-sonnet-4-5-20250929", metavar="MODEL",
+    what.add_argument("--teacher", default="anthropic/claude-sonnet-5-5", metavar="MODEL",
                       help="teacher model, an Inspect model spec (default %(default)s)")
-    what.add_argument("--core", default="anthropic/claude-3-5-haiku-latest", metavar="MODEL",
+    what.add_argument("--core", default="anthropic/claude-haiku-4-5", metavar="MODEL",
                       help="core model, an Inspect model spec (default %(default)s)")
     what.add_argument("--teacher-config", action="append", type=_key_value, default=[], metavar="K=V",
                       help="GenerateConfig field for the teacher's calls, e.g. temperature=1.0 (repeatable)")
@@ -118,6 +118,8 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
                      help="sandbox for code: docker (default) or local (WEAKER isolation)")
     run.add_argument("--workers", type=int, default=2, metavar="N", help="sandboxes running at once (default 2)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-preflight-calls", action="store_true",
+                     help="skip the one short test call per remote model before the run (names and prices are checked anyway)")
     _add_data_option(run)
     parser.set_defaults(func=_accept)
 
@@ -133,6 +135,7 @@ def _accept(args: argparse.Namespace) -> int:
         teacher_config=dict(args.teacher_config), core_config=dict(args.core_config),
         teacher_args=dict(args.teacher_arg), core_args=dict(args.core_arg), max_retries=args.max_retries,
         timeout=args.timeout, reject_leaks=not args.allow_leaks, progress=not args.no_progress,
+        preflight_calls=not args.no_preflight_calls,
     )
     try:
         config.validate()

@@ -8,7 +8,7 @@ import json
 import sys
 import textwrap
 
-from gcop.cli import EXIT_OK, EXIT_USAGE
+from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 _CONFIG_HELP = "training config (YAML; see train/configs/ and train/config.py)"
 _OVERRIDE_HELP = "override a config value: dotted key path = YAML value, e.g. sft.learning_rate=2e-5 (repeatable)"
@@ -81,11 +81,12 @@ def _sft(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return EXIT_OK
+    from gcop.preflight import PreflightError
     from train.sft import CorpusError, run_sft
 
     try:
         result = run_sft(config)
-    except CorpusError as exc:
+    except (CorpusError, PreflightError) as exc:
         print(f"gcop train sft: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(_summary(result))
@@ -102,8 +103,18 @@ def _grpo(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return EXIT_OK
+    from gcop.costs import UnpricedModelError
+    from gcop.preflight import PreflightError
     from train.grpo import run_grpo
+    from train.rewards import UnscorableRewardsError
 
-    result = run_grpo(config, resume=args.resume)
+    try:
+        result = run_grpo(config, resume=args.resume)
+    except (PreflightError, UnpricedModelError) as exc:
+        print(f"gcop train grpo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnscorableRewardsError as exc:
+        print(f"gcop train grpo: {exc}\nno checkpoint was saved for this run", file=sys.stderr)
+        return EXIT_FAILED
     print(_summary(result))
     return EXIT_OK

@@ -68,6 +68,7 @@ import logging
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -134,8 +135,8 @@ class AcceptConfig:
     split: str = "train"
     #: Inspect model specs (or :class:`~inspect_ai.model.Model` instances). ``mockllm/teacher``
     #: and ``mockllm/reference`` / ``strategy_gated`` / ``wrong`` are offline stand-ins.
-    teacher: str | Model = "anthropic/claude-sonnet-4-5-20250929"
-    core: str | Model = "anthropic/claude-3-5-haiku-latest"
+    teacher: str | Model = "anthropic/claude-sonnet-5-5"
+    core: str | Model = "anthropic/claude-haiku-4-5"
     #: Core executions per strategy.
     k: int = 4
     #: Acceptance threshold on q_K.
@@ -174,6 +175,9 @@ class AcceptConfig:
     #: Feedback: at most this many failing answers, each cut to this many characters.
     feedback_failures: int = 2
     feedback_chars: int = 1500
+    #: Before the first problem, one short call to each remote model whose API key is set (so a
+    #: misspelt or unserved name fails at once); the names are checked in any case.
+    preflight_calls: bool = True
     #: Stop the run after this many problems in a row end in error (None: never).
     max_consecutive_errors: int | None = 25
     progress: bool = True
@@ -620,7 +624,7 @@ class AcceptResult:
             f"E[q | accepted] >= {g['overall']:.3f} (>= {g['overall_lcb']:.3f} w.p. >= {1 - g['delta']:.2f}), "
             f"eta={g['eta']:g}",
             f"  cost: ${s['cost']['total_usd']:.4f}"
-            + (f" of ${s['cost']['budget_usd']:.2f} budget" if s['cost'].get('budget_usd') is not None else "")
+            + (f" of ${s['cost']['budget_usd']:g} budget" if s['cost'].get('budget_usd') is not None else "")
             + "  (" + ", ".join(f"{name} ${ph['cost_usd']:.4f}/{ph['calls']} calls"
                                 for name, ph in s["cost"]["phases"].items()) + ")",
             f"  corpus: {self.corpus_path}  stats: {self.stats_path}",
@@ -907,8 +911,15 @@ def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
     """:func:`accept_async` in a fresh event loop (:func:`train.inspect_models.run_sync`), with
     gcop's prices registered so that priced models' calls carry their cost."""
     from gcop.costs import apply_prices
+    from gcop.preflight import preflight
 
     apply_prices()
+    config.validate()
+    report = preflight({"teacher": config.teacher, "core": config.core}, budget=config.budget_usd is not None,
+                       offline=OFFLINE_TEACHERS + OFFLINE_CORES, live=config.preflight_calls,
+                       model_args={"teacher": config.teacher_args, "core": config.core_args})
+    if report.live_calls and config.progress:
+        print(report.format(), file=sys.stderr)
     return run_sync(lambda: accept_async(config, **kwargs))
 
 

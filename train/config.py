@@ -53,13 +53,13 @@ class ModelsSection:
     guide: str = "Qwen/Qwen3-1.7B"
     #: The black-box core the rewards run (an Inspect model spec). ``mockllm/reference`` and
     #: ``mockllm/strategy_gated`` are offline cores (see :func:`train.rewards.offline_core`).
-    core: str = "anthropic/claude-3-5-haiku-latest"
-    teacher: str = "anthropic/claude-sonnet-4-5-20250929"
+    core: str = "anthropic/claude-haiku-4-5"
+    teacher: str = "anthropic/claude-sonnet-5-5"
     #: The strategy judge (J); None: the teacher.
     judge: str | None = None
     #: Inspect GenerateConfig fields for the core's calls (temperature, max_tokens, ...).
     core_config: dict[str, Any] = field(default_factory=dict)
-    judge_config: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0, "max_tokens": 64})
+    judge_config: dict[str, Any] = field(default_factory=lambda: {"reasoning_effort": "none", "max_tokens": 256})
     #: Extra Inspect model args for the core (e.g. ``max_retries: 0`` for the anthropic SDK).
     core_args: dict[str, Any] = field(default_factory=dict)
 
@@ -183,6 +183,14 @@ class RewardsSection:
     #: ``<grpo.output_dir>/ledger.json`` over all runs there (resumes included), reaches this
     #: many US$ (None: no budget). Calls already in flight finish; later ones are not started.
     budget_usd: float | None = None
+    #: Stop training (non-zero exit, no checkpoint) when more than this share of the rollouts of
+    #: the last ``unscorable_window`` reward batches were unscorable (a failing core or judge
+    #: masks every sample; without this, such a run would "finish" having learnt nothing).
+    max_unscorable_share: float = 0.5
+    unscorable_window: int = 3
+    #: Before training, one short call to each remote model whose API key is set (names, local
+    #: paths and prices are checked in any case).
+    preflight_calls: bool = True
 
 
 @dataclass
@@ -341,6 +349,8 @@ def _check(config: TrainConfig, source: str) -> None:
     need(r.judge_attempts >= 1 and r.max_concurrency >= 1 and r.baseline_samples >= 1,
          "rewards.judge_attempts, max_concurrency and baseline_samples must be >= 1")
     need(r.executor in ("docker", "local"), "rewards.executor must be docker or local")
+    need(0 <= r.max_unscorable_share <= 1, "rewards.max_unscorable_share must be in [0, 1]")
+    need(r.unscorable_window >= 1, "rewards.unscorable_window must be >= 1")
     from inspect_ai.model import GenerateConfig
 
     for name in ("core_config", "judge_config"):

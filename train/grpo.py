@@ -118,6 +118,8 @@ def build_rewards(config: TrainConfig, problems: Sequence[Any], *, count_tokens:
         max_strategy_tokens=config.data.max_strategy_tokens,
         count_tokens=count_tokens,
         ledger=ledger,
+        max_unscorable_share=r.max_unscorable_share,
+        unscorable_window=r.unscorable_window,
     )
     kwargs.update(overrides)
     return GuideRewards(problems, **kwargs)
@@ -171,6 +173,21 @@ def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to
     )
 
 
+def _preflight(config: TrainConfig, init: str) -> None:
+    """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
+    from gcop.preflight import check_guide_source, preflight
+
+    from .rewards import _OFFLINE_CORES, _OFFLINE_JUDGES
+
+    check_guide_source("grpo.init", init)
+    judge = config.judge_model if (config.recipe == "exectune" and config.rewards.gamma > 0) else None
+    report = preflight({"core": config.models.core, "judge": judge}, budget=config.rewards.budget_usd is not None,
+                       offline=_OFFLINE_CORES + _OFFLINE_JUDGES, live=config.rewards.preflight_calls,
+                       model_args={"core": config.models.core_args})
+    if report.live_calls:
+        log.info("%s", report.format())
+
+
 def run_grpo(
     config: TrainConfig,
     *,
@@ -189,8 +206,10 @@ def run_grpo(
     output_dir = Path(g.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    problems = load_train_problems(config)
     init = config.grpo_init()
+    if rewards is None:
+        _preflight(config, init)
+    problems = load_train_problems(config)
     bf16 = resolve_bf16(g.bf16)
     model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bf16)
 

@@ -5,11 +5,14 @@ Phases are free-form names (``teacher``, ``core``, ``judge``, ...). Each recorde
 cost of a call is ``usage.total_cost`` when Inspect filled it in (it does for models with cost
 data, e.g. after :func:`gcop.costs.apply_prices`), else it is computed from the model's cost in
 Inspect's model database (:func:`inspect_ai.model.get_model_info`, looked up without
-instantiating a provider) or from the ledger's own ``prices``; a call with no price anywhere is
-counted as ``unpriced_calls`` and costs $0 in the totals.
+instantiating a provider) or from the ledger's own ``prices``; offline models (``mockllm/``,
+``gcop/``) cost the offline rate (:func:`gcop.costs.offline_price`, $0 by default). A call of a
+paid model with no price anywhere is counted as ``unpriced_calls`` and adds nothing to the totals.
 
 Budget: with ``budget_usd`` set, :meth:`CostLedger.check_budget` raises :class:`BudgetExceeded`
-once the running total has reached the budget. Callers check **before starting** each new call
+once the running total has reached the budget, and :class:`BudgetUnenforceable` (a
+:class:`BudgetExceeded`) as soon as one unpriced call was recorded: a budget that counts a paid call
+as $0 could stop nothing. Callers check **before starting** each new call
 (:func:`train.inspect_models.generate_text` does); calls already in flight finish and are
 recorded, so the final total can pass the budget by at most what the in-flight calls cost.
 Recording itself never raises.
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BudgetExceeded", "CostLedger", "PhaseTotals", "price_of"]
+__all__ = ["BudgetExceeded", "BudgetUnenforceable", "CostLedger", "PhaseTotals", "price_of"]
 
 LEDGER_VERSION = 1
 
@@ -52,6 +55,18 @@ class BudgetExceeded(RuntimeError):
         super().__init__(f"budget reached: ${spent_usd:.4f} spent of ${budget_usd:.4f}")
         self.spent_usd = spent_usd
         self.budget_usd = budget_usd
+
+
+class BudgetUnenforceable(BudgetExceeded):
+    """A budget is set and a call had no price: the spend is unknown, so no new call may start."""
+
+    def __init__(self, spent_usd: float, budget_usd: float, models: list[str]) -> None:
+        RuntimeError.__init__(
+            self, f"budget cannot be enforced: {', '.join(models)} had calls with no price (counted as unknown, "
+                  "not $0); add the model's list price to results/prices.yaml")
+        self.spent_usd = spent_usd
+        self.budget_usd = budget_usd
+        self.models = models
 
 
 @dataclass
@@ -119,7 +134,11 @@ def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) ->
             info = None
         cost = info.cost if info is not None else None
     if cost is None:
-        return None
+        from gcop.costs import model_kind, offline_price
+
+        if model_kind(model) != "offline":
+            return None
+        cost = offline_price()
     if isinstance(cost, Mapping):
         cost = ModelCost(**cost)
     if not isinstance(usage, ModelUsage):
@@ -191,10 +210,18 @@ class CostLedger:
         """Raise :class:`BudgetExceeded` if the total has reached the budget (call before a new call)."""
         if self.budget_usd is not None:
             spent = self.total_usd
+            unpriced = self.unpriced_models()
+            if unpriced:
+                raise BudgetUnenforceable(spent, self.budget_usd, unpriced)
             if spent >= self.budget_usd:
                 raise BudgetExceeded(spent, self.budget_usd)
 
     # ------------------------------------------------------------------ reading
+
+    def unpriced_models(self) -> list[str]:
+        """Models with at least one call that had no price, in every phase."""
+        with self._lock:
+            return sorted({m for entry in self._phases.values() for m, t in entry.models.items() if t.unpriced_calls})
 
     def phase(self, name: str) -> PhaseTotals:
         """A copy of one phase's totals (zeros when nothing was recorded)."""
@@ -277,7 +304,7 @@ class CostLedger:
             unpriced = f" ({phase['unpriced_calls']} unpriced)" if phase["unpriced_calls"] else ""
             lines.append(f"  {name:<8} {phase['calls']:>6} calls  {phase['input_tokens']:>10} in  "
                          f"{phase['output_tokens']:>9} out  ${phase['cost_usd']:.4f}{unpriced}")
-        budget = f" of ${self.budget_usd:.2f} budget" if self.budget_usd is not None else ""
+        budget = f" of ${self.budget_usd:g} budget" if self.budget_usd is not None else ""
         lines.append(f"  total    ${self.total_usd:.4f}{budget}")
         return "\n".join(lines)
 

@@ -339,6 +339,10 @@ class Outcome:
         return asdict(self)
 
 
+class UnscorableRewardsError(RuntimeError):
+    """Too many rollouts of the last reward batches were unscorable: training would learn nothing."""
+
+
 class _CallFailed(Exception):
     """A model call or sandbox run that failed for good (the completion becomes unscorable)."""
 
@@ -493,6 +497,7 @@ class _Component:
         outcomes = await self.engine.outcomes(completions, prompts=prompts, **kwargs)
         if self.__name__ == self.engine.components[0]:
             self.engine._log_batch(outcomes, kwargs.get("log_metric"), kwargs.get("log_extra"))
+            self.engine.check_unscorable(outcomes)
         return [o.component(self.__name__) for o in outcomes]
 
     def __repr__(self) -> str:
@@ -521,6 +526,9 @@ class GuideRewards:
       ledger: optional cost ledger; each model call's usage is recorded there (``record_usage``).
       core_name: the core's name in the baseline cache key (default: the spec string, or
         ``str(model)`` for a Model instance -- give distinct names to distinct custom models).
+      max_unscorable_share, unscorable_window: raise :class:`UnscorableRewardsError` once more than
+        this share of the rollouts of the last ``unscorable_window`` batches were unscorable
+        (None: never).
     """
 
     def __init__(
@@ -528,7 +536,7 @@ class GuideRewards:
         problems: Sequence[Any],
         *,
         recipe: Recipe = "exectune",
-        core: str | Model = "anthropic/claude-3-5-haiku-latest",
+        core: str | Model = "anthropic/claude-haiku-4-5",
         judge: str | Model | None = None,
         core_config: GenerateConfig | Mapping[str, Any] | None = None,
         judge_config: GenerateConfig | Mapping[str, Any] | None = None,
@@ -547,6 +555,8 @@ class GuideRewards:
         count_tokens: Callable[[str], int] | None = None,
         ledger: Any = None,
         core_name: str | None = None,
+        max_unscorable_share: float | None = 0.5,
+        unscorable_window: int = 3,
     ) -> None:
         if recipe not in COMPONENTS:
             raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {recipe!r}")
@@ -586,6 +596,10 @@ class GuideRewards:
         self.ledger = ledger
         self.stats: collections.Counter[str] = collections.Counter()
         self._loops: dict[int, _LoopState] = {}
+        self.max_unscorable_share = max_unscorable_share
+        self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=max(1, unscorable_window))
+        #: The last failure that made a rollout unscorable (which call, model, error).
+        self.last_failure: str | None = None
 
     # ------------------------------------------------------------------ TRL interface
 
@@ -698,6 +712,7 @@ class GuideRewards:
                            judge=judge, core_response=response, verdict_status=status)
         except _CallFailed as exc:
             self.stats["unscorable"] += 1
+            self.last_failure = str(exc)
             log.warning("reward for a completion of %s is unscorable: %s", pid, exc)
             return Outcome(valid=True, failed=str(exc))
 
@@ -819,6 +834,22 @@ class GuideRewards:
         raise _CallFailed(f"judge gave no valid score in {self.judge_attempts} attempt(s): {errors[-1]}")
 
     # ------------------------------------------------------------------ logging, cleanup
+
+    def check_unscorable(self, outcomes: Sequence[Outcome]) -> None:
+        """Record one batch; raise :class:`UnscorableRewardsError` when the window is full and more
+        than ``max_unscorable_share`` of its rollouts were unscorable."""
+        if not outcomes:
+            return
+        self._recent.append((len(outcomes), sum(1 for o in outcomes if not o.ok)))
+        if self.max_unscorable_share is None or len(self._recent) < (self._recent.maxlen or 1):
+            return
+        total = sum(n for n, _ in self._recent)
+        bad = sum(b for _, b in self._recent)
+        if bad / total > self.max_unscorable_share:
+            raise UnscorableRewardsError(
+                f"{bad} of the last {total} rollouts ({len(self._recent)} reward batches) were unscorable, more "
+                f"than rewards.max_unscorable_share = {self.max_unscorable_share:g}: stopping. Core: {self.core_name}; "
+                f"judge: {self.judge_name}. Last error: {self.last_failure or 'none recorded'}")
 
     def _log_batch(self, outcomes: Sequence[Outcome], log_metric: Callable[[str, float], None] | None,
                    log_extra: Callable[[str, list[Any]], None] | None = None) -> None:

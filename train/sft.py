@@ -285,6 +285,9 @@ def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: st
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from gcop.preflight import check_guide_source
+
+    check_guide_source("models.guide", config.models.guide)
     s = config.sft
     output_dir = Path(s.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
