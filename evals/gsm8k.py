@@ -17,6 +17,7 @@ def gsm8k(
     mode: str | None = None,
     icl_k: int = 3,
     max_strategy_tokens: int = 512,
+    max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     data_dir: str | None = None,
     **unknown: Any,
@@ -28,12 +29,14 @@ def gsm8k(
       mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
       icl_k: retrieved train examples in icl mode.
       max_strategy_tokens: the guide's strategy budget.
+      max_guide_tokens: cap on the guide call's output (default: a think budget of 1,024 plus
+        max_strategy_tokens); recorded in each sample's guide metadata.
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
     """
     reject_unknown_options("gsm8k", unknown)
     return build_task(
         "gsm8k", "math", math_scorer(), split=split, mode=mode, icl_k=icl_k,
-        max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
         leak_answer=lambda state: {"gold_answer": state.target.text},
     )

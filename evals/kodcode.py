@@ -27,6 +27,7 @@ def kodcode(
     mode: str | None = None,
     icl_k: int = 3,
     max_strategy_tokens: int = 512,
+    max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     sandbox: str = DEFAULT_SANDBOX,
     executor: str = "docker",
@@ -40,6 +41,8 @@ def kodcode(
       mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
       icl_k: retrieved train examples in icl mode.
       max_strategy_tokens: the guide's strategy budget.
+      max_guide_tokens: cap on the guide call's output (default: a think budget of 1,024 plus
+        max_strategy_tokens); recorded in each sample's guide metadata.
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
       sandbox: gcop (the warm pool, default) | docker | k8s | local (Inspect's own sandboxes).
       executor: for the gcop sandbox: docker (default) | local (weaker isolation).
@@ -48,6 +51,6 @@ def kodcode(
     reject_unknown_options("kodcode", unknown)
     return build_task(
         "kodcode", "code", code_scorer("kodcode"), split=split, mode=mode, icl_k=icl_k,
-        max_strategy_tokens=max_strategy_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
         sandbox=sandbox_spec(sandbox, executor), leak_answer=_entry_point,
     )

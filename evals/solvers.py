@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from inspect_ai.model import ModelOutput
+from inspect_ai.model import ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from gcop.costs import usage_fields
+from gcop.lifecycle import check_not_retired
 
 from .icl import Retriever
 from .prompts import Domain, core_messages
@@ -40,6 +43,7 @@ def guide_core(
     icl_k: int = 3,
     retriever: Callable[[], Retriever] | None = None,
     max_strategy_tokens: int = 512,
+    max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     leak_answer: Callable[[TaskState], dict[str, Any]] | None = None,
 ) -> Solver:
@@ -65,7 +69,8 @@ def guide_core(
         examples: list[tuple[str, str]] = []
         if chosen == "guided":
             _price_guide()
-            state = await guide_step(domain, max_strategy_tokens=max_strategy_tokens, required=True)(state, generate)
+            state = await guide_step(domain, max_strategy_tokens=max_strategy_tokens, max_tokens=max_guide_tokens,
+                                     required=True)(state, generate)
             guide = state.metadata["guide"]
             if guide.get("valid"):
                 strategy = guide["strategy"]
@@ -84,6 +89,13 @@ def guide_core(
             state.metadata["icl_ids"] = [example_id for example_id, _, _ in picked]
             examples = [(p, s) for _, p, s in picked]
         state.messages = core_messages(domain, problem, strategy=strategy, examples=examples)
-        return await generate(state)
+        core = str(get_model())
+        check_not_retired(core)  # before the first call, with the replacement named
+        state = await generate(state)
+        # The core's usage, kept per sample: Inspect's model_usage merges a guide and a core that are
+        # the same model, and role_usage has no entry for the main model.
+        usage = state.output.usage if state.output and state.output.choices else None
+        state.metadata["core"] = {"model": core, **(usage_fields(usage) if usage is not None else {})}
+        return state
 
     return solve

@@ -105,6 +105,7 @@ def build_task(
     icl_k: int,
     max_strategy_tokens: int,
     on_invalid: str,
+    max_guide_tokens: int | None = None,
     data_dir: str | None,
     limit_ids: Sequence[str] | None = None,
     sandbox: SandboxEnvironmentType | None = None,
@@ -116,6 +117,8 @@ def build_task(
         raise ValueError(f"-T on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
     if icl_k < 0 or max_strategy_tokens <= 0:
         raise ValueError("-T icl_k must be >= 0 and -T max_strategy_tokens > 0")
+    if max_guide_tokens is not None and max_guide_tokens < max_strategy_tokens:
+        raise ValueError(f"-T max_guide_tokens ({max_guide_tokens}) must be >= -T max_strategy_tokens ({max_strategy_tokens})")
     data_dir = data_dir or os.environ.get(data.DATA_DIR_ENV) or None
     if split == "all":
         split = None
@@ -140,6 +143,7 @@ def build_task(
             icl_k=icl_k,
             retriever=(lambda: icl_retriever(benchmark, data_dir)),
             max_strategy_tokens=max_strategy_tokens,
+            max_guide_tokens=max_guide_tokens,
             on_invalid=on_invalid,
             leak_answer=leak_answer,
         ),

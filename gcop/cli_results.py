@@ -61,8 +61,8 @@ def _register_grid(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  gcop grid --benchmark gsm8k --core anthropic/claude-3-5-haiku-latest --icl \\\n"
-            "      --reference-core anthropic/claude-sonnet-4-5-20250929 \\\n"
+            "  gcop grid --benchmark gsm8k --core anthropic/claude-haiku-4-5 --icl \\\n"
+            "      --reference-core anthropic/claude-sonnet-5-5 \\\n"
             "      --guide none=vllm/Qwen/Qwen3-1.7B --guide sft=hf/ckpt/sft --limit 500\n"
             "  gcop grid --benchmark humaneval --core gcop/reference --guide ref=gcop/reference -T executor=local\n"
             "  gcop grid --benchmark gsm8k --core gcop/replay -M path=completions.jsonl --guide g=gcop/reference\n\n"
@@ -73,7 +73,7 @@ def _register_grid(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--benchmark", required=True, choices=("gsm8k", "humaneval", "kodcode"))
     parser.add_argument("--core", default=None, metavar="MODEL",
-                        help="the core model (default anthropic/claude-3-5-haiku-latest)")
+                        help="the core model (default anthropic/claude-haiku-4-5, see results/models.yaml)")
     parser.add_argument("-M", "--model-arg", action="append", metavar="KEY=VALUE", help="model argument for the core (repeatable)")
     parser.add_argument("--icl", action="store_true", help="add the core + ICL row (icl_k retrieved train examples)")
     parser.add_argument("--reference-core", action="append", default=[], metavar="MODEL",
@@ -98,6 +98,11 @@ def _register_grid(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="let the log folder hold logs of other runs (eval_set refuses them otherwise)")
     parser.add_argument("--dry-run", action="store_true", help="list the rows and exit")
+    parser.add_argument("--estimate", action="store_true",
+                        help="run a pilot of --limit problems (default 5) per row in LOG_DIR-pilot, print the expected $ "
+                             "of each row's full run, and stop")
+    parser.add_argument("--no-preflight-calls", action="store_true",
+                        help="skip the one short test call per remote model before the grid (names are checked anyway)")
     parser.set_defaults(func=_grid)
 
 
@@ -131,11 +136,24 @@ def _grid(args: argparse.Namespace) -> int:
         print(f"  {row.recipe:<15} {row.name}")
     if args.dry_run:
         return EXIT_OK
+    from gcop.preflight import PreflightError, preflight
+
+    models = {"core": core, **{f"strong {i + 1}": m for i, m in enumerate(args.reference_core)},
+              **{f"guide {name}": m for name, m in guides}}
+    try:
+        report = preflight(models, live=not args.no_preflight_calls,
+                           model_args={"core": core_args, **{f"guide {n}": guide_args for n, _ in guides}})
+    except PreflightError as exc:
+        return _fail("grid", str(exc))
+    if report.live_calls or report.warnings:
+        print(report.format())
     kwargs = {k: v for k, v in {
         "max_samples": args.max_samples, "max_tasks": args.max_tasks, "retry_attempts": args.retry_attempts,
         "retry_wait": args.retry_wait, "display": args.display,
         "log_dir_allow_dirty": True if args.allow_dirty else None,
     }.items() if v is not None}
+    if args.estimate:
+        return _grid_estimate(args, core, guides, log_dir, task_args, core_args, guide_args, kwargs)
     try:
         result = run_grid(
             args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
@@ -153,6 +171,32 @@ def _grid(args: argparse.Namespace) -> int:
         return EXIT_OK
     print("some rows did not complete: run the same command again to retry them", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: str, task_args: dict,
+                   core_args: dict, guide_args: dict, kwargs: dict) -> int:
+    from results.grid import GridConfigError, build_tasks, estimate_rows, format_estimates, plan_rows, run_grid
+
+    pilot = args.limit or 5
+    pilot_dir = f"{log_dir.rstrip('/')}-pilot"
+    print(f"estimate: a pilot of {pilot} problem(s) per row -> {pilot_dir}")
+    try:
+        result = run_grid(args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
+                          log_dir=pilot_dir, limit=pilot, epochs=args.epochs, task_args=task_args,
+                          core_args=core_args, guide_args=guide_args, **kwargs)
+    except (GridConfigError, TypeError, ValueError, _prerequisite_error()) as exc:
+        return _fail("grid", " ".join(str(exc).split()))
+    if not result.success:
+        print(result.summary())
+        print("the pilot did not complete: run the same command again to retry it", file=sys.stderr)
+        return EXIT_FAILED
+    rows = plan_rows(core, icl=args.icl, reference_cores=args.reference_core, guides=guides)
+    tasks = build_tasks(args.benchmark, rows, task_args=task_args, epochs=args.epochs)
+    by_row = {(log.eval.metadata or {}).get("gcop_grid", {}).get("row"): log for log in result.logs}
+    logs = [by_row[row.name] for row in rows]
+    print(format_estimates(estimate_rows(args.benchmark, logs, tasks, pilot=pilot, epochs=args.epochs)))
+    print(f"run it: the same command without --estimate{' and --limit' if args.limit else ''}")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- leaderboard

@@ -128,3 +128,137 @@ def role_split(model_usage: dict[str, Any], role_usage: dict[str, Any]) -> dict[
         core["cost"] = max(0.0, float(core["cost"]))
     split["core"] = core
     return split
+
+
+# --------------------------------------------------------------------------- price status
+
+#: Providers that run nothing remote: free unless GCOP_OFFLINE_PRICE says otherwise.
+OFFLINE_PROVIDERS = ("mockllm/", "gcop/", "none/")
+
+
+class UnpricedModelError(ValueError):
+    """A paid model has no price: a budget could not stop anything."""
+
+
+def model_kind(model: str) -> str:
+    """``offline`` (gcop's and Inspect's offline models), ``self-hosted`` (priced at the
+    self-hosted rate) or ``remote`` (a paid API: needs a list price)."""
+    name = str(model)
+    if name.startswith(OFFLINE_PROVIDERS):
+        return "offline"
+    if name.startswith(SELF_HOSTED_PROVIDERS):
+        return "self-hosted"
+    return "remote"
+
+
+def price_for(model: str) -> ModelCost | None:
+    """What gcop charges a call of ``model`` at: its price in Inspect's model data (where
+    ``apply_prices`` put ``results/prices.yaml``), the offline or self-hosted rate for those
+    kinds, else None (a paid model nobody priced)."""
+    name = str(model)
+    info = get_model_info(name)
+    if info is not None and info.cost is not None:
+        return info.cost
+    kind = model_kind(name)
+    if kind == "offline":
+        return offline_price()
+    if kind == "self-hosted":
+        return self_hosted_price()
+    return None
+
+
+def require_price(model: str, *, what: str) -> None:
+    """Raise :class:`UnpricedModelError` when a paid ``model`` has no price (``what`` says what
+    needs it, e.g. ``"--budget-usd"``)."""
+    if price_for(model) is None:
+        raise UnpricedModelError(
+            f"{model} has no price, so {what} cannot be enforced (its calls would count as $0). Add it to "
+            f"{PRICES_FILE} (input, output, input_cache_write, input_cache_read in $/M tokens, from the "
+            "provider's pricing page) or pass another prices file."
+        )
+
+
+def warn_if_unpriced(model: str) -> bool:
+    """A loud warning for a paid model with no price (costs would read $0); True when warned."""
+    if price_for(model) is not None:
+        return False
+    import warnings
+
+    warnings.warn(f"{model} has no price in {PRICES_FILE.name}: its cost is shown as unknown, not $0. "
+                  "Add its list price there.", stacklevel=2)
+    return True
+
+
+# --------------------------------------------------------------------------- cost table
+
+def usage_fields(usage: Any) -> dict[str, Any]:
+    """Tokens and $ of one ModelUsage (or mapping) as plain numbers (cost None when unknown)."""
+    get = (lambda k: usage.get(k)) if isinstance(usage, dict) else (lambda k: getattr(usage, k, None))
+    return {
+        "input_tokens": int(get("input_tokens") or 0) + int(get("input_tokens_cache_write") or 0)
+        + int(get("input_tokens_cache_read") or 0),
+        "output_tokens": int(get("output_tokens") or 0),
+        "reasoning_tokens": int(get("reasoning_tokens") or 0),
+        "cost": get("total_cost") if get("total_cost") is not None else get("cost"),
+    }
+
+
+def add_usage(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for key in ("input_tokens", "output_tokens", "reasoning_tokens"):
+        into[key] = int(into.get(key) or 0) + int(part.get(key) or 0)
+    if "cost" not in into:
+        into["cost"] = 0.0
+    if into["cost"] is None or part.get("cost") is None:
+        into["cost"] = None  # one unpriced call makes the sum unknown, never a partial sum
+    else:
+        into["cost"] = float(into["cost"]) + float(part["cost"])
+
+
+def format_role_table(rows: dict[str, dict[str, Any]], *, title: str = "cost by role") -> str:
+    """A short terminal table: one line per role (model, tokens in/out, of which thinking, $), and
+    the total. ``rows``: role -> {model, input_tokens, output_tokens, reasoning_tokens, cost}."""
+    lines = [f"{title}:", f"  {'role':<7} {'model':<44} {'input':>10} {'output':>9} {'thinking':>9} {'US$':>10}"]
+    total: dict[str, Any] = {}
+    for role, row in rows.items():
+        cost = row.get("cost")
+        lines.append(f"  {role:<7} {str(row.get('model') or '')[:44]:<44} {row.get('input_tokens', 0):>10,} "
+                     f"{row.get('output_tokens', 0):>9,} {row.get('reasoning_tokens', 0):>9,} "
+                     f"{'unknown' if cost is None else f'{cost:.4f}':>10}")
+        add_usage(total, row)
+    if rows:
+        cost = total.get("cost")
+        lines.append(f"  {'total':<7} {'':<44} {total['input_tokens']:>10,} {total['output_tokens']:>9,} "
+                     f"{total['reasoning_tokens']:>9,} {'unknown' if cost is None else f'{cost:.4f}':>10}")
+    if any(r.get("cost") is None for r in rows.values()):
+        lines.append(f"  unknown: a model with no price ({PRICES_FILE.name} lists the priced ones)")
+    return "\n".join(lines)
+
+
+def role_rows(log: Any) -> dict[str, dict[str, Any]]:
+    """Tokens and $ per role of one Inspect log, from its totals: each bound role as Inspect
+    recorded it (``stats.role_usage``) and the core (the main model) as what is left of its
+    ``model_usage`` once the roles bound to the same model are taken out, so a guide and a core
+    that are the same model are still two rows. The core is called ``strong`` in a grid's
+    reference-core row."""
+    stats = log.stats
+    spec = log.eval
+    core_model = str(spec.model)
+    bound = {role: str(getattr(cfg, "model", cfg)) for role, cfg in (spec.model_roles or {}).items()}
+    rows: dict[str, dict[str, Any]] = {}
+    for role, usage in (stats.role_usage or {}).items():
+        rows[role] = {"model": bound.get(role, ""), **usage_fields(usage)}
+    core: dict[str, Any] = {"model": core_model}
+    if core_model in (stats.model_usage or {}):
+        add_usage(core, usage_fields(stats.model_usage[core_model]))
+        for role, usage in (stats.role_usage or {}).items():
+            if bound.get(role) == core_model:
+                taken = usage_fields(usage)
+                for key in ("input_tokens", "output_tokens", "reasoning_tokens"):
+                    core[key] -= taken[key]
+                if core["cost"] is not None:
+                    core["cost"] = None if taken["cost"] is None else max(0.0, core["cost"] - taken["cost"])
+    else:
+        core.update(input_tokens=0, output_tokens=0, reasoning_tokens=0, cost=0.0)
+    grid = (spec.metadata or {}).get("gcop_grid") or {}
+    rows["strong" if grid.get("recipe") == "reference-core" else "core"] = core
+    return rows

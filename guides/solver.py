@@ -21,13 +21,18 @@ from typing import Any, Literal
 from inspect_ai.model import ContentReasoning, GenerateConfig, ModelOutput, get_model, model_roles
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from gcop.lifecycle import check_not_retired
+
 from .prompts import GUIDE_PROMPT_VERSION, guide_messages
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, parse_guide_output
 
-__all__ = ["GUIDE_METADATA_KEY", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
+__all__ = ["DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
 
 #: Where the guide's result lives in ``state.metadata``.
 GUIDE_METADATA_KEY = "guide"
+#: Tokens the guide may think for before its strategy; the call's output cap is this plus the
+#: strategy budget, so a guide that never stops costs a bounded amount per problem.
+DEFAULT_GUIDE_THINK_TOKENS = 1024
 
 
 class GuideRoleMissingError(ValueError):
@@ -83,6 +88,7 @@ def guide_step(
     problem: Callable[[TaskState], str] | None = None,
     count_tokens: Callable[[str], int] | None = None,
     config: GenerateConfig | None = None,
+    max_tokens: int | None = None,
 ) -> Solver:
     """Ask the ``role`` model for a strategy and store it in ``state.metadata["guide"]``.
 
@@ -95,26 +101,33 @@ def guide_step(
       problem: the problem text for a state (default ``state.input_text``).
       count_tokens: token counter for the budget (default: the parser's offline approximation).
       config: generation config for the guide call (merged over the role's own).
+      max_tokens: the guide call's output cap (default :func:`guide_max_tokens`: a think budget
+        plus ``max_strategy_tokens``); a ``max_tokens`` in ``config`` wins.
 
     The stored dict has ``raw``, ``reasoning``, ``strategy``, ``valid``, ``reason``,
     ``strategy_tokens`` (see :class:`~guides.strategy.ParsedStrategy`), ``input_tokens`` and
-    ``output_tokens`` (the call's usage, None when unreported), ``stop_reason``, ``model`` and
-    ``prompt_version``. A guide call that fails (after Inspect's retries) raises, so Inspect
+    ``output_tokens`` (the call's usage, None when unreported), ``stop_reason``, ``max_tokens``
+    (the cap the call ran under), ``model`` and ``prompt_version``. A guide call that fails (after Inspect's retries) raises, so Inspect
     records a sample error rather than an invalid strategy.
     """
     if domain not in ("math", "code"):
         raise ValueError(f"domain must be 'math' or 'code', got {domain!r}")
     if max_strategy_tokens <= 0:
         raise ValueError(f"max_strategy_tokens must be > 0, got {max_strategy_tokens}")
+    cap = max_tokens if max_tokens is not None else guide_max_tokens(max_strategy_tokens)
+    if cap < max_strategy_tokens:
+        raise ValueError(f"max_tokens ({cap}) must be >= max_strategy_tokens ({max_strategy_tokens})")
+    call_config = GenerateConfig(max_tokens=cap).merge(config or GenerateConfig())
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         if not guide_role_bound(role):
             if required:
                 raise GuideRoleMissingError(role)
             return state
-        model = get_model(role=role, required=True, config=config or GenerateConfig())
+        model = get_model(role=role, required=True)
+        check_not_retired(str(model))  # before the first call, with the replacement named
         problem_text = problem(state) if problem is not None else state.input_text
-        output = await model.generate(guide_messages(domain, problem_text, max_strategy_tokens))
+        output = await model.generate(guide_messages(domain, problem_text, max_strategy_tokens), config=call_config)
         parsed = parse_guide_output(
             output.completion,
             reasoning=_reasoning_of(output),
@@ -127,12 +140,19 @@ def guide_step(
             "input_tokens": usage.input_tokens if usage is not None else None,
             "output_tokens": usage.output_tokens if usage is not None else None,
             "stop_reason": output.stop_reason if output.choices else None,
+            "max_tokens": call_config.max_tokens,
             "model": str(model),
             "prompt_version": GUIDE_PROMPT_VERSION,
         }
         return state
 
     return solve
+
+
+def guide_max_tokens(max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
+                     think_tokens: int = DEFAULT_GUIDE_THINK_TOKENS) -> int:
+    """The default output cap of a guide call: its think budget plus its strategy budget."""
+    return think_tokens + max_strategy_tokens
 
 
 def strategy_from_state(state: TaskState) -> dict[str, Any] | None:

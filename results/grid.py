@@ -32,7 +32,9 @@ from typing import Any
 from .logs import GRID_METADATA_KEY, local_path, log_files, read_header
 
 BENCHMARKS = ("gsm8k", "humaneval", "kodcode")
-DEFAULT_CORE = "anthropic/claude-3-5-haiku-latest"
+#: gcop's default core (results/models.yaml: Claude Haiku 4.5, the replacement of the paper's
+#: retired Haikus).
+DEFAULT_CORE = "anthropic/claude-haiku-4-5"
 GRID_VERSION = 1
 
 
@@ -184,7 +186,10 @@ class GridResult:
     logs: list[Any] = field(default_factory=list)  # EvalLog headers, one per row
 
     def summary(self) -> str:
+        from gcop.costs import format_role_table, role_rows
+
         lines = []
+        tables = []
         for log in self.logs:
             grid = (log.eval.metadata or {}).get(GRID_METADATA_KEY, {})
             acc = None
@@ -193,7 +198,9 @@ class GridResult:
                 acc = metric.value if metric else None
             accuracy = "" if acc is None else f"  accuracy {100 * acc:.1f}%"
             lines.append(f"  [{log.status}] {grid.get('row', log.eval.task)}{accuracy}  {local_path(log.location)}")
-        return "\n".join(lines)
+            if log.stats is not None:
+                tables.append(format_role_table(role_rows(log), title=f"{grid.get('row', log.eval.task)}: cost by role"))
+        return "\n".join([*lines, *tables])
 
 
 def run_grid(
@@ -235,3 +242,87 @@ def run_grid(
         tags=["gcop-grid", benchmark], metadata=None, **eval_set_kwargs,
     )
     return GridResult(success=bool(success), rows=rows, logs=list(logs))
+
+
+# --------------------------------------------------------------------------- estimate
+
+DOMAINS = {"gsm8k": "math", "humaneval": "code", "kodcode": "code"}
+
+
+@dataclass
+class RowEstimate:
+    row: str
+    pilot_samples: int
+    full_samples: int
+    pilot_cost: float | None
+    #: role -> expected US$ of the full run (None: a model with no price)
+    expected: dict[str, float | None]
+
+    @property
+    def expected_total(self) -> float | None:
+        values = list(self.expected.values())
+        return None if any(v is None for v in values) else float(sum(values))  # type: ignore[arg-type]
+
+
+def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
+    """Each sample's prompt size for ``role``, counted as the offline token approximation."""
+    from evals.prompts import core_messages
+    from guides.prompts import guide_messages
+    from guides.strategy import approx_token_count
+
+    domain = DOMAINS[benchmark]
+    sizes = []
+    for sample in dataset:
+        text = sample.input if isinstance(sample.input, str) else " ".join(m.text for m in sample.input)
+        messages = guide_messages(domain, text) if role == "guide" else core_messages(domain, text)  # type: ignore[arg-type]
+        sizes.append(approx_token_count("\n".join(m.text for m in messages)))
+    return sizes
+
+
+def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any], *, pilot: int,
+                  epochs: int | None = None) -> list[RowEstimate]:
+    """The expected $ of each row's full run, from its pilot log (the first ``pilot`` samples) and
+    the prompts of every sample: per role, input tokens scale with the prompts' token counts
+    (all samples against the pilot's), output tokens with the number of samples, each priced at
+    the model's list price (results/prices.yaml). Cache discounts are ignored (an upper bound)."""
+    from gcop.costs import price_for, role_rows
+
+    estimates = []
+    for log, task in zip(pilot_logs, tasks, strict=True):
+        grid = (log.eval.metadata or {}).get(GRID_METADATA_KEY, {})
+        full = list(task.dataset)
+        n_full = len(full) * (epochs or 1)
+        done = log.results.completed_samples if log.results is not None else 0
+        n_pilot = max(1, done or min(pilot, len(full)) * (epochs or 1))
+        rows = role_rows(log)
+        expected: dict[str, float | None] = {}
+        for role, usage in rows.items():
+            price = price_for(usage["model"]) if usage.get("model") else None
+            if price is None:
+                expected[role] = None
+                continue
+            sizes = _prompt_tokens(benchmark, full, "guide" if role == "guide" else "core")
+            pilot_size = sum(sizes[:min(pilot, len(sizes))]) or 1
+            input_full = usage["input_tokens"] * (sum(sizes) / pilot_size)
+            output_full = usage["output_tokens"] * (n_full / n_pilot)
+            expected[role] = (input_full * price.input + output_full * price.output) / 1e6
+        costs = [r.get("cost") for r in rows.values()]
+        estimates.append(RowEstimate(row=str(grid.get("row", log.eval.task)), pilot_samples=n_pilot, full_samples=n_full,
+                                     pilot_cost=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]
+                                     expected=expected))
+    return estimates
+
+
+def format_estimates(estimates: Sequence[RowEstimate]) -> str:
+    def money(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:,.2f}"
+
+    lines = [f"  {'row':<58} {'pilot':>12} {'full run':>10}  expected $ by role"]
+    for e in estimates:
+        roles = ", ".join(f"{role} {money(v)}" for role, v in e.expected.items())
+        lines.append(f"  {e.row[:58]:<58} {money(e.pilot_cost) + f'/{e.pilot_samples}':>12} {money(e.expected_total):>10}  "
+                     f"{roles} ({e.full_samples} samples)")
+    totals = [e.expected_total for e in estimates]
+    lines.append(f"  expected total: {money(None if None in totals else sum(totals))}  "  # type: ignore[arg-type]
+                 "(list prices; input scaled by the prompts' token counts, output by the sample count)")
+    return "\n".join(lines)

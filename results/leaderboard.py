@@ -73,6 +73,8 @@ class Row:
     created: str
     log: str
     variant: str = ""  # data revision / core prompt marker (v1, v2, ...): separate panels
+    #: roles priced at a batch API's rate (Inspect's --batch), e.g. {"core": 0.5}; empty: list prices
+    batch_priced: dict[str, float] = field(default_factory=dict)
     guide_variant: str = ""  # guide prompt marker (g1, g2, ...): separate rows, same panel
     pareto: bool = False
     superseded_logs: list[str] = field(default_factory=list)
@@ -124,6 +126,7 @@ class Leaderboard:
                 "variant": "v1, v2, ... when a benchmark/split has rows from more than one (data revision, core prompt version): separate panels and frontiers; see 'variants'",
                 "guide_variant": "g1, g2, ... when guided rows of a benchmark/split use more than one guide prompt version; see 'variants'",
                 "pareto": "on the accuracy-vs-total-cost Pareto frontier of its benchmark/split/variant",
+                "batch_priced": "roles run through a batch API (Inspect's --batch) -> the factor of list prices they are priced at (results/models.yaml batch_discount); empty: list prices",
             },
             "rows": [_row_dict(r) for r in self.rows],
             "variants": self.variants,
@@ -178,6 +181,7 @@ def row_from_run(run: Run) -> Row:
         data_revision=info.data_revision,
         core_prompt_version=info.core_prompt_version,
         guide_prompt_version=info.guide_prompt_version if guided else None,
+        batch_priced=dict(info.batch_priced),
         date=info.created[:10],
         created=info.created,
         log=_display_path(info.path),
@@ -358,8 +362,8 @@ def _cells(row: Row) -> list[tuple[str, Any]]:
     return [
         (bench, bench), (row.split, row.split), (row.core, row.core), (guide, guide), (row.recipe, row.recipe),
         (str(row.n), row.n), (fmt_acc(row), row.accuracy),
-        (fmt_money(row.cost_per_1k["guide"]), row.cost_per_1k["guide"]),
-        (fmt_money(row.cost_per_1k["core"]), row.cost_per_1k["core"]),
+        (fmt_money(row.cost_per_1k["guide"]) + (" (batch)" if "guide" in row.batch_priced else ""), row.cost_per_1k["guide"]),
+        (fmt_money(row.cost_per_1k["core"]) + (" (batch)" if "core" in row.batch_priced else ""), row.cost_per_1k["core"]),
         (fmt_money(row.cost_per_1k["total"]), row.cost_per_1k["total"]),
         (fmt_tokens(row.tokens_per_problem["guide"]), row.tokens_per_problem["guide"]["total_tokens"]),
         (fmt_tokens(row.tokens_per_problem["core"]), row.tokens_per_problem["core"]["total_tokens"]),
@@ -392,7 +396,7 @@ def to_markdown(board: Leaderboard, plot_name: str | None = None) -> str:
 
     lines = ["# Leaderboard", "",
              f"Generated {board.generated} from {', '.join(board.sources)}. Accuracy with a 95% Wilson interval; "
-             "$ per 1,000 problems (list prices, `results/prices.yaml`); ★ = on the accuracy/cost Pareto frontier "
+             "$ per 1,000 problems (list prices, `results/prices.yaml`; \"(batch)\": a `--batch` run, at the batch price); ★ = on the accuracy/cost Pareto frontier "
              "of its benchmark.", ""]
     if board.note:
         lines[2:2] = [f"**How these runs were produced:** {board.note}", ""]

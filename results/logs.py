@@ -94,6 +94,9 @@ class RunInfo:
     limit: Any
     eval_set_id: str | None
     grid: dict[str, Any] = field(default_factory=dict)
+    #: role (core, guide) -> the factor of list prices its calls are priced at: the provider's batch
+    #: discount for a model run with Inspect's ``--batch`` (results/models.yaml), absent otherwise.
+    batch_priced: dict[str, float] = field(default_factory=dict)
 
     @property
     def prompt_versions(self) -> str:
@@ -116,6 +119,26 @@ def _role_model(log: EvalLog, role: str) -> str | None:
     if isinstance(config, list):
         return ",".join(str(c.model) for c in config) or None
     return str(config.model)
+
+
+def _batch_priced(log: EvalLog) -> dict[str, float]:
+    """Roles whose calls went through a batch API (``--batch``) and that API's price factor."""
+    from gcop.lifecycle import batch_discount
+
+    main = log.eval.model_generate_config
+    found: dict[str, float] = {}
+    if main is not None and main.batch:
+        factor = batch_discount(str(log.eval.model))
+        if factor is not None:
+            found["core"] = factor
+    for role, config in (log.eval.model_roles or {}).items():
+        if isinstance(config, list) or role != "guide":
+            continue
+        if config.config.batch or (main is not None and main.batch and config.config.batch is None):
+            factor = batch_discount(str(config.model))
+            if factor is not None:
+                found["guide"] = factor
+    return found
 
 
 def run_info(log: EvalLog) -> RunInfo:
@@ -158,6 +181,7 @@ def run_info(log: EvalLog) -> RunInfo:
         limit=log.eval.config.limit,
         eval_set_id=log.eval.eval_set_id,
         grid=grid,
+        batch_priced=_batch_priced(log),
     )
 
 
@@ -258,7 +282,17 @@ class Run:
 def read_run(path: str | os.PathLike[str]) -> Run:
     """A whole gcop log: its identity and every sample."""
     log = read_eval_log(os.fspath(path))
-    return Run(info=run_info(log), samples=[sample_record(s) for s in (log.samples or [])])
+    info = run_info(log)
+    samples = [sample_record(s) for s in (log.samples or [])]
+    if info.batch_priced:
+        # Inspect prices every call at list price; a --batch run paid the batch price.
+        for sample in samples:
+            for role, factor in info.batch_priced.items():
+                if sample.cost.get(role) is not None:
+                    sample.cost[role] = sample.cost[role] * factor  # type: ignore[operator]
+            parts = (sample.cost.get("guide"), sample.cost.get("core"))
+            sample.cost["total"] = None if None in parts else float(sum(parts))  # type: ignore[arg-type]
+    return Run(info=info, samples=samples)
 
 
 def read_header(path: str | os.PathLike[str]) -> EvalLog:

@@ -286,8 +286,11 @@ def _run(task, tmp_path, **kwargs):
 def test_guide_step_stores_the_parsed_strategy_and_counts_role_usage(tmp_path):
     seen = []
 
-    def guide_output(messages, *args):
+    caps = []
+
+    def guide_output(messages, tools, tool_choice, config):
         seen.append(messages)
+        caps.append(config.max_tokens)
         return mock_output(GOOD, input_tokens=40, output_tokens=12)
 
     main_calls: list[int] = []
@@ -299,9 +302,11 @@ def test_guide_step_stores_the_parsed_strategy_and_counts_role_usage(tmp_path):
     assert guide_md == {
         "raw": GOOD, "reasoning": "Two steps.", "strategy": "Add the two amounts, then halve.",
         "valid": True, "reason": "", "strategy_tokens": approx_token_count("Add the two amounts, then halve."),
-        "input_tokens": 40, "output_tokens": 12, "stop_reason": "stop",
+        "input_tokens": 40, "output_tokens": 12, "stop_reason": "stop", "max_tokens": 1536,
         "model": "mockllm/model", "prompt_version": GUIDE_PROMPT_VERSION,
     }
+    # The call itself ran under the cap: a think budget of 1,024 plus the 512-token strategy budget.
+    assert caps == [1536]
     # The guide saw the guide prompt with the problem; the core's conversation is untouched.
     [messages] = seen
     assert messages[0].role == "system" and "<strategy>" in messages[0].text
