@@ -22,12 +22,13 @@ def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[
     return register
 
 
-def _add_sandbox_options(parser: argparse.ArgumentParser, workers_default: int = 2) -> None:
+def _add_sandbox_options(parser: argparse.ArgumentParser, workers_default: int = 2, auto: bool = False) -> None:
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
-        default="docker",
-        help="docker: warm pool of hardened containers (default); local: subprocess with rlimits "
+        default=None if auto else "docker",
+        help="docker: warm pool of hardened containers (default" + (" when an engine with the sandbox image "
+        "answers, else local" if auto else "") + "); local: subprocess with rlimits "
         "and no network where possible, WEAKER isolation, for machines without Docker",
     )
     parser.add_argument(
@@ -131,7 +132,7 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--leaderboard-out", default=None, metavar="DIR",
                         help="where the run's leaderboard goes (default LOG_DIR/leaderboard)")
     parser.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard of the run")
-    _add_sandbox_options(parser)
+    _add_sandbox_options(parser, auto=True)
     _add_data_option(parser)
     parser.set_defaults(func=_selfcheck)
 
@@ -139,6 +140,17 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
 def _selfcheck(args: argparse.Namespace) -> int:
     from gcop.selfcheck import format_table, run_reference_tasks, run_selfcheck
 
+    if args.executor is None:
+        from sandbox.executors import docker_image_available
+
+        args.executor = "docker" if docker_image_available() else "local"
+        if args.executor == "local":
+            # The self-check judges only the data sets' own reference code, so the weaker local
+            # sandbox is enough here; a model's code is never judged this way by default.
+            print("selfcheck: no Docker engine with the sandbox image answers, so the reference solutions are "
+                  "judged with the local executor (weaker isolation, enough for the data sets' own code; start "
+                  "Docker and run scripts/setup.sh, or pass --executor docker, for the container sandbox)",
+                  file=sys.stderr)
     checks = run_reference_tasks(
         executor=args.executor, workers=args.workers, data_dir=args.data_dir,
         benchmarks=args.benchmark, log_dir=args.log_dir,

@@ -23,8 +23,16 @@ if ! docker info >/dev/null 2>&1; then
   exit 0
 fi
 # The slim Python base needs a container registry; without one, build the base with debootstrap
-# from this host's Debian mirror (root only).
-if ! .venv/bin/gcop sandbox build -q; then
-  echo "setup: no registry for the base image; building it with debootstrap instead"
-  .venv/bin/gcop sandbox build -q --debootstrap
+# from this host's Debian mirror (root only). The first attempt's error is expected on such hosts,
+# so it is kept in a file and shown only if the fallback fails too.
+first_try=$(mktemp)
+trap 'rm -f "$first_try"' EXIT
+if ! .venv/bin/gcop sandbox build -q 2>"$first_try"; then
+  echo "setup: no container registry answers for the base image; building it with debootstrap from this host's Debian mirror"
+  if ! .venv/bin/gcop sandbox build -q --debootstrap; then
+    echo "setup: the registry build failed with:" >&2
+    cat "$first_try" >&2
+    exit 1
+  fi
 fi
+echo "setup: sandbox image gcop-sandbox:latest is ready"

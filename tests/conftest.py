@@ -29,3 +29,12 @@ def mock_output(content: str, model: str = "mockllm/model", input_tokens: int = 
     output = ModelOutput.from_content(model, content)
     output.usage = ModelUsage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
     return output
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _inspect_logs_out_of_the_working_folder(tmp_path_factory):
+    """Inspect writes to ./logs when a call gives no log folder: the tests never touch the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("INSPECT_LOG_DIR", str(tmp_path_factory.mktemp("inspect-logs")))
+    yield
+    patch.undo()

@@ -35,11 +35,11 @@ def job_scorer():
     return score
 
 
-def _run(sandbox) -> dict[str, str]:
+def _run(sandbox, log_dir) -> dict[str, str]:
     samples = [Sample(input=name, id=name) for name in ANSWERS]
     model = get_model("mockllm/model", custom_outputs=[mock_output(ANSWERS[n]) for n in ANSWERS])
     task = Task(dataset=samples, scorer=job_scorer(), sandbox=sandbox)
-    [log] = eval(task, model=model, display="none", log_dir=None, max_samples=1)
+    [log] = eval(task, model=model, display="none", log_dir=str(log_dir), max_samples=1)
     assert log.status == "success", log.error
     return {s.id: s.scores["job_scorer"].metadata["status"] for s in log.samples}
 
@@ -47,20 +47,20 @@ def _run(sandbox) -> dict[str, str]:
 EXPECTED = {"right": "passed", "wrong": "failed", "exit0": "failed", "seeded": "passed"}
 
 
-def test_gcop_sandbox_local_executor():
-    assert _run(SandboxEnvironmentSpec("gcop", GcopSandboxConfig(executor="local", workers=1))) == EXPECTED
+def test_gcop_sandbox_local_executor(tmp_path):
+    assert _run(SandboxEnvironmentSpec("gcop", GcopSandboxConfig(executor="local", workers=1)), tmp_path) == EXPECTED
     assert not GcopSandboxEnvironment._pools, "the task's pool must be closed at task end"
 
 
-def test_inspect_local_sandbox_runs_the_same_rules():
-    assert _run("local") == EXPECTED
+def test_inspect_local_sandbox_runs_the_same_rules(tmp_path):
+    assert _run("local", tmp_path) == EXPECTED
 
 
 @pytest.mark.docker
-def test_gcop_sandbox_docker_pool():
+def test_gcop_sandbox_docker_pool(tmp_path):
     if not docker_ready():
         pytest.skip("no Docker engine or sandbox image")
-    assert _run(("gcop", "docker")) == EXPECTED
+    assert _run(("gcop", "docker"), tmp_path) == EXPECTED
 
 
 async def test_gcop_sandbox_refuses_general_commands():

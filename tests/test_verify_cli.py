@@ -207,3 +207,16 @@ def test_selfcheck_ends_with_the_leaderboard_of_its_own_run(tmp_path, capsys):
     assert out.rstrip().endswith("selfcheck: all references pass")
     written = json.loads((logs / "leaderboard" / "leaderboard.json").read_text())
     assert [r["n"] for r in written["rows"]] == [164] and written["skipped_logs"] == []
+
+
+@pytest.mark.slow
+@needs_shared_data
+def test_selfcheck_without_docker_falls_back_to_the_local_executor_and_says_so(tmp_path, capsys, monkeypatch):
+    import sandbox.executors
+
+    monkeypatch.setattr(sandbox.executors, "docker_image_available", lambda *a, **k: False)
+    code = main(["selfcheck", "--benchmark", "gsm8k", "--no-trials", "--no-leaderboard",
+                 "--log-dir", str(tmp_path / "logs"), "--data-dir", str(SHARED_DATA)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert "no Docker engine with the sandbox image answers" in captured.err and "local executor" in captured.err
