@@ -1,18 +1,34 @@
 """An Inspect hook that prints, at the end of each ``inspect eval`` of a gcop task, the tokens and
-US$ per role (guide, core) next to Inspect's own score summary. Registered through gcop's
-``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
+US$ per role (guide, core) next to Inspect's own score summary, and warns at the start of one
+when a paid model has no price (its cost would otherwise read as unknown only at the end).
+Registered through gcop's ``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
 
 from __future__ import annotations
 
 import sys
 
-from inspect_ai.hooks import Hooks, RunEnd, TaskEnd, hooks
+from inspect_ai.hooks import Hooks, RunEnd, TaskEnd, TaskStart, hooks
 
 
 @hooks(name="gcop_costs", description="prints tokens and $ per role after each gcop task")
 class RoleCosts(Hooks):
     def __init__(self) -> None:
         self._tables: dict[str, list[str]] = {}
+
+    async def on_task_start(self, data: TaskStart) -> None:
+        spec = data.spec
+        if "benchmark" not in (spec.metadata or {}):
+            return
+        from gcop.costs import model_kind, price_for
+
+        models = {"core": str(spec.model)}
+        for role, config in (spec.model_roles or {}).items():
+            if not isinstance(config, list):
+                models[role] = str(config.model)
+        for role, model in models.items():
+            if model_kind(model) == "remote" and price_for(model) is None:
+                print(f"gcop: WARNING: the {role} model {model} has no price in results/prices.yaml: its cost "
+                      "will read as unknown (never $0); add its list price there", file=sys.stderr)
 
     async def on_task_end(self, data: TaskEnd) -> None:
         log = data.log
