@@ -113,6 +113,8 @@ logger = logging.getLogger(__name__)
 DATA_DIR_ENV = "GCOP_DATA_DIR"
 
 BENCHMARKS = ("gsm8k", "humaneval", "kodcode")
+#: The prompt domain of each benchmark.
+DOMAINS = {"gsm8k": "math", "humaneval": "code", "kodcode": "code"}
 
 GSM8K_HF_PATH = "openai/gsm8k"
 GSM8K_HF_CONFIG = "main"

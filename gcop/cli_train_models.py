@@ -103,14 +103,13 @@ def _grpo(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return EXIT_OK
-    from gcop.costs import UnpricedModelError
     from gcop.preflight import PreflightError
     from train.grpo import run_grpo
     from train.rewards import UnscorableRewardsError
 
     try:
         result = run_grpo(config, resume=args.resume)
-    except (PreflightError, UnpricedModelError) as exc:
+    except PreflightError as exc:
         print(f"gcop train grpo: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UnscorableRewardsError as exc:

@@ -136,10 +136,6 @@ def role_split(model_usage: dict[str, Any], role_usage: dict[str, Any]) -> dict[
 OFFLINE_PROVIDERS = ("mockllm/", "gcop/", "none/")
 
 
-class UnpricedModelError(ValueError):
-    """A paid model has no price: a budget could not stop anything."""
-
-
 def model_kind(model: str) -> str:
     """``offline`` (gcop's and Inspect's offline models), ``self-hosted`` (priced at the
     self-hosted rate) or ``remote`` (a paid API: needs a list price)."""
@@ -165,28 +161,6 @@ def price_for(model: str) -> ModelCost | None:
     if kind == "self-hosted":
         return self_hosted_price()
     return None
-
-
-def require_price(model: str, *, what: str) -> None:
-    """Raise :class:`UnpricedModelError` when a paid ``model`` has no price (``what`` says what
-    needs it, e.g. ``"--budget-usd"``)."""
-    if price_for(model) is None:
-        raise UnpricedModelError(
-            f"{model} has no price, so {what} cannot be enforced (its calls would count as $0). Add it to "
-            f"{PRICES_FILE} (input, output, input_cache_write, input_cache_read in $/M tokens, from the "
-            "provider's pricing page) or pass another prices file."
-        )
-
-
-def warn_if_unpriced(model: str) -> bool:
-    """A loud warning for a paid model with no price (costs would read $0); True when warned."""
-    if price_for(model) is not None:
-        return False
-    import warnings
-
-    warnings.warn(f"{model} has no price in {PRICES_FILE.name}: its cost is shown as unknown, not $0. "
-                  "Add its list price there.", stacklevel=2)
-    return True
 
 
 # --------------------------------------------------------------------------- cost table

@@ -52,7 +52,7 @@ class PreflightError(ValueError):
 class PreflightReport:
     models: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    live_calls: dict[str, str] = field(default_factory=dict)  # role -> "ok (N tokens)" or skipped reason
+    live_calls: dict[str, str] = field(default_factory=dict)  # role -> how its test call went
 
     def format(self) -> str:
         lines = [f"  {role:<8} {model}" + (f"  [{self.live_calls[role]}]" if role in self.live_calls else "")

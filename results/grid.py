@@ -29,12 +29,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcop.lifecycle import default_model
+
 from .logs import GRID_METADATA_KEY, local_path, log_files, read_header
 
 BENCHMARKS = ("gsm8k", "humaneval", "kodcode")
-#: gcop's default core (results/models.yaml: Claude Haiku 4.5, the replacement of the paper's
-#: retired Haikus).
-DEFAULT_CORE = "anthropic/claude-haiku-4-5"
+#: gcop's default core (results/models.yaml ``defaults``: Claude Haiku 4.5, the replacement of
+#: the paper's retired Haikus).
+DEFAULT_CORE = default_model("core")
 GRID_VERSION = 1
 
 
@@ -246,9 +248,6 @@ def run_grid(
 
 # --------------------------------------------------------------------------- estimate
 
-DOMAINS = {"gsm8k": "math", "humaneval": "code", "kodcode": "code"}
-
-
 @dataclass
 class RowEstimate:
     row: str
@@ -266,6 +265,7 @@ class RowEstimate:
 
 def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
     """Each sample's prompt size for ``role``, counted as the offline token approximation."""
+    from evals.data import DOMAINS
     from evals.prompts import core_messages
     from guides.prompts import guide_messages
     from guides.strategy import approx_token_count
@@ -284,7 +284,7 @@ def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any
     """The expected $ of each row's full run, from its pilot log (the first ``pilot`` samples) and
     the prompts of every sample: per role, input tokens scale with the prompts' token counts
     (all samples against the pilot's), output tokens with the number of samples, each priced at
-    the model's list price (results/prices.yaml). Cache discounts are ignored (an upper bound)."""
+    the model's list price (results/prices.yaml); cache reads and writes are priced as input."""
     from gcop.costs import price_for, role_rows
 
     estimates = []

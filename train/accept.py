@@ -79,6 +79,8 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
+from gcop.lifecycle import default_model
+
 from .inspect_models import generate_output, get_model, reasoning_text, run_sync
 from .ledger import BudgetExceeded, CostLedger
 
@@ -135,8 +137,8 @@ class AcceptConfig:
     split: str = "train"
     #: Inspect model specs (or :class:`~inspect_ai.model.Model` instances). ``mockllm/teacher``
     #: and ``mockllm/reference`` / ``strategy_gated`` / ``wrong`` are offline stand-ins.
-    teacher: str | Model = "anthropic/claude-sonnet-5-5"
-    core: str | Model = "anthropic/claude-haiku-4-5"
+    teacher: str | Model = field(default_factory=lambda: default_model("teacher"))
+    core: str | Model = field(default_factory=lambda: default_model("core"))
     #: Core executions per strategy.
     k: int = 4
     #: Acceptance threshold on q_K.

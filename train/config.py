@@ -24,6 +24,9 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from evals.data import DOMAINS
+from gcop.lifecycle import default_model
+
 __all__ = [
     "ConfigError",
     "DataSection",
@@ -39,7 +42,7 @@ __all__ = [
     "parse_config",
 ]
 
-BENCHMARK_DOMAINS = {"gsm8k": "math", "kodcode": "code", "humaneval": "code"}
+BENCHMARK_DOMAINS = DOMAINS  # the name train/ uses
 
 
 class ConfigError(ValueError):
@@ -53,8 +56,9 @@ class ModelsSection:
     guide: str = "Qwen/Qwen3-1.7B"
     #: The black-box core the rewards run (an Inspect model spec). ``mockllm/reference`` and
     #: ``mockllm/strategy_gated`` are offline cores (see :func:`train.rewards.offline_core`).
-    core: str = "anthropic/claude-haiku-4-5"
-    teacher: str = "anthropic/claude-sonnet-5-5"
+    core: str = field(default_factory=lambda: default_model("core"))
+    #: The teacher (acceptance sampling); default and core from results/models.yaml ``defaults``.
+    teacher: str = field(default_factory=lambda: default_model("teacher"))
     #: The strategy judge (J); None: the teacher.
     judge: str | None = None
     #: Inspect GenerateConfig fields for the core's calls (temperature, max_tokens, ...).

@@ -511,7 +511,8 @@ class GuideRewards:
       problems: :mod:`evals.data` records the prompts come from (looked up by ``problem_id``).
       recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
       core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
-        (``mockllm/reference`` etc.: :func:`offline_core`).
+        (``mockllm/reference`` etc.: :func:`offline_core`; default: gcop's default core,
+        results/models.yaml).
       judge: the judge (spec or Model); needed when ``gamma > 0``.
       core_config / judge_config: GenerateConfig for their calls (the core's sampling fields are
         part of the baseline cache key).
@@ -536,7 +537,7 @@ class GuideRewards:
         problems: Sequence[Any],
         *,
         recipe: Recipe = "exectune",
-        core: str | Model = "anthropic/claude-haiku-4-5",
+        core: str | Model | None = None,
         judge: str | Model | None = None,
         core_config: GenerateConfig | Mapping[str, Any] | None = None,
         judge_config: GenerateConfig | Mapping[str, Any] | None = None,
@@ -572,6 +573,10 @@ class GuideRewards:
             info = problem_info(problem)
             self.problems[info.id] = info
             self._records[info.id] = problem
+        if core is None:
+            from gcop.lifecycle import default_model
+
+            core = default_model("core")
         self.core_name = core_name or (core if isinstance(core, str) else str(core))
         if isinstance(core, str) and core in _OFFLINE_CORES:
             core = offline_core(core, problems)
