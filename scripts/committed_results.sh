@@ -9,8 +9,9 @@
 #   3. KodCode's recorded Qwen2.5 solutions (trial 0) replayed as the core with
 #      gcop/replay/kodcode-qwen2.5-trial0 and judged by the KodCode task's own tests: a real
 #      model's accuracy, re-scored offline.
-# Offline models are priced at GCOP_OFFLINE_PRICE: here Claude 3.5 Haiku's list price, $0.80 in
-# and $4.00 out per M tokens, to show the cost axis (their tokens are whitespace words).
+# Offline models are priced at GCOP_OFFLINE_PRICE: here Claude Haiku 4.5's list price, $1.00 in
+# and $5.00 out per M tokens (the default core, results/prices.yaml), to show the cost axis
+# (their tokens are whitespace words).
 #
 #   scripts/committed_results.sh            # Docker sandbox (the default)
 #   EXECUTOR=local scripts/committed_results.sh
@@ -22,7 +23,7 @@ logs=logs/committed
 rm -rf "$logs"
 mkdir -p "$logs"
 export GCOP_DATA_DIR=$data
-export GCOP_OFFLINE_PRICE=${GCOP_OFFLINE_PRICE:-0.80,4.00}
+export GCOP_OFFLINE_PRICE=${GCOP_OFFLINE_PRICE:-1.00,5.00}
 
 .venv/bin/gcop selfcheck --benchmark humaneval --benchmark kodcode --no-trials --no-leaderboard \
     --executor "$executor" --log-dir "$logs/selfcheck"
@@ -34,4 +35,4 @@ export GCOP_OFFLINE_PRICE=${GCOP_OFFLINE_PRICE:-0.80,4.00}
     -T split=all -T mode=core -T executor="$executor" --no-fail-on-error --log-dir "$logs/replay" --display none
 
 .venv/bin/gcop leaderboard "$logs/selfcheck" "$logs/grid-gsm8k" "$logs/replay" --out results --quiet --note \
-  "scripts/committed_results.sh, offline, no model API called. gcop/reference rows answer with the data sets' reference solutions (100% by construction; the guided and ICL rows show the per-role token split and cost, not a guide's value). The gcop/replay/kodcode-qwen2.5-trial0 row re-scores KodCode's recorded Qwen2.5 solutions (trial 0; 8 problems have none) with the task's tests. Tokens are whitespace words, priced for illustration at Claude 3.5 Haiku's list price (\$0.80/\$4.00 per M tokens, GCOP_OFFLINE_PRICE)."
+  "scripts/committed_results.sh, offline, no model API called. gcop/reference rows answer with the data sets' reference solutions (100% by construction; the guided and ICL rows show the per-role token split and cost, not a guide's value). The gcop/replay/kodcode-qwen2.5-trial0 row re-scores KodCode's recorded Qwen2.5 solutions (trial 0; 8 problems have none) with the task's tests. Tokens are whitespace words, priced for illustration at Claude Haiku 4.5's list price (\$1.00/\$5.00 per M tokens, GCOP_OFFLINE_PRICE)."
