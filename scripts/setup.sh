@@ -12,8 +12,10 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,train]'
+# -qq: errors only. A host's pip configuration can name package indexes that do not exist there,
+# and pip warns about each one for every package, burying the one line that matters.
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq -c constraints.txt -e '.[dev,train]'
 echo "setup: installed gcop into .venv ($(.venv/bin/python --version))"
 
 if [ -n "${GCOP_SKIP_IMAGE:-}" ]; then exit 0; fi
