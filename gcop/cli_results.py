@@ -4,6 +4,7 @@ paper's table rows and reading the results back from Inspect logs (see ``results
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -216,7 +217,9 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("log_dir", nargs="+", metavar="LOG_DIR", help="folder(s) or log file(s)")
-    parser.add_argument("--out", default="results", metavar="DIR", help="output folder (default results/)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output folder (default LOG_DIR/leaderboard, for the first LOG_DIR; the committed "
+                             "results/ is written only when asked: --out results)")
     parser.add_argument("--no-matplotlib", action="store_true", help="write the hand-made SVG plot even if matplotlib is installed")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     parser.add_argument("--note", default=None, metavar="TEXT",
@@ -232,7 +235,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
         board = build_leaderboard(args.log_dir, note=args.note)
     except LogError as exc:
         return _fail("leaderboard", str(exc))
-    written = write_leaderboard(board, args.out, use_matplotlib=not args.no_matplotlib)
+    first = args.log_dir[0]
+    out = args.out or os.path.join(first if os.path.isdir(first) else os.path.dirname(first) or ".", "leaderboard")
+    written = write_leaderboard(board, out, use_matplotlib=not args.no_matplotlib)
     if not args.quiet:
         print(to_markdown(board))
     for warning in board.warnings:

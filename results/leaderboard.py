@@ -5,13 +5,16 @@ against total inference cost with the Pareto frontier (the paper's Figure 1).
 Definitions (per row, over the log's *scored* samples; samples that ended in an error are
 counted in ``errors`` and left out of every figure):
 
-* ``n``: scored samples, i.e. problems x epochs; ``problems`` the distinct ids.
-* ``accuracy``: correct / n, with the 95% Wilson score interval. With several epochs the n
-  attempts are not independent and the interval is too narrow; ``epochs`` is shown.
-* ``$ per 1,000 problems``: 1000 x (sum of the samples' $) / n, for the guide, the core and the
-  total (see :mod:`results.logs` for the role split). ``None`` (shown "—") when any sample used
-  a model without a price.
-* ``tokens per problem``: mean input/output tokens per sample for each role.
+* ``n``: scored problems (distinct ids); ``attempts`` the scored samples (problems x epochs).
+* ``accuracy``: the mean over problems of each problem's mean score (with one epoch: correct / n),
+  with a 95% Wilson score interval over the n problems, each problem's mean score as its outcome.
+  With several epochs this is the interval clustered by problem: a problem's mean varies at most as
+  a Bernoulli outcome does, so it is never narrower than a clustered interval, where a Wilson
+  interval over the attempts would treat k tries of one problem as k independent ones.
+* ``$ per 1,000 problems``: 1000 x (sum of the samples' $) / n, every attempt of a problem
+  included, for the guide, the core and the total (see :mod:`results.logs` for the role split).
+  ``None`` (shown "—") when any sample used a model without a price.
+* ``tokens per problem``: input/output tokens per problem for each role, all its attempts together.
 * ``strategy validity`` / ``leak rate``: the mean of the scores' ``strategy_valid`` / ``leaked``
   over the samples that have one (guided rows only).
 
@@ -22,8 +25,9 @@ says what each marker stands for, a warning is printed and recorded in ``leaderb
 and each variant gets its own panel and Pareto frontier. Guided rows with different guide
 prompt versions are marked ``g1``, ``g2``, ... (with a warning) and stay separate rows and
 points in their panel. When a row has
-several logs (re-runs), the newest complete one is used and the others are listed as
-superseded in the warnings.
+several logs (re-runs), the most complete one is used (most distinct problems; the newest among
+equals) and the others are listed as superseded, with their sizes, in the warnings: a smaller run
+never replaces a larger one.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ class Row:
     n: int
     problems: int
     epochs: int
+    #: scored samples (problems x epochs)
+    attempts: int
     errors: int
     correct: int
     accuracy: float | None
@@ -117,10 +123,12 @@ class Leaderboard:
             "sources": self.sources,
             "note": self.note,
             "definitions": {
-                "n": "scored samples (problems x epochs); errored samples excluded and counted in 'errors'",
-                "accuracy_ci95": "Wilson score interval, z=1.96, over the n scored samples",
-                "cost_per_1k": "US$ per 1,000 problems (per 1,000 scored samples): 1000 * sum(sample $) / n; null when a model was unpriced",
-                "tokens_per_problem": "mean tokens per scored sample, per role (guide: the guide role's usage; core: the rest)",
+                "n": "scored problems (distinct ids); errored samples excluded and counted in 'errors'",
+                "attempts": "scored samples: n problems x epochs",
+                "accuracy": "mean over the n problems of each problem's mean score over its attempts",
+                "accuracy_ci95": "Wilson score interval, z=1.96, over the n problems with each problem's mean score as its outcome (clustered by problem; conservative with several epochs)",
+                "cost_per_1k": "US$ per 1,000 problems: 1000 * sum(sample $) / n, all attempts of a problem included; null when a model was unpriced",
+                "tokens_per_problem": "tokens per problem, all its attempts together, per role (guide: the guide role's usage; core: the rest)",
                 "strategy_validity": "mean of the scores' strategy_valid over guided samples",
                 "leak_rate": "mean of the scores' leaked over samples with a valid strategy",
                 "variant": "v1, v2, ... when a benchmark/split has rows from more than one (data revision, core prompt version): separate panels and frontiers; see 'variants'",
@@ -147,8 +155,13 @@ def _row_dict(row: Row) -> dict[str, Any]:
 def row_from_run(run: Run) -> Row:
     info = run.info
     scored = run.scored
-    n = len(scored)
+    by_problem: dict[str, list[Any]] = defaultdict(list)
+    for sample in scored:
+        by_problem[sample.id].append(sample)
+    n = len(by_problem)
     correct = sum(1 for s in scored if s.correct)
+    problem_means = [sum(1 for s in attempts if s.correct) / len(attempts) for attempts in by_problem.values()]
+    accuracy = (sum(problem_means) / n) if n else None
     cost = {}
     for role in ROLES:
         total = sum_or_none(s.cost[role] for s in scored)
@@ -167,12 +180,13 @@ def row_from_run(run: Run) -> Row:
         guide_model=info.guide_model if guided else None,
         recipe=info.recipe,
         n=n,
-        problems=len({s.id for s in scored}),
+        problems=n,
         epochs=info.epochs,
+        attempts=len(scored),
         errors=len(run.errors),
         correct=correct,
-        accuracy=(correct / n) if n else None,
-        accuracy_ci95=wilson_interval(correct, n),
+        accuracy=accuracy,
+        accuracy_ci95=wilson_interval(sum(problem_means), n),
         cost_per_1k=cost,
         tokens_per_problem=tokens_pp,
         tokens_total=tokens_total,
@@ -205,7 +219,7 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
     source_list = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(s) for s in sources]
     warnings: list[str] = []
     skipped: list[dict[str, str]] = []
-    candidates: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)  # key -> [(created, path)]
+    candidates: dict[tuple[str, ...], list[tuple[int, str, str]]] = defaultdict(list)  # key -> [(problems, created, path)]
     for path in log_files(source_list):
         try:
             header = read_header(path)
@@ -221,17 +235,18 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
             skipped.append({"log": _display_path(path), "reason": str(exc).split(": ", 1)[-1]})
             continue
         key = (info.benchmark, info.split, info.core, info.guide or "", info.recipe, info.data_revision, info.prompt_versions)
-        candidates[key].append((info.created, path))
+        candidates[key].append((_problems_in(header), info.created, path))
     rows: list[Row] = []
     for found in candidates.values():
-        found.sort(reverse=True)
-        chosen = found[0][1]
+        found.sort(reverse=True)  # most problems first, then the newest
+        chosen = found[0][2]
         row = row_from_run(read_run(chosen))
         if len(found) > 1:
-            row.superseded_logs = [_display_path(p) for _, p in found[1:]]
+            row.superseded_logs = [_display_path(p) for _, _, p in found[1:]]
+            sizes = ", ".join(f"{_display_path(p)} ({size} problems)" for size, _, p in found[1:])
             warnings.append(
                 f"{row.benchmark}/{row.split} {row.label} ({row.recipe}): {len(found)} logs for this row; "
-                f"using the newest ({row.log}), superseded: {', '.join(row.superseded_logs)}"
+                f"using the most complete ({found[0][0]} problems; the newest among equals): {row.log}; superseded: {sizes}"
             )
         if row.errors:
             warnings.append(f"{row.benchmark}/{row.split} {row.label} ({row.recipe}): {row.errors} sample(s) ended in an error and are left out ({row.log})")
@@ -243,6 +258,13 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
     rows.sort(key=lambda r: (r.benchmark, r.split, r.variant, r.guide_variant, -(r.accuracy if r.accuracy is not None else -1.0),
                              r.cost_per_1k["total"] if r.cost_per_1k["total"] is not None else math.inf, r.label))
     return Leaderboard(rows=rows, warnings=warnings, skipped=skipped, variants=variants, sources=source_list, note=note)
+
+
+def _problems_in(header: Any) -> int:
+    """Distinct problems a complete log scored, from its header (samples / epochs)."""
+    results = header.results
+    samples = (results.completed_samples or results.total_samples or 0) if results is not None else 0
+    return int(samples) // max(1, int(header.eval.config.epochs or 1))
 
 
 def _assign_variants(rows: list[Row], warnings: list[str]) -> dict[str, dict[str, Any]]:
@@ -361,7 +383,7 @@ def _cells(row: Row) -> list[tuple[str, Any]]:
         guide = f"{row.guide} ({row.guide_model})"
     return [
         (bench, bench), (row.split, row.split), (row.core, row.core), (guide, guide), (row.recipe, row.recipe),
-        (str(row.n), row.n), (fmt_acc(row), row.accuracy),
+        (str(row.n) + (f" ({row.attempts} attempts)" if row.attempts != row.n else ""), row.n), (fmt_acc(row), row.accuracy),
         (fmt_money(row.cost_per_1k["guide"]) + (" (batch)" if "guide" in row.batch_priced else ""), row.cost_per_1k["guide"]),
         (fmt_money(row.cost_per_1k["core"]) + (" (batch)" if "core" in row.batch_priced else ""), row.cost_per_1k["core"]),
         (fmt_money(row.cost_per_1k["total"]), row.cost_per_1k["total"]),

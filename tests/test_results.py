@@ -95,7 +95,8 @@ def logs(tmp_path_factory):
                                strategy valid 9/10 (problem 9 invalid), leaked 1/9 (problem 0)
     C  core-b alone (ref.)    10/10 right   in 100, out 10 -> (300 + 150)/1e6 * 1000 = $0.45
     D  core-a + ICL            6/10 right   in 400, out 10 -> $0.42 (dominated by B)
-    E  core-a alone, same as A but from a copy of the data (another data revision)
+    E  core-a alone, same as A but from a copy of the data without its last problem (another
+       data revision: revisions are content hashes, so an unchanged copy would be the same one)
     """
     _register_prices()
     root = tmp_path_factory.mktemp("results")
@@ -113,6 +114,10 @@ def logs(tmp_path_factory):
                     scripted_core("mockllm/core-a", problems, range(6), 400), limit=N)
     copy = root / "data-copy"
     shutil.copytree(SHARED_DATA / "gsm8k", copy / "gsm8k")
+    test_file = copy / "gsm8k" / "test.jsonl"
+    os.chmod(test_file, 0o644)
+    lines = test_file.read_text().splitlines(keepends=True)
+    test_file.write_text("".join(lines[:-1]))  # the last problem dropped
     out["E"] = _run(gsm8k(split="test", mode="core", data_dir=str(copy)), board,
                     scripted_core("mockllm/core-a", _problems(N, str(copy)), range(5), 100), limit=N)
     # For the gate: B again with the same script (equal), a planted regression, a shorter run.
@@ -320,6 +325,54 @@ def test_leaderboard_cli(logs, tmp_path, capsys):
     assert gcop_main(["leaderboard", str(logs["board"]), "--out", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "leaderboard.html").is_file()
     assert gcop_main(["leaderboard", str(tmp_path / "nothing-here-yet"), "--out", str(tmp_path)]) == 2
+
+
+def test_leaderboard_writes_beside_the_logs_unless_told(logs, tmp_path, monkeypatch):
+    board = tmp_path / "logs"
+    shutil.copytree(logs["board"], board)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    assert gcop_main(["leaderboard", str(board), "--quiet", "--no-matplotlib"]) == 0
+    assert (board / "leaderboard" / "leaderboard.json").is_file()
+    assert list((tmp_path / "results").iterdir()) == []  # the committed folder only with --out results
+
+
+def test_a_smaller_newer_run_never_replaces_a_larger_one(logs, tmp_path):
+    folder = tmp_path / "reruns"
+    folder.mkdir()
+    shutil.copy(_path(logs["B"]), folder)
+    shutil.copy(_path(logs["B8"]), folder)  # made later, on 8 of the 10 problems
+    board = build_leaderboard(folder)
+    [row] = board.rows
+    assert row.n == 10 and os.path.abspath(row.log) == os.path.abspath(folder / os.path.basename(_path(logs["B"])))
+    [warning] = [w for w in board.warnings if "superseded" in w]
+    assert "using the most complete (10 problems" in warning and "(8 problems)" in warning
+
+
+def test_epochs_count_problems_and_cluster_the_interval(tmp_path):
+    """5 problems x 3 epochs. The core gets problems 0 and 1 right every time, problem 2 once in
+    three attempts, problems 3 and 4 never: accuracy = (1 + 1 + 1/3 + 0 + 0) / 5 = 7/15, over n = 5
+    problems (15 attempts); the interval is Wilson over 5 problem means, wider than Wilson over 15
+    attempts; $ and tokens are per problem (3 attempts each)."""
+    _register_prices()
+    problems = _problems(5)
+    tries = {i: 0 for i in range(5)}
+
+    def correct(i, prompt):
+        tries[i] += 1
+        return i in (0, 1) or (i == 2 and tries[i] == 1)
+
+    log = _run(gsm8k(split="test", mode="core", data_dir=DATA), tmp_path,
+               scripted_core("mockllm/core-a", problems, correct, 100), limit=5, epochs=3)
+    [row] = build_leaderboard(log).rows
+    assert (row.n, row.attempts, row.epochs, row.correct) == (5, 15, 3, 7)
+    assert row.accuracy == pytest.approx(7 / 15)
+    assert row.accuracy_ci95 == pytest.approx(wilson_interval(7 / 3, 5))
+    naive = wilson_interval(7, 15)
+    assert row.accuracy_ci95[0] < naive[0] and row.accuracy_ci95[1] > naive[1]
+    # per problem: 3 x (100 in * $1 + 10 out * $2) / 1e6 = $0.00036, i.e. $0.36 per 1,000 problems
+    assert row.cost_per_1k["core"] == pytest.approx(0.36)
+    assert row.tokens_per_problem["core"]["input_tokens"] == 300
 
 
 # --------------------------------------------------------------------------- regression gate
