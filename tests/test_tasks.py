@@ -38,7 +38,8 @@ def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
     assert values == ["C", "I"]
     assert all(s.metadata["mode"] == "core" for s in log.samples)
     assert "<strategy>" not in _user_prompt(log.samples[0])
-    assert log.eval.metadata["core_prompt_version"] and log.eval.metadata["data_revision"].startswith("local:")
+    assert log.eval.metadata["core_prompt_version"] and log.eval.metadata["data_revision"].startswith("local gsm8k files sha256:")
+    assert str(SHARED_DATA) not in log.eval.metadata["data_revision"]  # content, not the machine's path
 
 
 def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_path):
@@ -209,3 +210,17 @@ def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monke
     assert usage.total_cost == pytest.approx(0.5 + 1.0)  # 1M in at $0.5/M + 0.5M out at $2/M
     with pytest.raises(ValueError, match="gcop/replay/<label>"):
         get_model("gcop/reference/label", memoize=False)
+
+
+def test_a_data_revision_is_the_content_not_the_folder(tmp_path):
+    import shutil
+
+    from evals.tasks import data_revision
+
+    copy = tmp_path / "copy"
+    shutil.copytree(DATA + "/kodcode", copy / "kodcode")
+    assert data_revision("kodcode", str(copy)) == data_revision("kodcode", DATA)  # same files, another path
+    sample = copy / "kodcode" / "kodcode_sample.jsonl"
+    sample.chmod(0o644)
+    sample.write_text(sample.read_text()[:-2] + "\n")
+    assert data_revision("kodcode", str(copy)) != data_revision("kodcode", DATA)
