@@ -552,3 +552,35 @@ def test_reasoning_from_the_separate_channel_becomes_the_think_block(tmp_path: P
     result = run_acceptance(cfg, problems=problems)
     (row,) = rows(result.corpus_path)
     assert row["guide_output"] == f"<think>\nextended thinking here\n</think>\n<strategy>\n1. {KEYWORD} it.\n</strategy>"
+
+
+def test_the_bound_says_when_it_is_vacuous_and_which_k_would_make_it_hold() -> None:
+    from train.accept import AcceptResult, nonvacuous_settings
+
+    # 32 problems, every first proposal accepted (A = 1): at K = 4, eta = 0.1 the arithmetic gives a
+    # bound of 0.05 next to an observed mean of 1.0, and the condition exp(-2 K eta^2) <= A - eps fails.
+    records = [{"id": str(i), "status": "accepted", "round": 1, "q_K": 1.0, "rounds": [{"round": 1, "accepted": True,
+                "q_K": 1.0, "valid": True}]} for i in range(32)]
+    stats = compute_stats(records, k=4, tau=0.75, rounds=1, eta=0.1, delta=0.05)
+    nv = stats["guarantee"]["nonvacuous"]
+    eps = math.sqrt(math.log(1 / 0.05) / (2 * 32))
+    assert nv["rate_lcb"] == pytest.approx(1 - eps) and nv["hoeffding_term"] == pytest.approx(math.exp(-0.08))
+    assert nv["meaningful"] is False
+    assert nv["k_needed"] == math.ceil(math.log(1 / (1 - eps)) / (2 * 0.01))
+    assert nv["eta_needed"] == pytest.approx(math.sqrt(math.log(1 / (1 - eps)) / 8))
+
+    def line(s) -> str:
+        result = AcceptResult(out_dir=Path("."), corpus_path=Path("c"), stats_path=Path("s"), state_path=Path("t"),
+                              ledger_path=Path("l"), stats={**s, "settings": {"benchmark": "gsm8k", "split": "train",
+                              "teacher": "t", "core": "c", "rounds": 1}, "cost": {"total_usd": 0.0, "phases": {}}},
+                              stopped=None, skipped=0, this_run={})
+        return result.format()
+
+    text = line(stats)
+    assert "VACUOUS" in text and f"K >= {nv['k_needed']}" in text and "mean 1.000" in text
+    # at the K it names, the same acceptance makes it hold, and the summary says so
+    again = compute_stats(records, k=nv["k_needed"], tau=0.75, rounds=1, eta=0.1, delta=0.05)
+    assert again["guarantee"]["nonvacuous"]["meaningful"] is True
+    assert "VACUOUS" not in line(again) and "meaningful" in line(again)
+    # with a lower bound of 0, no K helps
+    assert nonvacuous_settings(0.0, k=4, eta=0.1, tau=0.75)["k_needed"] is None

@@ -46,7 +46,9 @@ proposal is accepted, ``P(q(s) < tau - eta | accepted) <= exp(-2 K eta^2) / A``,
 
     E[q(s) | accepted] >= (tau - eta) * (1 - exp(-2 K eta^2) / A)
 
-(clamped at 0; vacuous when ``A <= exp(-2 K eta^2)``). ``A`` is estimated by
+(clamped at 0; vacuous when ``A <= exp(-2 K eta^2)``, and reported as meaningful only when
+``exp(-2 K eta^2) <= A_s - epsilon``, the lower bound below; otherwise the summary says VACUOUS
+and names the K, or the eta, that would make it hold: :func:`nonvacuous_settings`). ``A`` is estimated by
 ``A_s = accepted / attempted``. *Overall*, the attempted units are all proposals (teacher
 rounds, malformed ones included) over all problems: each corpus line is the one accepted
 proposal of its problem, so this is the rate the bound needs when refinements are allowed
@@ -272,6 +274,25 @@ def guarantee(tau: float, eta: float, k: int, acceptance: float | None) -> float
     if not acceptance or acceptance <= 0:
         return 0.0
     return max(0.0, (tau - eta) * (1.0 - math.exp(-2.0 * k * eta * eta) / acceptance))
+
+
+def nonvacuous_settings(rate_lcb: float | None, *, k: int, eta: float, tau: float) -> dict[str, Any]:
+    """When the guarantee means something, and what would make it.
+
+    The bound is *meaningful* when the Hoeffding term ``exp(-2 K eta^2)`` is at most the acceptance
+    rate's lower confidence bound ``A_s - epsilon`` (the paper's condition ``delta <= A_s - epsilon``);
+    otherwise it is vacuous or close to it whatever its arithmetic says. Returns ``meaningful``, the
+    smallest ``K`` that would satisfy the condition at this ``eta`` and rate (``k_needed``), and the
+    smallest ``eta`` that would at this ``K`` (``eta_needed``, None when it would not be below tau),
+    both None when the rate's lower bound is 0 (more problems are needed, not a larger K)."""
+    term = math.exp(-2.0 * k * eta * eta)
+    if not rate_lcb or rate_lcb <= 0:
+        return {"meaningful": False, "hoeffding_term": term, "rate_lcb": rate_lcb, "k_needed": None, "eta_needed": None}
+    need = math.log(1.0 / rate_lcb)
+    k_needed = max(1, math.ceil(need / (2.0 * eta * eta)))
+    eta_needed = math.sqrt(need / (2.0 * k))
+    return {"meaningful": term <= rate_lcb, "hoeffding_term": term, "rate_lcb": rate_lcb, "k_needed": k_needed,
+            "eta_needed": eta_needed if eta_needed < tau else None}
 
 
 def acceptance_bounds(accepted: int, attempted: int, *, k: int, tau: float, eta: float, delta: float) -> dict[str, Any]:
@@ -565,6 +586,8 @@ def compute_stats(records: Sequence[Mapping[str, Any]], *, k: int, tau: float, r
             "overall": guarantee(tau, eta, k, len(accepted) / proposals if proposals else None),
             "overall_lcb": guarantee(tau, eta, k, hoeffding_lcb(len(accepted) / proposals, proposals, delta)
                                      if proposals else None),
+            "nonvacuous": nonvacuous_settings(
+                hoeffding_lcb(len(accepted) / proposals, proposals, delta) if proposals else None, k=k, eta=eta, tau=tau),
             "per_problem": {
                 "n": len(per_problem),
                 "mean": sum(bounds) / len(bounds) if bounds else None,
@@ -623,8 +646,8 @@ class AcceptResult:
             "  per round: " + ", ".join(
                 f"r{r['round']} {r['accepted']}/{r['proposals']}" for r in s["per_round"] if r["proposals"]),
             f"  per proposal: A = {pct(ap['rate'])} (lower bound {pct(ap['rate_lcb'])}); "
-            f"E[q | accepted] >= {g['overall']:.3f} (>= {g['overall_lcb']:.3f} w.p. >= {1 - g['delta']:.2f}), "
-            f"eta={g['eta']:g}",
+            f"q_K of the accepted: mean {_accepted_mean(s)}",
+            "  " + _bound_line(g),
             f"  cost: ${s['cost']['total_usd']:.4f}"
             + (f" of ${s['cost']['budget_usd']:g} budget" if s['cost'].get('budget_usd') is not None else "")
             + "  (" + ", ".join(f"{name} ${ph['cost_usd']:.4f}/{ph['calls']} calls"
@@ -632,6 +655,26 @@ class AcceptResult:
             f"  corpus: {self.corpus_path}  stats: {self.stats_path}",
         ]
         return "\n".join(lines)
+
+
+def _accepted_mean(stats: Mapping[str, Any]) -> str:
+    mean = stats["q_K"]["accepted_mean"]
+    return "n/a" if mean is None else f"{mean:.3f}"
+
+
+def _bound_line(g: Mapping[str, Any]) -> str:
+    """The Theorem-2 bound, with what it needs to mean something (see :func:`nonvacuous_settings`)."""
+    nv = g.get("nonvacuous") or {}
+    bound = (f"bound E[q | accepted] >= {g['overall']:.3f} (>= {g['overall_lcb']:.3f} w.p. >= {1 - g['delta']:.2f}) "
+             f"at K={g['K']}, eta={g['eta']:g}")
+    if nv.get("meaningful"):
+        return bound + f": meaningful (exp(-2*K*eta^2) = {nv['hoeffding_term']:.3f} <= A's lower bound {nv['rate_lcb']:.3f})"
+    if nv.get("k_needed") is None:
+        return (bound + ": VACUOUS, and no K makes it hold: the acceptance rate's lower bound is 0 "
+                "(more problems, or a higher acceptance rate, are needed)")
+    eta_part = f" or eta >= {nv['eta_needed']:.3f} at K={g['K']}" if nv.get("eta_needed") is not None else ""
+    return (bound + f": VACUOUS (exp(-2*K*eta^2) = {nv['hoeffding_term']:.3f} exceeds A's lower bound "
+            f"{nv['rate_lcb']:.3f}); it would hold with K >= {nv['k_needed']} at eta={g['eta']:g}{eta_part}")
 
 
 class _ProblemFailed(Exception):
