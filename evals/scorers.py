@@ -117,29 +117,37 @@ def _score(verdict: Verdict, answer: str | None, state: TaskState) -> Score:
     )
 
 
-def _mean_of(field: str, scores: list[SampleScore]) -> float:
+# Metrics that do not apply to a run (no guided sample, no judged test) are left out of its results
+# rather than shown as NaN: a metric that returns a mapping has each entry reported under its key,
+# and Inspect skips entries whose value is None.
+def _applies(name: str, value: float | None) -> dict[str, float | None]:
+    return {name: value}
+
+
+def _mean_of(field: str, scores: list[SampleScore]) -> float | None:
     values = [s.score.metadata.get(field) for s in scores if s.score.metadata and s.score.metadata.get(field) is not None]
-    return float(sum(bool(v) for v in values) / len(values)) if values else float("nan")
+    return float(sum(bool(v) for v in values) / len(values)) if values else None
 
 
 @metric
 def strategy_validity() -> Metric:
-    """I_str: the share of guided samples whose guide output had a well-formed strategy."""
+    """I_str: the share of guided samples whose guide output had a well-formed strategy (absent
+    from a run with no guided sample)."""
 
-    def compute(scores: list[SampleScore]) -> float:
-        return _mean_of("strategy_valid", scores)
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        return _applies("strategy_validity", _mean_of("strategy_valid", scores))
 
-    return compute
+    return compute  # type: ignore[return-value]
 
 
 @metric
 def leak_rate() -> Metric:
-    """The share of guided samples whose strategy leaks the answer."""
+    """The share of guided samples whose strategy leaks the answer (absent with no guided sample)."""
 
-    def compute(scores: list[SampleScore]) -> float:
-        return _mean_of("leaked", scores)
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        return _applies("leak_rate", _mean_of("leaked", scores))
 
-    return compute
+    return compute  # type: ignore[return-value]
 
 
 @scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate()])
@@ -159,9 +167,10 @@ def math_scorer() -> Scorer:
 @metric
 def by_value_share() -> Metric:
     """The share of judged tests whose every comparison was by value: what the sample could not
-    have forged through its own ``__eq__``. In-process verdicts count as not by value."""
+    have forged through its own ``__eq__``. In-process verdicts count as not by value. Absent when
+    no test was judged."""
 
-    def compute(scores: list[SampleScore]) -> float:
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         by_value = other = 0
         for s in scores:
             meta = s.score.metadata or {}
@@ -170,21 +179,22 @@ def by_value_share() -> Metric:
                 other += int(meta.get("tests_through_handle") or 0)
             elif meta.get("boundary") == "in-process":
                 other += 1
-        return by_value / (by_value + other) if by_value + other else float("nan")
+        return _applies("by_value_share", by_value / (by_value + other) if by_value + other else None)
 
-    return compute
+    return compute  # type: ignore[return-value]
 
 
 @metric
 def in_process_share() -> Metric:
-    """The share of code samples judged in-process (their test could not cross the boundary)."""
+    """The share of code samples judged in-process (their test could not cross the boundary);
+    absent when none was judged."""
 
-    def compute(scores: list[SampleScore]) -> float:
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         judged = [(s.score.metadata or {}).get("boundary") for s in scores]
         judged = [b for b in judged if b]
-        return sum(b == "in-process" for b in judged) / len(judged) if judged else float("nan")
+        return _applies("in_process_share", sum(b == "in-process" for b in judged) / len(judged) if judged else None)
 
-    return compute
+    return compute  # type: ignore[return-value]
 
 
 @scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), by_value_share(), in_process_share()])

@@ -40,6 +40,9 @@ def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
     assert "<strategy>" not in _user_prompt(log.samples[0])
     assert log.eval.metadata["core_prompt_version"] and log.eval.metadata["data_revision"].startswith("local gsm8k files sha256:")
     assert str(SHARED_DATA) not in log.eval.metadata["data_revision"]  # content, not the machine's path
+    # guide metrics do not apply to a core-only run: absent, not NaN
+    metrics = log.results.scores[0].metrics
+    assert set(metrics) == {"accuracy", "stderr"}
 
 
 def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_path):
