@@ -26,14 +26,20 @@ whatever design produced it. Estimates:
 * alpha_hat(s) = share of s's executions that were solved;
 * alpha_hat(x) = share of x's executions that were solved = the execution-weighted mean of
   alpha_hat(s) (a strategy drawn twice counts twice: a Monte-Carlo estimate of E_s[alpha(s)]);
-* E[1 - alpha] = mean over problems of 1 - alpha_hat(x), with a 95% interval from the spread
-  across problems (normal approximation, standard error = sd(alpha_hat(x)) / sqrt(P): valid for
-  the two-stage sampling since each alpha_hat(x) is unbiased; too narrow for very small P).
+* E[1 - alpha] = mean over problems of 1 - alpha_hat(x), with a 95% interval that holds for any
+  number of problems P: Hoeffding's, mean +- sqrt(ln(2/0.05) / (2P)), valid because each
+  alpha_hat(x) lies in [0, 1] and is unbiased for alpha(x) (wide for small P, and said so below
+  30 problems). The normal approximation from the spread across problems (standard error
+  sd(alpha_hat(x)) / sqrt(P)) is reported beside it from 30 problems on; below that it can be
+  far too narrow (a zero spread gives a zero-width interval).
 
-"Solved" is the task's score (the core's answer judged correct); a draw whose strategy was
-invalid (unparseable, over budget) could not be executed: by default it counts as a failed
-execution (``--invalid failure``), or is left out (``--invalid exclude``). Samples that ended
-in an error are left out and counted.
+"Solved" is the task's score (the core's answer judged correct). A draw whose strategy was
+invalid (unparseable, over budget) gave the core no strategy to execute, though with the task's
+``on_invalid=run_core_without`` the core still ran, alone, and may have solved the problem. Both
+definitions are reported, each labelled: *invalid strategies count as failed executions*
+(``--invalid failure``, the default headline) and *executions of valid strategies only*
+(``--invalid exclude``); the option picks which one the interval and the bound use. Samples that
+ended in an error are left out and counted.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ from typing import Any
 from .logs import Z95, LogError, read_run, single_log
 
 INVALID_POLICIES = ("failure", "exclude")
+#: Below this many problems the interval is wide and the summary says so.
+SMALL_P = 30
+_HOEFFDING_Z = math.log(2 / 0.05)
 
 
 @dataclass
@@ -74,6 +83,8 @@ class ExecutabilityReport:
     excluded_problems: int
     horizon: float
     r_max: float
+    #: mean alpha(x) and problems under the other ``invalid`` policy (both are always reported)
+    other_policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def alphas(self) -> list[float]:
@@ -86,10 +97,23 @@ class ExecutabilityReport:
 
     @property
     def gap_ci95(self) -> tuple[float, float] | None:
+        """Hoeffding's 95% interval for E[1 - alpha]: holds for any number of problems."""
+        if not self.problems or self.mean_gap is None:
+            return None
+        half = math.sqrt(_HOEFFDING_Z / (2 * len(self.problems)))
+        return (max(0.0, self.mean_gap - half), min(1.0, self.mean_gap + half))
+
+    @property
+    def gap_ci95_normal(self) -> tuple[float, float] | None:
+        """The normal approximation (spread across problems): reported from SMALL_P problems on."""
         if len(self.problems) < 2 or self.mean_gap is None:
             return None
         se = statistics.stdev(self.alphas) / math.sqrt(len(self.problems))
         return (max(0.0, self.mean_gap - Z95 * se), min(1.0, self.mean_gap + Z95 * se))
+
+    @property
+    def small_sample(self) -> bool:
+        return len(self.problems) < SMALL_P
 
     @property
     def scale(self) -> float:
@@ -123,6 +147,10 @@ class ExecutabilityReport:
             "excluded_problems": self.excluded_problems,
             "mean_alpha": None if self.mean_gap is None else 1.0 - self.mean_gap,
             "mean_one_minus_alpha": self.mean_gap, "mean_one_minus_alpha_ci95": self.gap_ci95,
+            "mean_one_minus_alpha_ci95_method": "Hoeffding (finite-sample, any P)",
+            "mean_one_minus_alpha_ci95_normal": self.gap_ci95_normal if not self.small_sample else None,
+            "small_sample": self.small_sample,
+            "other_policy": self.other_policy,
             "H": self.horizon, "R_max": self.r_max, "bound_term": self.bound, "bound_term_ci95": self.bound_ci95,
             "histogram_alpha_x": histogram(self.alphas),
             "per_problem": [p.__dict__ for p in self.problems],
@@ -153,15 +181,30 @@ class ExecutabilityReport:
             lines += ["", f"per-strategy alpha(s) (strategies executed more than once: {len(strategy_alphas)}):",
                       format_histogram(strategy_alphas)]
         gap, ci = self.mean_gap, self.gap_ci95
-        ci_text = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else " (no interval: fewer than 2 problems)"
+        ci_text = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
         bci = self.bound_ci95
         bci_text = f" [{bci[0]:.4f}, {bci[1]:.4f}]" if bci else ""
+        label = {"failure": "invalid strategies count as failed executions",
+                 "exclude": "executions of valid strategies only"}
+        other = self.other_policy
         lines += [
             "",
-            f"mean alpha(x)            = {1 - gap:.4f}",  # type: ignore[operator]
-            f"E[1 - alpha]             = {gap:.4f}{ci_text}   (95% interval, n = {len(self.problems)} problems)",
-            f"2 * H * R_max * E[1 - a] = {self.bound:.4f}{bci_text}   (H = {self.horizon:g}, R_max = {self.r_max:g})",
+            f"mean alpha(x), {label[self.invalid_policy]:<46} = {1 - gap:.4f}",  # type: ignore[operator]
         ]
+        if other.get("mean_alpha") is not None:
+            lines.append(f"mean alpha(x), {label[other['policy']]:<46} = {other['mean_alpha']:.4f}"
+                         f"   ({other['problems']} problems)")
+        lines += [
+            f"E[1 - alpha]             = {gap:.4f}{ci_text}   (95%, Hoeffding: holds for any number of problems; "
+            f"n = {len(self.problems)})",
+        ]
+        normal = self.gap_ci95_normal
+        if normal and not self.small_sample:
+            lines.append(f"                           normal approximation [{normal[0]:.4f}, {normal[1]:.4f}]")
+        lines.append(f"2 * H * R_max * E[1 - a] = {self.bound:.4f}{bci_text}   (H = {self.horizon:g}, R_max = {self.r_max:g})")
+        if self.small_sample:
+            lines.append(f"warning: only {len(self.problems)} problems (< {SMALL_P}): the interval is wide and the "
+                         "estimate rough; evaluate more problems for a usable figure")
         return "\n".join(lines)
 
 
@@ -204,6 +247,21 @@ def estimate(path: str | os.PathLike[str], *, invalid: str = "failure", horizon:
     guided = [s for s in run.samples if s.mode == "guided" or s.strategy_valid is not None]
     if run.info.mode != "guided" and not guided:
         raise LogError(f"{run.info.path} is not a guided run (mode {run.info.mode}): executability needs the guide's strategies")
+    problems, invalid_draws = _problem_estimates(run, invalid)
+    other = "exclude" if invalid == "failure" else "failure"
+    others, _ = _problem_estimates(run, other)
+    all_ids = {s.id for s in run.samples}
+    return ExecutabilityReport(
+        log=run.info.path, benchmark=run.info.benchmark, core=run.info.core, guide=run.info.guide,
+        problems=problems, invalid_policy=invalid, invalid_draws=invalid_draws, error_samples=len(run.errors),
+        excluded_problems=len(all_ids) - len(problems), horizon=horizon, r_max=r_max,
+        other_policy={"policy": other, "problems": len(others),
+                      "mean_alpha": statistics.fmean(p.alpha for p in others) if others else None},
+    )
+
+
+def _problem_estimates(run: Any, invalid: str) -> tuple[list[ProblemEstimate], int]:
+    """Per-problem estimates under one ``invalid`` policy, and the number of invalid draws."""
     by_problem: dict[str, list[Any]] = defaultdict(list)
     invalid_draws = 0
     for s in run.scored:
@@ -212,7 +270,6 @@ def estimate(path: str | os.PathLike[str], *, invalid: str = "failure", horizon:
             if invalid == "exclude":
                 continue
         by_problem[s.id].append(s)
-    all_ids = {s.id for s in run.samples}
     problems = []
     for pid in sorted(by_problem):
         draws = by_problem[pid]
@@ -227,11 +284,7 @@ def estimate(path: str | os.PathLike[str], *, invalid: str = "failure", horizon:
         solved = sum(p["solved"] for p in per_strategy)
         problems.append(ProblemEstimate(id=pid, draws=len(draws), strategies=len(groups), solved=solved,
                                         alpha=solved / len(draws), per_strategy=per_strategy))
-    return ExecutabilityReport(
-        log=run.info.path, benchmark=run.info.benchmark, core=run.info.core, guide=run.info.guide,
-        problems=problems, invalid_policy=invalid, invalid_draws=invalid_draws, error_samples=len(run.errors),
-        excluded_problems=len(all_ids) - len(problems), horizon=horizon, r_max=r_max,
-    )
+    return problems, invalid_draws
 
 
 def write_replay(path: str | os.PathLike[str], out: str | os.PathLike[str], k: int) -> int:

@@ -457,12 +457,15 @@ def test_executability_with_m_strategies_and_k_executions(logs, tmp_path):
     expected = [1, 2 / 3, 1 / 3, 0]
     assert [p.alpha for p in report.problems] == pytest.approx([expected[i] for i in _order(report, problems)])
     assert report.mean_gap == pytest.approx(0.5)
-    # sd of (1, 2/3, 1/3, 0) = 0.43033; se = 0.21517; 0.5 -+ 1.96 * se
-    assert report.gap_ci95 == pytest.approx((0.0783, 0.9217), abs=1e-4)
-    assert report.bound == pytest.approx(2.0) and report.bound_ci95 == pytest.approx((0.3133, 3.6867), abs=1e-3)
+    # Hoeffding, any P: 0.5 -+ sqrt(ln(40) / 8) = 0.5 -+ 0.679, clamped to [0, 1]
+    assert report.gap_ci95 == pytest.approx((0.0, 1.0))
+    # the normal approximation: sd of (1, 2/3, 1/3, 0) = 0.43033; se = 0.21517; 0.5 -+ 1.96 * se
+    assert report.gap_ci95_normal == pytest.approx((0.0783, 0.9217), abs=1e-4)
+    assert report.bound == pytest.approx(2.0) and report.bound_ci95 == pytest.approx((0.0, 4.0))
     assert report.design()["strategies_per_problem_M"]["max"] == 3 and report.design()["executions_per_strategy_K"]["max"] == 1
     text = report.format()
     assert "E[1 - alpha]             = 0.5000" in text and "[0.9, 1.0]     1" in text
+    assert "warning: only 4 problems" in text and "normal approximation" not in text
 
     # Design B: each recorded strategy replayed K = 2 times (epochs 1-2 <- 1, 3-4 <- 2, 5-6 <- 3).
     guide_file = tmp_path / "guide.jsonl"
@@ -478,6 +481,20 @@ def test_executability_with_m_strategies_and_k_executions(logs, tmp_path):
     assert json.loads((tmp_path / "x.json").read_text())["bound_term"] == pytest.approx(1.0)
 
 
+def test_executability_interval_is_not_degenerate_on_few_problems():
+    # every problem solved on every draw: the spread is 0, so the normal interval would be [0, 0]
+    from results.executability import ExecutabilityReport, ProblemEstimate
+
+    problems = [ProblemEstimate(id=str(i), draws=3, strategies=3, solved=3, alpha=1.0) for i in range(5)]
+    report = ExecutabilityReport(log="x", benchmark="gsm8k", core="c", guide="g", problems=problems,
+                                 invalid_policy="failure", invalid_draws=0, error_samples=0, excluded_problems=0,
+                                 horizon=1.0, r_max=1.0)
+    assert report.gap_ci95_normal == (0.0, 0.0)
+    low, high = report.gap_ci95
+    assert low == 0.0 and high == pytest.approx(math.sqrt(math.log(40) / 10))  # 0.607: 5 problems say little
+    assert "warning: only 5 problems" in report.format()
+
+
 def _order(report, problems):
     ids = [p.id for p in problems]
     return [ids.index(p.id) for p in report.problems]
@@ -487,6 +504,11 @@ def test_executability_invalid_strategies_and_refusals(logs):
     report = estimate(logs["B"])  # problem 9's strategy is invalid: a failed execution by default
     assert report.invalid_draws == 1 and report.mean_gap == pytest.approx(0.1)
     assert estimate(logs["B"], invalid="exclude").mean_gap == pytest.approx(0.0)
+    # both definitions are reported, each labelled, whichever one the interval uses
+    assert report.other_policy == {"policy": "exclude", "problems": 9, "mean_alpha": 1.0}
+    text = report.format()
+    assert "invalid strategies count as failed executions" in text and "executions of valid strategies only" in text
+    assert "= 0.9000" in text and "= 1.0000   (9 problems)" in text
     with pytest.raises(LogError, match="not a guided run"):
         estimate(logs["A"])
     assert gcop_main(["executability", _path(logs["A"])]) == 2
