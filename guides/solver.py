@@ -15,6 +15,7 @@ step checks :func:`inspect_ai.model.model_roles` itself and raises
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,9 +25,9 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from gcop.lifecycle import check_not_retired
 
 from .prompts import GUIDE_PROMPT_VERSION, guide_messages
-from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, parse_guide_output
+from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
 
-__all__ = ["DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
+__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
 
 #: Where the guide's result lives in ``state.metadata``.
 GUIDE_METADATA_KEY = "guide"
@@ -56,6 +57,28 @@ def guide_role_bound(role: str = "guide") -> bool:
     """
     bound = model_roles().get(role)
     return bound is not None and bound != []
+
+
+APPROX_COUNTER = "approx: one token per word, digit or symbol (guides.strategy.approx_token_count)"
+
+
+@functools.lru_cache(maxsize=16)
+def guide_token_counter(model_name: str) -> tuple[Callable[[str], int], str]:
+    """How the strategy budget is counted for a guide: with the guide's own tokenizer when it is a
+    self-hosted model whose tokenizer is on this machine (``hf/`` or ``vllm/`` with a local folder
+    or a cached Hub id), else with the one documented approximation. Returns the counter and a
+    description, which each sample records (``metadata.guide.token_counter``)."""
+    provider, _, path = model_name.partition("/")
+    if provider in ("hf", "vllm") and path:
+        try:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except Exception:  # noqa: BLE001 - no tokenizer here: fall back to the approximation
+            tokenizer = None
+        if tokenizer is not None:
+            return (lambda text: len(tokenizer.encode(text, add_special_tokens=False))), f"tokenizer of {path}"
+    return approx_token_count, APPROX_COUNTER
 
 
 def _reasoning_of(output: ModelOutput) -> str | None:
@@ -99,7 +122,8 @@ def guide_step(
       required: with no model bound to ``role``, raise :class:`GuideRoleMissingError` (True)
         or leave the state untouched (False: no ``"guide"`` key is written).
       problem: the problem text for a state (default ``state.input_text``).
-      count_tokens: token counter for the budget (default: the parser's offline approximation).
+      count_tokens: token counter for the budget (default :func:`guide_token_counter`: the guide's
+        own tokenizer where it is on this machine, else the parser's offline approximation).
       config: generation config for the guide call (merged over the role's own).
       max_tokens: the guide call's output cap (default :func:`guide_max_tokens`: a think budget
         plus ``max_strategy_tokens``); a ``max_tokens`` in ``config`` wins.
@@ -107,7 +131,8 @@ def guide_step(
     The stored dict has ``raw``, ``reasoning``, ``strategy``, ``valid``, ``reason``,
     ``strategy_tokens`` (see :class:`~guides.strategy.ParsedStrategy`), ``input_tokens`` and
     ``output_tokens`` (the call's usage, None when unreported), ``stop_reason``, ``max_tokens``
-    (the cap the call ran under), ``model`` and ``prompt_version``. A guide call that fails (after Inspect's retries) raises, so Inspect
+    (the cap the call ran under), ``token_counter`` (what counted ``strategy_tokens``), ``model``
+    and ``prompt_version``. A guide call that fails (after Inspect's retries) raises, so Inspect
     records a sample error rather than an invalid strategy.
     """
     if domain not in ("math", "code"):
@@ -128,11 +153,15 @@ def guide_step(
         check_not_retired(str(model))  # before the first call, with the replacement named
         problem_text = problem(state) if problem is not None else state.input_text
         output = await model.generate(guide_messages(domain, problem_text, max_strategy_tokens), config=call_config)
+        if count_tokens is not None:
+            counter, counted_with = count_tokens, "the caller's counter"
+        else:
+            counter, counted_with = guide_token_counter(str(model))
         parsed = parse_guide_output(
             output.completion,
             reasoning=_reasoning_of(output),
             max_strategy_tokens=max_strategy_tokens,
-            count_tokens=count_tokens,
+            count_tokens=counter,
         )
         usage = output.usage
         state.metadata[GUIDE_METADATA_KEY] = {
@@ -141,6 +170,7 @@ def guide_step(
             "output_tokens": usage.output_tokens if usage is not None else None,
             "stop_reason": output.stop_reason if output.choices else None,
             "max_tokens": call_config.max_tokens,
+            "token_counter": counted_with,
             "model": str(model),
             "prompt_version": GUIDE_PROMPT_VERSION,
         }

@@ -17,7 +17,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, TaskState, solver
 
 from guides.prompts import GUIDE_PROMPT_VERSION, guide_messages
-from guides.solver import GuideRoleMissingError, guide_role_bound, guide_step, strategy_from_state
+from guides.solver import APPROX_COUNTER, GuideRoleMissingError, guide_role_bound, guide_step, guide_token_counter, strategy_from_state
 from guides.strategy import (
     ParsedStrategy,
     approx_token_count,
@@ -303,6 +303,7 @@ def test_guide_step_stores_the_parsed_strategy_and_counts_role_usage(tmp_path):
         "raw": GOOD, "reasoning": "Two steps.", "strategy": "Add the two amounts, then halve.",
         "valid": True, "reason": "", "strategy_tokens": approx_token_count("Add the two amounts, then halve."),
         "input_tokens": 40, "output_tokens": 12, "stop_reason": "stop", "max_tokens": 1536,
+        "token_counter": APPROX_COUNTER,
         "model": "mockllm/model", "prompt_version": GUIDE_PROMPT_VERSION,
     }
     # The call itself ran under the cap: a think budget of 1,024 plus the 512-token strategy budget.
@@ -431,3 +432,19 @@ def test_guide_step_rejects_bad_arguments():
     with pytest.raises(ValueError):
         guide_step("math", max_strategy_tokens=0)
     assert issubclass(GuideRoleMissingError, ValueError)
+
+
+def test_strategy_tokens_use_the_guides_own_tokenizer_when_it_is_here(tmp_path):
+    pytest.importorskip("transformers")
+    from train.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    folder = tmp_path / "guide"
+    tokenizer.save_pretrained(folder)
+    count, how = guide_token_counter(f"hf/{folder}")
+    text = "Add the two amounts, then halve the sum."
+    assert how == f"tokenizer of {folder}"
+    assert count(text) == len(tokenizer.encode(text, add_special_tokens=False))
+    # not here (or not self-hosted): the one documented approximation, said so
+    assert guide_token_counter(f"hf/{tmp_path / 'missing'}")[1] == APPROX_COUNTER
+    assert guide_token_counter("anthropic/claude-haiku-4-5") == (approx_token_count, APPROX_COUNTER)
