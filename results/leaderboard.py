@@ -8,9 +8,9 @@ counted in ``errors`` and left out of every figure):
 * ``n``: scored problems (distinct ids); ``attempts`` the scored samples (problems x epochs).
 * ``accuracy``: the mean over problems of each problem's mean score (with one epoch: correct / n),
   with a 95% Wilson score interval over the n problems, each problem's mean score as its outcome.
-  With several epochs this is the interval clustered by problem: a problem's mean varies at most as
-  a Bernoulli outcome does, so it is never narrower than a clustered interval, where a Wilson
-  interval over the attempts would treat k tries of one problem as k independent ones.
+  With several epochs this is an interval clustered by problem, and a conservative one (a
+  problem's mean varies at most as a Bernoulli outcome does), where a Wilson interval over the
+  attempts would treat k tries of one problem as k independent ones and be too narrow.
 * ``$ per 1,000 problems``: 1000 x (sum of the samples' $) / n, every attempt of a problem
   included, for the guide, the core and the total (see :mod:`results.logs` for the role split).
   ``None`` (shown "—") when any sample used a model without a price.
