@@ -557,22 +557,81 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
+#: Offsets (pixels, label box's anchor corner from the point) tried in turn for a point's number.
+_LABEL_OFFSETS = [(7, -7), (7, 5), (-7, -7), (-7, 5), (-3, -16), (-3, 14), (11, -1), (-11, -1)]
+LABEL_H = 11.0
+
+
+def label_width(text: str) -> float:
+    return 6.5 * len(text) + 2.0
+
+
+def place_labels(points: Sequence[tuple[float, float]], texts: Sequence[str],
+                 bounds: tuple[float, float, float, float]) -> list[tuple[float, float]]:
+    """Greedy placement of short labels beside points, in pixels (y down): for each point, the
+    first offset (tried at growing distances) whose box overlaps no placed label, no point and
+    stays inside ``bounds`` (x0, y0, x1, y1). Returns each label box's top-left corner."""
+    x0, y0, x1, y1 = bounds
+    marks = [(px - 5, py - 5, px + 5, py + 5) for px, py in points]
+    placed: list[tuple[float, float, float, float]] = []
+
+    def clear(box: tuple[float, float, float, float]) -> bool:
+        if box[0] < x0 or box[1] < y0 or box[2] > x1 or box[3] > y1:
+            return False
+        return not any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in (*placed, *marks))
+
+    corners = []
+    for (px, py), text in zip(points, texts, strict=True):
+        w = label_width(text)
+        chosen = None
+        for scale in (1.0, 1.8, 2.6, 3.4, 4.5):
+            for dx, dy in _LABEL_OFFSETS:
+                left = px + dx * scale if dx >= 0 else px + dx * scale - w
+                top = py + dy * scale if dy >= 0 else py + dy * scale - LABEL_H
+                box = (left, top, left + w, top + LABEL_H)
+                if clear(box):
+                    chosen = box
+                    break
+            if chosen:
+                break
+        if chosen is None:  # nowhere free: the first position, inside the panel
+            left = min(max(px + 7, x0), x1 - w)
+            top = min(max(py - 7 - LABEL_H, y0), y1 - LABEL_H)
+            chosen = (left, top, left + w, top + LABEL_H)
+        placed.append(chosen)
+        corners.append((chosen[0], chosen[1]))
+    return corners
+
+
+def point_numbers(board: Leaderboard) -> dict[int, int]:
+    """The number each plotted row carries on the plot and in its key (by the table's order)."""
+    plotted = [r for r in board.rows if r.accuracy is not None and r.cost_per_1k["total"] is not None]
+    return {id(r): i for i, r in enumerate(plotted, start=1)}
+
+
 def plot_svg(board: Leaderboard) -> str | None:
-    """The plot as hand-written SVG (no dependency): one panel per benchmark/split/variant."""
+    """The plot as hand-written SVG (no dependency): one panel per benchmark/split/variant. Each
+    point carries a number placed where it overlaps no other label or point; the panel's key below
+    the axes says which row each number is; the legend sits below the panels, off the data."""
     panels = _panels(board)
     if not panels:
         return None
-    pw, ph, ml, mr, mt, mb = 460, 340, 62, 18, 34, 52
+    numbers = point_numbers(board)
+    pw, ph, ml, mr, mt, mb = 460, 300, 62, 18, 34, 52
+    key_line = 14
     cols = min(2, len(panels))
     nrows = math.ceil(len(panels) / cols)
+    # each row of panels is as tall as its longest key needs
+    row_heights = [ph + key_line * max(len(rows) for _, rows in panels[r * cols:(r + 1) * cols]) + 8 for r in range(nrows)]
+    row_tops = [sum(row_heights[:r]) for r in range(nrows)]
     legend_h = 28
-    width, height = cols * pw, nrows * ph + legend_h
+    width, height = cols * pw, sum(row_heights) + legend_h
     e = html.escape
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
     for index, (title, rows) in enumerate(panels):
-        ox, oy = (index % cols) * pw, (index // cols) * ph
+        ox, oy = (index % cols) * pw, row_tops[index // cols]
         x0, x1, y0, y1 = ox + ml, ox + pw - mr, oy + mt, oy + ph - mb
         costs = [r.cost_per_1k["total"] for r in rows]
         log_x = _use_log_x(rows)
@@ -619,17 +678,28 @@ def plot_svg(board: Leaderboard) -> str | None:
         if len(frontier) > 1:
             pts = " ".join(f"{fx(r.cost_per_1k['total']):.1f},{fy(100 * r.accuracy):.1f}" for r in frontier)  # type: ignore[arg-type, operator]
             out.append(f'<polyline points="{pts}" fill="none" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/>')
-        for row, lo_, hi_ in zip(rows, lows, highs):
-            px, py = fx(row.cost_per_1k["total"]), fy(100 * row.accuracy)  # type: ignore[arg-type, operator]
+        points = [(fx(r.cost_per_1k["total"]), fy(100 * r.accuracy)) for r in rows]  # type: ignore[arg-type, operator]
+        texts = [str(numbers[id(r)]) for r in rows]
+        corners = place_labels(points, texts, (x0 + 1, y0 + 1, x1 - 1, y1 - 1))
+        for row, lo_, hi_, (px, py) in zip(rows, lows, highs, points, strict=True):
             colour = RECIPE_COLOURS.get(row.recipe, "#9467bd")
-            out.append(f'<line x1="{px:.1f}" y1="{fy(lo_):.1f}" x2="{px:.1f}" y2="{fy(hi_):.1f}" stroke="{colour}" stroke-opacity="0.6"/>')
+            for ya, yb in ((fy(lo_), fy(hi_)),):
+                out.append(f'<line x1="{px:.1f}" y1="{ya:.1f}" x2="{px:.1f}" y2="{yb:.1f}" stroke="{colour}" stroke-width="1.3"/>')
+                for yc in (ya, yb):
+                    out.append(f'<line x1="{px - 3:.1f}" y1="{yc:.1f}" x2="{px + 3:.1f}" y2="{yc:.1f}" stroke="{colour}" stroke-width="1.3"/>')
             out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{5 if row.pareto else 4}" fill="{colour}" '
                        f'stroke="{"#d62728" if row.pareto else "white"}" stroke-width="1.5"><title>{e(row.label)}: '
                        f'{100 * row.accuracy:.1f}%, {e(fmt_money(row.cost_per_1k["total"]))}</title></circle>')  # type: ignore[operator]
-            anchor = "end" if px > (x0 + x1) / 2 else "start"
-            dx = -7 if anchor == "end" else 7
-            out.append(f'<text x="{px + dx:.1f}" y="{py - 6:.1f}" text-anchor="{anchor}" font-size="10">{e(row.label)}</text>')
-    ly = nrows * ph + 18
+        for text, (left, top) in zip(texts, corners, strict=True):
+            out.append(f'<text class="point-label" x="{left + 1:.1f}" y="{top + LABEL_H - 2:.1f}" font-size="10" '
+                       f'font-weight="bold">{text}</text>')
+        for line, row in enumerate(sorted(rows, key=lambda r: numbers[id(r)])):
+            ky = oy + ph - 4 + line * key_line
+            colour = RECIPE_COLOURS.get(row.recipe, "#9467bd")
+            out.append(f'<text class="key" x="{x0}" y="{ky:.1f}" font-size="10"><tspan font-weight="bold" fill="{colour}">'
+                       f'{numbers[id(row)]}</tspan>  {e(row.label)} ({e(row.recipe)}): {100 * row.accuracy:.1f}%, '  # type: ignore[operator]
+                       f'{e(fmt_money(row.cost_per_1k["total"]))}</text>')
+    ly = sum(row_heights) + 18
     lx = 20
     for recipe, colour in RECIPE_COLOURS.items():
         out.append(f'<circle cx="{lx}" cy="{ly - 4}" r="4" fill="{colour}"/><text x="{lx + 8}" y="{ly}">{recipe}</text>')
@@ -649,47 +719,80 @@ def _tick_money(t: float) -> str:
 
 
 def plot_matplotlib(board: Leaderboard, png: Path, svg: Path) -> bool:
-    """The same plot with matplotlib (PNG and SVG); False when matplotlib is not installed."""
+    """The same plot with matplotlib (PNG and SVG); False when matplotlib is not installed. As the
+    hand-made SVG: numbered points placed clear of each other, a key under each panel, the legend
+    below the panels, linear cost axes from $0."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
     except ImportError:
         return False
     panels = _panels(board)
     if not panels:
         return False
+    numbers = point_numbers(board)
     cols = min(2, len(panels))
     nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(6.2 * cols, 4.6 * nrows), squeeze=False)
+    longest = [max(len(rows) for _, rows in panels[r * cols:(r + 1) * cols]) for r in range(nrows)]
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.2 * cols, sum(3.8 + 0.2 * n for n in longest) + 0.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [3.8 + 0.2 * n for n in longest]})
     for index, (title, rows) in enumerate(panels):
         ax = axes[index // cols][index % cols]
-        for recipe, colour in RECIPE_COLOURS.items():
-            chosen = [r for r in rows if r.recipe == recipe]
-            if not chosen:
-                continue
-            xs = [r.cost_per_1k["total"] for r in chosen]
-            ys = [100 * r.accuracy for r in chosen]  # type: ignore[operator]
-            err = [[max(0.0, 100 * (r.accuracy - r.accuracy_ci95[0])) for r in chosen],  # type: ignore[index, operator]
-                   [max(0.0, 100 * (r.accuracy_ci95[1] - r.accuracy)) for r in chosen]]  # type: ignore[index, operator]
-            ax.errorbar(xs, ys, yerr=err, fmt="o", color=colour, ecolor=colour, alpha=0.9, capsize=2, label=recipe)
-            for r, x, y in zip(chosen, xs, ys):
-                ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        for row in rows:
+            colour = RECIPE_COLOURS.get(row.recipe, "#9467bd")
+            low, high = row.accuracy_ci95 or (row.accuracy, row.accuracy)
+            ax.errorbar([row.cost_per_1k["total"]], [100 * row.accuracy],  # type: ignore[operator]
+                        yerr=[[max(0.0, 100 * (row.accuracy - low))], [max(0.0, 100 * (high - row.accuracy))]],  # type: ignore[operator]
+                        fmt="o", color=colour, ecolor=colour, capsize=3, markersize=6 if row.pareto else 5,
+                        markeredgecolor="#d62728" if row.pareto else "white", zorder=3)
         frontier = sorted((r for r in rows if r.pareto), key=lambda r: r.cost_per_1k["total"])  # type: ignore[arg-type, return-value]
         if len(frontier) > 1:
             ax.plot([r.cost_per_1k["total"] for r in frontier], [100 * r.accuracy for r in frontier],  # type: ignore[operator]
-                    "--", color="#d62728", lw=1.3, label="Pareto frontier")
+                    "--", color="#d62728", lw=1.3, zorder=2)
+        costs = [r.cost_per_1k["total"] for r in rows]
         if _use_log_x(rows):
             ax.set_xscale("log")
+        else:
+            ax.set_xlim(0, (max(costs) or 1.0) * 1.1)  # type: ignore[type-var, operator]
+        lows = [100 * (r.accuracy_ci95[0] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
+        highs = [100 * (r.accuracy_ci95[1] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
+        top = max(highs) + 3
+        limits = (max(0.0, min(lows) - 3), 100.9 if top >= 100 else top)  # room for a point at 100%
+        ax.set_ylim(*limits)
+        ax.set_yticks([t for t in ax.get_yticks() if limits[0] <= t <= 100])  # no tick above 100%
+        ax.set_ylim(*limits)
         ax.set_title(title)
-        ax.set_xlabel("total inference cost ($ per 1,000 problems)")
+        ax.set_xlabel("total inference cost ($ per 1,000 problems" + (", log scale)" if _use_log_x(rows) else ")"))
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        for line, row in enumerate(sorted(rows, key=lambda r: numbers[id(r)])):
+            ax.text(0.0, -0.2 - 0.075 * line * 4.6 / (3.8 + 0.2 * longest[index // cols]),
+                    f"{numbers[id(row)]}  {row.label} ({row.recipe}): {100 * row.accuracy:.1f}%, "  # type: ignore[operator]
+                    f"{fmt_money(row.cost_per_1k['total'])}", transform=ax.transAxes, fontsize=7.5, va="top")
     for index in range(len(panels), nrows * cols):
         axes[index // cols][index % cols].axis("off")
-    fig.tight_layout()
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=r) for r, c in RECIPE_COLOURS.items()]
+    handles.append(Line2D([], [], ls="--", color="#d62728", label="Pareto frontier"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    # numbers beside the points, placed (in pixels) where they overlap no other label or point
+    fig.canvas.draw()
+    width, height = fig.bbox.width, fig.bbox.height
+    for index, (_, rows) in enumerate(panels):
+        ax = axes[index // cols][index % cols]
+        shown = [(r.cost_per_1k["total"], 100 * r.accuracy) for r in rows]  # type: ignore[operator]
+        pixels = [tuple(ax.transData.transform(p)) for p in shown]
+        box = ax.get_window_extent()
+        corners = place_labels([(x, height - y) for x, y in pixels], [str(numbers[id(r)]) for r in rows],
+                               (box.x0 + 1, height - box.y1 + 1, box.x1 - 1, height - box.y0 - 1))
+        for row, point, (left, top) in zip(rows, shown, corners, strict=True):
+            # figure fraction, not pixels: the PNG is saved at another dpi than it was laid out at
+            ax.annotate(str(numbers[id(row)]), xy=point, xytext=((left + 1) / width, (height - top) / height),
+                        textcoords="figure fraction",
+                        ha="left", va="top", fontsize=8, fontweight="bold")
     plt.rcParams["svg.hashsalt"] = "gcop"
     fig.savefig(png, dpi=150)
     fig.savefig(svg, metadata={"Date": None})

@@ -608,3 +608,37 @@ def test_note_says_how_the_runs_were_produced(logs, tmp_path, capsys):
     assert f"**How these runs were produced:** {note}" in (tmp_path / "leaderboard.md").read_text()
     assert json.loads((tmp_path / "leaderboard.json").read_text())["note"] == note
     assert "mockllm &lt;offline&gt; &amp; no API" in (tmp_path / "leaderboard.html").read_text()
+
+
+def test_plot_labels_never_overlap_in_a_browser(logs, tmp_path):
+    """Eight rows crowded into one corner of a panel: in a real browser, no two point labels'
+    bounding boxes intersect, none covers a point, and every row is in the panel's key."""
+    import dataclasses
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not browser:
+        pytest.skip("no chromium installed (apt-get install chromium): label overlap is checked in a real browser only there")
+    from results.leaderboard import Leaderboard
+
+    base = _row_of(build_leaderboard(logs["board"]), logs["A"])
+    rows = [dataclasses.replace(base, core=f"mockllm/core-{i}", accuracy=0.5 + 0.004 * (i % 3),
+                                cost_per_1k={"guide": 0.0, "core": 0.12 + 0.001 * i, "total": 0.12 + 0.001 * i},
+                                accuracy_ci95=(0.4, 0.6), variant="", pareto=False) for i in range(8)]
+    svg = plot_svg(Leaderboard(rows=rows, warnings=[], skipped=[], variants={}, sources=["x"]))
+    page = tmp_path / "plot.html"
+    page.write_text(f"""<!doctype html><html><body>{svg}<script>
+const labels = [...document.querySelectorAll('text.point-label')].map(t => t.getBBox());
+const points = [...document.querySelectorAll('circle')].filter(c => c.querySelector('title')).map(c => c.getBBox());
+const hit = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+let overlaps = 0, covers = 0;
+labels.forEach((a, i) => {{ labels.slice(i + 1).forEach(b => {{ if (hit(a, b)) overlaps++; }});
+                            points.forEach(p => {{ if (hit(a, p)) covers++; }}); }});
+document.body.setAttribute('data-result', JSON.stringify({{labels: labels.length, overlaps, covers,
+  keys: document.querySelectorAll('text.key').length}}));
+</script></body></html>""")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=90).stdout
+    found = re.search(r"data-result=\"([^\"]+)\"", dom)
+    assert found, dom[:500]
+    result = json.loads(found.group(1).replace("&quot;", '"'))
+    assert result == {"labels": 8, "overlaps": 0, "covers": 0, "keys": 8}
