@@ -375,3 +375,13 @@ def test_cli_grid_estimate_runs_a_pilot_and_stops(tmp_path, capsys):
     assert "gcop/reference alone" in out and "gcop/reference + guide ref (gcop/reference)" in out
     assert "(1319 samples)" in out and "expected total: $0.00" in out  # the whole test split, offline models free
     assert not log_dir.exists() and (tmp_path / "grid-pilot").is_dir()  # the real run's folder is untouched
+
+
+def test_a_budget_with_a_self_hosted_core_is_priced_at_the_self_hosted_rate(monkeypatch):
+    # preflight lets a self-hosted core through a budget (it has gcop's self-hosted rate), so the
+    # ledger must price it the same way, not count it as unpriced and refuse every later call
+    monkeypatch.setenv("GCOP_SELF_HOSTED_PRICE", "0.05,0.20")
+    ledger = CostLedger(1.0)
+    cost = ledger.record_usage("vllm/my-own-core", ModelUsage(input_tokens=10**6, output_tokens=10**6), phase="core")
+    assert cost == pytest.approx(0.25)
+    assert ledger.unpriced_models() == [] and ledger.check_budget() is None

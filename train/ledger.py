@@ -6,8 +6,9 @@ cost of a call is ``usage.total_cost`` when Inspect filled it in (it does for mo
 data, e.g. after :func:`gcop.costs.apply_prices`), else it is computed from the model's cost in
 Inspect's model database (:func:`inspect_ai.model.get_model_info`, looked up without
 instantiating a provider) or from the ledger's own ``prices``; offline models (``mockllm/``,
-``gcop/``) cost the offline rate (:func:`gcop.costs.offline_price`, $0 by default). A call of a
-paid model with no price anywhere is counted as ``unpriced_calls`` and adds nothing to the totals.
+``gcop/``) cost the offline rate ($0 by default) and self-hosted ones (``vllm/``, ``hf/``...) the
+self-hosted rate, as everywhere in gcop (:func:`gcop.costs.price_for`). A call of a paid model
+with no price anywhere is counted as ``unpriced_calls`` and adds nothing to the totals.
 
 Budget: with ``budget_usd`` set, :meth:`CostLedger.check_budget` raises :class:`BudgetExceeded`
 once the running total has reached the budget, and :class:`BudgetUnenforceable` (a
@@ -121,7 +122,8 @@ class _Phase:
 
 def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) -> float | None:
     """The dollar cost of ``usage`` on ``model``: from ``prices`` (model name -> ModelCost), else
-    from Inspect's model database (no provider is instantiated), else None."""
+    from Inspect's model database (no provider is instantiated), else gcop's rate for offline and
+    self-hosted models (:func:`gcop.costs.price_for`), else None."""
     from inspect_ai.model import ModelCost, ModelUsage
 
     cost = (prices or {}).get(model)
@@ -134,11 +136,11 @@ def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) ->
             info = None
         cost = info.cost if info is not None else None
     if cost is None:
-        from gcop.costs import model_kind, offline_price
+        from gcop.costs import price_for
 
-        if model_kind(model) != "offline":
+        cost = price_for(model)  # the offline or self-hosted rate for those kinds; None for an unpriced API
+        if cost is None:
             return None
-        cost = offline_price()
     if isinstance(cost, Mapping):
         cost = ModelCost(**cost)
     if not isinstance(usage, ModelUsage):
