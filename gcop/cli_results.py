@@ -176,7 +176,7 @@ def _grid(args: argparse.Namespace) -> int:
 
 def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: str, task_args: dict,
                    core_args: dict, guide_args: dict, kwargs: dict) -> int:
-    from results.grid import GridConfigError, build_tasks, estimate_rows, format_estimates, plan_rows, run_grid
+    from results.grid import GridConfigError, estimate_rows, format_estimates, run_grid
 
     pilot = args.limit or 5
     pilot_dir = f"{log_dir.rstrip('/')}-pilot"
@@ -191,11 +191,10 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
         print(result.summary())
         print("the pilot did not complete: run the same command again to retry it", file=sys.stderr)
         return EXIT_FAILED
-    rows = plan_rows(core, icl=args.icl, reference_cores=args.reference_core, guides=guides)
-    tasks = build_tasks(args.benchmark, rows, task_args=task_args, epochs=args.epochs)
+    # the pilot's own tasks hold every sample (the pilot limit is eval_set's): the full run's prompts
     by_row = {(log.eval.metadata or {}).get("gcop_grid", {}).get("row"): log for log in result.logs}
-    logs = [by_row[row.name] for row in rows]
-    print(format_estimates(estimate_rows(args.benchmark, logs, tasks, pilot=pilot, epochs=args.epochs)))
+    logs = [by_row[row.name] for row in result.rows]
+    print(format_estimates(estimate_rows(args.benchmark, logs, result.tasks, pilot=pilot, epochs=args.epochs)))
     print(f"run it: the same command without --estimate{' and --limit' if args.limit else ''}")
     return EXIT_OK
 

@@ -186,6 +186,7 @@ class GridResult:
     success: bool
     rows: list[GridRow]
     logs: list[Any] = field(default_factory=list)  # EvalLog headers, one per row
+    tasks: list[Any] = field(default_factory=list)  # the Inspect tasks, one per row (their datasets whole)
 
     def summary(self) -> str:
         from gcop.costs import format_role_table, role_rows
@@ -243,7 +244,7 @@ def run_grid(
         tasks, log_dir=log_dir, limit=limit, epochs=epochs,
         tags=["gcop-grid", benchmark], metadata=None, **eval_set_kwargs,
     )
-    return GridResult(success=bool(success), rows=rows, logs=list(logs))
+    return GridResult(success=bool(success), rows=rows, logs=list(logs), tasks=tasks)
 
 
 # --------------------------------------------------------------------------- estimate
