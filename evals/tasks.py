@@ -68,6 +68,21 @@ def reference_answer(problem: data.Problem) -> str:
     raise TypeError(f"unknown problem type {type(problem).__name__}")
 
 
+def wrong_answer(problem: data.Problem) -> str:
+    """A core answer the task's scorer marks wrong: GSM8K's gold number plus one, or a function
+    that returns None (used by the offline cores ``gcop/strategy_gated`` and ``mockllm/wrong``)."""
+    if isinstance(problem, data.GSM8KProblem):
+        target = gsm8k_target(problem.answer)
+        try:
+            wrong = str(int(float(target)) + 1)
+        except ValueError:
+            wrong = "none"
+        return f"I am not sure how to solve this.\n\nThe answer is \\boxed{{{wrong}}}."
+    if isinstance(problem, data.HumanEvalProblem | data.KodCodeProblem):
+        return "```python\ndef solution(*args, **kwargs):\n    return None\n```"
+    raise TypeError(f"unknown problem type {type(problem).__name__}")
+
+
 def _icl_solution(problem: data.Problem) -> str:
     if isinstance(problem, data.GSM8KProblem):
         return reference_answer(problem)

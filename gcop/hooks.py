@@ -1,5 +1,6 @@
 """An Inspect hook that prints, at the end of each ``inspect eval`` of a gcop task, the tokens and
-US$ per role (guide, core) next to Inspect's own score summary, and warns at the start of one
+US$ per role (guide, core) next to Inspect's own score summary (and, with several epoch reducers,
+the scores under each reducer's name), and warns at the start of one
 when a paid model has no price (its cost would otherwise read as unknown only at the end).
 Registered through gcop's ``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
 
@@ -7,7 +8,25 @@ from __future__ import annotations
 
 import sys
 
+from typing import Any
+
 from inspect_ai.hooks import Hooks, RunEnd, TaskEnd, TaskStart, hooks
+
+
+def format_scores_by_reducer(log: Any) -> str | None:
+    """With several epoch reducers (``--epochs-reducer mean,max``), Inspect's summary heads each
+    reducer's scores with the scorer's name alone, so two tables read ``math_scorer``; this names
+    each ``scorer[reducer]``. None when there is at most one reducer."""
+    scores = list(getattr(log.results, "scores", None) or []) if log.results else []
+    if len({s.reducer for s in scores if s.reducer}) < 2:
+        return None
+    rows = [(f"{s.name}[{s.reducer or 'mean'}]",
+             "  ".join(f"{name} {m.value:.3f}" for name, m in s.metrics.items() if isinstance(m.value, int | float)))
+            for s in scores]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{log.eval.task} ({log.eval.model}): scores by epoch reducer"]
+    lines += [f"  {label.ljust(width)}  {metrics}" for label, metrics in rows]
+    return "\n".join(lines)
 
 
 @hooks(name="gcop_costs", description="prints tokens and $ per role after each gcop task")
@@ -39,7 +58,11 @@ class RoleCosts(Hooks):
         from gcop.costs import format_role_table, role_rows
 
         title = f"{log.eval.task} ({log.eval.model}): cost by role"
-        self._tables.setdefault(data.run_id, []).append(format_role_table(role_rows(log), title=title))
+        tables = self._tables.setdefault(data.run_id, [])
+        tables.append(format_role_table(role_rows(log), title=title))
+        by_reducer = format_scores_by_reducer(log)
+        if by_reducer:
+            tables.append(by_reducer)
 
     async def on_run_end(self, data: RunEnd) -> None:
         # printed once the run's display is closed, so the table is not drawn over

@@ -9,13 +9,22 @@
   ``{"id": ..., "completion": ..., "role": "core"|"guide" (optional), "epoch": n (optional),
   "input_tokens": n, "output_tokens": n (optional)}``.
 
-Both report token usage (whitespace tokens unless recorded) so the cost code runs.
+* ``gcop/strategy_gated`` is a core whose accuracy depends on the strategy it gets: the reference
+  solution when the core's prompt carries a non-empty ``<strategy>`` block (the guide solver puts
+  one there only for a strategy that passed the checker), a wrong answer otherwise
+  (:func:`evals.tasks.wrong_answer`). With it, a guided run's accuracy is the share of problems
+  whose guide wrote a valid strategy: the offline stand-in for "the core executes what it is
+  given", so an offline chain can show whether training changed the guide. ``mockllm/strategy_gated``
+  in ``train/`` is the same rule (:func:`carries_strategy`).
+
+All report token usage (whitespace tokens unless recorded) so the cost code runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +36,14 @@ REFERENCE_STRATEGY = (
     "2. Work it out one step at a time, checking each intermediate result.\n"
     "3. Check the result against the question before answering.\n</strategy>"
 )
+
+
+_STRATEGY_BLOCK = re.compile(r"<strategy>(.*?)</strategy>", re.DOTALL)
+
+
+def carries_strategy(prompt: str) -> bool:
+    """Whether a core prompt holds a non-empty ``<strategy>`` block (the strategy-gated rule)."""
+    return any(block.strip() for block in _STRATEGY_BLOCK.findall(prompt))
 
 
 def _words(text: str) -> int:
@@ -69,7 +86,7 @@ class ReferenceModel(ModelAPI):
 
     async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
                        config: GenerateConfig) -> ModelOutput:
-        from evals.tasks import reference_answer, task_data_dir
+        from evals.tasks import task_data_dir
 
         if _is_guide_call(input):
             return _output(self.model_name, REFERENCE_STRATEGY, input)
@@ -79,8 +96,24 @@ class ReferenceModel(ModelAPI):
             raise RuntimeError(f"sample {sample_id!r} has no 'benchmark' metadata: gcop/reference needs a gcop task")
         problem = _index(benchmark, self.data_dir or task_data_dir(benchmark)).get(sample_id)
         if problem is None:
-            raise RuntimeError(f"gcop/reference: no {benchmark} problem with id {sample_id!r}")
-        return _output(self.model_name, reference_answer(problem), input)
+            raise RuntimeError(f"gcop/{self.model_name}: no {benchmark} problem with id {sample_id!r}")
+        return _output(self.model_name, self.answer(problem, input), input)
+
+    def answer(self, problem: Any, input: list[ChatMessage]) -> str:
+        from evals.tasks import reference_answer
+
+        return reference_answer(problem)
+
+
+class StrategyGatedModel(ReferenceModel):
+    """``gcop/strategy_gated``: the reference solution when the core is given a strategy, a wrong
+    answer otherwise. Bound to the guide role it writes the reference strategy, as gcop/reference."""
+
+    def answer(self, problem: Any, input: list[ChatMessage]) -> str:
+        from evals.tasks import reference_answer, wrong_answer
+
+        prompt = "\n".join(m.text for m in input if m.role == "user")
+        return reference_answer(problem) if carries_strategy(prompt) else wrong_answer(problem)
 
 
 _INDEXES: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -141,20 +174,20 @@ class ReplayModel(ModelAPI):
 
 @modelapi(name="gcop")
 def gcop_offline() -> type[ModelAPI]:
-    """``gcop/reference`` or ``gcop/replay``: Inspect splits the name into the API (``gcop``) and
+    """``gcop/reference``, ``gcop/strategy_gated`` or ``gcop/replay``: Inspect splits the name into the API (``gcop``) and
     the model (``reference``/``replay``), so one API dispatches on the model name."""
 
     class GcopOfflineModel(ModelAPI):
         def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                      config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
             super().__init__(model_name, base_url, api_key, [], config)
-            implementations = {"reference": ReferenceModel, "replay": ReplayModel}
+            implementations = {"reference": ReferenceModel, "strategy_gated": StrategyGatedModel, "replay": ReplayModel}
             # gcop/replay/<label> names what was recorded, so that re-scored runs of different
             # models are different rows of a leaderboard.
             kind, _, label = model_name.partition("/")
             if kind not in implementations or (label and kind != "replay"):
-                raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference, gcop/replay "
-                                 "or gcop/replay/<label>")
+                raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference, gcop/strategy_gated, "
+                                 "gcop/replay or gcop/replay/<label>")
             from gcop.costs import price_offline
 
             price_offline(f"gcop/{model_name}")

@@ -45,6 +45,23 @@ def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
     assert set(metrics) == {"accuracy", "stderr"}
 
 
+def test_each_epoch_reducer_is_named_after_the_reducer(tmp_path, capsys):
+    from inspect_ai import Epochs
+
+    from gcop.hooks import format_scores_by_reducer
+
+    # two reducers: Inspect's own summary heads both tables "math_scorer"
+    log = _run(gsm8k(split="test", mode="core", data_dir=DATA), tmp_path, model="gcop/reference", limit=2,
+               epochs=Epochs(2, ["mean", "max"]))
+    assert [(s.name, s.reducer) for s in log.results.scores] == [("math_scorer", "mean"), ("math_scorer", "max")]
+    text = format_scores_by_reducer(log)
+    assert "math_scorer[mean]  accuracy 1.000" in text and "math_scorer[max]   accuracy 1.000" in text
+    # the hook prints it after the run's display
+    assert "math_scorer[max]" in capsys.readouterr().err
+    single = _run(gsm8k(split="test", mode="core", data_dir=DATA), tmp_path, model="gcop/reference", limit=1)
+    assert format_scores_by_reducer(single) is None
+
+
 def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_path):
     task = gsm8k(split="test", data_dir=DATA)  # mode defaults to guided when the role is bound
     first = task.dataset[0]

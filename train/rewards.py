@@ -434,9 +434,10 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
     """An offline core through Inspect's model API (``mockllm`` with a responder), for smoke runs.
 
     * ``mockllm/reference``: the data set's reference solution for the problem in the prompt.
-    * ``mockllm/strategy_gated``: the reference solution when the prompt carries a strategy
-      block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1, R(without) = 0).
-    * ``mockllm/wrong``: always a wrong answer.
+    * ``mockllm/strategy_gated``: the reference solution when the prompt carries a non-empty
+      strategy block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1,
+      R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
+    * ``mockllm/wrong``: always a wrong answer (:func:`evals.tasks.wrong_answer`).
 
     Outputs carry explicit usage (no tokenizer download).
     """
@@ -444,12 +445,13 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
         raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(_OFFLINE_CORES)}")
     from inspect_ai.model import ModelUsage, get_model
 
-    from evals.tasks import reference_answer
+    from evals.tasks import reference_answer, wrong_answer
+    from gcop.providers import carries_strategy
 
     index: dict[str, tuple[str, str]] = {}
     for problem in problems:
         info = problem_info(problem)
-        index[info.text.strip()] = (reference_answer(problem), info.domain)
+        index[info.text.strip()] = (reference_answer(problem), wrong_answer(problem))
 
     def find(prompt: str) -> tuple[str, str] | None:
         for label in ("Problem:\n", "Task:\n"):
@@ -465,12 +467,10 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
             await asyncio.sleep(latency)
         prompt = input[-1].text if input else ""
         found = find(prompt)
-        domain = found[1] if found else "math"
-        wrong = "```python\ndef solution():\n    return None\n```" if domain == "code" else "I think it is \\boxed{-1}."
-        if found is None or kind == "mockllm/wrong":
-            content = wrong
-        elif kind == "mockllm/strategy_gated" and "<strategy>" not in prompt:
-            content = wrong
+        if found is None:
+            content = "I do not know this problem. \\boxed{none}"
+        elif kind == "mockllm/wrong" or (kind == "mockllm/strategy_gated" and not carries_strategy(prompt)):
+            content = found[1]
         else:
             content = found[0]
         output = ModelOutput.from_content("mockllm/model", content)
