@@ -71,7 +71,10 @@ def _load(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-de
 
 def _summary(result) -> str:  # type: ignore[no-untyped-def]
     metrics = {k: v for k, v in result.metrics.items() if not isinstance(v, dict)}
-    return f"saved {result.output_dir} after {result.steps} step(s); " + json.dumps(metrics, default=str)
+    text = f"saved {result.output_dir} after {result.steps} step(s); " + json.dumps(metrics, default=str)
+    if result.evaluation is not None:
+        text += "\n" + result.evaluation.format()
+    return text
 
 
 def _sft(args: argparse.Namespace) -> int:
@@ -82,6 +85,7 @@ def _sft(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(), indent=2))
         return EXIT_OK
     from gcop.preflight import PreflightError
+    from train.rewards import UnscorableRewardsError
     from train.sft import CorpusError, run_sft
 
     try:
@@ -89,6 +93,9 @@ def _sft(args: argparse.Namespace) -> int:
     except (CorpusError, PreflightError) as exc:
         print(f"gcop train sft: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnscorableRewardsError as exc:
+        print(f"gcop train sft: {exc}\n(set eval.rewards: false to evaluate strategy validity alone)", file=sys.stderr)
+        return EXIT_FAILED
     print(_summary(result))
     return EXIT_OK
 

@@ -55,6 +55,7 @@ def base_config(root: Path, **sections) -> dict:
         "sft": {"output_dir": str(root / "sft"), "max_steps": 150, "learning_rate": 4e-3, "warmup_ratio": 0.0,
                 "lr_scheduler": "constant", "batch_size": 8, "max_length": 1024, "bf16": False, "logging_steps": 25},
         "rewards": {"executor": "local", "baseline_cache": str(root / "baselines")},
+        "eval": {"limit": 0},
     }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}
@@ -71,7 +72,8 @@ def sft_run(tmp_path_factory, held_out):
     from train.sft import load_guide, run_sft
 
     root = tmp_path_factory.mktemp("train")
-    config = parse_config(base_config(root), "test")
+    # the built-in held-out evaluation on the same 32 problems as valid_rate, scored by the core
+    config = parse_config(base_config(root, eval={"limit": 32, "max_new_tokens": 96}), "test")
     from train.sft import load_train_problems
 
     model, tokenizer, _ = load_guide("tiny", workdir=config.sft.output_dir, problems=load_train_problems(config))
@@ -101,6 +103,26 @@ def test_sft_teaches_the_output_format(sft_run, held_out):
     assert "recipe: **sft**" in card and corpus_hash(corpus) in card and "learning_rate: 0.004" in card
     record = json.loads((out / "gcop_train.json").read_text())
     assert record["data"]["rows"] == 64 and record["config_sha256"] in card
+
+
+def test_sft_reports_whether_training_helped(sft_run):
+    """The run's own before/after evaluation agrees with the independent measurement above:
+    validity near 0 before, high after; with the strategy-gated core, R equals validity."""
+    evaluation = sft_run["result"].evaluation
+    before, after = evaluation.before, evaluation.after
+    assert before.label == "base" and after.label == "SFT" and before.problems == after.problems == 32
+    assert before.validity <= 0.1 and after.validity >= 0.7, (before.validity, after.validity)
+    assert before.components["R"] == before.validity and after.components["R"] == after.validity
+    assert after.validity_ci[0] > before.validity_ci[1]  # a change far outside the noise
+    assert "McNemar p = " in evaluation.format()
+    assert after.reward > before.reward
+    out = sft_run["result"].output_dir
+    card = (out / "README.md").read_text()
+    assert "## Did training help?" in card and "| strategy validity |" in card and "before (base)" in card
+    record = json.loads((out / "gcop_train.json").read_text())
+    assert record["evaluation"]["after"]["validity"] == after.validity
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert ledger["phases"]["eval_core"]["calls"] >= round(after.validity * 32)
 
 
 class FailingOnOneProblem:
@@ -209,14 +231,19 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
 
     common = ["--config", str(SMOKE), "--override", f"data.data_dir={DATA}", "--override", "data.limit=8",
               "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", f"grpo.output_dir={tmp_path / 'grpo'}",
-              "--override", f"rewards.baseline_cache={tmp_path / 'baselines'}"]
+              "--override", f"rewards.baseline_cache={tmp_path / 'baselines'}",
+              "--override", "eval.limit=3", "--override", "eval.max_new_tokens=32"]
     assert main(["sft", *common, "--override", "sft.max_steps=2", "--override", "sft.lora.enabled=true"]) == 0
-    assert "saved" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "saved" in out and "held-out evaluation: 3 problems of the test split (held out)" in out
+    assert "before (base)" in out and "after (SFT)" in out and "strategy validity" in out
     sft_dir = tmp_path / "sft"
     assert (sft_dir / "model.safetensors").is_file() and not (sft_dir / "adapter_config.json").exists()  # merged
     assert "sft+lora" in (sft_dir / "README.md").read_text()
     grpo = [*common, "--override", "grpo.save_steps=1", "--override", "grpo.max_completion_length=32"]
     assert main(["grpo", *grpo, "--override", "grpo.max_steps=1"]) == 0
+    out = capsys.readouterr().out
+    assert "before (SFT)" in out and "after (GRPO exectune)" in out and "mean reward per step (1 steps): 1: " in out
     assert (tmp_path / "grpo" / "checkpoint-1").is_dir()
     assert main(["grpo", *grpo, "--override", "grpo.max_steps=2", "--resume"]) == 0
     record = json.loads((tmp_path / "grpo" / "gcop_train.json").read_text())
@@ -259,3 +286,31 @@ def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
     logs = result.trainer._logs["rewards"]
     rows = list(zip(*(logs[n] for n in ("R", "I_str", "J", "dR_penalty")), strict=True))
     assert any(all(math.isnan(v) for v in row) for row in rows)
+
+
+def test_the_smoke_grpo_settings_improve_on_sft_beyond_the_noise(sft_run, tmp_path):
+    """The smoke config's GRPO section, from the SFT checkpoint, on 100 held-out problems: GRPO
+    must raise strategy validity (= accuracy with the strategy-gated core) by more than the
+    intervals. The old settings (4 steps of 2 x 4 rollouts) moved it by less than the noise."""
+    from train.config import load_config
+    from train.grpo import run_grpo
+
+    config = load_config(SMOKE, [f"data.data_dir={DATA}", f"sft.output_dir={sft_run['result'].output_dir}",
+                                 f"grpo.output_dir={tmp_path / 'grpo'}", f"rewards.baseline_cache={tmp_path / 'b'}",
+                                 "grpo.save_steps=1000"])
+    assert config.grpo.max_steps == 40 and config.eval.limit == 100
+    result = run_grpo(config)
+    before, after = result.evaluation.before, result.evaluation.after
+    assert before.label == "SFT" and after.label == "GRPO exectune"
+    # paired over the same 100 problems: more problems gained a valid strategy than lost one,
+    # beyond chance (exact McNemar), and at least half of the invalid outputs are gone
+    from train.evaluate import paired_test
+
+    test = paired_test(before.valid_flags, after.valid_flags)
+    assert test["p"] < 0.05 and test["gained"] > test["lost"], result.evaluation.format()
+    assert 1 - after.validity <= (1 - before.validity) / 2, result.evaluation.format()
+    assert after.components["R"] == after.validity and after.reward > before.reward
+    steps = result.evaluation.reward_per_step
+    assert [s["step"] for s in steps] == list(range(1, 41))
+    card = (result.output_dir / "README.md").read_text()
+    assert "Training: mean reward per step (40 steps)" in card

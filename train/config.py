@@ -30,6 +30,7 @@ from gcop.lifecycle import default_model
 __all__ = [
     "ConfigError",
     "DataSection",
+    "EvalSection",
     "GRPOSection",
     "LoraSection",
     "ModelsSection",
@@ -198,6 +199,33 @@ class RewardsSection:
 
 
 @dataclass
+class EvalSection:
+    """The held-out evaluation ``gcop train sft`` and ``grpo`` run on the guide before and after
+    training (:mod:`train.evaluate`); the model card and the run's last lines report it."""
+
+    #: Held-out problems: the first N of ``eval.split`` (0: no evaluation).
+    limit: int = 50
+    #: Their split; ``test`` is held out from the ``train`` problems SFT and GRPO learn from
+    #: (the same split as the training data is allowed, and the report says it is not held out).
+    split: str = "test"
+    #: Score each output with the reward engine (the core, the judge and the no-strategy baseline,
+    #: as in GRPO; calls are recorded in the ledger as ``eval_core`` / ``eval_judge``); false:
+    #: strategy validity only, no model calls.
+    rewards: bool = True
+    #: Guide outputs per problem.
+    samples: int = 1
+    #: Token cap per guide output (None: the Inspect tasks' guide cap, 1,024 +
+    #: ``data.max_strategy_tokens``, so the figures are what ``inspect eval`` would see).
+    max_new_tokens: int | None = None
+    #: Sampling (None: ``grpo.eval_temperature`` / ``grpo.eval_top_p``, the checkpoint's evaluation
+    #: sampling; 0: greedy). Before and after use the same seed (``seed``).
+    temperature: float | None = None
+    top_p: float | None = None
+    #: Prompts per ``generate`` call.
+    batch_size: int = 16
+
+
+@dataclass
 class TrainConfig:
     #: The GRPO recipe: exectune (strategy schema, all reward components) or advisor (free-form
     #: advice, reward = the core's task reward only). SFT ignores it.
@@ -209,6 +237,7 @@ class TrainConfig:
     sft: SFTSection = field(default_factory=SFTSection)
     grpo: GRPOSection = field(default_factory=GRPOSection)
     rewards: RewardsSection = field(default_factory=RewardsSection)
+    eval: EvalSection = field(default_factory=EvalSection)
     #: Which sections the file itself gave (``gcop train grpo`` needs ``grpo``).
     sections: tuple[str, ...] = field(default=(), repr=False)
     #: The file it came from (None: built in code).
@@ -355,6 +384,13 @@ def _check(config: TrainConfig, source: str) -> None:
     need(r.executor in ("docker", "local"), "rewards.executor must be docker or local")
     need(0 <= r.max_unscorable_share <= 1, "rewards.max_unscorable_share must be in [0, 1]")
     need(r.unscorable_window >= 1, "rewards.unscorable_window must be >= 1")
+    e = config.eval
+    need(e.limit >= 0, "eval.limit must be >= 0 (0: no evaluation)")
+    need(e.split in ("train", "test"), "eval.split must be train or test")
+    need(e.samples >= 1 and e.batch_size >= 1, "eval.samples and eval.batch_size must be >= 1")
+    need(e.max_new_tokens is None or e.max_new_tokens > 0, "eval.max_new_tokens must be > 0 or null")
+    need(e.temperature is None or e.temperature >= 0, "eval.temperature must be >= 0 or null")
+    need(e.top_p is None or 0 < e.top_p <= 1, "eval.top_p must be in (0, 1] or null")
     from inspect_ai.model import GenerateConfig
 
     for name in ("core_config", "judge_config"):

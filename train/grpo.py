@@ -175,17 +175,12 @@ def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to
 
 def _preflight(config: TrainConfig, init: str) -> None:
     """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
-    from gcop.preflight import check_guide_source, preflight
+    from gcop.preflight import check_guide_source
 
-    from .rewards import _OFFLINE_CORES, _OFFLINE_JUDGES
+    from .evaluate import preflight_reward_models
 
     check_guide_source("grpo.init", init)
-    judge = config.judge_model if (config.recipe == "exectune" and config.rewards.gamma > 0) else None
-    report = preflight({"core": config.models.core, "judge": judge}, budget=config.rewards.budget_usd is not None,
-                       offline=_OFFLINE_CORES + _OFFLINE_JUDGES, live=config.rewards.preflight_calls,
-                       model_args={"core": config.models.core_args})
-    if report.live_calls:
-        log.info("%s", report.format())
+    preflight_reward_models(config, judge=config.recipe == "exectune" and config.rewards.gamma > 0)
 
 
 def run_grpo(
@@ -224,6 +219,11 @@ def run_grpo(
     if ledger is None:
         ledger = getattr(rewards, "ledger", None) or CostLedger.load(output_dir / LEDGER_FILE,
                                                                      budget_usd=config.rewards.budget_usd)
+    from .evaluate import HeldOutEvaluation, reward_per_step
+
+    heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe=config.recipe, ledger=ledger)
+    heldout.before(model, tokenizer, label="SFT" if g.init == "sft" else "start", model_name=init,
+                   count_tokens=count_tokens)
     engine = rewards or build_rewards(config, problems, count_tokens=count_tokens, ledger=ledger)
     if engine.ledger is None:
         engine.ledger = ledger
@@ -252,9 +252,12 @@ def run_grpo(
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the training error
                 log.warning("closing the reward engine's sandbox failed: %s", exc)
     elapsed = time.time() - started
+    history = list(trainer.state.log_history)
+    heldout.reward_per_step = reward_per_step(history)
+    heldout.after(trainer.model, tokenizer, label=f"GRPO {config.recipe}", model_name=str(output_dir),
+                  count_tokens=count_tokens)
     save_checkpoint(trainer.model, tokenizer, output_dir, lora=g.lora,
                     eval_temperature=g.eval_temperature, eval_top_p=g.eval_top_p)
-    history = list(trainer.state.log_history)
     reward_keys = [f"rewards/{name}/mean" for name in engine.components]
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
@@ -271,7 +274,9 @@ def run_grpo(
             "reward_weights": dict(zip(engine.components, engine.reward_weights(), strict=True))}
     if config.recipe == "advisor":
         data["advisor_prompt_version"] = ADVISOR_PROMPT_VERSION
-    write_model_card(output_dir, recipe=f"grpo-{config.recipe}", config=config, base_model=base, data=data, metrics=metrics)
-    result = TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history)
+    write_model_card(output_dir, recipe=f"grpo-{config.recipe}", config=config, base_model=base, data=data, metrics=metrics,
+                     evaluation=heldout.report())
+    result = TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history,
+                         evaluation=heldout.report())
     result.trainer = trainer  # type: ignore[attr-defined]
     return result

@@ -530,6 +530,8 @@ class GuideRewards:
       max_unscorable_share, unscorable_window: raise :class:`UnscorableRewardsError` once more than
         this share of the rollouts of the last ``unscorable_window`` batches were unscorable
         (None: never).
+      phase_prefix: put before the ledger's phase names (``core``, ``judge``): ``eval_`` records the
+        held-out evaluation's calls apart from training's.
     """
 
     def __init__(
@@ -558,6 +560,7 @@ class GuideRewards:
         core_name: str | None = None,
         max_unscorable_share: float | None = 0.5,
         unscorable_window: int = 3,
+        phase_prefix: str = "",
     ) -> None:
         if recipe not in COMPONENTS:
             raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {recipe!r}")
@@ -599,6 +602,7 @@ class GuideRewards:
         self.max_strategy_tokens = max_strategy_tokens
         self.count_tokens = count_tokens
         self.ledger = ledger
+        self.phase_prefix = phase_prefix
         self.stats: collections.Counter[str] = collections.Counter()
         self._loops: dict[int, _LoopState] = {}
         self.max_unscorable_share = max_unscorable_share
@@ -741,7 +745,7 @@ class GuideRewards:
 
         self.stats[f"{which}_calls"] += 1
         try:
-            return await generate_output(model, messages, config, ledger=self.ledger, phase=which,
+            return await generate_output(model, messages, config, ledger=self.ledger, phase=self.phase_prefix + which,
                                          limiter=state.semaphore)
         except ModelCallError as exc:
             self.stats[f"{which}_failures"] += 1

@@ -61,6 +61,8 @@ class TrainResult:
     steps: int
     metrics: dict[str, Any] = field(default_factory=dict)
     log_history: list[dict[str, Any]] = field(default_factory=list)
+    #: The held-out evaluation before and after training (:class:`train.evaluate.HeldOutReport`).
+    evaluation: Any = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +223,9 @@ def _versions() -> dict[str, str]:
 
 
 def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig, base_model: str,
-                     data: dict[str, Any], metrics: dict[str, Any]) -> Path:
-    """``README.md`` (model card) and ``gcop_train.json`` (the same record, machine-readable)."""
+                     data: dict[str, Any], metrics: dict[str, Any], evaluation: Any = None) -> Path:
+    """``README.md`` (model card) and ``gcop_train.json`` (the same record, machine-readable).
+    ``evaluation``: the held-out before/after report (:class:`train.evaluate.HeldOutReport`)."""
     from guides.prompts import GUIDE_PROMPT_VERSION
 
     output_dir = Path(output_dir)
@@ -236,6 +239,7 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig
         "config": config.to_dict(),
         "guide_prompt_version": GUIDE_PROMPT_VERSION,
         "metrics": metrics,
+        "evaluation": evaluation.to_dict() if evaluation is not None else None,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -255,7 +259,9 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig
         f"- config: `{config.source or '(in code)'}`, sha256 `{record['config_sha256']}`\n"
         f"- evaluation sampling (generation_config.json): temperature {config.grpo.eval_temperature}, "
         f"top-p {config.grpo.eval_top_p}\n\n"
-        f"## Data\n\n{data_lines}\n\n## Metrics\n\n{metric_lines}\n\n"
+        f"## Data\n\n{data_lines}\n\n"
+        + (f"## Did training help?\n\n{evaluation.format(markdown=True)}\n\n" if evaluation is not None else "")
+        + f"## Metrics\n\n{metric_lines}\n\n"
         f"## Use\n\n```bash\ninspect eval gcop/{config.benchmark} --model <core> --model-role guide=hf/{output_dir}\n```\n\n"
         f"## Config\n\n```yaml\n{yaml.safe_dump(config.to_dict(), sort_keys=False)}```\n\n"
         f"## Versions\n\n" + "\n".join(f"- {k} {v}" for k, v in record["versions"].items()) + "\n"
@@ -304,12 +310,17 @@ def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: st
     elif config.models.guide == "tiny":
         problems = load_train_problems(config)
 
+    from .evaluate import HeldOutEvaluation
+
+    heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe="exectune")
+    heldout.preflight()
     bf16 = resolve_bf16(s.bf16)
     model, tokenizer, base = load_guide(config.models.guide, workdir=output_dir, problems=problems, bf16=bf16)
 
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
+    heldout.before(model, tokenizer, label="base", model_name=base, count_tokens=count_tokens)
     rows, skipped = load_corpus(corpus_path, limit=config.data.limit, max_strategy_tokens=config.data.max_strategy_tokens,
                                 count_tokens=count_tokens)
     dataset = sft_dataset(rows, config.data.max_strategy_tokens)
@@ -347,6 +358,7 @@ def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: st
     started = time.time()
     train_output = trainer.train()
     elapsed = time.time() - started
+    heldout.after(trainer.model, tokenizer, label="SFT", model_name=str(output_dir), count_tokens=count_tokens)
     save_checkpoint(trainer.model, tokenizer, output_dir, lora=s.lora,
                     eval_temperature=config.grpo.eval_temperature, eval_top_p=config.grpo.eval_top_p)
     history = list(trainer.state.log_history)
@@ -356,5 +368,6 @@ def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: st
     data = {"corpus": str(corpus_path), "corpus_sha256": corpus_hash(corpus_path), "rows": len(rows),
             "skipped": sum(skipped.values()), "skipped_reasons": json.dumps(skipped) if skipped else "{}"}
     write_model_card(output_dir, recipe="sft" + ("+lora" if s.lora.enabled else ""), config=config, base_model=base,
-                     data=data, metrics=metrics)
-    return TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history)
+                     data=data, metrics=metrics, evaluation=heldout.report())
+    return TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history,
+                       evaluation=heldout.report())
