@@ -120,6 +120,11 @@ def generate_guide_outputs(model: Any, tokenizer: Any, prompts: Sequence[list[di
     model.eval()
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
+    if device.type == "cpu" and torch.cuda.is_available():
+        # a guide loaded for training sits on the CPU until the trainer places it; generating
+        # there would take hours for a real guide (the trainer moves it to the GPU anyway)
+        model.to("cuda")
+        device = next(model.parameters()).device
     set_seed(seed)
     sampling: dict[str, Any] = (
         {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
