@@ -1,13 +1,12 @@
 """An Inspect hook that prints, at the end of each ``inspect eval`` of a gcop task, the tokens and
 US$ per role (guide, core) next to Inspect's own score summary (and, with several epoch reducers,
-the scores under each reducer's name), and warns at the start of one
-when a paid model has no price (its cost would otherwise read as unknown only at the end).
+the scores under each reducer's name), and warns at the start of one when a paid model has no
+price (its cost would otherwise read as unknown only at the end).
 Registered through gcop's ``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
 
 from __future__ import annotations
 
 import sys
-
 from typing import Any
 
 from inspect_ai.hooks import Hooks, RunEnd, TaskEnd, TaskStart, hooks

@@ -174,8 +174,8 @@ class ReplayModel(ModelAPI):
 
 @modelapi(name="gcop")
 def gcop_offline() -> type[ModelAPI]:
-    """``gcop/reference``, ``gcop/strategy_gated`` or ``gcop/replay``: Inspect splits the name into the API (``gcop``) and
-    the model (``reference``/``replay``), so one API dispatches on the model name."""
+    """``gcop/reference``, ``gcop/strategy_gated`` or ``gcop/replay``: Inspect splits the name into
+    the API (``gcop``) and the model (``reference`` ...), so one API dispatches on the model name."""
 
     class GcopOfflineModel(ModelAPI):
         def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,

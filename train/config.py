@@ -204,7 +204,7 @@ class EvalSection:
     training (:mod:`train.evaluate`); the model card and the run's last lines report it."""
 
     #: Held-out problems: the first N of ``eval.split`` (0: no evaluation).
-    limit: int = 50
+    limit: int = 100
     #: Their split; ``test`` is held out from the ``train`` problems SFT and GRPO learn from
     #: (the same split as the training data is allowed, and the report says it is not held out).
     split: str = "test"

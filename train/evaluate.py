@@ -34,11 +34,15 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "GuideEval",
+    "HeldOutEvaluation",
+    "HeldOutReport",
+    "comparison_rows",
     "evaluate_guide",
     "format_comparison",
     "format_reward_per_step",
     "generate_guide_outputs",
     "heldout_problems",
+    "paired_test",
     "preflight_reward_models",
     "reward_per_step",
 ]
@@ -307,7 +311,9 @@ def paired_test(before: Sequence[Any], after: Sequence[Any]) -> dict[str, Any] |
     pairs with a None on either side are left out). None when the values are not all 0/1."""
     from results.regress import mcnemar_exact
 
-    pairs = [(x, y) for x, y in zip(before, after, strict=False) if x is not None and y is not None]
+    if len(before) != len(after):
+        raise ValueError(f"paired outcomes of different lengths: {len(before)} and {len(after)}")
+    pairs = [(x, y) for x, y in zip(before, after, strict=True) if x is not None and y is not None]
     if not pairs or any(float(v) not in (0.0, 1.0) for pair in pairs for v in pair):
         return None
     lost = sum(1 for x, y in pairs if x and not y)
@@ -328,15 +334,20 @@ def _change(before: float | None, after: float | None, test: dict[str, Any] | No
 def comparison_rows(before: GuideEval, after: GuideEval) -> list[tuple[str, str, str, str]]:
     """(metric, before, after, change) rows; validity and R changes carry an exact McNemar test
     over the paired outputs (the same problems before and after)."""
+    paired = before.ids == after.ids  # the same problems in the same order (always, from one run)
+
+    def test(b: Sequence[Any], a: Sequence[Any]) -> dict[str, Any] | None:
+        return paired_test(b, a) if paired else None
+
     rows = [("strategy validity", _cell(before.validity, before.validity_ci), _cell(after.validity, after.validity_ci),
-             _change(before.validity, after.validity, paired_test(before.valid_flags, after.valid_flags)))]
+             _change(before.validity, after.validity, test(before.valid_flags, after.valid_flags)))]
     names = [n for n in ("R", "J", "dR_penalty") if n in before.components or n in after.components]
     descriptions = {"R": "R (core's task score)", "J": "J (judge)", "dR_penalty": "dR_penalty"}
     for name in names:
         b, a = before.components.get(name), after.components.get(name)
         if name == "R":
             rows.append((descriptions[name], _cell(b, before.r_ci), _cell(a, after.r_ci),
-                         _change(b, a, paired_test(before.r_values, after.r_values))))
+                         _change(b, a, test(before.r_values, after.r_values))))
         else:
             rows.append((descriptions[name], _cell(b), _cell(a), _change(b, a)))
     if before.reward is not None or after.reward is not None:
