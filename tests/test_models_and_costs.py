@@ -292,6 +292,8 @@ def test_grpo_with_a_failing_core_exits_non_zero_within_the_window(fake, tmp_pat
     code = main(["train", "grpo", "--config", str(REPO / "train" / "configs" / "smoke.yaml"),
                  "--override", "recipe=advisor", "--override", "models.core=anthropic/claude-haiku-4-5",
                  "--override", "grpo.save_steps=100", "--override", "eval.limit=0",
+                 "--override", "grpo.batch_size=2", "--override", "grpo.num_generations=4",
+                 "--override", "grpo.micro_batch_size=4",
                  "--override", "grpo.init=tiny", "--override", f"grpo.output_dir={out}",
                  "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", "grpo.max_steps=10",
                  "--override", "rewards.unscorable_window=2", "--override", "rewards.preflight_calls=false",
