@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gzip
 import hashlib
 import importlib.util
 import json
@@ -69,6 +68,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from gcop.readers import read_jsonl
 
 from .extraction import gsm8k_target
 
@@ -353,36 +354,16 @@ _Raw = tuple[str, int, Mapping[str, Any]]
 
 
 def _read_jsonl(path: Path) -> tuple[list[_Raw], list[DataRecordError]]:
-    """The JSON objects of a ``.jsonl`` / ``.jsonl.gz`` file, and an error per bad line.
-    Blank lines are skipped."""
-    opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
-    records: list[_Raw] = []
-    errors: list[DataRecordError] = []
+    """The JSON objects of a ``.jsonl`` / ``.jsonl.gz`` file, and an error per bad line
+    (:func:`gcop.readers.read_jsonl`'s rule)."""
+
     label = str(path)
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    errors.append(DataRecordError(label, line_no, None, f"invalid JSON ({exc})"))
-                    continue
-                if not isinstance(obj, dict):
-                    errors.append(
-                        DataRecordError(
-                            label,
-                            line_no,
-                            None,
-                            f"expected a JSON object, got {type(obj).__name__}",
-                        )
-                    )
-                    continue
-                records.append((label, line_no, obj))
+        lines, bad = read_jsonl(path)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataUnavailableError(f"cannot read {path}: {exc}") from exc
-    return records, errors
+    records: list[_Raw] = [(label, number, obj) for number, obj in lines]
+    return records, [DataRecordError(label, e.line, None, e.message) for e in bad]
 
 
 def _require_file(path: Path, what: str) -> Path:

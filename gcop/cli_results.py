@@ -12,19 +12,10 @@ from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _add_data_option, command
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` options, values read as YAML scalars like Inspect's ``-T``/``-M``."""
-    import yaml
+    """``KEY=VALUE`` options (:func:`gcop.readers.key_value`: YAML scalars, as Inspect's ``-T``/``-M``)."""
+    from gcop.readers import key_value
 
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
-        try:
-            out[key] = yaml.safe_load(value) if value != "" else ""
-        except yaml.YAMLError:
-            out[key] = value
-    return out
+    return dict(key_value(item, flag=flag) for item in items or [])
 
 
 def _prerequisite_error() -> type[Exception]:

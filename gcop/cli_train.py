@@ -34,12 +34,12 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _key_value(text: str) -> tuple[str, Any]:
-    import yaml
+    from gcop.readers import key_value
 
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    return key.strip(), (yaml.safe_load(value) if value.strip() else None)
+    try:
+        return key_value(text, flag="this option")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def register_accept(actions: argparse._SubParsersAction) -> None:

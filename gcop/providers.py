@@ -31,6 +31,8 @@ from typing import Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from gcop.readers import read_jsonl
+
 REFERENCE_STRATEGY = (
     "<think>Plan before solving.</think>\n<strategy>\n1. Restate what is given and what is asked.\n"
     "2. Work it out one step at a time, checking each intermediate result.\n"
@@ -141,20 +143,17 @@ class ReplayModel(ModelAPI):
         path = path or os.environ.get("GCOP_REPLAY_PATH")
         if not path:
             raise ReplayFileError("gcop/replay needs the recordings file: -M path=completions.jsonl")
+
         self.records: dict[tuple[str, str, int | None], dict[str, Any]] = {}
-        problems: list[str] = []
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                key = (str(record["id"]), str(record.get("role", "core")), record.get("epoch"))
-                if not isinstance(record["completion"], str):
-                    raise TypeError("'completion' must be a string")
-            except (ValueError, KeyError, TypeError) as exc:
-                problems.append(f"{path}:{number}: {type(exc).__name__}: {exc}")
-                continue
-            self.records[key] = record
+        lines, bad = read_jsonl(path)
+        problems = [str(e) for e in bad]
+        for number, record in lines:
+            if "id" not in record:
+                problems.append(f"{path}:{number}: id: missing")
+            elif not isinstance(record.get("completion"), str):
+                problems.append(f"{path}:{number}: completion: must be a string")
+            else:
+                self.records[(str(record["id"]), str(record.get("role", "core")), record.get("epoch"))] = record
         if problems:
             # A bad line loses nothing else: report it and keep the rest.
             import warnings

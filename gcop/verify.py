@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from evals.data import Problem, problem_index
 from evals.verification import empty_verdict, gsm8k_verdict, humaneval_job, is_empty, kodcode_job
+from gcop.readers import read_jsonl
 from sandbox.executors import Executor, make_executor
 from sandbox.protocol import Status, TestJob, Verdict, boundary_totals
 
@@ -184,25 +185,16 @@ def read_samples(
         return cached
 
     samples: list[Sample] = []
-    bad: list[str] = []
-    total = 0
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line_number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            total += 1
-            where = f"{path}:{line_number}"
-            try:
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InputLineError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-                if not isinstance(record, dict):
-                    raise InputLineError(f"{where}: expected a JSON object, got {type(record).__name__}")
-                samples.append(_sample_from_record(benchmark, record, line_number, where, index, timeout))
-            except InputLineError as exc:
-                bad.append(str(exc))
-    return samples, bad, total
+    lines, unreadable = read_jsonl(path, errors="replace")
+    total = len(lines) + len(unreadable)
+    bad = [(e.line, str(e)) for e in unreadable]
+    for line_number, record in lines:
+        where = f"{path}:{line_number}"
+        try:
+            samples.append(_sample_from_record(benchmark, record, line_number, where, index, timeout))
+        except InputLineError as exc:
+            bad.append((line_number, str(exc)))
+    return samples, [message for _, message in sorted(bad)], total
 
 
 async def judge_samples(

@@ -343,7 +343,7 @@ def test_bad_records_are_skipped_with_warnings(broken_gsm8k_dir: Path) -> None:
     train = broken_gsm8k_dir / "gsm8k" / "train.jsonl"
     messages = [str(w.message) for w in caught]
     assert len(messages) == 6
-    assert any(f"{train}:2: invalid JSON" in m for m in messages)
+    assert any(f"{train}:2: not valid JSON" in m for m in messages)
     assert any(f"{train}:3: field 'answer': missing" in m for m in messages)
     assert any(f"{train}:6: field 'answer': missing '####' gold answer" in m for m in messages)
     assert any(f"{train}:7: field 'question': expected a string" in m for m in messages)
@@ -401,7 +401,7 @@ def test_kodcode_bad_records(tmp_path: Path) -> None:
     assert any(f"{path}:3: field 'test': missing" in m for m in messages)
     assert any(f"{path}:5: field 'trials[0].passed'" in m for m in messages)
     assert any(f"{path}:7: field 'question_id': duplicate of line 1" in m for m in messages)
-    assert any(f"{path}:11: invalid JSON" in m for m in messages)
+    assert any(f"{path}:11: not valid JSON" in m for m in messages)
     with pytest.raises(DataRecordError) as info:
         load_kodcode(data_dir=tmp_path, strict=True)
     assert [(e.line, e.field) for e in info.value.errors] == [

@@ -413,7 +413,7 @@ def test_overrides():
     assert config.sft.lora.enabled is True and config.sft.learning_rate == 2e-5 and config.data.limit == 10
     with pytest.raises(ConfigError, match="sft.lora.rank"):
         load_config(CONFIGS / "gsm8k_sft.yaml", ["sft.lora.rank=8"])
-    with pytest.raises(ConfigError, match="key=value"):
+    with pytest.raises(ConfigError, match="--override takes KEY=VALUE"):
         apply_overrides({}, ["sft.epochs"])
     assert parse_config({"rewards": {"kappa": 0}}).rewards.kappa == 0.0
     assert not math.isnan(parse_config({}).grpo.kl_beta)

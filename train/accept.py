@@ -82,6 +82,7 @@ from typing import Any
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
 from gcop.lifecycle import default_model
+from gcop.readers import read_jsonl
 
 from .inspect_models import generate_output, get_model, reasoning_text, run_sync
 from .ledger import BudgetExceeded, CostLedger
@@ -479,18 +480,17 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
     if not path.is_file():
         return records
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                pid = str(record["id"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                log.warning("%s:%d: unreadable state line skipped (a run killed mid-write?)", path, number)
-                continue
-            records.pop(pid, None)  # keep the file's order of latest records
-            records[pid] = record
+
+    lines, bad = read_jsonl(path, errors="replace")
+    for error in bad:
+        log.warning("%s: state line skipped (a run killed mid-write?)", error)
+    for number, record in lines:
+        if "id" not in record:
+            log.warning("%s:%d: id: missing; state line skipped", path, number)
+            continue
+        pid = str(record["id"])
+        records.pop(pid, None)  # keep the file's order of latest records
+        records[pid] = record
     return records
 
 

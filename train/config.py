@@ -431,12 +431,15 @@ def _set_path(raw: dict[str, Any], path: str, value: Any, source: str) -> None:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str = "<dict>") -> dict[str, Any]:
     """``raw`` with ``key.path=value`` overrides applied (values parsed as YAML)."""
+    from gcop.readers import key_value
+
     raw = json.loads(json.dumps(raw or {}))
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--override {item!r}: expected key=value")
-        path, text = item.split("=", 1)
-        _set_path(raw, path.strip(), yaml.safe_load(text) if text.strip() else None, source)
+        try:
+            path, value = key_value(item, flag="--override")
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (a dotted key path = a YAML value)") from exc
+        _set_path(raw, path, value, source)
     return raw
 
 

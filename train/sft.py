@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from gcop.readers import read_jsonl
+
 from .config import BENCHMARK_DOMAINS, LoraSection, TrainConfig, config_hash
 
 log = logging.getLogger(__name__)
@@ -87,34 +89,32 @@ def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_toke
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"no such corpus file: {path}")
+    lines, bad = read_jsonl(path)
     rows: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                skipped["not JSON"] = skipped.get("not JSON", 0) + 1
-                continue
-            missing = [k for k in CORPUS_FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str) or not row[k].strip()]
-            if missing:
-                why = f"missing {', '.join(missing)}"
-                skipped[why] = skipped.get(why, 0) + 1
-                continue
-            if row["benchmark"] not in BENCHMARK_DOMAINS:
-                why = f"unknown benchmark {row['benchmark']!r}"
-                skipped[why] = skipped.get(why, 0) + 1
-                continue
-            parsed = parse_guide_output(row["guide_output"], max_strategy_tokens=max_strategy_tokens, count_tokens=count_tokens)
-            if not parsed.valid:
-                why = f"invalid guide output: {parsed.reason}"
-                skipped[why] = skipped.get(why, 0) + 1
-                continue
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
+
+    def skip(why: str) -> None:
+        skipped[why] = skipped.get(why, 0) + 1
+
+    for error in bad:
+        skip(error.message.split(" (")[0])  # "not valid JSON", "expected a JSON object, got list"
+    if bad:
+        log.warning("corpus %s: bad lines: %s", path, "; ".join(str(e) for e in bad[:5]))
+    for _, row in lines:
+        missing = [k for k in CORPUS_FIELDS if not isinstance(row.get(k), str) or not row[k].strip()]
+        if missing:
+            skip(f"missing {', '.join(missing)}")
+            continue
+        if row["benchmark"] not in BENCHMARK_DOMAINS:
+            skip(f"unknown benchmark {row['benchmark']!r}")
+            continue
+        parsed = parse_guide_output(row["guide_output"], max_strategy_tokens=max_strategy_tokens, count_tokens=count_tokens)
+        if not parsed.valid:
+            skip(f"invalid guide output: {parsed.reason}")
+            continue
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
     if not rows:
         raise CorpusError(f"{path}: no usable line (skipped: {skipped or 'none, the file is empty'})")
     if skipped:
