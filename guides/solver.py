@@ -27,7 +27,7 @@ from gcop.lifecycle import check_not_retired
 from .prompts import GUIDE_PROMPT_VERSION, guide_messages
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
 
-__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "strategy_from_state"]
+__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
 
 #: Where the guide's result lives in ``state.metadata``.
 GUIDE_METADATA_KEY = "guide"
@@ -81,14 +81,15 @@ def guide_token_counter(model_name: str) -> tuple[Callable[[str], int], str]:
     return approx_token_count, APPROX_COUNTER
 
 
-def _reasoning_of(output: ModelOutput) -> str | None:
+def reasoning_text(output: ModelOutput) -> str | None:
     """Reasoning that came on the model's reasoning channel (Inspect ``ContentReasoning``).
 
     Providers that separate reasoning (vLLM/SGLang with a reasoning parser, OpenAI-compatible
     servers returning ``reasoning_content``, or a ``<think>`` block that Inspect's OpenAI
     converters split off) put it in ``output.message.content`` as ``ContentReasoning`` parts;
     ``output.completion`` then holds only the text parts. Redacted reasoning contributes its
-    summary, if any.
+    summary, if any (its raw text is encrypted). The one extractor of gcop: the guide step and
+    acceptance sampling's teacher calls both use it.
     """
     if not output.choices or isinstance(output.message.content, str):
         return None
@@ -159,7 +160,7 @@ def guide_step(
             counter, counted_with = guide_token_counter(str(model))
         parsed = parse_guide_output(
             output.completion,
-            reasoning=_reasoning_of(output),
+            reasoning=reasoning_text(output),
             max_strategy_tokens=max_strategy_tokens,
             count_tokens=counter,
         )

@@ -448,3 +448,22 @@ def test_strategy_tokens_use_the_guides_own_tokenizer_when_it_is_here(tmp_path):
     # not here (or not self-hosted): the one documented approximation, said so
     assert guide_token_counter(f"hf/{tmp_path / 'missing'}")[1] == APPROX_COUNTER
     assert guide_token_counter("anthropic/claude-haiku-4-5") == (approx_token_count, APPROX_COUNTER)
+
+
+def test_one_reasoning_extractor_keeps_a_redacted_blocks_summary():
+    """The guide step and acceptance sampling read reasoning through the same function: plain
+    reasoning kept, a redacted block contributes its summary (its raw text is encrypted)."""
+    from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ContentText, ModelOutput
+
+    import train.accept
+    from guides.solver import reasoning_text
+
+    assert train.accept.reasoning_text is reasoning_text
+    output = ModelOutput.from_message(ChatMessageAssistant(content=[
+        ContentReasoning(reasoning="step one"),
+        ContentReasoning(reasoning="ENCRYPTED", redacted=True, summary="a summary"),
+        ContentReasoning(reasoning="opaque", redacted=True),
+        ContentText(text="<strategy>\n1. Add.\n</strategy>"),
+    ]))
+    assert reasoning_text(output) == "step one\n\na summary"
+    assert reasoning_text(ModelOutput.from_content("m", "plain text")) is None

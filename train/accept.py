@@ -83,8 +83,9 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 
 from gcop.lifecycle import default_model
 from gcop.readers import read_jsonl
+from guides.solver import reasoning_text
 
-from .inspect_models import generate_output, get_model, reasoning_text, run_sync
+from .inspect_models import generate_output, get_model, run_sync
 from .ledger import BudgetExceeded, CostLedger
 
 log = logging.getLogger(__name__)

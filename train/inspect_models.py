@@ -56,7 +56,6 @@ __all__ = [
     "generate_output",
     "generate_text",
     "get_model",
-    "reasoning_text",
     "run_sync",
 ]
 
@@ -155,18 +154,6 @@ def _own_transcript() -> Iterator[None]:
         yield
     finally:
         _transcript.reset(token)
-
-
-def reasoning_text(output: ModelOutput) -> str | None:
-    """Reasoning the provider returned on its separate channel (e.g. extended thinking), if any."""
-    from inspect_ai.model import ContentReasoning
-
-    message = output.message if output.choices else None
-    content = getattr(message, "content", None)
-    if not isinstance(content, list):
-        return None
-    parts = [c.reasoning for c in content if isinstance(c, ContentReasoning) and c.reasoning and not c.redacted]
-    return "\n\n".join(parts) if parts else None
 
 
 async def generate_output(
