@@ -1,5 +1,6 @@
-"""Scorers: the math judge and the sandboxed unit tests, as plain async functions (GRPO rewards
-call these) and as Inspect scorers (which call the same functions).
+"""Scorers: the math judge and the sandboxed unit tests, as plain async functions
+(:func:`judge_response` for GRPO rewards and acceptance sampling) and as Inspect scorers (which
+call the same functions).
 
 Each Inspect score also carries the guide's strategy validity (I_str) and whether the strategy
 leaks the answer, reported per run as ``strategy_validity`` and ``leak_rate``.
@@ -78,6 +79,25 @@ async def score_code_response(
     from sandbox.inspect_provider import run_test_job
 
     return await run_test_job(job)
+
+
+async def judge_response(
+    response: str | None,
+    benchmark: str,
+    *,
+    target: str,
+    metadata: Mapping[str, Any],
+    sample_id: str = "",
+    executor: Executor | None = None,
+) -> Verdict:
+    """The benchmark's verdict on a response: the math judge, or the unit tests in the sandbox.
+    Called by GRPO's rewards and by acceptance sampling; the Inspect scorers below call the two
+    judges it dispatches to."""
+    from .data import DOMAINS
+
+    if DOMAINS[benchmark] == "math":
+        return await score_math_response(response, target)
+    return await score_code_response(response, benchmark, metadata, sample_id=sample_id, executor=executor)
 
 
 def _guide_fields(state: TaskState) -> dict[str, Any]:

@@ -215,3 +215,31 @@ def test_eval_section_is_validated(tmp_path):
         _config(tmp_path, limit=-1)
     with pytest.raises(ConfigError, match="unknown key 'eval.limt'"):
         parse_config({"eval": {"limt": 3}}, "test")
+
+
+def test_judge_response_is_the_one_verdict_for_math_and_code():
+    """The function rewards and acceptance call: the math judge for GSM8K, the unit tests for code
+    (the local executor here; reference solutions pass, wrong_answer fails)."""
+    import asyncio
+
+    from evals.scorers import judge_response
+    from evals.tasks import reference_answer, wrong_answer
+    from sandbox.executors import make_executor
+    from train.rewards import problem_info
+
+    async def run() -> list[bool]:
+        executor = make_executor("local", 1)
+        await executor.start()
+        try:
+            out = []
+            for problem in [load_problems("gsm8k", "test", DATA)[0], load_problems("humaneval", "test", DATA)[0]]:
+                info = problem_info(problem)
+                for answer in (reference_answer(problem), wrong_answer(problem)):
+                    verdict = await judge_response(answer, info.benchmark, target=info.target, metadata=info.metadata,
+                                                   sample_id=info.id, executor=executor)
+                    out.append(verdict.passed)
+            return out
+        finally:
+            await executor.close()
+
+    assert asyncio.run(run()) == [True, False, True, False]

@@ -702,17 +702,14 @@ class _Runner:
     async def _execute(self, info: Any, strategy: str) -> dict[str, Any]:
         """One core execution of ``strategy``, scored."""
         from evals.prompts import core_messages
-        from evals.scorers import score_code_response, score_math_response
+        from evals.scorers import judge_response
         from sandbox.protocol import Status
 
         output = await self._call(self.core, core_messages(info.domain, info.text, strategy=strategy),
                                   self.core_config, "core")
         response = output.completion
-        if info.domain == "math":
-            verdict = await score_math_response(response, info.target)
-        else:
-            verdict = await score_code_response(response, info.benchmark, info.metadata, sample_id=info.id,
-                                                executor=self.executor)
+        verdict = await judge_response(response, info.benchmark, target=info.target, metadata=info.metadata,
+                                       sample_id=info.id, executor=self.executor)
         if verdict.status is Status.ERROR:
             raise _ProblemFailed(f"sandbox infrastructure error: {verdict.reason}")
         return {"passed": bool(verdict.passed), "status": verdict.status.value, "reason": verdict.reason,

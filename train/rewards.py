@@ -773,15 +773,12 @@ class GuideRewards:
         return state.sandbox
 
     async def _score(self, state: _LoopState, info: ProblemInfo, response: str) -> tuple[float, str]:
-        from evals.scorers import score_code_response, score_math_response
+        from evals.scorers import judge_response
         from sandbox.protocol import Status
 
-        if info.domain == "math":
-            verdict = await score_math_response(response, info.target)
-        else:
-            sandbox = await self._sandbox(state)
-            verdict = await score_code_response(response, info.benchmark, info.metadata, sample_id=info.id,
-                                                executor=sandbox)  # type: ignore[arg-type]
+        sandbox = await self._sandbox(state) if info.domain == "code" else None
+        verdict = await judge_response(response, info.benchmark, target=info.target, metadata=info.metadata,
+                                       sample_id=info.id, executor=sandbox)  # type: ignore[arg-type]
         if verdict.status is Status.ERROR:
             self.stats["sandbox_errors"] += 1
             raise _CallFailed(f"sandbox infrastructure error: {verdict.reason}")
