@@ -9,6 +9,7 @@ from inspect_ai import Task, task
 
 from evals.scorers import math_scorer
 from evals.tasks import build_task, reject_unknown_options
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 @task
@@ -16,7 +17,7 @@ def gsm8k(
     split: str = "test",
     mode: str | None = None,
     icl_k: int = 3,
-    max_strategy_tokens: int = 512,
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     data_dir: str | None = None,

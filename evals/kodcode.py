@@ -10,6 +10,7 @@ from inspect_ai import Task, task
 from evals.humaneval import sandbox_spec
 from evals.scorers import code_scorer
 from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 def _entry_point(state) -> dict:  # type: ignore[no-untyped-def]
@@ -26,7 +27,7 @@ def kodcode(
     split: str = "test",
     mode: str | None = None,
     icl_k: int = 3,
-    max_strategy_tokens: int = 512,
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     sandbox: str = DEFAULT_SANDBOX,

@@ -13,6 +13,7 @@ from gcop.lifecycle import check_not_retired
 
 from .icl import Retriever
 from .prompts import Domain, core_messages
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 Mode = Literal["core", "icl", "guided"]
 MODES: tuple[str, ...] = ("core", "icl", "guided")
@@ -42,7 +43,7 @@ def guide_core(
     *,
     icl_k: int = 3,
     retriever: Callable[[], Retriever] | None = None,
-    max_strategy_tokens: int = 512,
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     leak_answer: Callable[[TaskState], dict[str, Any]] | None = None,

@@ -9,6 +9,7 @@ import textwrap
 from typing import Any
 
 from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _add_data_option, command
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 @command
@@ -99,8 +100,8 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
     rule.add_argument("--eta", type=float, default=0.1, help="slack of the E[q] guarantee (default 0.1)")
     rule.add_argument("--delta", type=float, default=0.05,
                       help="the Hoeffding bounds hold with probability >= 1-delta (default 0.05)")
-    rule.add_argument("--max-strategy-tokens", type=int, default=512, metavar="N",
-                      help="strategy budget, as the guide's (default 512)")
+    rule.add_argument("--max-strategy-tokens", type=int, default=DEFAULT_MAX_STRATEGY_TOKENS, metavar="N",
+                      help="strategy budget, as the guide's (default %(default)s)")
     rule.add_argument("--allow-leaks", action="store_true",
                       help="accept strategies that fail the leak check (default: sent back to the teacher)")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 __all__ = ["GUIDE_PROMPT_VERSION", "GUIDE_SYSTEM_TEMPLATES", "GUIDE_USER_TEMPLATES", "guide_messages"]
 
@@ -74,7 +75,7 @@ GUIDE_USER_TEMPLATES: dict[str, str] = {
 }
 
 
-def guide_messages(domain: Domain, problem_text: str, max_strategy_tokens: int = 512) -> list[ChatMessage]:
+def guide_messages(domain: Domain, problem_text: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> list[ChatMessage]:
     """The guide's input for one problem: its system prompt and the problem."""
     if domain not in GUIDE_SYSTEM_TEMPLATES:
         raise ValueError(f"domain must be one of {sorted(GUIDE_SYSTEM_TEMPLATES)}, got {domain!r}")

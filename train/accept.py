@@ -84,6 +84,7 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 from gcop.lifecycle import default_model
 from gcop.readers import read_jsonl
 from guides.solver import reasoning_text
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .inspect_models import generate_output, get_model, run_sync
 from .ledger import BudgetExceeded, CostLedger
@@ -165,7 +166,7 @@ class AcceptConfig:
     #: The guarantee's slack and the Hoeffding bounds' confidence 1 - delta.
     eta: float = 0.1
     delta: float = 0.05
-    max_strategy_tokens: int = 512
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS
     #: GenerateConfig fields for the teacher's and the core's calls (core: as the evals, i.e.
     #: provider defaults, unless set).
     teacher_config: dict[str, Any] = field(default_factory=dict)
@@ -370,7 +371,7 @@ _TEACHER_USER: dict[str, str] = {
 }
 
 
-def teacher_messages(domain: str, problem: str, reference: str, max_strategy_tokens: int = 512) -> list[ChatMessage]:
+def teacher_messages(domain: str, problem: str, reference: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> list[ChatMessage]:
     """The teacher's first input for one problem (:data:`TEACHER_PROMPT_VERSION`)."""
     if domain not in _TEACHER_SYSTEM:
         raise ValueError(f"domain must be 'math' or 'code', got {domain!r}")

@@ -26,6 +26,7 @@ import yaml
 
 from evals.data import DOMAINS
 from gcop.lifecycle import default_model
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 __all__ = [
     "ConfigError",
@@ -80,7 +81,7 @@ class DataSection:
     corpus: str | None = None
     #: Use only the first N problems / corpus rows (None: all).
     limit: int | None = None
-    max_strategy_tokens: int = 512
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS
 
 
 @dataclass

@@ -95,13 +95,15 @@ def heldout_problems(config: TrainConfig) -> list[Any]:
 
 
 def eval_settings(config: TrainConfig, *, recipe: str) -> dict[str, Any]:
+    from guides.solver import guide_max_tokens
+
     e = config.eval
     return {
         "split": e.split,
         "held_out": e.split != config.data.split and config.data.split != "all",
         "limit": e.limit,
         "samples": e.samples,
-        "max_new_tokens": e.max_new_tokens or 1024 + config.data.max_strategy_tokens,
+        "max_new_tokens": e.max_new_tokens or guide_max_tokens(config.data.max_strategy_tokens),
         "temperature": config.grpo.eval_temperature if e.temperature is None else e.temperature,
         "top_p": config.grpo.eval_top_p if e.top_p is None else e.top_p,
         "seed": config.seed,

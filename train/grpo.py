@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+
 from .config import TrainConfig
 from .rewards import ADVISOR_PROMPT_VERSION, JUDGE_PROMPT_VERSION, REWARD_VERSION, GuideRewards, advisor_messages
 from .sft import (
@@ -78,7 +80,7 @@ def use_vllm(setting: bool | str) -> bool:
     return bool(setting)
 
 
-def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: int = 512) -> Any:
+def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> Any:
     """One row per problem: ``prompt`` (chat messages), ``problem_id``."""
     from datasets import Dataset
 

@@ -66,6 +66,8 @@ from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, ModelOutput
 
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -554,7 +556,7 @@ class GuideRewards:
         dedupe_sandbox_jobs: bool = True,
         baseline_cache: str | Path | None = None,
         baseline_samples: int = 1,
-        max_strategy_tokens: int = 512,
+        max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
         count_tokens: Callable[[str], int] | None = None,
         ledger: Any = None,
         core_name: str | None = None,

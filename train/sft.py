@@ -30,6 +30,8 @@ import yaml
 
 from gcop.readers import read_jsonl
 
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+
 from .config import BENCHMARK_DOMAINS, LoraSection, TrainConfig, config_hash
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ def corpus_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_tokens: int = 512,
+def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
                 count_tokens: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The usable rows of an accepted corpus, and counts of what was skipped and why."""
     from guides.strategy import parse_guide_output
@@ -122,14 +124,14 @@ def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_toke
     return rows, skipped
 
 
-def guide_chat(domain: str, problem: str, max_strategy_tokens: int = 512) -> list[dict[str, str]]:
+def guide_chat(domain: str, problem: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> list[dict[str, str]]:
     """The guide's input as chat-template messages (role/content dicts)."""
     from guides.prompts import guide_messages
 
     return [{"role": m.role, "content": m.text} for m in guide_messages(domain, problem, max_strategy_tokens)]  # type: ignore[arg-type]
 
 
-def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = 512) -> Any:
+def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> Any:
     """A conversational prompt-completion ``datasets.Dataset`` from corpus rows."""
     from datasets import Dataset
 
