@@ -18,17 +18,14 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return dict(key_value(item, flag=flag) for item in items or [])
 
 
-def _prerequisite_error() -> type[Exception]:
-    """Inspect's error for a run that cannot start (e.g. a log folder holding other runs' logs)."""
+def _startup_errors() -> tuple[type[Exception], ...]:
+    """Inspect's error for a run that cannot start (e.g. a log folder holding other runs' logs).
+    Private: Inspect exports no name for it; if it moves, such errors surface as tracebacks."""
     try:
         from inspect_ai._util.error import PrerequisiteError
-    except ImportError:  # moved in another Inspect version: such errors then surface as tracebacks
-        return GridConfigErrorPlaceholder
-    return PrerequisiteError
-
-
-class GridConfigErrorPlaceholder(Exception):
-    pass
+    except ImportError:
+        return ()
+    return (PrerequisiteError,)
 
 
 def _fail(name: str, message: str) -> int:
@@ -152,7 +149,7 @@ def _grid(args: argparse.Namespace) -> int:
             log_dir=log_dir, limit=args.limit, epochs=args.epochs, task_args=task_args,
             core_args=core_args, guide_args=guide_args, **kwargs,
         )
-    except (GridConfigError, TypeError, ValueError, _prerequisite_error()) as exc:
+    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         import re
 
         message = re.sub(r"\[/?[a-z ]+\]", "", str(exc)).replace("--log-dir-allow-dirty", "--allow-dirty")
@@ -176,7 +173,7 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
         result = run_grid(args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
                           log_dir=pilot_dir, limit=pilot, epochs=args.epochs, task_args=task_args,
                           core_args=core_args, guide_args=guide_args, **kwargs)
-    except (GridConfigError, TypeError, ValueError, _prerequisite_error()) as exc:
+    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         return _fail("grid", " ".join(str(exc).split()))
     if not result.success:
         print(result.summary())

@@ -129,6 +129,7 @@ def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) ->
     cost = (prices or {}).get(model)
     if cost is None:
         try:
+            # private: the public get_model_info may instantiate the provider to resolve a name
             from inspect_ai.model._model_info import _get_model_info_direct
 
             info = _get_model_info_direct(model)
@@ -145,7 +146,7 @@ def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) ->
         cost = ModelCost(**cost)
     if not isinstance(usage, ModelUsage):
         usage = ModelUsage(**{k: getattr(usage, k) for k in _TOKEN_FIELDS if getattr(usage, k, None) is not None})
-    from inspect_ai.model._model import compute_model_cost
+    from inspect_ai.model import compute_model_cost
 
     return float(compute_model_cost(cost, usage))
 
