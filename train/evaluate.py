@@ -21,14 +21,27 @@ significant". GRPO adds the mean reward of each training step (from TRL's log).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from evals.data import load_problems
+from gcop.preflight import preflight
+from guides.solver import guide_max_tokens
+from guides.strategy import parse_guide_output
+from results.logs import wilson_interval
+from results.regress import mcnemar_exact
+
 from .config import TrainConfig
+from .grpo import LEDGER_FILE, build_rewards, grpo_dataset
+from .ledger import CostLedger
+from .rewards import _OFFLINE_CORES, _OFFLINE_JUDGES, UnscorableRewardsError
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +100,12 @@ class GuideEval:
 
 def heldout_problems(config: TrainConfig) -> list[Any]:
     """The first ``eval.limit`` problems of ``eval.split``."""
-    from evals.data import load_problems
-
     if config.eval.limit <= 0:
         return []
     return load_problems(config.benchmark, config.eval.split, config.data.data_dir)[: config.eval.limit]
 
 
 def eval_settings(config: TrainConfig, *, recipe: str) -> dict[str, Any]:
-    from guides.solver import guide_max_tokens
-
     e = config.eval
     return {
         "split": e.split,
@@ -158,8 +167,6 @@ def generate_guide_outputs(model: Any, tokenizer: Any, prompts: Sequence[list[di
 
 
 def _wilson(successes: int, n: int) -> tuple[float, float] | None:
-    from results.logs import wilson_interval
-
     return wilson_interval(successes, n)
 
 
@@ -184,12 +191,6 @@ def evaluate_guide(
     ``engine`` scores the outputs (a :class:`~train.rewards.GuideRewards` over ``problems``;
     None with ``eval.rewards`` false: validity only, checked with the strategy checker).
     """
-    import asyncio
-
-    from guides.strategy import parse_guide_output
-
-    from .grpo import grpo_dataset
-
     settings = eval_settings(config, recipe=recipe)
     started = time.time()
     rows = grpo_dataset(problems, recipe=recipe, max_strategy_tokens=config.data.max_strategy_tokens)
@@ -246,10 +247,6 @@ def evaluate_guide(
 
 def preflight_reward_models(config: TrainConfig, *, judge: bool) -> None:
     """The core (and judge) a config names, checked before anything is loaded or paid for."""
-    from gcop.preflight import preflight
-
-    from .rewards import _OFFLINE_CORES, _OFFLINE_JUDGES
-
     report = preflight({"core": config.models.core, "judge": config.judge_model if judge else None},
                        budget=config.rewards.budget_usd is not None, offline=_OFFLINE_CORES + _OFFLINE_JUDGES,
                        live=config.rewards.preflight_calls, model_args={"core": config.models.core_args})
@@ -311,8 +308,6 @@ def _cell(value: float | None, ci: tuple[float, float] | None = None) -> str:
 def paired_test(before: Sequence[Any], after: Sequence[Any]) -> dict[str, Any] | None:
     """Exact McNemar test on paired binary outcomes (the same outputs' positions before and after;
     pairs with a None on either side are left out). None when the values are not all 0/1."""
-    from results.regress import mcnemar_exact
-
     if len(before) != len(after):
         raise ValueError(f"paired outcomes of different lengths: {len(before)} and {len(after)}")
     pairs = [(x, y) for x, y in zip(before, after, strict=True) if x is not None and y is not None]
@@ -449,11 +444,6 @@ class HeldOutEvaluation:
     def _engine(self, count_tokens: Callable[[str], int] | None) -> Any:
         if not self.config.eval.rewards:
             return None
-        from pathlib import Path
-
-        from .grpo import LEDGER_FILE, build_rewards
-        from .ledger import CostLedger
-
         if self.ledger is None:
             self.ledger = CostLedger.load(Path(self.output_dir) / LEDGER_FILE, budget_usd=self.config.rewards.budget_usd)
         overrides: dict[str, Any] = {"recipe": self.recipe, "phase_prefix": "eval_", "max_unscorable_share": None,
@@ -462,8 +452,6 @@ class HeldOutEvaluation:
 
     def _run(self, model: Any, tokenizer: Any, *, label: str, model_name: str,
              count_tokens: Callable[[str], int] | None) -> GuideEval:
-        import sys
-
         print(f"gcop: evaluating the {label} guide on {len(self.problems)} held-out {self.config.benchmark} "
               f"problems ({self.config.eval.split} split)", file=sys.stderr, flush=True)
         result = evaluate_guide(model, tokenizer, self.config, self.problems, label=label, model_name=model_name,
@@ -482,8 +470,6 @@ class HeldOutEvaluation:
     def _check_scorable(self, result: GuideEval) -> None:
         """Before training: a core or judge that fails on most held-out outputs would fail on the
         rollouts too, so stop now rather than after the first reward batches."""
-        from .rewards import UnscorableRewardsError
-
         share = self.config.rewards.max_unscorable_share
         if result.outputs and result.unscorable / result.outputs > share:
             raise UnscorableRewardsError(
