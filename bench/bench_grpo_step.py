@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcop import fake_anthropic  # noqa: E402
+from gcop.testing import fake_anthropic  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "grpo_step.json"
 CORE = "anthropic/claude-haiku-4-5"
@@ -288,7 +288,7 @@ def main() -> int:
         "shape": {"name": args.shape, **SHAPES[args.shape]},
         "batch": {"prompts": args.batch, "generations": args.generations, "max_completion": args.max_completion},
         "latency_s": args.latency,
-        "core": f"{CORE} via Inspect on gcop.fake_anthropic (child process, every reply after latency_s)",
+        "core": f"{CORE} via Inspect on gcop.testing.fake_anthropic (child process, every reply after latency_s)",
         "runs": runs,
         "fake_api_summary": fake.summary,
     }

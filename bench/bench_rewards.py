@@ -2,7 +2,7 @@
 
 64 rollouts (8 KodCode problems x 8 guide completions, all well-formed strategies) go through
 :class:`train.rewards.GuideRewards` as TRL calls it (every component at once). The core is the
-local fake Anthropic API (:mod:`gcop.fake_anthropic`, in a child process so that it does not
+local fake Anthropic API (:mod:`gcop.testing.fake_anthropic`, in a child process so that it does not
 share this process's GIL) answering after a fixed latency ``L`` with the problem's reference
 solution in a ```python block, called through Inspect's ``anthropic/`` provider. Code is judged
 in the sandbox (the Docker pool when Docker and the image are there, else the local executor;
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from evals.data import load_problems  # noqa: E402
 from evals.scorers import code_job  # noqa: E402
 from evals.tasks import reference_answer  # noqa: E402
-from gcop import fake_anthropic  # noqa: E402
+from gcop.testing import fake_anthropic  # noqa: E402
 from train.rewards import GuideRewards, problem_info  # noqa: E402
 from train.tiny import synthetic_guide_output  # noqa: E402
 
@@ -140,7 +140,7 @@ async def main_async(args: argparse.Namespace, base_url: str, problems, warm) ->
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "latency_s": args.latency, "rollouts": len(ids), "problems": PROBLEMS, "completions_per_problem": ROLLOUTS,
-        "core": f"{CORE} via Inspect, on gcop.fake_anthropic in a child process (every reply delayed by latency_s)",
+        "core": f"{CORE} via Inspect, on gcop.testing.fake_anthropic in a child process (every reply delayed by latency_s)",
         "executor": kind, "workers": args.workers, "runs": {},
     }
     executor = make_executor(kind, args.workers)

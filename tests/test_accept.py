@@ -19,7 +19,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage,
 
 from evals.data import load_problems
 from evals.tasks import reference_answer
-from gcop.fake_anthropic import fake_anthropic  # noqa: F401 - pytest fixture
+from gcop.testing.fake_anthropic import fake_anthropic  # noqa: F401 - pytest fixture
 from train.accept import (
     AcceptConfig,
     AcceptSettingsMismatch,
@@ -468,7 +468,7 @@ def test_generate_raises_model_call_error_and_respects_budget() -> None:
 
 
 def test_accept_against_the_fake_anthropic_api(tmp_path: Path, fake_anthropic: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gcop.fake_anthropic import FaultConfig, fast_inspect_retries, prompt_text
+    from gcop.testing.fake_anthropic import FaultConfig, fast_inspect_retries, prompt_text
 
     fast_inspect_retries(monkeypatch)
     problems = gsm8k(3)

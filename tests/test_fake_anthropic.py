@@ -1,4 +1,4 @@
-"""The fake Anthropic Messages API (gcop.fake_anthropic): the anthropic SDK against it (plain,
+"""The fake Anthropic Messages API (gcop.testing.fake_anthropic): the anthropic SDK against it (plain,
 streaming, count_tokens, every fault kind), and Inspect evals through it under injected faults,
 a permanently failing sample, and eval_retry."""
 
@@ -20,7 +20,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 
-from gcop.fake_anthropic import (
+from gcop.testing.fake_anthropic import (
     DEFAULT_REPLY,
     FAULT_KINDS,
     FakeAnthropic,
@@ -244,7 +244,7 @@ def test_bad_requests_and_auth():
 def test_cli_serves_until_interrupted():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gcop.fake_anthropic", "--port", "0", "--reply", "hi from cli"],
+        [sys.executable, "-m", "gcop.testing.fake_anthropic", "--port", "0", "--reply", "hi from cli"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:

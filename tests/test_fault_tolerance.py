@@ -11,7 +11,7 @@ from inspect_ai.model import get_model
 from evals.gsm8k import gsm8k
 from evals.humaneval import humaneval
 from evals.kodcode import kodcode
-from gcop.fake_anthropic import FakeAnthropic, FaultConfig, fast_inspect_retries, prompt_text
+from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig, fast_inspect_retries, prompt_text
 
 from .conftest import SHARED_DATA, needs_shared_data
 

@@ -13,7 +13,7 @@ from inspect_ai.model import ModelUsage, get_model
 from evals.gsm8k import gsm8k
 from gcop.cli import main
 from gcop.costs import apply_prices, format_role_table, role_rows
-from gcop.fake_anthropic import FakeAnthropic, fast_inspect_retries, prompt_text
+from gcop.testing.fake_anthropic import FakeAnthropic, fast_inspect_retries, prompt_text
 from gcop.lifecycle import RetiredModelError, check_not_retired, lookup, table
 from gcop.preflight import PreflightError, check_guide_source, check_model, preflight
 from train.ledger import BudgetUnenforceable, CostLedger

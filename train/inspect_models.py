@@ -35,7 +35,7 @@ outside ``eval()`` should know (Inspect 0.3.x, read from ``inspect_ai/model/_mod
 * gcop's offline models: ``mockllm/model`` with a ``custom_outputs`` callable
   ``(input, tools, tool_choice, config) -> ModelOutput`` (sync or async) works;
   ``gcop/reference`` and ``gcop/replay`` answer per Inspect *sample* and cannot be used here.
-* The fake Anthropic server (:mod:`gcop.fake_anthropic`) works as in an eval: set
+* The fake Anthropic server (:mod:`gcop.testing.fake_anthropic`) works as in an eval: set
   ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY`` or pass ``base_url``/``api_key``.
 """
 

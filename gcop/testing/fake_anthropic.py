@@ -37,11 +37,11 @@ Use it directly::
     with FakeAnthropic(faults=FaultConfig(rate_limit=0.2, seed=1)) as fake:
         client = anthropic.Anthropic(base_url=fake.base_url, api_key="fake")
 
-as a pytest fixture (``from gcop.fake_anthropic import fake_anthropic`` in a test module, or
-``pytest_plugins = ["gcop.fake_anthropic"]`` in the root conftest; it also sets ``ANTHROPIC_BASE_URL``
+as a pytest fixture (``from gcop.testing.fake_anthropic import fake_anthropic`` in a test module, or
+``pytest_plugins = ["gcop.testing.fake_anthropic"]`` in the root conftest; it also sets ``ANTHROPIC_BASE_URL``
 and ``ANTHROPIC_API_KEY``), or as a dev server::
 
-    python -m gcop.fake_anthropic --port 8765 --fault-rate 0.3 --seed 0
+    python -m gcop.testing.fake_anthropic --port 8765 --fault-rate 0.3 --seed 0
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=fake inspect eval ... \\
         --model anthropic/claude-haiku-4-5 -M max_retries=0
 
@@ -953,7 +953,7 @@ else:  # pragma: no cover
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gcop.fake_anthropic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gcop.testing.fake_anthropic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="reply text (default: %(default)r)")
