@@ -1,5 +1,5 @@
 """Did training help? The strategy-gated offline core and the held-out before/after evaluation
-(train/evaluate.py), with known answers computed by hand."""
+(train/evaluate.py), with known answers computed by hand. The pure tests run without ../shared."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from train.config import ConfigError, parse_config
 
 from .conftest import SHARED_DATA, mock_output, needs_shared_data
 
-pytestmark = needs_shared_data
 DATA = str(SHARED_DATA)
 VALID_3_STEPS = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them.\n3. Check.\n</strategy>"
 VALID_2_STEPS = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
@@ -34,6 +33,7 @@ def test_carries_strategy_needs_a_non_empty_block():
     assert not carries_strategy("Problem:\nx\n<strategy>1. unclosed")
 
 
+@needs_shared_data
 def test_wrong_answer_is_scored_wrong_even_when_the_gold_is_minus_one():
     from evals.data import GSM8KProblem
     from evals.verification import gsm8k_verdict
@@ -55,6 +55,7 @@ def _guided(tmp_path, guide, limit=4, core="gcop/strategy_gated"):
     return log
 
 
+@needs_shared_data
 def test_strategy_gated_core_is_right_exactly_when_it_gets_a_valid_strategy(tmp_path):
     # a valid strategy from the guide: every answer right
     log = _guided(tmp_path, "gcop/reference")
@@ -85,6 +86,7 @@ def _config(tmp_path, **eval_section):
     return parse_config(raw, "test")
 
 
+@needs_shared_data
 def test_evaluate_guide_scores_outputs_with_the_reward_engine(tmp_path, monkeypatch):
     import train.evaluate as ev
 
@@ -111,6 +113,7 @@ def test_evaluate_guide_scores_outputs_with_the_reward_engine(tmp_path, monkeypa
     assert set(ledger["phases"]) == {"eval_core", "eval_judge"} and ledger["phases"]["eval_judge"]["calls"] == 2
 
 
+@needs_shared_data
 def test_validity_only_makes_no_calls(tmp_path, monkeypatch):
     import train.evaluate as ev
 
@@ -124,6 +127,7 @@ def test_validity_only_makes_no_calls(tmp_path, monkeypatch):
     assert "NOT held out" in ev.format_comparison(result, result)
 
 
+@needs_shared_data
 def test_a_failing_evaluation_after_training_is_reported_not_raised(tmp_path, monkeypatch):
     import train.evaluate as ev
 
@@ -141,6 +145,7 @@ def test_a_failing_evaluation_after_training_is_reported_not_raised(tmp_path, mo
     assert "SFT failed: RuntimeError: CUDA out of memory" in evaluation.report().format()
 
 
+@needs_shared_data
 def test_a_core_failing_on_the_held_out_problems_stops_before_training(tmp_path, monkeypatch):
     import train.evaluate as ev
     from train.rewards import UnscorableRewardsError
@@ -208,6 +213,7 @@ def test_reward_per_step_from_trl_logs():
     assert line.count(": ") <= 15
 
 
+@needs_shared_data
 def test_eval_section_is_validated(tmp_path):
     with pytest.raises(ConfigError, match="eval.split must be train or test"):
         _config(tmp_path, split="all")
@@ -217,6 +223,7 @@ def test_eval_section_is_validated(tmp_path):
         parse_config({"eval": {"limt": 3}}, "test")
 
 
+@needs_shared_data
 def test_judge_response_is_the_one_verdict_for_math_and_code():
     """The function rewards and acceptance call: the math judge for GSM8K, the unit tests for code
     (the local executor here; reference solutions pass, wrong_answer fails)."""
