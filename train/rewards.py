@@ -53,10 +53,7 @@ import collections
 import hashlib
 import json
 import logging
-import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -64,9 +61,19 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, ModelOutput
+from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+
+from .baselines import BaselineCache
+from .reward_prompts import (
+    ADVISOR_PROMPT_VERSION,
+    JUDGE_PROMPT_VERSION,
+    JudgeFormatError,
+    advisor_messages,
+    judge_messages,
+    parse_judge_score,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +97,6 @@ __all__ = [
 ]
 
 REWARD_VERSION = "rewards-v1"
-JUDGE_PROMPT_VERSION = "judge-v1"
-ADVISOR_PROMPT_VERSION = "advisor-v1"
 
 #: Component names, in reward-weight order (TRL logs ``rewards/<name>/mean``).
 COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -149,74 +154,6 @@ def problem_info(problem: Any) -> ProblemInfo:
                        metadata=metadata, leak_args=leak_args)
 
 
-# ---------------------------------------------------------------------------------------------
-# Prompts: the judge's and the Advisor baseline's
-# ---------------------------------------------------------------------------------------------
-
-_JUDGE_SYSTEM = (
-    "You grade a plan (a \"strategy\") that a planning guide wrote for a weaker solver model. The "
-    "guide must not solve the problem itself; it should give the solver a short, concrete, "
-    "correct plan.\n\n"
-    "Score from 0 to 1:\n"
-    "- 1: correct, complete and directly executable steps that would lead the solver to the "
-    "right answer, without stating the final answer or writing the solution code.\n"
-    "- around 0.5: on the right track but vague, incomplete, or with a minor error.\n"
-    "- 0: wrong, irrelevant, empty of content, or it gives away the final answer or the code.\n\n"
-    "Reply with only a JSON object and nothing else, exactly of the form {\"score\": <number from "
-    "0 to 1>}."
-)
-
-
-def judge_messages(domain: str, problem: str, strategy: str) -> list[ChatMessage]:
-    """The judge's input for one strategy (:data:`JUDGE_PROMPT_VERSION`)."""
-    label = "Task" if domain == "code" else "Problem"
-    user = f"{label}:\n{problem.strip()}\n\nStrategy:\n<strategy>\n{strategy.strip()}\n</strategy>\n\nScore the strategy."
-    return [ChatMessageSystem(content=_JUDGE_SYSTEM), ChatMessageUser(content=user)]
-
-
-class JudgeFormatError(ValueError):
-    """The judge's reply is not the strict JSON object ``{"score": x}`` with 0 <= x <= 1."""
-
-
-def parse_judge_score(text: str | None) -> float:
-    """The score in a judge reply, which must be exactly one JSON object ``{"score": x}``
-    (surrounding whitespace allowed; no prose, no code fence, no other keys) with x a number
-    (not a bool) in [0, 1]. Raises :class:`JudgeFormatError` otherwise."""
-    try:
-        value = json.loads((text or "").strip())
-    except json.JSONDecodeError as exc:
-        raise JudgeFormatError(f"judge reply is not JSON: {exc.msg}") from None
-    if not isinstance(value, dict) or set(value) != {"score"}:
-        raise JudgeFormatError(f"judge reply must be an object with the single key 'score', got {value!r}"[:200])
-    score = value["score"]
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise JudgeFormatError(f"judge score must be a number, got {score!r}")
-    if not 0 <= score <= 1:
-        raise JudgeFormatError(f"judge score must be in [0, 1], got {score!r}")
-    return float(score)
-
-
-_ADVISOR_SYSTEM = {
-    "math": (
-        "You advise a weaker solver model that will solve a grade-school math word problem. Give "
-        "it brief, useful advice on how to approach the problem. Do not solve the problem and do "
-        "not state the final answer."
-    ),
-    "code": (
-        "You advise a weaker solver model that will write a Python solution to a programming "
-        "task. Give it brief, useful advice on how to approach the task. Do not write the "
-        "solution code."
-    ),
-}
-
-
-def advisor_messages(domain: str, problem: str) -> list[ChatMessage]:
-    """The Advisor baseline's prompt: free-form advice, no output schema (:data:`ADVISOR_PROMPT_VERSION`)."""
-    label = "Task" if domain == "code" else "Problem"
-    return [ChatMessageSystem(content=_ADVISOR_SYSTEM[domain]),
-            ChatMessageUser(content=f"{label}:\n{problem.strip()}\n\nYour advice:")]
-
-
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
 
 
@@ -237,58 +174,6 @@ def completion_text(completion: Any) -> tuple[str, str | None]:
             reasoning = message.get("reasoning_content") or message.get("reasoning")
             return str(content), (str(reasoning) if reasoning else None)
     return "", None
-
-
-# ---------------------------------------------------------------------------------------------
-# The baseline cache
-# ---------------------------------------------------------------------------------------------
-
-
-class BaselineCache:
-    """R(without strategy) per problem, on disk: one JSON file per content key.
-
-    The key is the sha256 of the canonical JSON of ``key_fields`` (core model, core prompt
-    version, problem id, benchmark, sampling config, number of samples, reward version); the file
-    also stores those fields, the reward and when it was computed. Writes are atomic (temp file,
-    rename), so concurrent runs sharing a cache never read half a file.
-    """
-
-    def __init__(self, root: str | Path | None) -> None:
-        self.root = Path(os.path.expanduser(str(root))) if root is not None else None
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(fields: Mapping[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-
-    def path(self, key: str) -> Path | None:
-        return None if self.root is None else self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self.path(key)
-        if path is None or not path.is_file():
-            self.misses += 1
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            float(record["reward"])
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("ignoring unreadable baseline cache file %s", path)
-            self.misses += 1
-            return None
-        self.hits += 1
-        return record
-
-    def put(self, key: str, record: Mapping[str, Any]) -> None:
-        path = self.path(key)
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(record), f, sort_keys=True, default=str)
-        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------
