@@ -49,7 +49,6 @@ from the table sorted by ``question_id`` (so file/row order does not matter); th
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -59,19 +58,16 @@ import math
 import os
 import random
 import re
-import socket
-import threading
-import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from gcop.readers import read_jsonl
 
 from .extraction import gsm8k_target
+from .hub import HubUnavailable, hub_label, load_from_hub
 
 __all__ = [
     "BENCHMARKS",
@@ -144,10 +140,6 @@ KODCODE_TEST_FRACTION = 0.2
 GSM8K_SPLITS = ("train", "test")
 KODCODE_SPLITS = ("train", "test")
 
-#: Seconds a TCP probe of the Hub endpoint may take before the Hub counts as unreachable.
-HUB_PROBE_TIMEOUT_S = 3.0
-# A probe's verdict is reused for this long, so repeated loads do not each wait on it.
-_PROBE_TTL_S = 60.0
 
 # Bad records shown in a strict-mode DataRecordError message before "... and N more".
 _MAX_LISTED_ERRORS = 5
@@ -389,155 +381,8 @@ def _str_field(
 
 
 # ---------------------------------------------------------------------------------------------
-# The Hugging Face Hub
+# The Hugging Face Hub (fetching: evals/hub.py)
 # ---------------------------------------------------------------------------------------------
-
-_TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
-_HUB_LOCK = threading.RLock()
-_PROBE_CACHE: dict[tuple[str, int], tuple[float, str | None]] = {}
-
-
-class _HubUnavailable(Exception):
-    """The Hub (and the local Hugging Face cache) could not deliver a dataset."""
-
-
-def _offline_requested() -> bool:
-    """Whether the environment asks for Hub offline mode *now* (``datasets`` reads these
-    variables once, at import; they are re-read here on every load). Same precedence as
-    ``datasets``: ``HF_DATASETS_OFFLINE`` when set, else ``HF_HUB_OFFLINE`` /
-    ``TRANSFORMERS_OFFLINE``."""
-    datasets_offline = os.environ.get("HF_DATASETS_OFFLINE")
-    if datasets_offline is not None:
-        return datasets_offline.strip().upper() in _TRUE_VALUES
-    hub = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return hub.strip().upper() in _TRUE_VALUES
-
-
-def _hub_address() -> tuple[str, int]:
-    """Host and port a Hub request connects to first: the HTTPS proxy when one is configured,
-    else ``$HF_ENDPOINT`` (default https://huggingface.co)."""
-    url = ""
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        url = os.environ.get(name, "").strip()
-        if url:
-            break
-    if not url:
-        url = os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return parts.hostname or "huggingface.co", port or (443 if parts.scheme == "https" else 80)
-
-
-def _probe_hub(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
-    """``None`` when a TCP connection to the Hub endpoint opens within ``timeout`` seconds, else
-    why not. Runs in a daemon thread so a hanging DNS lookup cannot stall the caller either."""
-    address = _hub_address()
-    now = time.monotonic()
-    cached = _PROBE_CACHE.get(address)
-    if cached is not None and now - cached[0] < _PROBE_TTL_S:
-        return cached[1]
-    outcome: dict[str, BaseException | bool] = {}
-
-    def attempt() -> None:
-        try:
-            with socket.create_connection(address, timeout=timeout):
-                outcome["ok"] = True
-        except OSError as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=attempt, name="gcop-hub-probe", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    host, port = address
-    if outcome.get("ok"):
-        verdict: str | None = None
-    elif "error" in outcome:
-        verdict = f"cannot connect to {host}:{port} ({outcome['error']})"
-    else:
-        verdict = f"no connection to {host}:{port} within {timeout:g} s"
-    _PROBE_CACHE[address] = (now, verdict)
-    return verdict
-
-
-@contextlib.contextmanager
-def _hub_offline_mode() -> Iterator[None]:
-    """Run ``datasets`` / ``huggingface_hub`` in offline mode (local cache only, no requests)
-    for the duration, whatever the environment said when they were imported."""
-    import datasets.config as datasets_config  # lazy: heavy import
-    import huggingface_hub.constants as hub_constants
-
-    targets = [
-        (datasets_config, "HF_HUB_OFFLINE"),
-        (datasets_config, "HF_DATASETS_OFFLINE"),
-        (hub_constants, "HF_HUB_OFFLINE"),
-    ]
-    with _HUB_LOCK:
-        saved = [
-            (module, name, getattr(module, name))
-            for module, name in targets
-            if hasattr(module, name)
-        ]
-        try:
-            for module, name, _ in saved:
-                setattr(module, name, True)
-            yield
-        finally:
-            for module, name, value in saved:
-                setattr(module, name, value)
-
-
-def _hub_label(path: str, revision: str, split: str) -> str:
-    return f"hf://datasets/{path}@{revision}/{split}"
-
-
-def _load_from_hub(path: str, name: str | None, split: str, revision: str) -> Any:
-    """``datasets.load_dataset(path, name, split=split, revision=revision)``, failing fast.
-
-    Offline (by environment, or because the endpoint does not answer a short probe) it runs in
-    offline mode, so a copy in the local Hugging Face cache still loads. Raises
-    :class:`_HubUnavailable` with the reason on any failure.
-    """
-    if _offline_requested():
-        offline_reason: str | None = "offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-    else:
-        probe = _probe_hub()
-        offline_reason = None if probe is None else f"the Hub is unreachable: {probe}"
-    if offline_reason is not None and not _maybe_cached(path):
-        # Offline with nothing of this data set in the Hugging Face caches: say so now, without
-        # the second that importing `datasets` costs.
-        raise _HubUnavailable(f"{offline_reason}; no copy of {path} in the local Hugging Face cache")
-    try:
-        import datasets  # lazy: heavy, and only needed without a data dir
-    except ImportError as exc:
-        raise _HubUnavailable(f"the 'datasets' package is not installed ({exc})") from exc
-    try:
-        if offline_reason is None:
-            return datasets.load_dataset(path, name, split=split, revision=revision)
-        with _hub_offline_mode():
-            return datasets.load_dataset(path, name, split=split, revision=revision)
-    except Exception as exc:  # any failure means "not available from the Hub"
-        detail = f"{type(exc).__name__}: {exc}"
-        if offline_reason is not None:
-            detail = f"{offline_reason}; no usable copy in the local Hugging Face cache ({detail})"
-        raise _HubUnavailable(detail) from exc
-
-
-def _maybe_cached(path: str) -> bool:
-    """Whether the Hugging Face caches may hold ``path`` (owner/name): its folder exists in the
-    datasets cache or the hub cache. False means an offline load cannot succeed."""
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    datasets_cache = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
-    hub_cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or home / "hub")
-    owner, _, name = path.partition("/")
-    candidates = [
-        datasets_cache / f"{owner}___{name}".lower(),
-        datasets_cache / path.replace("/", "___"),
-        hub_cache / f"datasets--{owner}--{name}",
-    ]
-    return any(candidate.exists() for candidate in candidates)
 
 
 def _unavailable(what: str, hub: str, cause: BaseException | str) -> DataUnavailableError:
@@ -643,8 +488,8 @@ def _gsm8k_from_dir(data_dir: str, fingerprint: tuple[Any, ...]) -> _GSM8KParsed
 def _gsm8k_from_hub(revision: str) -> _GSM8KParsed:
     sources = []
     for split in GSM8K_SPLITS:
-        dataset = _load_from_hub(GSM8K_HF_PATH, GSM8K_HF_CONFIG, split, revision)
-        sources.append((split, _hub_rows(dataset, _hub_label(GSM8K_HF_PATH, revision, split)), []))
+        dataset = load_from_hub(GSM8K_HF_PATH, GSM8K_HF_CONFIG, split, revision)
+        sources.append((split, _hub_rows(dataset, hub_label(GSM8K_HF_PATH, revision, split)), []))
     return _gsm8k_parse(sources)
 
 
@@ -653,7 +498,7 @@ def _gsm8k_parsed(data_dir: str | os.PathLike[str] | None, split: str | None) ->
     if root is None:
         try:
             return _gsm8k_from_hub(GSM8K_REVISION)
-        except _HubUnavailable as exc:
+        except HubUnavailable as exc:
             hub = f"{GSM8K_HF_PATH} config {GSM8K_HF_CONFIG!r} @ {GSM8K_REVISION}"
             raise _unavailable("GSM8K", hub, exc) from exc
     _require_dir(root)
@@ -721,8 +566,8 @@ def _humaneval_from_file(path: str, fingerprint: tuple[Any, ...]) -> _Parsed[Hum
 
 @functools.lru_cache(maxsize=4)
 def _humaneval_from_hub(revision: str) -> _Parsed[HumanEvalProblem]:
-    dataset = _load_from_hub(HUMANEVAL_HF_PATH, None, "test", revision)
-    return _humaneval_parse(_hub_rows(dataset, _hub_label(HUMANEVAL_HF_PATH, revision, "test")), [])
+    dataset = load_from_hub(HUMANEVAL_HF_PATH, None, "test", revision)
+    return _humaneval_parse(_hub_rows(dataset, hub_label(HUMANEVAL_HF_PATH, revision, "test")), [])
 
 
 def _humaneval_parsed(data_dir: str | os.PathLike[str] | None) -> _Parsed[HumanEvalProblem]:
@@ -730,7 +575,7 @@ def _humaneval_parsed(data_dir: str | os.PathLike[str] | None) -> _Parsed[HumanE
     if root is None:
         try:
             return _humaneval_from_hub(HUMANEVAL_REVISION)
-        except _HubUnavailable as exc:
+        except HubUnavailable as exc:
             try:
                 path = humaneval_package_file()
             except DataUnavailableError as missing:
@@ -923,8 +768,8 @@ def _kodcode_from_file(
 def _kodcode_from_hub(
     revision: str, sample_size: int, seed: int, test_fraction: float
 ) -> _Parsed[KodCodeProblem]:
-    dataset = _load_from_hub(KODCODE_HF_PATH, None, KODCODE_HF_SPLIT, revision)
-    label = _hub_label(KODCODE_HF_PATH, revision, KODCODE_HF_SPLIT)
+    dataset = load_from_hub(KODCODE_HF_PATH, None, KODCODE_HF_SPLIT, revision)
+    label = hub_label(KODCODE_HF_PATH, revision, KODCODE_HF_SPLIT)
     # Only the id column is read for the whole table; full rows only for the drawn sample.
     question_ids = list(dataset["question_id"])
     frame, errors = _kodcode_frame(
@@ -972,7 +817,7 @@ def load_kodcode(
     if root is None:
         try:
             parsed = _kodcode_from_hub(KODCODE_REVISION, sample_size, seed, float(test_fraction))
-        except _HubUnavailable as exc:
+        except HubUnavailable as exc:
             hub = f"{KODCODE_HF_PATH} split {KODCODE_HF_SPLIT!r} @ {KODCODE_REVISION}"
             raise _unavailable("KodCode", hub, exc) from exc
     else:

@@ -433,12 +433,14 @@ def test_hub_probe_reports_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch)
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(d.socket, "create_connection", refuse)
-    monkeypatch.setattr(d, "_PROBE_CACHE", {})
+    from evals import hub
+
+    monkeypatch.setattr(hub.socket, "create_connection", refuse)
+    monkeypatch.setattr(hub, "_PROBE_CACHE", {})
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid:8443")
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    verdict = d._probe_hub(timeout=1.0)
+    verdict = hub.probe_hub(timeout=1.0)
     assert verdict is not None and "hub.example.invalid:8443" in verdict
 
 
@@ -499,15 +501,15 @@ def test_warnings_do_not_leak_from_clean_loads(tmp_path: Path) -> None:
 def test_offline_without_a_cached_copy_fails_fast_and_says_why(tmp_path, monkeypatch):
     """Offline, a data set with no folder in the Hugging Face caches cannot load: the loader says
     so before importing `datasets` (a second of a `gcop verify` run on a machine without the Hub)."""
-    from evals import data
+    from evals import hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    with pytest.raises(data._HubUnavailable, match="no copy of openai/openai_humaneval in the local Hugging Face cache"):
-        data._load_from_hub("openai/openai_humaneval", None, "test", "main")
-    assert not data._maybe_cached("openai/openai_humaneval")
+    with pytest.raises(hub.HubUnavailable, match="no copy of openai/openai_humaneval in the local Hugging Face cache"):
+        hub.load_from_hub("openai/openai_humaneval", None, "test", "main")
+    assert not hub.maybe_cached("openai/openai_humaneval")
     (tmp_path / "hub" / "datasets--openai--openai_humaneval").mkdir(parents=True)
-    assert data._maybe_cached("openai/openai_humaneval")
+    assert hub.maybe_cached("openai/openai_humaneval")
