@@ -22,10 +22,8 @@ All report token usage (whitespace tokens unless recorded) so the cost code runs
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi

@@ -106,6 +106,7 @@ __all__ = [
     "guarantee",
     "hoeffding_lcb",
     "load_state",
+    "nonvacuous_settings",
     "offline_teacher",
     "run_acceptance",
     "teacher_messages",

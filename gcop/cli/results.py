@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _add_data_option, command
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -36,8 +36,7 @@ def _fail(name: str, message: str) -> int:
 # --------------------------------------------------------------------------- grid
 
 
-@command
-def _register_grid(sub: argparse._SubParsersAction) -> None:
+def register_grid(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "grid",
         help="run the rows of the paper's tables for a benchmark as one resumable Inspect eval_set",
@@ -78,7 +77,7 @@ def _register_grid(sub: argparse._SubParsersAction) -> None:
                         help="task option for every row, as `inspect eval -T` (split, icl_k, sandbox, executor, ...)")
     parser.add_argument("--executor", choices=("docker", "local"), default=None,
                         help="shorthand for -T executor=... (code benchmarks)")
-    _add_data_option(parser)
+    add_data_option(parser)
     parser.add_argument("--max-samples", type=int, default=None, metavar="N", help="samples run at once per row")
     parser.add_argument("--max-tasks", type=int, default=None, metavar="N", help="rows run at once")
     parser.add_argument("--retry-attempts", type=int, default=None, metavar="N", help="eval_set's retries of failed rows in this run")
@@ -190,8 +189,7 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
 # --------------------------------------------------------------------------- leaderboard
 
 
-@command
-def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
+def register_leaderboard(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "leaderboard",
         help="leaderboard (md, json, sortable html, accuracy-vs-cost plot) from a folder of logs",
@@ -239,8 +237,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- regress
 
 
-@command
-def _register_regress(sub: argparse._SubParsersAction) -> None:
+def register_regress(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "regress",
         help="regression gate: paired exact McNemar test and cost change between two logs",
@@ -294,8 +291,7 @@ def _regress(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- executability
 
 
-@command
-def _register_executability(sub: argparse._SubParsersAction) -> None:
+def register_executability(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "executability",
         help="guide-averaged executability alpha(x) and the value-gap term 2*H*R_max*E[1-alpha]",

@@ -1,5 +1,5 @@
 """``gcop train sft`` and ``gcop train grpo``, registered by the ``gcop train`` group
-(:mod:`gcop.cli_train`)."""
+(:mod:`gcop.cli.train`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 import textwrap
 
-from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 _CONFIG_HELP = "training config (YAML; see train/configs/ and train/config.py)"
 _OVERRIDE_HELP = "override a config value: dotted key path = YAML value, e.g. sft.learning_rate=2e-5 (repeatable)"

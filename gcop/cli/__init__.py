@@ -1,0 +1,62 @@
+"""The ``gcop`` command line: the commands are listed in :data:`COMMANDS`, each module of this
+package registering its own subcommands (``checks``: verify, selfcheck, sandbox; ``train``:
+accept, sft, grpo; ``results``: grid, leaderboard, regress, executability)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from .checks import register_sandbox, register_selfcheck, register_verify
+from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE
+from .results import register_executability, register_grid, register_leaderboard, register_regress
+from .train import register_train
+
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_SANDBOX", "EXIT_USAGE", "build_parser", "main"]
+
+#: Every subcommand, in the order ``gcop --help`` lists them.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    register_verify, register_selfcheck, register_sandbox, register_train,
+    register_grid, register_leaderboard, register_regress, register_executability,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcop",
+        description=(
+            "gcop: evaluation harness, benchmarks and training for guide-core policies. A small guide "
+            "model writes a <strategy>; a black-box core model solves the problem with it."
+        ),
+        epilog="Run `gcop COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from evals.data import DataRecordError, DataUnavailableError
+    from sandbox.executors import SandboxUnavailableError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SandboxUnavailableError as exc:
+        print(f"gcop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    except (DataUnavailableError, DataRecordError) as exc:
+        print(f"gcop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
