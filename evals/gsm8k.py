@@ -39,5 +39,4 @@ def gsm8k(
     return build_task(
         "gsm8k", "math", math_scorer(), split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
-        leak_answer=lambda state: {"gold_answer": state.target.text},
     )

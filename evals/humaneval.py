@@ -42,7 +42,6 @@ def humaneval(
         "humaneval", "code", code_scorer("humaneval"), split=None, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
         sandbox=sandbox_spec(sandbox, executor),
-        leak_answer=lambda state: {"entry_point": state.metadata["entry_point"]},
     )
 
 

@@ -13,15 +13,6 @@ from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
-def _entry_point(state) -> dict:  # type: ignore[no-untyped-def]
-    """KodCode has no single entry point; the leak check looks for any function its tests import."""
-    import re
-
-    names = re.findall(r"from solution import ([\w, ]+)", state.metadata.get("test", ""))
-    first = names[0].split(",")[0].strip() if names else None
-    return {"entry_point": first if first and first != "*" else None}
-
-
 @task
 def kodcode(
     split: str = "test",
@@ -53,5 +44,5 @@ def kodcode(
     return build_task(
         "kodcode", "code", code_scorer("kodcode"), split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
-        sandbox=sandbox_spec(sandbox, executor), leak_answer=_entry_point,
+        sandbox=sandbox_spec(sandbox, executor),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,21 @@ def sample_from(problem: data.Problem) -> Sample:
                       "subset": problem.subset, "difficulty": problem.gpt_difficulty},
         )
     raise TypeError(f"unknown problem type {type(problem).__name__}")
+
+
+def leak_args(benchmark: str, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The leak check's arguments (:func:`guides.strategy.strategy_leaks`) for one sample: GSM8K's
+    gold number, HumanEval's entry point, and for KodCode (no single entry point) the first
+    function its tests import. The guide step and GRPO's rewards both ask here."""
+    if benchmark == "gsm8k":
+        return {"gold_answer": target}
+    if benchmark == "humaneval":
+        return {"entry_point": metadata.get("entry_point")}
+    if benchmark == "kodcode":
+        names = re.findall(r"from solution import ([\w, ]+)", metadata.get("test", ""))
+        first = names[0].split(",")[0].strip() if names else None
+        return {"entry_point": first if first and first != "*" else None}
+    raise ValueError(f"unknown benchmark {benchmark!r}")
 
 
 def reference_answer(problem: data.Problem) -> str:
@@ -152,7 +168,6 @@ def build_task(
     data_dir: str | None,
     limit_ids: Sequence[str] | None = None,
     sandbox: SandboxEnvironmentType | None = None,
-    leak_answer: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Task:
     if mode is not None and mode not in MODES:
         raise ValueError(f"-T mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -188,7 +203,7 @@ def build_task(
             max_strategy_tokens=max_strategy_tokens,
             max_guide_tokens=max_guide_tokens,
             on_invalid=on_invalid,
-            leak_answer=leak_answer,
+            leak_answer=lambda state: leak_args(benchmark, state.target.text, state.metadata),
         ),
         scorer=scorer,
         sandbox=sandbox,

@@ -250,3 +250,14 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
             await executor.close()
 
     assert asyncio.run(run()) == [True, False, True, False]
+
+
+def test_leak_args_come_from_one_place_for_the_guide_step_and_the_rewards():
+    from evals.tasks import leak_args
+
+    assert leak_args("gsm8k", "42", {}) == {"gold_answer": "42"}
+    assert leak_args("humaneval", "", {"entry_point": "add"}) == {"entry_point": "add"}
+    assert leak_args("kodcode", "", {"test": "from solution import merge, split\n"}) == {"entry_point": "merge"}
+    assert leak_args("kodcode", "", {"test": "from solution import *\n"}) == {"entry_point": None}
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        leak_args("mbpp", "", {})

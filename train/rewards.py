@@ -58,7 +58,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
@@ -135,23 +134,18 @@ class ProblemInfo:
 
 def problem_info(problem: Any) -> ProblemInfo:
     """A :class:`ProblemInfo` from an :mod:`evals.data` record."""
-    from evals.tasks import sample_from
+    from evals.data import DOMAINS
+    from evals.tasks import leak_args, sample_from
 
     sample = sample_from(problem)
     metadata = dict(sample.metadata or {})
     benchmark = str(metadata["benchmark"])
     target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
-    if benchmark == "gsm8k":
-        domain, leak_args = "math", {"gold_answer": target}
-    elif benchmark == "humaneval":
-        domain, leak_args = "code", {"entry_point": metadata.get("entry_point")}
-    else:
-        from evals.kodcode import _entry_point  # the KodCode task's own leak arguments
-
-        domain, leak_args = "code", _entry_point(SimpleNamespace(metadata=metadata))
+    domain = DOMAINS[benchmark]
+    leak = leak_args(benchmark, target, metadata)
     text = sample.input if isinstance(sample.input, str) else str(problem.question)
-    return ProblemInfo(id=str(sample.id), benchmark=benchmark, domain=domain, text=text, target=target,
-                       metadata=metadata, leak_args=leak_args)
+    return ProblemInfo(id=str(sample.id), benchmark=benchmark, domain=domain, text=text, target=target,  # type: ignore[arg-type]
+                       metadata=metadata, leak_args=leak)
 
 
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
