@@ -354,7 +354,7 @@ def _read_jsonl(path: Path) -> tuple[list[_Raw], list[DataRecordError]]:
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataUnavailableError(f"cannot read {path}: {exc}") from exc
     records: list[_Raw] = [(label, number, obj) for number, obj in lines]
-    return records, [DataRecordError(label, e.line, None, e.message) for e in bad]
+    return records, [DataRecordError(label, e.line, None, e.reason) for e in bad]
 
 
 def _require_file(path: Path, what: str) -> Path:

@@ -30,13 +30,21 @@ class JsonlLineError:
 
     path: str
     line: int
+    #: What is wrong, in a few words that group alike lines ("not valid JSON").
     message: str
     #: The field at fault, when a caller checks fields (None: the line as a whole).
     field: str | None = None
+    #: The parser's own words, if any (shown in parentheses).
+    detail: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The message with the parser's detail."""
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
 
 
 def _lines(path: Path, errors: str) -> Iterator[str]:
@@ -61,7 +69,7 @@ def read_jsonl(path: str | Path, *, errors: str = "strict") -> tuple[list[tuple[
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            bad.append(JsonlLineError(str(path), number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            bad.append(JsonlLineError(str(path), number, "not valid JSON", detail=f"{exc.msg} at column {exc.colno}"))
             continue
         if not isinstance(value, dict):
             bad.append(JsonlLineError(str(path), number, f"expected a JSON object, got {type(value).__name__}"))

@@ -76,6 +76,21 @@ def test_strategy_gated_core_is_right_exactly_when_it_gets_a_valid_strategy(tmp_
         assert next(iter(sample.scores.values())).value in ((1.0, "C") if valid else (0.0, "I"))
 
 
+@needs_shared_data
+def test_strategy_gated_core_gives_no_credit_for_a_strategy_that_is_not_one(tmp_path):
+    """What a policy would try against this core: tags with nothing in them, the block hidden in its
+    think part, or two blocks. The checker refuses each, the solver passes no strategy on, and
+    the core answers wrong: accuracy 0, validity 0."""
+    attempts = ["<think>\nplan\n</think>\n<strategy>\n   \n</strategy>",
+                "<think>\n<strategy>\n1. Add.\n</strategy>\n</think>\nno plan here",
+                "<strategy>\n1. Add.\n</strategy>\n<strategy>\n2. Again.\n</strategy>"]
+    guide = get_model("mockllm/model", custom_outputs=[mock_output(text) for text in attempts], memoize=False)
+    log = _guided(tmp_path, guide, limit=3)
+    metrics = log.results.scores[0].metrics
+    assert metrics["accuracy"].value == 0.0 and metrics["strategy_validity"].value == 0.0
+    assert all("<strategy>" not in "\n".join(m.text for m in s.messages if m.role == "user") for s in log.samples)
+
+
 # --------------------------------------------------------------------------- the evaluation
 
 

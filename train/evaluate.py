@@ -32,16 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from evals.data import load_problems
-from gcop.preflight import preflight
 from guides.solver import guide_max_tokens
 from guides.strategy import parse_guide_output
 from results.logs import wilson_interval
 from results.regress import mcnemar_exact
 
 from .config import TrainConfig
-from .grpo import LEDGER_FILE, build_rewards, grpo_dataset
+from .grpo import LEDGER_FILE, build_rewards, grpo_dataset, preflight_reward_models
 from .ledger import CostLedger
-from .rewards import _OFFLINE_CORES, _OFFLINE_JUDGES, UnscorableRewardsError
+from .rewards import UnscorableRewardsError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ __all__ = [
     "generate_guide_outputs",
     "heldout_problems",
     "paired_test",
-    "preflight_reward_models",
     "reward_per_step",
 ]
 
@@ -166,10 +164,6 @@ def generate_guide_outputs(model: Any, tokenizer: Any, prompts: Sequence[list[di
 # ---------------------------------------------------------------------------------------------
 
 
-def _wilson(successes: int, n: int) -> tuple[float, float] | None:
-    return wilson_interval(successes, n)
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -201,57 +195,44 @@ def evaluate_guide(
                                    seed=config.seed, batch_size=config.eval.batch_size)
     result = GuideEval(label=label, model=model_name, problems=len(problems), outputs=len(texts),
                        validity=None, validity_ci=None, settings=settings, ids=list(ids))
+    exectune = recipe == "exectune"
+    reasons: list[str] = []  # of the invalid outputs
     if engine is None:
         result.r_values = [None] * len(texts)
         result.valid_flags = [None] * len(texts)
-        if recipe == "exectune":
+        if exectune:
             parsed = [parse_guide_output(t, max_strategy_tokens=config.data.max_strategy_tokens,
                                          count_tokens=count_tokens) for t in texts]
             result.valid_flags = [p.valid for p in parsed]
-            valid = sum(p.valid for p in parsed)
-            result.validity, result.validity_ci = valid / len(texts), _wilson(valid, len(texts))
-            for p in parsed:
-                if not p.valid:
-                    result.invalid_reasons[p.reason] = result.invalid_reasons.get(p.reason, 0) + 1
-        result.seconds = round(time.time() - started, 1)
-        return result
+            reasons = [p.reason for p in parsed if not p.valid]
+    else:
+        async def score() -> list[Any]:
+            try:
+                return await engine.outcomes(texts, problem_id=ids)
+            finally:
+                await engine.aclose()
 
-    async def score() -> list[Any]:
-        try:
-            return await engine.outcomes(texts, problem_id=ids)
-        finally:
-            await engine.aclose()
-
-    outcomes = asyncio.run(score())
-    exectune = recipe == "exectune"
-    result.valid_flags = [o.valid if (o.ok and exectune) else None for o in outcomes]
-    result.r_values = [o.component("R") for o in outcomes]
-    scorable = [o for o in outcomes if o.ok]
-    result.unscorable = len(outcomes) - len(scorable)
-    result.last_failure = engine.last_failure
-    for o in outcomes:
-        if not o.valid:
-            result.invalid_reasons[o.reason] = result.invalid_reasons.get(o.reason, 0) + 1
-    if scorable and recipe == "exectune":
-        valid = sum(o.valid for o in scorable)
-        result.validity, result.validity_ci = valid / len(scorable), _wilson(valid, len(scorable))
-    for name in engine.components:
-        result.components[name] = _mean([o.component(name) for o in scorable])
-    r_values = [o.component("R") for o in scorable]
-    if r_values and all(v in (0.0, 1.0) for v in r_values):
-        result.r_ci = _wilson(int(sum(r_values)), len(r_values))
-    result.reward = _mean([engine.total(o) for o in scorable])
+        outcomes = asyncio.run(score())
+        # an unscorable output has no validity here: it is left out of the rate, not counted valid
+        result.valid_flags = [o.valid if (o.ok and exectune) else None for o in outcomes]
+        result.r_values = [o.component("R") for o in outcomes]
+        reasons = [o.reason for o in outcomes if not o.valid]
+        scorable = [o for o in outcomes if o.ok]
+        result.unscorable = len(outcomes) - len(scorable)
+        result.last_failure = engine.last_failure
+        for name in engine.components:
+            result.components[name] = _mean([o.component(name) for o in scorable])
+        r_values = [o.component("R") for o in scorable]
+        if r_values and all(v in (0.0, 1.0) for v in r_values):
+            result.r_ci = wilson_interval(int(sum(r_values)), len(r_values))
+        result.reward = _mean([engine.total(o) for o in scorable])
+    checked = [flag for flag in result.valid_flags if flag is not None]
+    if checked:
+        result.validity, result.validity_ci = sum(checked) / len(checked), wilson_interval(sum(checked), len(checked))
+    for reason in reasons:
+        result.invalid_reasons[reason] = result.invalid_reasons.get(reason, 0) + 1
     result.seconds = round(time.time() - started, 1)
     return result
-
-
-def preflight_reward_models(config: TrainConfig, *, judge: bool) -> None:
-    """The core (and judge) a config names, checked before anything is loaded or paid for."""
-    report = preflight({"core": config.models.core, "judge": config.judge_model if judge else None},
-                       budget=config.rewards.budget_usd is not None, offline=_OFFLINE_CORES + _OFFLINE_JUDGES,
-                       live=config.rewards.preflight_calls, model_args={"core": config.models.core_args})
-    if report.live_calls:
-        log.info("%s", report.format())
 
 
 # ---------------------------------------------------------------------------------------------

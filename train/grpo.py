@@ -31,7 +31,15 @@ from typing import Any
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import TrainConfig
-from .rewards import ADVISOR_PROMPT_VERSION, JUDGE_PROMPT_VERSION, REWARD_VERSION, GuideRewards, advisor_messages
+from .rewards import (
+    _OFFLINE_CORES,
+    _OFFLINE_JUDGES,
+    ADVISOR_PROMPT_VERSION,
+    JUDGE_PROMPT_VERSION,
+    REWARD_VERSION,
+    GuideRewards,
+    advisor_messages,
+)
 from .sft import (
     TrainResult,
     _final_metrics,
@@ -46,7 +54,7 @@ from .sft import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEDGER_FILE", "build_rewards", "grpo_args", "grpo_dataset", "run_grpo", "use_vllm"]
+__all__ = ["LEDGER_FILE", "build_rewards", "grpo_args", "grpo_dataset", "preflight_reward_models", "run_grpo", "use_vllm"]
 
 LEDGER_FILE = "ledger.json"
 
@@ -175,11 +183,21 @@ def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to
     )
 
 
+def preflight_reward_models(config: TrainConfig, *, judge: bool) -> None:
+    """The core (and judge) a config names, checked before anything is loaded or paid for (SFT's
+    held-out evaluation calls them too)."""
+    from gcop.preflight import preflight
+
+    report = preflight({"core": config.models.core, "judge": config.judge_model if judge else None},
+                       budget=config.rewards.budget_usd is not None, offline=_OFFLINE_CORES + _OFFLINE_JUDGES,
+                       live=config.rewards.preflight_calls, model_args={"core": config.models.core_args})
+    if report.live_calls:
+        log.info("%s", report.format())
+
+
 def _preflight(config: TrainConfig, init: str) -> None:
     """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
     from gcop.preflight import check_guide_source
-
-    from .evaluate import preflight_reward_models
 
     check_guide_source("grpo.init", init)
     preflight_reward_models(config, judge=config.recipe == "exectune" and config.rewards.gamma > 0)

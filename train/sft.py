@@ -99,7 +99,7 @@ def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_toke
         skipped[why] = skipped.get(why, 0) + 1
 
     for error in bad:
-        skip(error.message.split(" (")[0])  # "not valid JSON", "expected a JSON object, got list"
+        skip(error.message)  # "not valid JSON", "expected a JSON object, got list"
     if bad:
         log.warning("corpus %s: bad lines: %s", path, "; ".join(str(e) for e in bad[:5]))
     for _, row in lines:

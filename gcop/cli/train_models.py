@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
@@ -77,6 +79,22 @@ def _summary(result) -> str:  # type: ignore[no-untyped-def]
     return text
 
 
+def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Exception], ...], unscorable_note: str) -> int:
+    """Run a training command: bad settings exit 2, unscorable rewards 1 (with ``unscorable_note``)."""
+    from train.rewards import UnscorableRewardsError
+
+    try:
+        result = run()
+    except usage_errors as exc:
+        print(f"gcop train {command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnscorableRewardsError as exc:
+        print(f"gcop train {command}: {exc}\n{unscorable_note}", file=sys.stderr)
+        return EXIT_FAILED
+    print(_summary(result))
+    return EXIT_OK
+
+
 def _sft(args: argparse.Namespace) -> int:
     config = _load(args, "sft")
     if config is None:
@@ -85,19 +103,10 @@ def _sft(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(), indent=2))
         return EXIT_OK
     from gcop.preflight import PreflightError
-    from train.rewards import UnscorableRewardsError
     from train.sft import CorpusError, run_sft
 
-    try:
-        result = run_sft(config)
-    except (CorpusError, PreflightError) as exc:
-        print(f"gcop train sft: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnscorableRewardsError as exc:
-        print(f"gcop train sft: {exc}\n(set eval.rewards: false to evaluate strategy validity alone)", file=sys.stderr)
-        return EXIT_FAILED
-    print(_summary(result))
-    return EXIT_OK
+    return _train("sft", lambda: run_sft(config), (CorpusError, PreflightError),
+                  "(set eval.rewards: false to evaluate strategy validity alone)")
 
 
 def _grpo(args: argparse.Namespace) -> int:
@@ -112,15 +121,6 @@ def _grpo(args: argparse.Namespace) -> int:
         return EXIT_OK
     from gcop.preflight import PreflightError
     from train.grpo import run_grpo
-    from train.rewards import UnscorableRewardsError
 
-    try:
-        result = run_grpo(config, resume=args.resume)
-    except PreflightError as exc:
-        print(f"gcop train grpo: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnscorableRewardsError as exc:
-        print(f"gcop train grpo: {exc}\nno checkpoint was saved for this run", file=sys.stderr)
-        return EXIT_FAILED
-    print(_summary(result))
-    return EXIT_OK
+    return _train("grpo", lambda: run_grpo(config, resume=args.resume), (PreflightError,),
+                  "no checkpoint was saved for this run")
