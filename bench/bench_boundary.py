@@ -35,8 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals.data import HumanEvalProblem, KodCodeProblem, load_problems  # noqa: E402
-from evals.verification import humaneval_job, kodcode_job  # noqa: E402
+from evals.benchmarks import load_problems  # noqa: E402
+from evals.benchmarks.humaneval import HumanEvalProblem, humaneval_job  # noqa: E402
+from evals.benchmarks.kodcode import KodCodeProblem, kodcode_job  # noqa: E402
 from sandbox.executors import make_executor  # noqa: E402
 from sandbox.protocol import TestJob, Verdict, boundary_totals  # noqa: E402
 

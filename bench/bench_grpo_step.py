@@ -70,9 +70,9 @@ PREPARE = ("GRPOTrainer._prepare_inputs",)
 
 
 def _answers(problems: list[Any]) -> dict[str, str]:
-    from evals.tasks import reference_answer
+    from evals.benchmarks import benchmark_for
 
-    return {p.question.strip(): reference_answer(p) for p in problems}
+    return {p.question.strip(): benchmark_for(p).reference_answer(p) for p in problems}
 
 
 def responder_for(problems: list[Any]):
@@ -264,7 +264,7 @@ def main() -> int:
 
     import torch
 
-    from evals.data import load_problems
+    from evals.benchmarks import load_problems
 
     problems = load_problems("gsm8k", "train", args.data_dir)[: args.batch * args.steps]
     runs: dict[str, Any] = {}

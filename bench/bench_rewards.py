@@ -46,9 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals.data import load_problems  # noqa: E402
-from evals.scorers import code_job  # noqa: E402
-from evals.tasks import reference_answer  # noqa: E402
+from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
+from evals.verification import prepare_judgement  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
 from train.rewards import GuideRewards, problem_info  # noqa: E402
 from train.tiny import synthetic_guide_output  # noqa: E402
@@ -59,7 +58,7 @@ PROBLEMS, ROLLOUTS = 8, 8
 
 
 def responder_for(problems: list[Any]):
-    references = {problem_info(p).text.strip(): reference_answer(p) for p in problems}
+    references = {problem_info(p).text.strip(): benchmark_for(p).reference_answer(p) for p in problems}
 
     def respond(request: dict[str, Any]) -> str:
         if "You grade a plan" in fake_anthropic._content_text(request.get("system")):
@@ -115,10 +114,10 @@ async def sandbox_own(executor, problems_by_id, ids, responses, *, dedupe: bool)
     jobs = []
     for pid, response in zip(ids, responses, strict=True):
         info = problems_by_id[pid]
-        jobs.append(code_job(response, info.benchmark, info.metadata, info.id))
+        jobs.append(prepare_judgement(info.benchmark, response, target=info.target, metadata=info.metadata, sample_id=info.id))
     for pid in dict.fromkeys(ids):  # baselines: the same reference answers
         info = problems_by_id[pid]
-        jobs.append(code_job(responses[ids.index(pid)], info.benchmark, info.metadata, info.id))
+        jobs.append(prepare_judgement(info.benchmark, responses[ids.index(pid)], target=info.target, metadata=info.metadata, sample_id=info.id))
     if dedupe:
         unique = {}
         for job in jobs:

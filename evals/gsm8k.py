@@ -7,7 +7,6 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from evals.scorers import math_scorer
 from evals.tasks import build_task, reject_unknown_options
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
@@ -37,6 +36,6 @@ def gsm8k(
     """
     reject_unknown_options("gsm8k", unknown)
     return build_task(
-        "gsm8k", "math", math_scorer(), split=split, mode=mode, icl_k=icl_k,
+        "gsm8k", split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
     )

@@ -7,8 +7,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from evals.scorers import code_scorer
-from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
+from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options, sandbox_spec
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
@@ -39,17 +38,8 @@ def humaneval(
     """
     reject_unknown_options("humaneval", unknown)
     return build_task(
-        "humaneval", "code", code_scorer("humaneval"), split=None, mode=mode, icl_k=icl_k,
+        "humaneval", split=None, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
         sandbox=sandbox_spec(sandbox, executor),
     )
 
-
-def sandbox_spec(sandbox: str, executor: str) -> tuple[str, str] | str:
-    if sandbox == "gcop":
-        if executor not in ("docker", "local"):
-            raise ValueError(f"-T executor must be docker or local, got {executor!r}")
-        return ("gcop", executor)
-    if sandbox in ("docker", "k8s", "local"):
-        return sandbox
-    raise ValueError(f"-T sandbox must be gcop, docker, k8s or local, got {sandbox!r}")

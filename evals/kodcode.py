@@ -7,9 +7,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from evals.humaneval import sandbox_spec
-from evals.scorers import code_scorer
-from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options
+from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options, sandbox_spec
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
@@ -42,7 +40,7 @@ def kodcode(
     """
     reject_unknown_options("kodcode", unknown)
     return build_task(
-        "kodcode", "code", code_scorer("kodcode"), split=split, mode=mode, icl_k=icl_k,
+        "kodcode", split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
         sandbox=sandbox_spec(sandbox, executor),
     )

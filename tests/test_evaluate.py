@@ -9,7 +9,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from evals.data import load_problems
+from evals.benchmarks import load_problems
 from evals.gsm8k import gsm8k
 from train.config import ConfigError, parse_config
 
@@ -35,17 +35,15 @@ def test_carries_strategy_needs_a_non_empty_block():
 
 @needs_shared_data
 def test_wrong_answer_is_scored_wrong_even_when_the_gold_is_minus_one():
-    from evals.data import GSM8KProblem
-    from evals.verification import gsm8k_verdict
-    from evals.tasks import reference_answer, wrong_answer
+    from evals.benchmarks.gsm8k import GSM8K, GSM8KProblem
 
     problems = load_problems("gsm8k", "test", DATA)[:20]
     problems.append(GSM8KProblem(id="minus-one", split="test", question="What is 1 - 2?",
                                  answer="1 - 2 = -1\n#### -1", target="-1"))
     for problem in problems:
         target = problem.answer.rsplit("####", 1)[1].strip().replace(",", "")
-        assert gsm8k_verdict(reference_answer(problem), target).passed
-        assert not gsm8k_verdict(wrong_answer(problem), target).passed, problem.id
+        assert GSM8K.verdict(GSM8K.reference_answer(problem), target, {}).passed
+        assert not GSM8K.verdict(GSM8K.wrong_answer(target, {}), target, {}).passed, problem.id
 
 
 def _guided(tmp_path, guide, limit=4, core="gcop/strategy_gated"):
@@ -245,7 +243,7 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
     import asyncio
 
     from evals.scorers import judge_response
-    from evals.tasks import reference_answer, wrong_answer
+    from evals.benchmarks import get_benchmark
     from sandbox.executors import make_executor
     from train.rewards import problem_info
 
@@ -256,7 +254,8 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
             out = []
             for problem in [load_problems("gsm8k", "test", DATA)[0], load_problems("humaneval", "test", DATA)[0]]:
                 info = problem_info(problem)
-                for answer in (reference_answer(problem), wrong_answer(problem)):
+                spec = get_benchmark(info.benchmark)
+                for answer in (spec.reference_answer(problem), spec.wrong_answer(info.target, info.metadata)):
                     verdict = await judge_response(answer, info.benchmark, target=info.target, metadata=info.metadata,
                                                    sample_id=info.id, executor=executor)
                     out.append(verdict.passed)
@@ -268,7 +267,10 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
 
 
 def test_leak_args_come_from_one_place_for_the_guide_step_and_the_rewards():
-    from evals.tasks import leak_args
+    from evals.benchmarks import get_benchmark
+
+    def leak_args(name: str, target: str, metadata: dict) -> dict:
+        return get_benchmark(name).leak_args(target, metadata)
 
     assert leak_args("gsm8k", "42", {}) == {"gold_answer": "42"}
     assert leak_args("humaneval", "", {"entry_point": "add"}) == {"entry_point": "add"}

@@ -373,8 +373,8 @@ FORGERIES: dict[str, tuple[str, str, str]] = {
 
 def _forgery_job(name: str, style: str, solution: str, test: str) -> TestJob:
     if style.startswith("humaneval:"):
-        from evals.data import load_humaneval
-        from evals.verification import humaneval_job as real_humaneval_job
+        from evals.benchmarks.humaneval import load_humaneval
+        from evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
 
         wanted = style.split(":", 1)[1]
         problem = next(p for p in load_humaneval(SHARED_DATA) if p.task_id == wanted)
@@ -473,9 +473,10 @@ def _kodcode_names(problem) -> list[str]:
 
 
 def _generic_jobs(attack: str) -> list[TestJob]:
-    from evals.data import load_humaneval, load_kodcode
-    from evals.verification import humaneval_job as real_humaneval_job
-    from evals.verification import kodcode_job
+    from evals.benchmarks.humaneval import load_humaneval
+    from evals.benchmarks.kodcode import load_kodcode
+    from evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
+    from evals.benchmarks.kodcode import kodcode_job
 
     jobs = []
     for problem in load_humaneval(SHARED_DATA):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from evals.data import load_problems
-from evals.tasks import reference_answer
+from evals.benchmarks import load_problems
+from evals.benchmarks import benchmark_for
 from train.config import ConfigError, apply_overrides, load_config, parse_config
 from train.rewards import (
     COMPONENTS,
@@ -337,7 +337,7 @@ async def test_advisor_reward_is_the_task_reward_only(gsm8k_problems, tmp_path):
 
 async def test_code_rewards_use_the_sandbox_and_share_identical_jobs(kodcode_problems, tmp_path):
     p = kodcode_problems
-    references = {q.question.strip()[:60]: reference_answer(q) for q in p}
+    references = {q.question.strip()[:60]: benchmark_for(q).reference_answer(q) for q in p}
 
     def answer(prompt: str) -> str:
         body = prompt.split("Task:\n", 1)[1]

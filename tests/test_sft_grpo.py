@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from evals.data import load_problems
+from evals.benchmarks import load_problems
 from train.config import parse_config
 from train.rewards import GuideRewards
 

@@ -118,7 +118,7 @@ def test_leaking_strategy_is_counted(tmp_path):
 
 
 def test_icl_retrieves_only_train_items(tmp_path):
-    from evals.data import load_gsm8k
+    from evals.benchmarks.gsm8k import load_gsm8k
 
     train_ids = {p.id for p in load_gsm8k("train", DATA)}
     task = gsm8k(split="test", mode="icl", icl_k=3, data_dir=DATA)
@@ -215,7 +215,7 @@ def test_cost_per_role_from_inspect_usage(tmp_path):
 
 
 def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monkeypatch):
-    from evals.data import load_problems
+    from evals.benchmarks import load_problems
 
     [problem] = load_problems("gsm8k", "test", DATA)[:1]
     replay = tmp_path / "recorded.jsonl"
@@ -235,7 +235,10 @@ def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monke
 def test_a_data_revision_is_the_content_not_the_folder(tmp_path):
     import shutil
 
-    from evals.tasks import data_revision
+    from evals.benchmarks import get_benchmark
+
+    def data_revision(name: str, data_dir: str) -> str:
+        return get_benchmark(name).data_revision(data_dir)
 
     copy = tmp_path / "copy"
     shutil.copytree(DATA + "/kodcode", copy / "kodcode")

@@ -190,11 +190,11 @@ class AcceptConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        from evals.data import BENCHMARKS
+        from evals.benchmarks import benchmark_names
 
         problems = []
-        if self.benchmark not in BENCHMARKS:
-            problems.append(f"benchmark must be one of {list(BENCHMARKS)}")
+        if self.benchmark not in benchmark_names():
+            problems.append(f"benchmark must be one of {list(benchmark_names())}")
         if self.split not in ("train", "test", "all"):
             problems.append("split must be train, test or all")
         if self.k < 1:
@@ -224,7 +224,15 @@ class AcceptConfig:
 
     @property
     def domain(self) -> str:
-        return "math" if self.benchmark == "gsm8k" else "code"
+        from evals.benchmarks import get_benchmark
+
+        return get_benchmark(self.benchmark).domain
+
+    @property
+    def sandboxed(self) -> bool:
+        from evals.benchmarks import get_benchmark
+
+        return get_benchmark(self.benchmark).sandboxed
 
     def model_name(self, which: str) -> str:
         spec = getattr(self, which)
@@ -581,19 +589,18 @@ class _Runner:
         if verdict.status is Status.ERROR:
             raise _ProblemFailed(f"sandbox infrastructure error: {verdict.reason}")
         return {"passed": bool(verdict.passed), "status": verdict.status.value, "reason": verdict.reason,
-                "output": verdict.output if info.domain == "code" and not verdict.passed else "",
+                "output": verdict.output if info.sandboxed and not verdict.passed else "",
                 "response": response}
 
     async def solve(self, problem: Any) -> dict[str, Any]:
         """Rounds of teacher proposals and core executions for one problem; its state record."""
-        from evals.tasks import reference_answer
         from guides.strategy import leak_reason, parse_guide_output
 
         from .rewards import problem_info
 
         c = self.config
         info = problem_info(problem)
-        messages = teacher_messages(info.domain, info.text, reference_answer(problem), c.max_strategy_tokens)
+        messages = teacher_messages(info.domain, info.text, info.metadata["reference"], c.max_strategy_tokens)
         history: list[dict[str, Any]] = []
         for number in range(1, c.rounds + 1):
             output = await self._call(self.teacher, messages, self.teacher_config, "teacher")
@@ -648,7 +655,7 @@ class _Runner:
 
 
 def _select(config: AcceptConfig) -> list[Any]:
-    from evals.data import load_problems
+    from evals.benchmarks import load_problems
 
     problems = load_problems(config.benchmark, None if config.split == "all" else config.split, config.data_dir)
     return problems[: config.limit] if config.limit is not None else problems
@@ -700,7 +707,7 @@ async def accept_async(
 ) -> AcceptResult:
     """Run acceptance sampling (see the module docstring) on the running event loop.
 
-    ``problems``: the :mod:`evals.data` records to use instead of ``config``'s benchmark/split/
+    ``problems``: the problem records (:mod:`evals.benchmarks`) to use instead of ``config``'s benchmark/split/
     limit; ``ledger``: a ledger to record into (default: ``out_dir/ledger.json``, continued, with
     ``config.budget_usd``); ``executor``: a started sandbox executor for code (default: one made
     from ``config.executor``/``workers`` for the run).
@@ -729,7 +736,7 @@ async def accept_async(
     writer = _StateWriter(state_path)
     stack = contextlib.AsyncExitStack()
     try:
-        if todo and config.domain == "code" and executor is None:
+        if todo and config.sandboxed and executor is None:
             from sandbox.executors import make_executor
 
             executor = await stack.enter_async_context(make_executor(config.executor, workers=config.workers))

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from evals.data import DOMAINS
+from evals.benchmarks import benchmark_names, get_benchmark
 from gcop.lifecycle import default_model
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
@@ -44,7 +44,6 @@ __all__ = [
     "parse_config",
 ]
 
-BENCHMARK_DOMAINS = DOMAINS  # the name train/ uses
 
 
 class ConfigError(ValueError):
@@ -231,7 +230,8 @@ class TrainConfig:
     #: The GRPO recipe: exectune (strategy schema, all reward components) or advisor (free-form
     #: advice, reward = the core's task reward only). SFT ignores it.
     recipe: Literal["exectune", "advisor"] = "exectune"
-    benchmark: Literal["gsm8k", "kodcode", "humaneval"] = "gsm8k"
+    #: A registered benchmark (evals.benchmarks): gsm8k, humaneval, kodcode or one of yours.
+    benchmark: str = "gsm8k"
     seed: int = 0
     models: ModelsSection = field(default_factory=ModelsSection)
     data: DataSection = field(default_factory=DataSection)
@@ -246,7 +246,7 @@ class TrainConfig:
 
     @property
     def domain(self) -> str:
-        return BENCHMARK_DOMAINS[self.benchmark]
+        return get_benchmark(self.benchmark).domain
 
     @property
     def judge_model(self) -> str:
@@ -362,6 +362,8 @@ def _check(config: TrainConfig, source: str) -> None:
         if not ok:
             raise ConfigError(f"{message} (in {source})")
 
+    need(config.benchmark in benchmark_names(),
+         f"benchmark must be one of {', '.join(benchmark_names())}, got {config.benchmark!r}")
     need(config.data.max_strategy_tokens > 0, "data.max_strategy_tokens must be > 0")
     need(config.data.limit is None or config.data.limit > 0, "data.limit must be > 0 or null")
     need(config.data.split in ("train", "test", "all"), "data.split must be train, test or all")

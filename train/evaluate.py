@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.data import load_problems
+from evals.benchmarks import load_problems
 from guides.solver import guide_max_tokens
 from guides.strategy import parse_guide_output
 from results.logs import wilson_interval

@@ -7,8 +7,8 @@ ExecTune's reward for a guide completion ``g`` on problem ``x`` is::
 * ``I_str`` -- the deterministic format check (:func:`guides.strategy.parse_guide_output`);
   ``s`` is the parsed strategy.
 * ``R`` -- the core run on the problem with the strategy, scored by the task's own scorer
-  (:func:`evals.scorers.score_math_response` / :func:`~evals.scorers.score_code_response`, the
-  functions the Inspect scorers call; code runs in the sandbox executor).
+  (:func:`evals.scorers.judge_response`, the function the Inspect scorers call; code runs in the
+  sandbox executor).
 * ``J`` -- an LLM judge's score of the strategy, strict JSON ``{"score": x}`` with 0 <= x <= 1.
   The cheap leakage check (:func:`guides.strategy.strategy_leaks`) runs first: a leaking
   strategy gets J = 0 and the judge is not called.
@@ -121,11 +121,13 @@ Recipe = Literal["exectune", "advisor"]
 @dataclass(frozen=True)
 class ProblemInfo:
     """What the rewards need about one problem: the text the guide and core see, the scorer's
-    target/metadata (from :func:`evals.tasks.sample_from`) and the leak check's arguments."""
+    target/metadata (from the spec's :meth:`~evals.benchmarks.Benchmark.sample`) and the leak check's arguments."""
 
     id: str
     benchmark: str
     domain: Literal["math", "code"]
+    #: Judged in the sandbox (the benchmark's spec says).
+    sandboxed: bool
     text: str
     target: str
     metadata: dict[str, Any]
@@ -133,19 +135,18 @@ class ProblemInfo:
 
 
 def problem_info(problem: Any) -> ProblemInfo:
-    """A :class:`ProblemInfo` from an :mod:`evals.data` record."""
-    from evals.data import DOMAINS
-    from evals.tasks import leak_args, sample_from
+    """A :class:`ProblemInfo` from a benchmark's problem record (its spec builds the sample)."""
+    from evals.benchmarks import benchmark_for
 
-    sample = sample_from(problem)
+    spec = benchmark_for(problem)
+    sample = spec.sample(problem)
     metadata = dict(sample.metadata or {})
-    benchmark = str(metadata["benchmark"])
     target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
-    domain = DOMAINS[benchmark]
-    leak = leak_args(benchmark, target, metadata)
-    text = sample.input if isinstance(sample.input, str) else str(problem.question)
-    return ProblemInfo(id=str(sample.id), benchmark=benchmark, domain=domain, text=text, target=target,  # type: ignore[arg-type]
-                       metadata=metadata, leak_args=leak)
+    if not isinstance(sample.input, str):
+        raise TypeError(f"{spec.name}: a sample's input must be the problem text (a string) for training")
+    return ProblemInfo(id=str(sample.id), benchmark=spec.name, domain=spec.domain, sandboxed=spec.sandboxed,
+                       text=sample.input, target=target, metadata=metadata,
+                       leak_args=spec.leak_args(target, metadata))
 
 
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
@@ -318,7 +319,7 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
     * ``mockllm/strategy_gated``: the reference solution when the prompt carries a non-empty
       strategy block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1,
       R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
-    * ``mockllm/wrong``: always a wrong answer (:func:`evals.tasks.wrong_answer`).
+    * ``mockllm/wrong``: always a wrong answer (the spec's :meth:`~evals.benchmarks.Benchmark.wrong_answer`).
 
     Outputs carry explicit usage (no tokenizer download).
     """
@@ -326,13 +327,14 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
         raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(_OFFLINE_CORES)}")
     from inspect_ai.model import ModelUsage, get_model
 
-    from evals.tasks import reference_answer, wrong_answer
+    from evals.benchmarks import get_benchmark
     from gcop.providers import carries_strategy
 
     index: dict[str, tuple[str, str]] = {}
     for problem in problems:
         info = problem_info(problem)
-        index[info.text.strip()] = (reference_answer(problem), wrong_answer(problem))
+        wrong = get_benchmark(info.benchmark).wrong_answer(info.target, info.metadata)
+        index[info.text.strip()] = (info.metadata["reference"], wrong)
 
     def find(prompt: str) -> tuple[str, str] | None:
         for label in ("Problem:\n", "Task:\n"):
@@ -389,7 +391,7 @@ class GuideRewards:
     """The reward engine behind the reward functions (see the module docstring).
 
     Args:
-      problems: :mod:`evals.data` records the prompts come from (looked up by ``problem_id``).
+      problems: problem records (:mod:`evals.benchmarks`) the prompts come from (looked up by ``problem_id``).
       recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
       core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
         (``mockllm/reference`` etc.: :func:`offline_core`; default: gcop's default core,
@@ -657,7 +659,7 @@ class GuideRewards:
         from evals.scorers import judge_response
         from sandbox.protocol import Status
 
-        sandbox = await self._sandbox(state) if info.domain == "code" else None
+        sandbox = await self._sandbox(state) if info.sandboxed else None
         verdict = await judge_response(response, info.benchmark, target=info.target, metadata=info.metadata,
                                        sample_id=info.id, executor=sandbox)  # type: ignore[arg-type]
         if verdict.status is Status.ERROR:

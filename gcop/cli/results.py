@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from evals.benchmarks import benchmark_names
+
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option
 
 
@@ -59,7 +61,7 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--benchmark", required=True, choices=("gsm8k", "humaneval", "kodcode"))
+    parser.add_argument("--benchmark", required=True, choices=benchmark_names())
     parser.add_argument("--core", default=None, metavar="MODEL",
                         help="the core model (default anthropic/claude-haiku-4-5, see results/models.yaml)")
     parser.add_argument("-M", "--model-arg", action="append", metavar="KEY=VALUE", help="model argument for the core (repeatable)")
