@@ -16,6 +16,7 @@ from inspect_ai.util import SandboxEnvironmentType
 
 from gcop.costs import apply_prices
 from guides.prompts import GUIDE_PROMPT_VERSION
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .benchmarks import benchmark_for, get_benchmark
 from .data import DATA_DIR_ENV
@@ -47,15 +48,19 @@ def build_task(
     benchmark: str,
     *,
     split: str | None,
-    mode: str | None,
-    icl_k: int,
-    max_strategy_tokens: int,
-    on_invalid: str,
+    mode: str | None = None,
+    icl_k: int = 3,
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
+    on_invalid: str = "run_core_without",
     max_guide_tokens: int | None = None,
-    data_dir: str | None,
+    data_dir: str | None = None,
     limit_ids: Sequence[str] | None = None,
     sandbox: SandboxEnvironmentType | None = None,
 ) -> Task:
+    """The Inspect task of a registered benchmark: its samples (``split``; None or ``"all"``: every
+    split), the guide-core solver in ``mode``, the benchmark's scorer, and ``sandbox`` for the
+    benchmarks judged in one. A benchmark's ``@task`` function validates its options and calls
+    this (see ``evals/gsm8k.py``)."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"-T mode must be one of {', '.join(MODES)}, got {mode!r}")
     if on_invalid not in ON_INVALID:

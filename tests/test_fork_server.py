@@ -34,7 +34,7 @@ JOBS = [
     job(WRONG, "wrong"),
     job(RIGHT, "two-tests", test=TEST + "\nclass TestMore:\n    def test_more(self, tmp_path, capsys):\n        print('x')\n        assert capsys.readouterr().out == 'x\\n'\n"),
     job(RIGHT, "skipped", test="import pytest\n@pytest.mark.skip\ndef test_add():\n    assert add(2, 3) == 5\n"),
-    {"id": "he", "style": "humaneval", "solution": RIGHT, "test": "def check(f):\n    assert f(1, 2) == 3\n", "entry_point": "add", "timeout": 10},
+    {"id": "he", "style": "check", "solution": RIGHT, "test": "def check(f):\n    assert f(1, 2) == 3\n", "entry_point": "add", "timeout": 10},
     job(RIGHT, "right-again"),
 ]
 EXPECTED = {"right": "passed", "wrong": "failed", "two-tests": "passed", "skipped": "failed", "he": "passed", "right-again": "passed"}

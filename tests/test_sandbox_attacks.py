@@ -69,7 +69,7 @@ def pytest_job(solution: str, test: str = ADD_TEST, *, id: str, timeout: float =
 
 
 def humaneval_job(program: str, test: str = ADD_CHECK, *, id: str, timeout: float = 10) -> TestJob:
-    return TestJob("humaneval", program, test, entry_point="add", timeout=timeout, id=id)
+    return TestJob("check", program, test, entry_point="add", timeout=timeout, id=id)
 
 
 # --------------------------------------------------------------------------- executors
@@ -133,7 +133,7 @@ _controls = itertools.count()
 def control(style: str = "pytest") -> Case:
     """A correct sample; it must pass wherever it is placed."""
     n = next(_controls)
-    if style == "humaneval":
+    if style == "check":
         return Case(humaneval_job(RIGHT_ADD, id=f"control-{n}"), PASSED)
     return Case(pytest_job(RIGHT_ADD, id=f"control-{n}"), PASSED)
 
@@ -474,7 +474,7 @@ IN_PROCESS_FORGERIES = {
         while _frame is not None and _frame.f_code.co_name != "_child":
             _frame = _frame.f_back
         if _frame is not None:
-            _nodeid = "test_solution.py::" + ("test_check" if _frame.f_locals["style"] == "humaneval" else "test_add")
+            _nodeid = "test_solution.py::" + ("test_check" if _frame.f_locals["style"] == "check" else "test_add")
             _report = {"finished": True, "exitstatus": 0, "collected": [_nodeid], "collect_errors": [],
                        "reports": [[_nodeid, w, "passed", ""] for w in ("setup", "call", "teardown")],
                        "nonce": _frame.f_locals["nonce"]}
@@ -555,14 +555,14 @@ KILL_ATTACKS = {
 
 def _kill_job(name: str, call: str, *, style: str = "pytest") -> TestJob:
     attack = f"import os, signal\ntry:\n    {call}\nexcept OSError:\n    pass\n"
-    if style == "humaneval":
+    if style == "check":
         return humaneval_job(WRONG_ADD + attack, id=f"he-{name}", timeout=5)
     return pytest_job(WRONG_ADD + attack, id=name, timeout=5)
 
 
 def test_killing_the_parent_fails_the_sample_only(kind):
     cases = [Case(_kill_job(name, call), FAILED) for name, call in KILL_ATTACKS.items()]
-    cases.append(Case(_kill_job("kill-parent", KILL_ATTACKS["kill-parent"], style="humaneval"), FAILED))
+    cases.append(Case(_kill_job("kill-parent", KILL_ATTACKS["kill-parent"], style="check"), FAILED))
     # in the test body too, after pytest is well under way
     cases.append(
         Case(
@@ -581,7 +581,7 @@ def test_killing_everything_fails_the_sample_only(kind):
     skip_on_local(kind, "kill(-1, SIGKILL) reaches every process of the user on the host, this test run included")
     cases = [
         Case(_kill_job("kill-all", "os.kill(-1, signal.SIGKILL)"), FAILED),
-        Case(_kill_job("kill-all", "os.kill(-1, signal.SIGKILL)", style="humaneval"), FAILED),
+        Case(_kill_job("kill-all", "os.kill(-1, signal.SIGKILL)", style="check"), FAILED),
         Case(
             pytest_job(
                 "import os, signal\ndef add(a, b):\n    os.kill(-1, signal.SIGKILL)\n    return a - b\n",

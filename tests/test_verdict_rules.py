@@ -444,7 +444,7 @@ def test_build_files_pytest_style_prepends_the_star_import():
 
 
 def test_build_files_humaneval_style_keeps_the_test_code_as_is():
-    job = {"style": "humaneval", "solution": "def f():\n    return 1\n", "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"}
+    job = {"style": "check", "solution": "def f():\n    return 1\n", "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"}
     assert build_files(job) == {"solution.py": job["solution"], "test_solution.py": job["test"]}
 
 
@@ -458,7 +458,7 @@ def test_build_files_treats_missing_sources_as_empty():
 @pytest.mark.parametrize("entry_point", [None, "", "1abc", "not valid", "a-b", 3, ["f"]])
 def test_build_files_humaneval_needs_a_valid_entry_point(entry_point):
     with pytest.raises(ValueError, match="entry_point"):
-        build_files({"style": "humaneval", "solution": "", "test": "", "entry_point": entry_point})
+        build_files({"style": "check", "solution": "", "test": "", "entry_point": entry_point})
 
 
 @pytest.mark.parametrize("style", [None, "", "PYTEST", "unittest", "check"])
@@ -549,7 +549,7 @@ def test_testjob_rejects_unknown_styles(style):
 @pytest.mark.parametrize("entry_point", [None, "", "1abc", "has space", "a.b"])
 def test_testjob_humaneval_needs_an_identifier_entry_point(entry_point):
     with pytest.raises(ValueError, match="entry_point"):
-        TestJob("humaneval", "", "", entry_point=entry_point)
+        TestJob("check", "", "", entry_point=entry_point)
 
 
 def test_testjob_pytest_needs_no_entry_point():
@@ -558,11 +558,11 @@ def test_testjob_pytest_needs_no_entry_point():
 
 def test_testjob_timeouts_and_wire_form():
     assert TestJob("pytest", "", "").effective_timeout == DEFAULT_TIMEOUTS["pytest"] == 30.0
-    assert TestJob("humaneval", "", "", entry_point="f").effective_timeout == DEFAULT_TIMEOUTS["humaneval"] == 10.0
-    job = TestJob("humaneval", "sol", "tst", entry_point="f", timeout=2, id="x")
+    assert TestJob("check", "", "", entry_point="f").effective_timeout == DEFAULT_TIMEOUTS["check"] == 10.0
+    job = TestJob("check", "sol", "tst", entry_point="f", timeout=2, id="x")
     assert job.effective_timeout == 2.0
     assert job.to_wire() == {
-        "id": "x", "style": "humaneval", "solution": "sol", "test": "tst", "entry_point": "f", "timeout": 2.0,
+        "id": "x", "style": "check", "solution": "sol", "test": "tst", "entry_point": "f", "timeout": 2.0,
         "prelude": None,
     }
     # The wire form is exactly what build_files reads.

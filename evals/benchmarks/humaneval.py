@@ -212,7 +212,7 @@ class HumanEvalBenchmark(Benchmark):
         ``check`` uses."""
         prompt, entry_point = metadata["prompt"], metadata["entry_point"]
         return TestJob(
-            style="humaneval",
+            style="check",
             solution=humaneval_program(prompt, response, entry_point),
             test=metadata["test"],
             entry_point=entry_point,

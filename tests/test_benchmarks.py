@@ -1,0 +1,181 @@
+"""evals.benchmarks: the registry, the built-in specs, and a fourth benchmark added in one module
+(tests/toy_benchmark.py) that runs through every consumer without any of them naming it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from inspect_ai import eval as inspect_eval
+
+from evals.benchmarks import (
+    Benchmark,
+    benchmark_for,
+    benchmark_names,
+    get_benchmark,
+    load_problems,
+    register,
+    unregister,
+)
+from evals.verification import prepare_judgement
+from sandbox.protocol import TestJob, Verdict
+from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.toy_benchmark import TOY, ToyProblem, toy
+
+TOY_PROBLEMS = [
+    {"id": "toy-double", "split": "test", "prompt": "Write double(x), returning twice x.",
+     "solution": "def double(x):\n    return 2 * x\n",
+     "test": "def test_double():\n    assert double(3) == 6\n    assert double(-1) == -2\n"},
+    {"id": "toy-last", "split": "test", "prompt": "Write last(items), returning the last item or None.",
+     "solution": "def last(items):\n    return items[-1] if items else None\n",
+     "test": "def test_last():\n    assert last([1, 2]) == 2\n    assert last([]) is None\n"},
+    {"id": "toy-train", "split": "train", "prompt": "Write inc(x), returning x + 1.",
+     "solution": "def inc(x):\n    return x + 1\n", "test": "def test_inc():\n    assert inc(1) == 2\n"},
+]
+
+
+@pytest.fixture
+def toy_data(tmp_path: Path) -> Path:
+    """A data folder with the toy problems and one bad line (missing ``test``), which is skipped."""
+    folder = tmp_path / "data" / "toy"
+    folder.mkdir(parents=True)
+    bad = {"id": "toy-bad", "split": "test", "prompt": "p", "solution": "s"}
+    lines = [json.dumps(p) for p in TOY_PROBLEMS[:2]] + [json.dumps(bad), json.dumps(TOY_PROBLEMS[2])]
+    (folder / "problems.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def registered():
+    register(TOY)
+    yield TOY
+    unregister("toy")
+
+
+# ------------------------------------------------------------------------------ the registry
+
+
+def test_the_builtins_are_registered_with_what_differs_between_them():
+    assert benchmark_names()[:3] == ("gsm8k", "humaneval", "kodcode")
+    gsm8k, humaneval, kodcode = (get_benchmark(n) for n in ("gsm8k", "humaneval", "kodcode"))
+    assert (gsm8k.domain, humaneval.domain, kodcode.domain) == ("math", "code", "code")
+    assert (gsm8k.sandboxed, humaneval.sandboxed, kodcode.sandboxed) == (False, True, True)
+    assert (gsm8k.id_field, humaneval.id_field, kodcode.id_field) == ("id", "task_id", "question_id")
+    assert humaneval.icl_pool == "kodcode" and humaneval.splits == ("test",)
+    assert get_benchmark(" GSM8K ") is gsm8k  # names are case- and space-insensitive
+
+
+def test_unknown_and_duplicate_names_are_clear_errors(registered):
+    with pytest.raises(ValueError, match=r"unknown benchmark 'mbpp'; choose one of \['gsm8k', 'humaneval', 'kodcode', 'toy'\]"):
+        get_benchmark("mbpp")
+    with pytest.raises(ValueError, match="already registered"):
+        register(TOY)
+    with pytest.raises(ValueError, match="already registered"):
+        register(type("Clash", (type(TOY),), {"name": "gsm8k"})())
+    with pytest.raises(TypeError, match="Benchmark instance"):
+        register("toy")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a benchmark problem record"):
+        benchmark_for(object())
+
+
+def test_a_spec_must_implement_the_abstract_methods():
+    class Half(Benchmark):
+        name, domain, splits, sandboxed, task_ref = "half", "math", ("test",), False, "x:y"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()  # type: ignore[abstract]
+
+
+@needs_shared_data
+@pytest.mark.parametrize("name", ["gsm8k", "humaneval", "kodcode"])
+def test_every_builtin_reference_passes_and_its_wrong_answer_fails_on_the_spot(name):
+    """Judged without a sandbox run: GSM8K's verdict, or the sandbox job that would run."""
+    spec = get_benchmark(name)
+    for problem in load_problems(name, None, SHARED_DATA)[:5]:
+        sample = spec.sample(problem)
+        assert benchmark_for(problem) is spec
+        assert sample.metadata["benchmark"] == name and sample.metadata["reference"] == spec.reference_answer(problem)
+        reference = prepare_judgement(name, spec.reference_answer(problem), target=sample.target,
+                                      metadata=sample.metadata, sample_id=problem.id)
+        wrong = prepare_judgement(name, spec.wrong_answer(sample.target, sample.metadata), target=sample.target,
+                                  metadata=sample.metadata, sample_id=problem.id)
+        if spec.sandboxed:
+            assert isinstance(reference, TestJob) and reference.id == problem.id and reference.test
+            assert isinstance(wrong, TestJob)
+        else:
+            assert isinstance(reference, Verdict) and reference.passed
+            assert isinstance(wrong, Verdict) and not wrong.passed
+        assert prepare_judgement(name, "  ", target=sample.target, metadata=sample.metadata).reason.startswith("empty")
+
+
+# ------------------------------------------------------------------------ a fourth benchmark
+
+
+def test_the_toy_loader_keeps_the_good_lines_and_names_the_bad_one(toy_data):
+    with pytest.warns(UserWarning, match=r"problems\.jsonl:3: field 'test': missing"):
+        problems = TOY.load(None, toy_data)
+    assert [p.id for p in problems] == ["toy-double", "toy-last", "toy-train"]
+    assert all(isinstance(p, ToyProblem) for p in problems)
+
+
+def test_a_registered_benchmark_runs_as_an_inspect_task(toy_data, registered, tmp_path):
+    """Core mode with the offline reference core scores every sample; the guided run with the
+    strategy-gated core scores exactly as the guide's strategy is valid (here always)."""
+    [log] = inspect_eval(toy(split="test", data_dir=str(toy_data)), model="gcop/reference", display="none",
+                         log_dir=str(tmp_path / "logs"))
+    assert log.status == "success", log.error
+    assert [s.id for s in log.samples] == ["toy-double", "toy-last"]
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
+    assert log.eval.metadata["benchmark"] == "toy" and log.eval.metadata["data_revision"].startswith("local toy files")
+
+    [log] = inspect_eval(toy(split="test", mode="guided", data_dir=str(toy_data)), model="gcop/strategy_gated",
+                         model_roles={"guide": "gcop/reference"}, display="none", log_dir=str(tmp_path / "logs"))
+    assert log.results.scores[0].metrics["accuracy"].value == 1.0
+    assert log.results.scores[0].metrics["strategy_validity"].value == 1.0
+    [log] = inspect_eval(toy(split="test", data_dir=str(toy_data)), model="gcop/strategy_gated", display="none",
+                         log_dir=str(tmp_path / "logs"))
+    assert log.results.scores[0].metrics["accuracy"].value == 0.0  # no strategy: the spec's wrong answer
+
+
+def test_a_registered_benchmark_is_judged_by_gcop_verify(toy_data, registered, tmp_path, capsys):
+    from gcop.cli import main
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "toy-double", "completion": "```python\ndef double(x):\n    return x + x\n```"},
+        {"id": "toy-last", "completion": "```python\ndef last(items):\n    return items[-1]\n```"},  # fails on []
+        {"id": "toy-nope", "completion": "x"},
+    ]) + "\n")
+    code = main(["verify", "toy", str(samples), "--executor", "local", "--data-dir", str(toy_data), "--no-progress"])
+    results = [json.loads(line) for line in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False]
+    assert "unknown id 'toy-nope' (not in any split of toy)" in capsys.readouterr().err
+    assert code == 1  # a bad input line makes the run fail, after judging the rest
+
+
+def test_a_registered_benchmark_is_checked_by_selfcheck(toy_data, registered, tmp_path):
+    """Both halves of ``gcop selfcheck``: its Inspect task with gcop/reference over every split, and
+    the references judged straight in the sandbox."""
+    from gcop.selfcheck import run_reference_tasks, run_selfcheck
+
+    [check] = run_reference_tasks(executor="local", workers=1, data_dir=str(toy_data), benchmarks=["toy"],
+                                  log_dir=str(tmp_path / "logs"))
+    assert (check.task, check.samples, check.accuracy, check.errors) == ("toy", 3, 1.0, 0)
+    [result] = run_selfcheck(executor="local", workers=1, data_dir=toy_data, benchmarks=["toy"], trials=True,
+                             progress=False)
+    assert (result.name, result.total, result.counts["passed"], result.ok) == ("toy", 3, 3, True)
+
+
+def test_a_registered_benchmark_is_a_grpo_reward(toy_data, registered, tmp_path):
+    """The same spec judges the reward: a valid strategy earns R = 1 from the strategy-gated core
+    (the reference passes the toy's tests), an invalid one R = 0 and the sandbox never runs it."""
+    from train.rewards import GuideRewards
+
+    problems = TOY.load("test", toy_data)
+    engine = GuideRewards(problems, core="mockllm/strategy_gated", judge="mockllm/judge", executor="local",
+                          baseline_cache=tmp_path / "baselines")
+    good = "<think>t</think>\n<strategy>\n1. Read the signature.\n2. Handle the empty case.\n</strategy>"
+    out = engine.compute([p.id for p in problems] + [problems[0].id], [good, good, "no strategy"])
+    assert out["R"] == [1.0, 1.0, 0.0] and out["I_str"] == [1.0, 1.0, 0.0]
+    assert out["dR_penalty"] == [0.0, 0.0, 0.0]  # baseline R(without) = 0: the wrong answer
