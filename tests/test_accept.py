@@ -19,7 +19,6 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage,
 
 from evals.benchmarks import load_problems
 from evals.benchmarks import benchmark_for
-from gcop.testing.fake_anthropic import fake_anthropic  # noqa: F401 - pytest fixture
 from train.accept import (
     AcceptConfig,
     AcceptSettingsMismatch,

@@ -25,7 +25,6 @@ from gcop.testing.fake_anthropic import (
     FAULT_KINDS,
     FakeAnthropic,
     FaultConfig,
-    fake_anthropic,  # noqa: F401 - the pytest fixture
     fast_inspect_retries,
     last_user_text,
     model_is,

@@ -24,9 +24,9 @@ from train.rewards import (
     GuideRewards,
     JudgeFormatError,
     completion_text,
-    offline_core,
     parse_judge_score,
 )
+from gcop.testing.offline_models import offline_core
 
 from .conftest import SHARED_DATA, mock_output, needs_shared_data
 

@@ -461,7 +461,7 @@ def test_build_files_humaneval_needs_a_valid_entry_point(entry_point):
         build_files({"style": "check", "solution": "", "test": "", "entry_point": entry_point})
 
 
-@pytest.mark.parametrize("style", [None, "", "PYTEST", "unittest", "check"])
+@pytest.mark.parametrize("style", [None, "", "PYTEST", "unittest", "humaneval"])
 def test_build_files_rejects_unknown_styles(style):
     with pytest.raises(ValueError, match="style"):
         build_files({"style": style, "solution": "", "test": ""})

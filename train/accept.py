@@ -82,6 +82,7 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 
 from gcop.lifecycle import default_model
 from gcop.readers import read_jsonl
+from gcop.testing.offline_models import OFFLINE_MODELS, offline_model
 from guides.solver import reasoning_text
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
@@ -107,7 +108,6 @@ __all__ = [
     "hoeffding_lcb",
     "load_state",
     "nonvacuous_settings",
-    "offline_teacher",
     "run_acceptance",
     "teacher_messages",
 ]
@@ -120,12 +120,6 @@ STATE_FILE = "state.jsonl"
 STATS_FILE = "stats.json"
 LEDGER_FILE = "ledger.json"
 RUN_FILE = "run.json"
-
-
-#: Offline teacher (smoke runs): synthetic, well-formed, non-leaking guide outputs.
-OFFLINE_TEACHERS = ("mockllm/teacher",)
-#: Offline cores, from :func:`train.rewards.offline_core`.
-OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,32 +398,6 @@ def canonical_guide_output(reasoning: str | None, strategy: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Offline teacher
-# ---------------------------------------------------------------------------------------------
-
-
-def offline_teacher() -> Model:
-    """``mockllm/teacher``: a synthetic, well-formed, non-leaking guide output for the problem in
-    the prompt (:func:`train.tiny.synthetic_guide_output`); refinements vary the seed."""
-    from inspect_ai.model import ModelOutput, ModelUsage
-    from inspect_ai.model import get_model as inspect_get_model
-
-    from .tiny import synthetic_guide_output
-
-    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
-        first = next((m.text for m in input if m.role == "user"), "")
-        domain = "code" if first.startswith("Task:") else "math"
-        problem = first.split("\n\n", 1)[0]
-        content = synthetic_guide_output(problem, domain, seed=sum(m.role == "assistant" for m in input))
-        output = ModelOutput.from_content("mockllm/teacher", content)
-        n_in, n_out = sum(len(m.text.split()) for m in input), len(content.split())
-        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
-        return output
-
-    return inspect_get_model("mockllm/teacher", custom_outputs=respond, memoize=False)
-
-
-# ---------------------------------------------------------------------------------------------
 # State
 # ---------------------------------------------------------------------------------------------
 
@@ -664,14 +632,8 @@ def _select(config: AcceptConfig) -> list[Any]:
 def _resolve_models(config: AcceptConfig, problems: Sequence[Any]) -> tuple[Model, Model]:
     common = {"max_retries": config.max_retries, "timeout": config.timeout,
               "max_connections": config.max_calls or config.concurrency * config.k}
-    teacher = config.teacher
-    if isinstance(teacher, str) and teacher in OFFLINE_TEACHERS:
-        teacher = offline_teacher()
-    core = config.core
-    if isinstance(core, str) and core in OFFLINE_CORES:
-        from .rewards import offline_core
-
-        core = offline_core(core, problems)
+    teacher = offline_model(config.teacher)
+    core = offline_model(config.core, problems)
     return (get_model(teacher, **common, model_args=config.teacher_args),  # type: ignore[arg-type]
             get_model(core, **common, model_args=config.core_args))  # type: ignore[arg-type]
 
@@ -834,7 +796,7 @@ def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
     apply_prices()
     config.validate()
     report = preflight({"teacher": config.teacher, "core": config.core}, budget=config.budget_usd is not None,
-                       offline=OFFLINE_TEACHERS + OFFLINE_CORES, live=config.preflight_calls,
+                       offline=OFFLINE_MODELS, live=config.preflight_calls,
                        model_args={"teacher": config.teacher_args, "core": config.core_args})
     if report.live_calls and config.progress:
         print(report.format(), file=sys.stderr)

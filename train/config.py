@@ -56,7 +56,7 @@ class ModelsSection:
     #: built offline into ``<sft.output_dir>/tiny_base``, for the smoke config and tests).
     guide: str = "Qwen/Qwen3-1.7B"
     #: The black-box core the rewards run (an Inspect model spec). ``mockllm/reference`` and
-    #: ``mockllm/strategy_gated`` are offline cores (see :func:`train.rewards.offline_core`).
+    #: ``mockllm/strategy_gated`` are offline cores (see :mod:`gcop.testing.offline_models`).
     core: str = field(default_factory=lambda: default_model("core"))
     #: The teacher (acceptance sampling); default and core from results/models.yaml ``defaults``.
     teacher: str = field(default_factory=lambda: default_model("teacher"))

@@ -31,9 +31,9 @@ from typing import Any
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import TrainConfig
+from gcop.testing.offline_models import OFFLINE_MODELS
+
 from .rewards import (
-    _OFFLINE_CORES,
-    _OFFLINE_JUDGES,
     ADVISOR_PROMPT_VERSION,
     JUDGE_PROMPT_VERSION,
     REWARD_VERSION,
@@ -189,7 +189,7 @@ def preflight_reward_models(config: TrainConfig, *, judge: bool) -> None:
     from gcop.preflight import preflight
 
     report = preflight({"core": config.models.core, "judge": config.judge_model if judge else None},
-                       budget=config.rewards.budget_usd is not None, offline=_OFFLINE_CORES + _OFFLINE_JUDGES,
+                       budget=config.rewards.budget_usd is not None, offline=OFFLINE_MODELS,
                        live=config.rewards.preflight_calls, model_args={"core": config.models.core_args})
     if report.live_calls:
         log.info("%s", report.format())

@@ -62,6 +62,7 @@ from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
+from gcop.testing.offline_models import offline_model
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .baselines import BaselineCache
@@ -89,8 +90,6 @@ __all__ = [
     "advisor_messages",
     "completion_text",
     "judge_messages",
-    "offline_core",
-    "offline_judge",
     "parse_judge_score",
     "problem_info",
 ]
@@ -286,85 +285,6 @@ class _LoopState:
 
 
 # ---------------------------------------------------------------------------------------------
-# Offline cores (smoke runs and tests)
-# ---------------------------------------------------------------------------------------------
-
-_OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
-_OFFLINE_JUDGES = ("mockllm/judge",)
-
-
-def offline_judge(kind: str = "mockllm/judge") -> Model:
-    """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4)}`` for a strategy of
-    ``steps`` non-empty lines. Deterministic; for smoke runs."""
-    if kind not in _OFFLINE_JUDGES:
-        raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(_OFFLINE_JUDGES)}")
-    from inspect_ai.model import ModelUsage, get_model
-
-    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
-        prompt = input[-1].text if input else ""
-        match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
-        steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
-        content = json.dumps({"score": min(1.0, len(steps) / 4)})
-        output = ModelOutput.from_content("mockllm/model", content)
-        output.usage = ModelUsage(input_tokens=len(prompt.split()), output_tokens=3, total_tokens=len(prompt.split()) + 3)
-        return output
-
-    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
-
-
-def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) -> Model:
-    """An offline core through Inspect's model API (``mockllm`` with a responder), for smoke runs.
-
-    * ``mockllm/reference``: the data set's reference solution for the problem in the prompt.
-    * ``mockllm/strategy_gated``: the reference solution when the prompt carries a non-empty
-      strategy block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1,
-      R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
-    * ``mockllm/wrong``: always a wrong answer (the spec's :meth:`~evals.benchmarks.Benchmark.wrong_answer`).
-
-    Outputs carry explicit usage (no tokenizer download).
-    """
-    if kind not in _OFFLINE_CORES:
-        raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(_OFFLINE_CORES)}")
-    from inspect_ai.model import ModelUsage, get_model
-
-    from evals.benchmarks import get_benchmark
-    from gcop.providers import carries_strategy
-
-    index: dict[str, tuple[str, str]] = {}
-    for problem in problems:
-        info = problem_info(problem)
-        wrong = get_benchmark(info.benchmark).wrong_answer(info.target, info.metadata)
-        index[info.text.strip()] = (info.metadata["reference"], wrong)
-
-    def find(prompt: str) -> tuple[str, str] | None:
-        for label in ("Problem:\n", "Task:\n"):
-            if prompt.startswith(label):
-                body = prompt[len(label):]
-                for text, value in index.items():
-                    if body.startswith(text):
-                        return value
-        return None
-
-    async def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
-        if latency:
-            await asyncio.sleep(latency)
-        prompt = input[-1].text if input else ""
-        found = find(prompt)
-        if found is None:
-            content = "I do not know this problem. \\boxed{none}"
-        elif kind == "mockllm/wrong" or (kind == "mockllm/strategy_gated" and not carries_strategy(prompt)):
-            content = found[1]
-        else:
-            content = found[0]
-        output = ModelOutput.from_content("mockllm/model", content)
-        n_in, n_out = len(prompt.split()), len(content.split())
-        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
-        return output
-
-    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
-
-
-# ---------------------------------------------------------------------------------------------
 # The reward engine
 # ---------------------------------------------------------------------------------------------
 
@@ -394,7 +314,7 @@ class GuideRewards:
       problems: problem records (:mod:`evals.benchmarks`) the prompts come from (looked up by ``problem_id``).
       recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
       core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
-        (``mockllm/reference`` etc.: :func:`offline_core`; default: gcop's default core,
+        (``mockllm/reference`` etc.: :func:`gcop.testing.offline_models.offline_core`; default: gcop's default core,
         results/models.yaml).
       judge: the judge (spec or Model); needed when ``gamma > 0``.
       core_config / judge_config: GenerateConfig for their calls (the core's sampling fields are
@@ -464,11 +384,9 @@ class GuideRewards:
 
             core = default_model("core")
         self.core_name = core_name or (core if isinstance(core, str) else str(core))
-        if isinstance(core, str) and core in _OFFLINE_CORES:
-            core = offline_core(core, problems)
+        core = offline_model(core, problems)
         self.judge_name = judge if isinstance(judge, str) or judge is None else str(judge)
-        if isinstance(judge, str) and judge in _OFFLINE_JUDGES:
-            judge = offline_judge(judge)
+        judge = offline_model(judge)
         self.core_spec = core
         self.judge_spec = judge
         self.core_args = dict(core_args or {})

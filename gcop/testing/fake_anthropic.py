@@ -37,9 +37,8 @@ Use it directly::
     with FakeAnthropic(faults=FaultConfig(rate_limit=0.2, seed=1)) as fake:
         client = anthropic.Anthropic(base_url=fake.base_url, api_key="fake")
 
-as a pytest fixture (``from gcop.testing.fake_anthropic import fake_anthropic`` in a test module, or
-``pytest_plugins = ["gcop.testing.fake_anthropic"]`` in the root conftest; it also sets ``ANTHROPIC_BASE_URL``
-and ``ANTHROPIC_API_KEY``), or as a dev server::
+as the ``fake_anthropic`` pytest fixture (:mod:`gcop.testing.plugin`, loaded by the root conftest;
+it also sets ``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY``), or as a dev server::
 
     python -m gcop.testing.fake_anthropic --port 8765 --fault-rate 0.3 --seed 0
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=fake inspect eval ... \\
@@ -81,7 +80,7 @@ __all__ = [
     "RequestRecord",
     "count_tokens",
     "default_responder",
-    "fake_anthropic",
+    
     "fast_inspect_retries",
     "last_user_text",
     "model_is",
@@ -924,29 +923,6 @@ def fast_inspect_retries(monkeypatch: Any, seconds: float = 0.05) -> None:
     from tenacity import wait_fixed
 
     monkeypatch.setattr(AnthropicAPI, "retry_wait", lambda self: wait_fixed(seconds))
-
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - pytest is a gcop dependency, but keep the module usable without it
-    pytest = None  # type: ignore[assignment]
-
-if pytest is not None:
-
-    @pytest.fixture
-    def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-        """A started ``FakeAnthropic`` with ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY`` pointing at it.
-
-        No faults by default; configure with ``fake_anthropic.set_faults(...)``,
-        ``.add_schedule(...)``, ``.set_fail_when(...)`` or by setting ``.responder``.
-        """
-        with FakeAnthropic() as fake:
-            for key, value in fake.env().items():
-                monkeypatch.setenv(key, value)
-            monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
-            yield fake
-else:  # pragma: no cover
-    fake_anthropic = None  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,0 +1,3 @@
+"""The root conftest: gcop's pytest fixtures (gcop.testing.plugin) for every test folder."""
+
+pytest_plugins = ["gcop.testing.plugin"]

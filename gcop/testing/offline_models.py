@@ -1,0 +1,130 @@
+"""Offline stand-ins for the remote models of training runs: a core, a judge and a teacher that
+answer through Inspect's model API (``mockllm`` with a responder) with no key and no network.
+
+A config or a command line names them like any model (``core: mockllm/strategy_gated``,
+``--teacher mockllm/teacher``); :func:`offline_model` is the one place that turns such a name
+into a model, for :mod:`train.rewards` and :mod:`train.accept`. The README's CPU chain and the
+tests train against them. Outputs carry explicit usage (no tokenizer download).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from inspect_ai.model import ChatMessage, Model, ModelOutput, ModelUsage, get_model
+
+from evals.benchmarks import benchmark_for
+from gcop.providers import carries_strategy
+
+__all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHERS", "offline_core",
+           "offline_judge", "offline_model", "offline_teacher"]
+
+
+#: Offline cores, judges and teachers, by the names a config or a command line gives them.
+OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
+OFFLINE_JUDGES = ("mockllm/judge",)
+OFFLINE_TEACHERS = ("mockllm/teacher",)
+OFFLINE_MODELS = OFFLINE_CORES + OFFLINE_JUDGES + OFFLINE_TEACHERS
+
+
+def offline_judge(kind: str = "mockllm/judge") -> Model:
+    """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4)}`` for a strategy of
+    ``steps`` non-empty lines. Deterministic; for smoke runs."""
+    if kind not in OFFLINE_JUDGES:
+        raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(OFFLINE_JUDGES)}")
+    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        prompt = input[-1].text if input else ""
+        match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
+        steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
+        content = json.dumps({"score": min(1.0, len(steps) / 4)})
+        output = ModelOutput.from_content("mockllm/model", content)
+        output.usage = ModelUsage(input_tokens=len(prompt.split()), output_tokens=3, total_tokens=len(prompt.split()) + 3)
+        return output
+
+    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
+
+
+def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) -> Model:
+    """An offline core through Inspect's model API (``mockllm`` with a responder), for smoke runs.
+
+    * ``mockllm/reference``: the data set's reference solution for the problem in the prompt.
+    * ``mockllm/strategy_gated``: the reference solution when the prompt carries a non-empty
+      strategy block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1,
+      R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
+    * ``mockllm/wrong``: always a wrong answer (the spec's :meth:`~evals.benchmarks.Benchmark.wrong_answer`).
+
+    Outputs carry explicit usage (no tokenizer download).
+    """
+    if kind not in OFFLINE_CORES:
+        raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(OFFLINE_CORES)}")
+
+    index: dict[str, tuple[str, str]] = {}
+    for problem in problems:
+        spec = benchmark_for(problem)
+        sample = spec.sample(problem)
+        target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
+        metadata = sample.metadata or {}
+        index[str(sample.input).strip()] = (metadata["reference"], spec.wrong_answer(target, metadata))
+
+    def find(prompt: str) -> tuple[str, str] | None:
+        for label in ("Problem:\n", "Task:\n"):
+            if prompt.startswith(label):
+                body = prompt[len(label):]
+                for text, value in index.items():
+                    if body.startswith(text):
+                        return value
+        return None
+
+    async def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        if latency:
+            await asyncio.sleep(latency)
+        prompt = input[-1].text if input else ""
+        found = find(prompt)
+        if found is None:
+            content = "I do not know this problem. \\boxed{none}"
+        elif kind == "mockllm/wrong" or (kind == "mockllm/strategy_gated" and not carries_strategy(prompt)):
+            content = found[1]
+        else:
+            content = found[0]
+        output = ModelOutput.from_content("mockllm/model", content)
+        n_in, n_out = len(prompt.split()), len(content.split())
+        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return output
+
+    return get_model("mockllm/model", custom_outputs=respond, memoize=False)
+
+
+
+
+def offline_teacher() -> Model:
+    """``mockllm/teacher``: a synthetic, well-formed, non-leaking guide output for the problem in
+    the prompt (:func:`train.tiny.synthetic_guide_output`); refinements vary the seed."""
+    from train.tiny import synthetic_guide_output  # the smoke corpus's generator, one rule for both
+
+    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        first = next((m.text for m in input if m.role == "user"), "")
+        domain = "code" if first.startswith("Task:") else "math"
+        problem = first.split("\n\n", 1)[0]
+        content = synthetic_guide_output(problem, domain, seed=sum(m.role == "assistant" for m in input))
+        output = ModelOutput.from_content("mockllm/teacher", content)
+        n_in, n_out = sum(len(m.text.split()) for m in input), len(content.split())
+        output.usage = ModelUsage(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+        return output
+
+    return get_model("mockllm/teacher", custom_outputs=respond, memoize=False)
+
+
+def offline_model(name: Any, problems: Sequence[Any] = ()) -> Any:
+    """The offline model ``name`` stands for (cores answer ``problems``), or ``name`` itself when it
+    is not one (a real model name, or a :class:`~inspect_ai.model.Model`)."""
+    if not isinstance(name, str) or name not in OFFLINE_MODELS:
+        return name
+    if name in OFFLINE_CORES:
+        return offline_core(name, problems)
+    if name in OFFLINE_JUDGES:
+        return offline_judge(name)
+    return offline_teacher()
