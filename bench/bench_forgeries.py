@@ -1,13 +1,13 @@
 """Forgeries against a runner: how many of each earn ``passed``.
 
-Judges every forgery of ``tests/test_forgeries.py`` (one job each) and the generic ones over
+Judges every forgery of ``tests/sandbox/test_forgeries.py`` (one job each) and the generic ones over
 every problem of HumanEval (164) and the KodCode sample (152), with the local executor of the
 ``sandbox`` package on ``sys.path``. Run it against this tree and against an older one to
-compare (the older tree needs only this file and ``tests/test_forgeries.py`` copied in)::
+compare (the older tree needs only this file and ``tests/sandbox/test_forgeries.py`` copied in)::
 
     .venv/bin/python bench/bench_forgeries.py --label now
     git worktree add /tmp/old de518f5 && cp bench/bench_forgeries.py /tmp/old/bench/ \\
-        && cp tests/test_forgeries.py /tmp/old/tests/
+        && cp tests/sandbox/test_forgeries.py /tmp/old/tests/
     (cd /tmp/old && PYTHONPATH=/tmp/old GCOP_TEST_SHARED_DATA=$PWD/../shared/data \\
         /path/to/.venv/bin/python bench/bench_forgeries.py --label de518f5 --out $OLDPWD/results/benchmarks/forgeries.json)
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sandbox.protocol import Status  # noqa: E402
-from tests.test_forgeries import FORGERIES, _forgery_job, _generic_jobs  # noqa: E402
-from tests.test_sandbox_attacks import IN_PROCESS_FORGERIES, WRONG_ADD, humaneval_job, pytest_job, run_jobs  # noqa: E402
+from tests.sandbox.test_forgeries import FORGERIES, _forgery_job, _generic_jobs  # noqa: E402
+from tests.sandbox.test_sandbox_attacks import IN_PROCESS_FORGERIES, WRONG_ADD, humaneval_job, pytest_job, run_jobs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

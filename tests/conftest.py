@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The repository root.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The data folder beside the checkout (``GCOP_TEST_SHARED_DATA`` moves it: pointing it at a
+#: missing folder shows which tests need the data and that the others still run).
+SHARED_DATA = Path(os.environ.get("GCOP_TEST_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 needs_shared_data = pytest.mark.skipif(
     not (SHARED_DATA / "kodcode" / "kodcode_sample.jsonl").is_file(), reason=f"no shared data at {SHARED_DATA}"

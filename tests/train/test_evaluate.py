@@ -13,7 +13,7 @@ from evals.benchmarks import load_problems
 from evals.gsm8k import gsm8k
 from train.config import ConfigError, parse_config
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
 VALID_3_STEPS = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them.\n3. Check.\n</strategy>"

@@ -28,11 +28,10 @@ from train.rewards import (
 )
 from gcop.testing.offline_models import offline_core
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
-pytestmark = needs_shared_data
 DATA = str(SHARED_DATA)
-CONFIGS = Path(__file__).resolve().parents[1] / "train" / "configs"
+CONFIGS = REPO_ROOT / "train" / "configs"
 
 GOOD = "<think>\nplan it\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
 GOOD_2 = "<think>\nanother plan\n</think>\n<strategy>\n1. Find the rate.\n2. Multiply by the time.\n3. Check.\n</strategy>"
@@ -147,6 +146,7 @@ def test_completion_text_forms():
 # --------------------------------------------------------------------------- components
 
 
+@needs_shared_data
 async def test_each_component(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core = ScriptedModel(answer_right(p, without_strategy=False))
@@ -163,6 +163,7 @@ async def test_each_component(gsm8k_problems, tmp_path):
     assert all("plan it" not in prompt for prompt in core.prompts)
 
 
+@needs_shared_data
 async def test_malformed_strategy_is_zero_everywhere_without_calls(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1}')
@@ -173,6 +174,7 @@ async def test_malformed_strategy_is_zero_everywhere_without_calls(gsm8k_problem
     assert core.prompts == [] and judge.prompts == []
 
 
+@needs_shared_data
 async def test_regression_penalty(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     # right without the strategy, wrong with it: dR = -1
@@ -189,6 +191,7 @@ async def test_regression_penalty(gsm8k_problems, tmp_path):
     assert (await components(eng2, [p[0].id], [GOOD]))["dR_penalty"] == [0.0]
 
 
+@needs_shared_data
 async def test_leak_gets_zero_judge_without_a_judge_call(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     gold_number = p[0].target
@@ -201,6 +204,7 @@ async def test_leak_gets_zero_judge_without_a_judge_call(gsm8k_problems, tmp_pat
     assert eng.stats["leaked"] == 1
 
 
+@needs_shared_data
 async def test_invalid_judge_reply_is_retried_then_unscorable(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     # first reply invalid, second valid: the retry's score counts
@@ -216,6 +220,7 @@ async def test_invalid_judge_reply_is_retried_then_unscorable(gsm8k_problems, tm
     assert len(judge.prompts) == 3
 
 
+@needs_shared_data
 async def test_failing_core_makes_the_completion_unscorable(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     ok = answer_right(p)
@@ -232,6 +237,7 @@ async def test_failing_core_makes_the_completion_unscorable(gsm8k_problems, tmp_
     assert eng.stats["unscorable"] == 1 and eng.stats["core_failures"] == 1
 
 
+@needs_shared_data
 async def test_failing_baseline_is_unscorable_and_not_cached(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     ok = answer_right(p)
@@ -250,6 +256,7 @@ async def test_failing_baseline_is_unscorable_and_not_cached(gsm8k_problems, tmp
     assert len(list((tmp_path / "baselines").rglob("*.json"))) == 1
 
 
+@needs_shared_data
 async def test_baseline_cached_once_per_problem_and_on_disk(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core = ScriptedModel(answer_right(p))
@@ -278,6 +285,7 @@ async def test_baseline_cached_once_per_problem_and_on_disk(gsm8k_problems, tmp_
     assert len(list((tmp_path / "baselines").rglob("*.json"))) == 3
 
 
+@needs_shared_data
 def test_baseline_key_is_content_keyed(gsm8k_problems):
     p = gsm8k_problems
     a = GuideRewards(p, core="mockllm/reference", gamma=0)
@@ -289,6 +297,7 @@ def test_baseline_key_is_content_keyed(gsm8k_problems):
     assert a.baseline_key_fields(info)["core_prompt_version"] == "core-v1"
 
 
+@needs_shared_data
 async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     latency = 0.3
@@ -311,6 +320,7 @@ async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path)
     assert core2.max_in_flight + judge2.max_in_flight <= 8 and max(core2.max_in_flight, judge2.max_in_flight) <= 4
 
 
+@needs_shared_data
 def test_sync_compute_and_offline_cores(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     eng = GuideRewards(p, core="mockllm/strategy_gated", judge="mockllm/judge", baseline_cache=tmp_path)
@@ -323,6 +333,7 @@ def test_sync_compute_and_offline_cores(gsm8k_problems, tmp_path):
         offline_core("mockllm/nope", p)
 
 
+@needs_shared_data
 async def test_advisor_reward_is_the_task_reward_only(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core = ScriptedModel(answer_right(p, without_strategy=False))
@@ -335,6 +346,7 @@ async def test_advisor_reward_is_the_task_reward_only(gsm8k_problems, tmp_path):
     assert core.without_strategy == 0  # no baseline in Advisor
 
 
+@needs_shared_data
 async def test_code_rewards_use_the_sandbox_and_share_identical_jobs(kodcode_problems, tmp_path):
     p = kodcode_problems
     references = {q.question.strip()[:60]: benchmark_for(q).reference_answer(q) for q in p}
@@ -356,6 +368,7 @@ async def test_code_rewards_use_the_sandbox_and_share_identical_jobs(kodcode_pro
     assert eng.stats["sandbox_jobs"] == 9 and eng.stats["sandbox_runs"] == 6
 
 
+@needs_shared_data
 def test_engine_rejects_bad_arguments(gsm8k_problems):
     with pytest.raises(ValueError, match="judge"):
         GuideRewards(gsm8k_problems, core="mockllm/reference", gamma=0.1)
@@ -419,6 +432,7 @@ def test_overrides():
     assert not math.isnan(parse_config({}).grpo.kl_beta)
 
 
+@needs_shared_data
 async def test_batch_metrics_and_columns_are_logged_once(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     eng = engine(p, ScriptedModel(answer_right(p)), None, tmp_path)

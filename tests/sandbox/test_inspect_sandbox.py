@@ -13,7 +13,7 @@ from inspect_ai.util import SandboxEnvironmentSpec
 from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, run_test_job
 from sandbox.protocol import TestJob
 
-from .conftest import docker_ready, mock_output
+from tests.conftest import docker_ready, mock_output
 
 TEST = "def test_add():\n    assert add(2, 3) == 5\n"
 ANSWERS = {

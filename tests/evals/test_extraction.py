@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
+
 from evals.extraction import (
     extract_code,
     extract_gsm8k_answer,
@@ -601,7 +603,7 @@ def test_gsm8k_target_without_hashes_raises() -> None:
         gsm8k_target("no final line")
 
 
-GSM8K_TEST = Path(__file__).parent.parent.parent / "shared/data/gsm8k/test.jsonl"
+GSM8K_TEST = SHARED_DATA / "gsm8k" / "test.jsonl"
 
 
 @pytest.fixture(scope="module")

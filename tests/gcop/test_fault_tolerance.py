@@ -13,7 +13,7 @@ from evals.humaneval import humaneval
 from evals.kodcode import kodcode
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig, fast_inspect_retries, prompt_text
 
-from .conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)

@@ -12,7 +12,7 @@ from evals.benchmarks.humaneval import load_humaneval
 from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, build_parser, main
 from gcop.verify import estimate_pass_at_k, verify_file
 
-from .conftest import SHARED_DATA, docker_ready, needs_shared_data
+from tests.conftest import SHARED_DATA, docker_ready, needs_shared_data
 
 
 def _write(path: Path, lines: list[object]) -> Path:

@@ -35,12 +35,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
+
 from sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, make_executor, runner_sha256
 from sandbox.protocol import Status, TestJob, Verdict
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 PASSED = frozenset({Status.PASSED})
 FAILED = frozenset({Status.FAILED})

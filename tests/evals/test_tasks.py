@@ -13,9 +13,8 @@ from evals.gsm8k import gsm8k
 from evals.humaneval import humaneval
 from evals.kodcode import kodcode
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
-pytestmark = needs_shared_data
 DATA = str(SHARED_DATA)
 
 
@@ -28,6 +27,7 @@ def _user_prompt(sample) -> str:
     return "\n".join(m.text for m in sample.messages if m.role == "user")
 
 
+@needs_shared_data
 def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
     task = gsm8k(split="test", mode="core", data_dir=DATA)
     first = task.dataset[0]
@@ -45,6 +45,7 @@ def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
     assert set(metrics) == {"accuracy", "stderr"}
 
 
+@needs_shared_data
 def test_each_epoch_reducer_is_named_after_the_reducer(tmp_path, capsys):
     from inspect_ai import Epochs
 
@@ -62,6 +63,7 @@ def test_each_epoch_reducer_is_named_after_the_reducer(tmp_path, capsys):
     assert format_scores_by_reducer(single) is None
 
 
+@needs_shared_data
 def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_path):
     task = gsm8k(split="test", data_dir=DATA)  # mode defaults to guided when the role is bound
     first = task.dataset[0]
@@ -80,6 +82,7 @@ def test_gsm8k_guided_mode_strategy_reaches_the_core_and_roles_are_counted(tmp_p
     assert metrics["strategy_validity"].value == 1.0 and metrics["leak_rate"].value == 0.0
 
 
+@needs_shared_data
 @pytest.mark.parametrize("on_invalid,expected_core_calls", [("run_core_without", 1), ("score_zero", 0)])
 def test_invalid_strategy_is_flagged_and_handled(tmp_path, on_invalid, expected_core_calls):
     task = gsm8k(split="test", data_dir=DATA, mode="guided", on_invalid=on_invalid)
@@ -100,6 +103,7 @@ def test_invalid_strategy_is_flagged_and_handled(tmp_path, on_invalid, expected_
     assert log.results.scores[0].metrics["strategy_validity"].value == 0.0
 
 
+@needs_shared_data
 def test_guided_mode_without_guide_role_is_a_clear_error(tmp_path):
     log = _run(gsm8k(split="test", mode="guided", data_dir=DATA), tmp_path, limit=1,
                model=get_model("mockllm/model", custom_outputs=[mock_output("x")]))
@@ -107,6 +111,7 @@ def test_guided_mode_without_guide_role_is_a_clear_error(tmp_path):
     assert "--model-role guide=" in log.error.message
 
 
+@needs_shared_data
 def test_leaking_strategy_is_counted(tmp_path):
     task = gsm8k(split="test", mode="guided", data_dir=DATA)
     first = task.dataset[0]
@@ -117,6 +122,7 @@ def test_leaking_strategy_is_counted(tmp_path):
     assert log.results.scores[0].metrics["leak_rate"].value == 1.0
 
 
+@needs_shared_data
 def test_icl_retrieves_only_train_items(tmp_path):
     from evals.benchmarks.gsm8k import load_gsm8k
 
@@ -151,6 +157,7 @@ def test_bad_task_options_are_clear_errors():
         humaneval(sandbox="podman")
 
 
+@needs_shared_data
 def test_reference_model_scores_100_percent_on_all_three_tasks(tmp_path):
     logs = eval(
         [gsm8k(split="test", mode="core", data_dir=DATA),
@@ -172,6 +179,7 @@ def test_reference_model_scores_100_percent_on_all_three_tasks(tmp_path):
             assert all(s.scores[next(iter(s.scores))].metadata["boundary"] == "process" for s in log.samples)
 
 
+@needs_shared_data
 def test_reference_model_as_guide_gives_valid_strategies(tmp_path):
     log = _run(humaneval(mode="guided", sandbox="gcop", executor="local", data_dir=DATA), tmp_path,
                model="gcop/reference", model_roles={"guide": "gcop/reference"}, limit=5)
@@ -180,6 +188,7 @@ def test_reference_model_as_guide_gives_valid_strategies(tmp_path):
     assert all("guide" in s.role_usage for s in log.samples)
 
 
+@needs_shared_data
 def test_gcop_namespace_tasks_resolve(tmp_path):
     log = _run("gcop/gsm8k", tmp_path, model="gcop/reference", limit=3,
                task_args={"mode": "core", "data_dir": DATA})
@@ -191,6 +200,7 @@ def test_unknown_task_option_is_named(tmp_path):
         gsm8k(mdoe="core", data_dir=DATA)
 
 
+@needs_shared_data
 def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
     from evals.data import resolve_data_dir
 
@@ -199,6 +209,7 @@ def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
     assert resolve_data_dir("data") == SHARED_DATA.resolve()
 
 
+@needs_shared_data
 def test_cost_per_role_from_inspect_usage(tmp_path):
     from gcop.costs import role_split
 
@@ -214,6 +225,7 @@ def test_cost_per_role_from_inspect_usage(tmp_path):
     assert run["core"]["total_tokens"] == 220 and run["guide"]["total_tokens"] == 35
 
 
+@needs_shared_data
 def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monkeypatch):
     from evals.benchmarks import load_problems
 
@@ -232,6 +244,7 @@ def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monke
         get_model("gcop/reference/label", memoize=False)
 
 
+@needs_shared_data
 def test_a_data_revision_is_the_content_not_the_folder(tmp_path):
     import shutil
 

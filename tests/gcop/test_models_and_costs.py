@@ -4,7 +4,6 @@ bounded guide calls, against the fake Anthropic API where a model answers."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from inspect_ai import eval
@@ -18,10 +17,10 @@ from gcop.lifecycle import RetiredModelError, check_not_retired, lookup, table
 from gcop.preflight import PreflightError, check_guide_source, check_model, preflight
 from train.ledger import BudgetUnenforceable, CostLedger
 
-from .conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
 
 DATA = str(SHARED_DATA)
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def responder(request: dict) -> str:
@@ -174,7 +173,7 @@ def test_the_guide_call_is_capped_and_the_cap_is_logged(tmp_path):
 
     def rambling(messages, tools, tool_choice, config):
         caps.append(config.max_tokens)
-        from .conftest import mock_output
+        from tests.conftest import mock_output
 
         return mock_output("<think>" + "hmm " * 50 + "</think><strategy>Add them.</strategy>")
 

@@ -35,9 +35,8 @@ from train.inspect_models import ModelCallError, generate_output, generate_text,
 from train.inspect_models import get_model as gcop_get_model
 from train.ledger import BudgetExceeded, CostLedger
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
-pytestmark = needs_shared_data
 
 KEYWORD = "TABULATE"
 GOOD = f"<think>\nI see how it goes.\n</think>\n<strategy>\n1. {KEYWORD} the quantities.\n2. Combine them.\n</strategy>"
@@ -106,6 +105,7 @@ def rows(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- accept / reject
 
 
+@needs_shared_data
 def test_accepted_and_rejected(tmp_path: Path) -> None:
     problems = gsm8k(3)
     hopeless = problems[2].question.strip()
@@ -156,6 +156,7 @@ def test_accepted_and_rejected(tmp_path: Path) -> None:
     assert "2/3 problems accepted" in result.format()
 
 
+@needs_shared_data
 def test_refinement_feeds_back_the_core_failures(tmp_path: Path) -> None:
     problems = gsm8k(1)
     marker = "FAILURE-MARKER-9431"
@@ -182,6 +183,7 @@ def test_refinement_feeds_back_the_core_failures(tmp_path: Path) -> None:
     assert stats["guarantee"]["per_problem"]["mean"] == pytest.approx(guarantee(0.75, 0.1, 4, 0.5))
 
 
+@needs_shared_data
 def test_malformed_and_leaking_outputs_count_as_rounds(tmp_path: Path) -> None:
     problems = gsm8k(1)
     gold = problems[0].target
@@ -200,6 +202,7 @@ def test_malformed_and_leaking_outputs_count_as_rounds(tmp_path: Path) -> None:
     assert result.stats["per_round"][1]["leaked"] == 1
 
 
+@needs_shared_data
 def test_partial_success_against_tau(tmp_path: Path) -> None:
     problems = gsm8k(2)
     lucky = problems[0].question.strip()
@@ -225,6 +228,7 @@ def test_partial_success_against_tau(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- resume, errors, budget
 
 
+@needs_shared_data
 def test_resume_skips_finished_problems(tmp_path: Path) -> None:
     problems = gsm8k(5)
     teacher = Scripted("mockllm/teacher", lambda m, _: GOOD)
@@ -249,6 +253,7 @@ def test_resume_skips_finished_problems(tmp_path: Path) -> None:
         run_acceptance(config(tmp_path, teacher, core, tau=0.5), problems=problems)
 
 
+@needs_shared_data
 def test_a_failing_core_makes_one_problem_error_not_the_run(tmp_path: Path) -> None:
     problems = gsm8k(3)
     doomed = problems[1].question.strip()
@@ -276,6 +281,7 @@ def test_a_failing_core_makes_one_problem_error_not_the_run(tmp_path: Path) -> N
     assert again.stats["problems"]["error"] == 0
 
 
+@needs_shared_data
 def test_budget_stops_starting_calls(tmp_path: Path) -> None:
     problems = gsm8k(6)
     teacher = Scripted("mockllm/teacher", lambda m, _: GOOD, tokens=(1000, 0))
@@ -299,6 +305,7 @@ def test_budget_stops_starting_calls(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- code, through the local sandbox
 
 
+@needs_shared_data
 def test_kodcode_reference_core_through_the_local_executor(tmp_path: Path) -> None:
     problems = load_problems("kodcode", "train", SHARED_DATA)[:2]
     teacher = Scripted("mockllm/teacher", lambda m, _: (
@@ -466,6 +473,7 @@ def test_generate_raises_model_call_error_and_respects_budget() -> None:
     assert len(failing.calls) == 1  # the budget check came before the second call
 
 
+@needs_shared_data
 def test_accept_against_the_fake_anthropic_api(tmp_path: Path, fake_anthropic: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from gcop.testing.fake_anthropic import FaultConfig, fast_inspect_retries, prompt_text
 
@@ -499,6 +507,7 @@ def test_accept_against_the_fake_anthropic_api(tmp_path: Path, fake_anthropic: A
 # --------------------------------------------------------------------------- CLI
 
 
+@needs_shared_data
 def test_cli_accept_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from gcop.cli import build_parser, main
 
@@ -534,6 +543,7 @@ def test_config_validation() -> None:
     assert asyncio.iscoroutinefunction(generate_text)
 
 
+@needs_shared_data
 def test_reasoning_from_the_separate_channel_becomes_the_think_block(tmp_path: Path) -> None:
     from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ContentText, ModelOutput
 

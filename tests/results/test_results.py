@@ -26,9 +26,8 @@ from results.leaderboard import build_leaderboard, plot_svg, write_leaderboard
 from results.logs import LogError, read_run, wilson_interval
 from results.regress import ComparisonRefused, compare_logs, mcnemar_exact
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
-pytestmark = needs_shared_data
 DATA = str(SHARED_DATA)
 N = 10  # problems per run
 
@@ -179,6 +178,7 @@ def _row_of(board, location):
     return row
 
 
+@needs_shared_data
 def test_leaderboard_numbers_match_hand_computation(logs):
     board = build_leaderboard(logs["board"])
     assert len(board.rows) == 5
@@ -210,6 +210,7 @@ def test_leaderboard_numbers_match_hand_computation(logs):
     assert any("different data revisions" in w for w in board.warnings)
 
 
+@needs_shared_data
 def test_leaderboard_files(logs, tmp_path):
     board = build_leaderboard(logs["board"])
     written = write_leaderboard(board, tmp_path / "out")
@@ -232,6 +233,7 @@ def test_leaderboard_files(logs, tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not load anything from outside"
 
 
+@needs_shared_data
 def test_unpriced_model_has_unknown_cost_not_zero(logs, tmp_path):
     board = build_leaderboard(logs["root"] / "unpriced")
     [row] = board.rows
@@ -245,6 +247,7 @@ def test_unpriced_model_has_unknown_cost_not_zero(logs, tmp_path):
     assert compare_logs(logs["U"], logs["U"]).passed  # without a cost limit the accuracy gate still runs
 
 
+@needs_shared_data
 def test_prompt_version_change_is_a_separate_variant(logs):
     from dataclasses import replace
 
@@ -268,7 +271,7 @@ def test_ci_gate_example_uses_real_options():
 
     from gcop.cli import build_parser
 
-    workflow = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "ci-gate.yml").read_text())
+    workflow = yaml.safe_load((REPO_ROOT / "examples" / "ci-gate.yml").read_text())
     steps = workflow["jobs"]["gate"]["steps"]
     gate = next(s["run"] for s in steps if "gcop regress" in s.get("run", ""))
     command = gate.split("gcop regress", 1)[1].replace("\\\n", " ")
@@ -278,6 +281,7 @@ def test_ci_gate_example_uses_real_options():
     assert args.max_cost_increase is not None and args.json
 
 
+@needs_shared_data
 def test_plot_is_valid_svg_without_matplotlib(logs, tmp_path, monkeypatch):
     import sys
 
@@ -293,12 +297,14 @@ def test_plot_is_valid_svg_without_matplotlib(logs, tmp_path, monkeypatch):
     assert plot_svg(build_leaderboard([])) is None
 
 
+@needs_shared_data
 def test_plot_with_matplotlib(logs, tmp_path):
     pytest.importorskip("matplotlib")
     written = write_leaderboard(build_leaderboard(logs["board"]), tmp_path)
     assert written["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@needs_shared_data
 def test_html_sorts_in_headless_chromium(logs, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
@@ -321,12 +327,14 @@ def test_html_sorts_in_headless_chromium(logs, tmp_path):
     assert re.search(r'<img alt="accuracy against total inference cost[^"]*" src="data:image/svg\+xml;base64,', dom)
 
 
+@needs_shared_data
 def test_leaderboard_cli(logs, tmp_path, capsys):
     assert gcop_main(["leaderboard", str(logs["board"]), "--out", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "leaderboard.html").is_file()
     assert gcop_main(["leaderboard", str(tmp_path / "nothing-here-yet"), "--out", str(tmp_path)]) == 2
 
 
+@needs_shared_data
 def test_leaderboard_writes_beside_the_logs_unless_told(logs, tmp_path, monkeypatch):
     board = tmp_path / "logs"
     shutil.copytree(logs["board"], board)
@@ -337,6 +345,7 @@ def test_leaderboard_writes_beside_the_logs_unless_told(logs, tmp_path, monkeypa
     assert list((tmp_path / "results").iterdir()) == []  # the committed folder only with --out results
 
 
+@needs_shared_data
 def test_a_smaller_newer_run_never_replaces_a_larger_one(logs, tmp_path):
     folder = tmp_path / "reruns"
     folder.mkdir()
@@ -349,6 +358,7 @@ def test_a_smaller_newer_run_never_replaces_a_larger_one(logs, tmp_path):
     assert "using the most complete (10 problems" in warning and "(8 problems)" in warning
 
 
+@needs_shared_data
 def test_epochs_count_problems_and_cluster_the_interval(tmp_path):
     """5 problems x 3 epochs. The core gets problems 0 and 1 right every time, problem 2 once in
     three attempts, problems 3 and 4 never: accuracy = (1 + 1 + 1/3 + 0 + 0) / 5 = 7/15, over n = 5
@@ -378,6 +388,7 @@ def test_epochs_count_problems_and_cluster_the_interval(tmp_path):
 # --------------------------------------------------------------------------- regression gate
 
 
+@needs_shared_data
 def test_gate_catches_a_planted_regression(logs, tmp_path, monkeypatch):
     result = compare_logs(logs["B"], logs["R"])
     # B right on 0..8, R only on 0: b = 8, c = 0, drop 80 points, p = 2/256
@@ -396,6 +407,7 @@ def test_gate_catches_a_planted_regression(logs, tmp_path, monkeypatch):
     assert gcop_main(["regress", "--baseline", _path(logs["B"]), "--candidate", _path(logs["R"]), "--alpha", "0.005", "--one-sided"]) == 1
 
 
+@needs_shared_data
 def test_gate_passes_an_equal_pair(logs):
     result = compare_logs(logs["B"], logs["B2"], max_cost_increase=0.0)
     assert (result.b_baseline_only, result.c_candidate_only, result.drop_points, result.p_value) == (0, 0, 0.0, 1.0)
@@ -404,6 +416,7 @@ def test_gate_passes_an_equal_pair(logs):
     assert gcop_main(["regress", "--baseline", _path(logs["B"]), "--candidate", str(Path(_path(logs["B2"])).parent)]) == 0
 
 
+@needs_shared_data
 def test_gate_refuses_mismatched_runs(logs):
     with pytest.raises(ComparisonRefused, match="different sample sets: 10 .* 8"):
         compare_logs(logs["B"], logs["B8"])
@@ -413,6 +426,7 @@ def test_gate_refuses_mismatched_runs(logs):
     assert gcop_main(["regress", "--baseline", _path(logs["A"]), "--candidate", _path(logs["E"])]) == 2
 
 
+@needs_shared_data
 def test_gate_on_cost(logs):
     # A -> B: accuracy up (b = 0, c = 4), total $0.12 -> $0.21 per 1,000: +75%
     result = compare_logs(logs["A"], logs["B"], max_cost_increase=50)
@@ -447,6 +461,7 @@ def _numbered_guide(problems):
     return get_model("mockllm/guide-g", custom_outputs=strategy, memoize=False)
 
 
+@needs_shared_data
 def test_executability_with_m_strategies_and_k_executions(logs, tmp_path):
     problems = logs["problems"][:4]
     good = {0: {0, 1, 2}, 1: {0, 1}, 2: {0}, 3: set()}  # alpha(x) = 1, 2/3, 1/3, 0
@@ -500,6 +515,7 @@ def _order(report, problems):
     return [ids.index(p.id) for p in report.problems]
 
 
+@needs_shared_data
 def test_executability_invalid_strategies_and_refusals(logs):
     report = estimate(logs["B"])  # problem 9's strategy is invalid: a failed execution by default
     assert report.invalid_draws == 1 and report.mean_gap == pytest.approx(0.1)
@@ -521,6 +537,7 @@ def _replay_file(path, problems, ids):
     path.write_text("".join(json.dumps({"id": p.id, "completion": f"\\boxed{{{p.target}}}"}) + "\n" for p in problems if p.id in ids))
 
 
+@needs_shared_data
 def test_grid_rows_are_recoverable_and_a_rerun_skips_finished_rows(tmp_path):
     problems = _problems(3)
     replay = tmp_path / "core.jsonl"
@@ -546,6 +563,7 @@ def test_grid_rows_are_recoverable_and_a_rerun_skips_finished_rows(tmp_path):
         run_grid(**{**common, "limit": 5})
 
 
+@needs_shared_data
 def test_grid_retries_failed_rows_and_keeps_finished_samples(tmp_path):
     problems = _problems(3)
     replay = tmp_path / "core.jsonl"
@@ -578,6 +596,7 @@ def test_grid_plan_and_cli(capsys):
     assert gcop_main(["grid", "--benchmark", "gsm8k", "-T", "mode=core", "--core", "gcop/reference", "--log-dir", "/nonexistent/x"]) == 2
 
 
+@needs_shared_data
 def test_grid_cli_runs_a_code_benchmark_and_feeds_the_leaderboard(tmp_path, capsys):
     log_dir = tmp_path / "grid"
     argv = ["grid", "--benchmark", "humaneval", "--core", "gcop/reference", "--icl", "--guide", "ref=gcop/reference",
@@ -590,6 +609,7 @@ def test_grid_cli_runs_a_code_benchmark_and_feeds_the_leaderboard(tmp_path, caps
         ("core", "", 1.0, 2), ("guided", "ref", 1.0, 2), ("icl", "", 1.0, 2)]
 
 
+@needs_shared_data
 def test_grid_refuses_a_folder_with_other_logs_unless_allowed(logs, tmp_path, capsys):
     folder = tmp_path / "grid"
     folder.mkdir()
@@ -601,6 +621,7 @@ def test_grid_refuses_a_folder_with_other_logs_unless_allowed(logs, tmp_path, ca
     assert gcop_main(argv + ["--allow-dirty"]) == 0
 
 
+@needs_shared_data
 def test_note_says_how_the_runs_were_produced(logs, tmp_path, capsys):
     note = "made by `gcop grid` with mockllm <offline> & no API"
     assert gcop_main(["leaderboard", str(logs["board"]), "--out", str(tmp_path), "--note", note]) == 0
@@ -610,6 +631,7 @@ def test_note_says_how_the_runs_were_produced(logs, tmp_path, capsys):
     assert "mockllm &lt;offline&gt; &amp; no API" in (tmp_path / "leaderboard.html").read_text()
 
 
+@needs_shared_data
 def test_plot_labels_never_overlap_in_a_browser(logs, tmp_path):
     """Eight rows crowded into one corner of a panel: in a real browser, no two point labels'
     bounding boxes intersect, none covers a point, and every row is in the panel's key."""

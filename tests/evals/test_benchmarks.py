@@ -1,5 +1,5 @@
 """evals.benchmarks: the registry, the built-in specs, and a fourth benchmark added in one module
-(tests/toy_benchmark.py) that runs through every consumer without any of them naming it."""
+(tests/evals/toy_benchmark.py) that runs through every consumer without any of them naming it."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from evals.benchmarks import (
 from evals.verification import prepare_judgement
 from sandbox.protocol import TestJob, Verdict
 from tests.conftest import SHARED_DATA, needs_shared_data
-from tests.toy_benchmark import TOY, ToyProblem, toy
+from tests.evals.toy_benchmark import TOY, ToyProblem, toy
 
 TOY_PROBLEMS = [
     {"id": "toy-double", "split": "test", "prompt": "Write double(x), returning twice x.",

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from guides.strategy import (
     strategy_leaks,
 )
 
-from .conftest import mock_output
+from tests.conftest import mock_output
 
 # ---------------------------------------------------------------------------------------------
 # Parser

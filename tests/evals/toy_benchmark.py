@@ -1,5 +1,5 @@
 """A fourth benchmark, written the way a user adds one: one module with its records, its loader,
-its :class:`~evals.benchmarks.Benchmark` spec and its Inspect task (tests/test_benchmarks.py
+its :class:`~evals.benchmarks.Benchmark` spec and its Inspect task (tests/evals/test_benchmarks.py
 registers it and runs it through an Inspect task, ``gcop verify``, ``gcop selfcheck`` and a GRPO
 reward call, none of which names it).
 
@@ -71,7 +71,7 @@ class ToyBenchmark(Benchmark):
     domain = "code"
     splits = SPLITS
     sandboxed = True
-    task_ref = "tests.toy_benchmark:toy"
+    task_ref = "tests.evals.toy_benchmark:toy"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_toy(split, data_dir, strict=strict))

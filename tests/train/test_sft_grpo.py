@@ -19,11 +19,11 @@ from evals.benchmarks import load_problems
 from train.config import parse_config
 from train.rewards import GuideRewards
 
-from .conftest import SHARED_DATA, mock_output, needs_shared_data
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)
-SMOKE = Path(__file__).resolve().parents[1] / "train" / "configs" / "smoke.yaml"
+SMOKE = REPO_ROOT / "train" / "configs" / "smoke.yaml"
 GOOD = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
 
 
@@ -252,7 +252,7 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
     # config errors: exit code 2 and a message naming the key and the file
     assert main(["sft", *common, "--override", "sft.lernig_rate=1"]) == 2
     assert "sft.lernig_rate" in capsys.readouterr().err
-    assert main(["grpo", "--config", str(Path(__file__).resolve().parents[1] / "train/configs/gsm8k_sft.yaml")]) == 2
+    assert main(["grpo", "--config", str(REPO_ROOT / "train/configs/gsm8k_sft.yaml")]) == 2
     assert "no grpo section" in capsys.readouterr().err
 
 
