@@ -3,7 +3,7 @@
 A Qwen3-1.7B-shaped guide with random weights (28 layers, hidden 2048, 16/8 heads of 128,
 intermediate 6144, 151,936-row tied embedding; bf16 on a GPU), a tokenizer trained locally, and
 GSM8K training prompts. TRL's ``GRPOTrainer`` with the settings ``gcop train grpo`` builds
-(:func:`train.grpo.grpo_args`: 8 prompts x 8 completions per step, KL beta 0.004, lr 1e-6,
+(:class:`train.config.GuideGRPOConfig`: 8 prompts x 8 completions per step, KL beta 0.004, lr 1e-6,
 plain transformers generation) and a max completion of 256 tokens. Two runs in one process, each
 from the same saved weights:
 
@@ -185,31 +185,28 @@ def build_guide(path: Path, shape: str, problems: list[Any]) -> None:
 
 
 def train_config(args: argparse.Namespace, guide: Path, workdir: Path) -> Any:
-    from train.config import parse_config
+    from train.config import make_config
 
-    return parse_config({
-        "recipe": "exectune",
-        "benchmark": "gsm8k",
-        "seed": 0,
-        "models": {"guide": str(guide), "core": CORE, "judge": CORE, "core_args": {"max_retries": 0}},
-        "data": {"data_dir": args.data_dir, "split": "train", "limit": args.batch * args.steps},
-        "grpo": {"output_dir": str(workdir / "grpo"), "batch_size": args.batch, "num_generations": args.generations,
-                 "micro_batch_size": args.micro_batch or args.batch * args.generations,
-                 "max_completion_length": args.max_completion, "max_steps": args.steps, "use_vllm": False,
-                 "save_steps": 10_000, "logging_steps": 1, "bf16": "auto"},
-        "rewards": {"baseline_cache": str(workdir / "baselines"), "max_concurrency": 256},
-    }, source="bench_grpo_step")
+    completions = args.batch * args.generations
+    micro = args.micro_batch or completions
+    return make_config(
+        "grpo", recipe="exectune", benchmark="gsm8k", seed=0, model_name_or_path=str(guide), core=CORE, judge=CORE,
+        core_args={"max_retries": 0}, data_dir=args.data_dir, split="train", limit=args.batch * args.steps,
+        output_dir=str(workdir / "grpo"), num_generations=args.generations, per_device_train_batch_size=micro,
+        gradient_accumulation_steps=completions // micro, max_completion_length=args.max_completion,
+        max_steps=args.steps, use_vllm=False, save_steps=10_000, logging_steps=1,
+        baseline_cache=str(workdir / "baselines"), max_concurrency=256, heldout_limit=0,
+    )
 
 
 def run_one(mode: str, config: Any, problems: list[Any]) -> dict[str, Any]:
     import torch
     from trl import GRPOTrainer
 
-    from train.grpo import build_rewards, grpo_args, grpo_dataset
-    from train.sft import load_guide, resolve_bf16
+    from train.grpo import build_rewards, grpo_dataset
+    from train.sft import load_guide
 
-    model, tokenizer, _ = load_guide(config.models.guide, workdir=Path(config.grpo.output_dir),
-                                     bf16=resolve_bf16(config.grpo.bf16))
+    model, tokenizer, _ = load_guide(config.model_name_or_path, workdir=Path(config.output_dir), bf16=bool(config.bf16))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -220,9 +217,10 @@ def run_one(mode: str, config: Any, problems: list[Any]) -> dict[str, Any]:
         engine = build_rewards(config, problems,
                                count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False)))
         funcs, weights = [WellFormed(f) for f in engine.reward_funcs()], engine.reward_weights()
+    config.reward_weights = list(weights)
     clock = PhaseClock()
     trainer = GRPOTrainer(
-        model=model, reward_funcs=funcs, args=grpo_args(config, weights), processing_class=tokenizer,
+        model=model, reward_funcs=funcs, args=config, processing_class=tokenizer,
         train_dataset=grpo_dataset(problems, recipe="exectune"), callbacks=[clock.callback()],
     )
     clock.install()

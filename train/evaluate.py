@@ -1,8 +1,8 @@
 """Did training help? The guide evaluated on held-out problems before and after SFT or GRPO.
 
 ``gcop train sft`` and ``gcop train grpo`` call :func:`evaluate_guide` on the model they start
-from and on the model they end with: the same problems (the first ``eval.limit`` of
-``eval.split``), the same prompts as training, the same seed and sampling (the checkpoint's
+from and on the model they end with: the same problems (the first ``heldout_limit`` of
+``heldout_split``), the same prompts as training, the same seed and sampling (the checkpoint's
 evaluation sampling unless ``eval`` says otherwise) and the token cap ``inspect eval`` gives the
 guide. Each output is scored by the reward engine (:class:`train.rewards.GuideRewards`, so the
 task's own scorers), which gives:
@@ -13,7 +13,7 @@ task's own scorers), which gives:
 * **J**, **dR_penalty** and the weighted **reward** GRPO maximises.
 
 Validity and R come with 95% Wilson intervals over the outputs (one per problem unless
-``eval.samples`` > 1, then the interval counts outputs and is optimistic), and their changes with
+``heldout_samples`` > 1, then the interval counts outputs and is optimistic), and their changes with
 an exact McNemar test over the paired outputs (the same problems before and after: paired, so
 more sensitive than comparing the two intervals); a change with p >= 0.05 is marked "not
 significant". GRPO adds the mean reward of each training step (from TRL's log).
@@ -37,7 +37,7 @@ from guides.strategy import parse_guide_output
 from results.logs import wilson_interval
 from results.regress import mcnemar_exact
 
-from .config import TrainConfig
+from .config import GuideFields
 from .grpo import LEDGER_FILE, build_rewards, grpo_dataset, preflight_reward_models
 from .ledger import CostLedger
 from .rewards import UnscorableRewardsError
@@ -96,27 +96,27 @@ class GuideEval:
 # ---------------------------------------------------------------------------------------------
 
 
-def heldout_problems(config: TrainConfig) -> list[Any]:
-    """The first ``eval.limit`` problems of ``eval.split``."""
-    if config.eval.limit <= 0:
+def heldout_problems(config: GuideFields) -> list[Any]:
+    """The first ``heldout_limit`` problems of ``heldout_split``."""
+    if config.heldout_limit <= 0:
         return []
-    return load_problems(config.benchmark, config.eval.split, config.data.data_dir)[: config.eval.limit]
+    return load_problems(config.benchmark, config.heldout_split, config.data_dir)[: config.heldout_limit]
 
 
-def eval_settings(config: TrainConfig, *, recipe: str) -> dict[str, Any]:
-    e = config.eval
+def eval_settings(config: GuideFields, *, recipe: str) -> dict[str, Any]:
+    c = config
     return {
-        "split": e.split,
-        "held_out": e.split != config.data.split and config.data.split != "all",
-        "limit": e.limit,
-        "samples": e.samples,
-        "max_new_tokens": e.max_new_tokens or guide_max_tokens(config.data.max_strategy_tokens),
-        "temperature": config.grpo.eval_temperature if e.temperature is None else e.temperature,
-        "top_p": config.grpo.eval_top_p if e.top_p is None else e.top_p,
-        "seed": config.seed,
+        "split": c.heldout_split,
+        "held_out": c.heldout_split != c.split and c.split != "all",
+        "limit": c.heldout_limit,
+        "samples": c.heldout_samples,
+        "max_new_tokens": c.heldout_max_new_tokens or guide_max_tokens(c.max_strategy_tokens),
+        "temperature": c.eval_temperature if c.heldout_temperature is None else c.heldout_temperature,
+        "top_p": c.eval_top_p if c.heldout_top_p is None else c.heldout_top_p,
+        "seed": getattr(c, "seed", 0),
         "recipe": recipe,
-        "scored": e.rewards,
-        "core": config.models.core if e.rewards else None,
+        "scored": c.heldout_rewards,
+        "core": c.core if c.heldout_rewards else None,
     }
 
 
@@ -171,7 +171,7 @@ def _mean(values: Sequence[float]) -> float | None:
 def evaluate_guide(
     model: Any,
     tokenizer: Any,
-    config: TrainConfig,
+    config: GuideFields,
     problems: Sequence[Any],
     *,
     label: str,
@@ -183,16 +183,16 @@ def evaluate_guide(
     """The guide's figures on ``problems`` (see the module docstring).
 
     ``engine`` scores the outputs (a :class:`~train.rewards.GuideRewards` over ``problems``;
-    None with ``eval.rewards`` false: validity only, checked with the strategy checker).
+    None with ``heldout_rewards`` false: validity only, checked with the strategy checker).
     """
     settings = eval_settings(config, recipe=recipe)
     started = time.time()
-    rows = grpo_dataset(problems, recipe=recipe, max_strategy_tokens=config.data.max_strategy_tokens)
-    prompts = [row["prompt"] for row in rows for _ in range(config.eval.samples)]
-    ids = [row["problem_id"] for row in rows for _ in range(config.eval.samples)]
+    rows = grpo_dataset(problems, recipe=recipe, max_strategy_tokens=config.max_strategy_tokens)
+    prompts = [row["prompt"] for row in rows for _ in range(config.heldout_samples)]
+    ids = [row["problem_id"] for row in rows for _ in range(config.heldout_samples)]
     texts = generate_guide_outputs(model, tokenizer, prompts, max_new_tokens=settings["max_new_tokens"],
                                    temperature=settings["temperature"], top_p=settings["top_p"],
-                                   seed=config.seed, batch_size=config.eval.batch_size)
+                                   seed=settings["seed"], batch_size=config.heldout_batch_size)
     result = GuideEval(label=label, model=model_name, problems=len(problems), outputs=len(texts),
                        validity=None, validity_ci=None, settings=settings, ids=list(ids))
     exectune = recipe == "exectune"
@@ -201,7 +201,7 @@ def evaluate_guide(
         result.r_values = [None] * len(texts)
         result.valid_flags = [None] * len(texts)
         if exectune:
-            parsed = [parse_guide_output(t, max_strategy_tokens=config.data.max_strategy_tokens,
+            parsed = [parse_guide_output(t, max_strategy_tokens=config.max_strategy_tokens,
                                          count_tokens=count_tokens) for t in texts]
             result.valid_flags = [p.valid for p in parsed]
             reasons = [p.reason for p in parsed if not p.valid]
@@ -339,7 +339,7 @@ def _header(before: GuideEval) -> str:
     s = before.settings
     held = "held out" if s.get("held_out") else "NOT held out: the training split"
     sampling = "greedy" if s.get("temperature") == 0 else f"temperature {s.get('temperature')}, top-p {s.get('top_p')}"
-    scored = f"scored with core {s.get('core')}" if s.get("scored") else "validity only (eval.rewards: false)"
+    scored = f"scored with core {s.get('core')}" if s.get("scored") else "validity only (heldout_rewards: false)"
     per = f"{s.get('samples')} outputs" if s.get("samples", 1) > 1 else "1 output"
     return (f"{before.problems} problems of the {s.get('split')} split ({held}), {per} each, {sampling}, "
             f"up to {s.get('max_new_tokens')} tokens, seed {s.get('seed')}; {scored}")
@@ -348,7 +348,7 @@ def _header(before: GuideEval) -> str:
 def format_comparison(before: GuideEval | None, after: GuideEval | None, *, markdown: bool = False) -> str:
     """The before/after table (plain text for the terminal, or markdown for the model card)."""
     if before is None or after is None:
-        return "held-out evaluation: not run (eval.limit: 0)"
+        return "held-out evaluation: not run (heldout_limit: 0)"
     failed = [e for e in (before, after) if e.error]
     if failed:
         return "held-out evaluation: " + "; ".join(f"{e.label} failed: {e.error}" for e in failed)
@@ -405,36 +405,37 @@ class HeldOutEvaluation:
     the model card and the checkpoint is saved all the same.
     """
 
-    def __init__(self, config: TrainConfig, *, output_dir: Any, recipe: str, ledger: Any = None) -> None:
+    def __init__(self, config: GuideFields, *, output_dir: Any, recipe: str, ledger: Any = None) -> None:
         self.config = config
         self.output_dir = output_dir
         self.recipe = recipe
         self.ledger = ledger
-        self.enabled = config.eval.limit > 0
+        self.enabled = config.heldout_limit > 0
         self.problems: list[Any] = heldout_problems(config) if self.enabled else []
-        self.judge = recipe == "exectune" and config.rewards.gamma > 0
+        self.judge = recipe == "exectune" and config.reward_gamma > 0
         self._before: GuideEval | None = None
         self._after: GuideEval | None = None
         self.reward_per_step: list[dict[str, float]] | None = None
 
     def preflight(self) -> None:
         """Check the scoring models (SFT has no other reason to; GRPO checks them itself)."""
-        if self.enabled and self.config.eval.rewards:
+        if self.enabled and self.config.heldout_rewards:
             preflight_reward_models(self.config, judge=self.judge)
 
     def _engine(self, count_tokens: Callable[[str], int] | None) -> Any:
-        if not self.config.eval.rewards:
+        if not self.config.heldout_rewards:
             return None
         if self.ledger is None:
-            self.ledger = CostLedger.load(Path(self.output_dir) / LEDGER_FILE, budget_usd=self.config.rewards.budget_usd)
-        overrides: dict[str, Any] = {"recipe": self.recipe, "phase_prefix": "eval_", "max_unscorable_share": None,
+            self.ledger = CostLedger.load(Path(self.output_dir) / LEDGER_FILE, budget_usd=self.config.budget_usd)
+        overrides: dict[str, Any] = {"phase_prefix": "eval_", "max_unscorable_share": None,
                                      "judge": self.config.judge_model if self.judge else None}
-        return build_rewards(self.config, self.problems, count_tokens=count_tokens, ledger=self.ledger, **overrides)
+        return build_rewards(self.config, self.problems, recipe=self.recipe, count_tokens=count_tokens,
+                             ledger=self.ledger, **overrides)
 
     def _run(self, model: Any, tokenizer: Any, *, label: str, model_name: str,
              count_tokens: Callable[[str], int] | None) -> GuideEval:
         print(f"gcop: evaluating the {label} guide on {len(self.problems)} held-out {self.config.benchmark} "
-              f"problems ({self.config.eval.split} split)", file=sys.stderr, flush=True)
+              f"problems ({self.config.heldout_split} split)", file=sys.stderr, flush=True)
         result = evaluate_guide(model, tokenizer, self.config, self.problems, label=label, model_name=model_name,
                                 recipe=self.recipe, engine=self._engine(count_tokens), count_tokens=count_tokens)
         if self.ledger is not None and getattr(self.ledger, "path", None) is not None:
@@ -451,12 +452,12 @@ class HeldOutEvaluation:
     def _check_scorable(self, result: GuideEval) -> None:
         """Before training: a core or judge that fails on most held-out outputs would fail on the
         rollouts too, so stop now rather than after the first reward batches."""
-        share = self.config.rewards.max_unscorable_share
+        share = self.config.max_unscorable_share
         if result.outputs and result.unscorable / result.outputs > share:
             raise UnscorableRewardsError(
                 f"{result.unscorable} of the {result.outputs} held-out outputs of the {result.label} guide were "
-                f"unscorable before training, more than rewards.max_unscorable_share = {share:g}: stopping. "
-                f"Core: {self.config.models.core}; judge: {self.config.judge_model if self.judge else None}. "
+                f"unscorable before training, more than max_unscorable_share = {share:g}: stopping. "
+                f"Core: {self.config.core}; judge: {self.config.judge_model if self.judge else None}. "
                 f"Last error: {result.last_failure or 'none recorded'}")
 
     def after(self, model: Any, tokenizer: Any, *, label: str, model_name: str,

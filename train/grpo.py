@@ -3,24 +3,25 @@
 Prompts are the guide's own inputs for the training problems (:func:`guides.prompts.guide_messages`
 for ExecTune; :func:`train.rewards.advisor_messages`, free-form advice, for Advisor), one row
 per problem with its ``problem_id``; the rewards are :class:`train.rewards.GuideRewards`'s
-components with their weights (``GRPOConfig.reward_weights``). Training starts from
-``grpo.init`` (``sft`` = the SFT checkpoint, any path or Hub id; default ``models.guide``).
+components with their weights (``GRPOConfig.reward_weights``, set from ``recipe`` and
+``reward_beta`` / ``reward_gamma`` / ``reward_kappa``). The config is TRL's ``GRPOConfig``
+(:class:`train.config.GuideGRPOConfig`); training starts from ``model_name_or_path`` (the SFT
+checkpoint, any path or Hub id).
 
 Defaults follow the paper: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts per
 step with 8 completions each, completions of up to 2,048 tokens; the checkpoint's
 ``generation_config.json`` carries the evaluation sampling (temperature 0.6, top-p 0.95).
-Generation uses vLLM (colocated) when ``grpo.use_vllm`` is true, or ``auto`` and vLLM plus a GPU
-are present; plain transformers otherwise. ``resume=True`` continues from the last
-``checkpoint-N`` in ``grpo.output_dir`` (``save_steps`` writes them), or from a given path.
+Generation uses vLLM when ``use_vllm`` is true (``vllm_mode`` colocate or server, TRL's keys);
+plain transformers otherwise. ``resume=True`` continues from the last ``checkpoint-N`` in
+``output_dir`` (``save_steps`` writes them), or from a given path.
 
-Every core and judge call is recorded in ``<grpo.output_dir>/ledger.json`` (tokens and $ per
-phase, continued across resumed runs); with ``rewards.budget_usd`` set, training stops after the
-step in which the spend reaches it (the checkpoint and model card are still written).
+Every core and judge call is recorded in ``<output_dir>/ledger.json`` (tokens and $ per phase,
+continued across resumed runs); with ``budget_usd`` set, training stops after the step in which
+the spend reaches it (the checkpoint and model card are still written).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import time
@@ -30,7 +31,7 @@ from typing import Any
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-from .config import TrainConfig
+from .config import GuideFields, GuideGRPOConfig
 from gcop.testing.offline_models import OFFLINE_MODELS
 
 from .rewards import (
@@ -41,20 +42,19 @@ from .rewards import (
     advisor_messages,
 )
 from .sft import (
+    RECORD_FILE,
     TrainResult,
     _final_metrics,
     guide_chat,
     load_guide,
     load_train_problems,
-    lora_config,
-    resolve_bf16,
     save_checkpoint,
     write_model_card,
 )
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEDGER_FILE", "build_rewards", "grpo_args", "grpo_dataset", "preflight_reward_models", "run_grpo", "use_vllm"]
+__all__ = ["LEDGER_FILE", "build_rewards", "grpo_dataset", "preflight_reward_models", "run_grpo"]
 
 LEDGER_FILE = "ledger.json"
 
@@ -79,15 +79,6 @@ def _budget_callback(ledger: Any) -> Any:
     return BudgetStop()
 
 
-def use_vllm(setting: bool | str) -> bool:
-    """``auto``: vLLM when it is installed and a GPU is present."""
-    if setting == "auto":
-        import torch
-
-        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
-    return bool(setting)
-
-
 def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> Any:
     """One row per problem: ``prompt`` (chat messages), ``problem_id``."""
     from datasets import Dataset
@@ -105,128 +96,64 @@ def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: i
     return Dataset.from_list(rows)
 
 
-def build_rewards(config: TrainConfig, problems: Sequence[Any], *, count_tokens: Any = None, ledger: Any = None,
-                  **overrides: Any) -> GuideRewards:
-    """The reward engine a config describes (``overrides`` replace constructor arguments, e.g.
-    ``core=<Model>`` in tests)."""
-    r = config.rewards
-    kwargs: dict[str, Any] = dict(
-        recipe=config.recipe,
-        core=config.models.core,
-        judge=config.judge_model if (config.recipe == "exectune" and r.gamma > 0) else None,
-        core_config=config.models.core_config,
-        judge_config=config.models.judge_config,
-        core_args=config.models.core_args,
-        beta=r.beta, gamma=r.gamma, kappa=r.kappa,
-        judge_attempts=r.judge_attempts,
-        max_concurrency=r.max_concurrency,
-        executor=r.executor,
-        executor_workers=r.executor_workers,
-        dedupe_sandbox_jobs=r.dedupe_sandbox_jobs,
-        baseline_cache=r.baseline_cache,
-        baseline_samples=r.baseline_samples,
-        max_strategy_tokens=config.data.max_strategy_tokens,
-        count_tokens=count_tokens,
-        ledger=ledger,
-        max_unscorable_share=r.max_unscorable_share,
-        unscorable_window=r.unscorable_window,
-    )
-    kwargs.update(overrides)
-    return GuideRewards(problems, **kwargs)
+def build_rewards(config: GuideFields, problems: Sequence[Any], *, recipe: str = "exectune", count_tokens: Any = None,
+                  ledger: Any = None, **overrides: Any) -> GuideRewards:
+    """The reward engine a config describes (:meth:`GuideRewards.from_config`)."""
+    return GuideRewards.from_config(config, problems, recipe=recipe, count_tokens=count_tokens, ledger=ledger,
+                                    **overrides)
 
 
-def grpo_args(config: TrainConfig, reward_weights: Sequence[float], *, report_to: str | list[str] = "none") -> Any:
-    """The ``GRPOConfig`` for a config's ``grpo`` section."""
-    import torch
-    from trl import GRPOConfig
-
-    g = config.grpo
-    completions_per_step = g.batch_size * g.num_generations
-    vllm = use_vllm(g.use_vllm)
-    extra: dict[str, Any] = {}
-    if vllm:
-        extra.update(vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
-        if g.vllm_mode == "server" and g.vllm_server_base_url:
-            extra["vllm_server_base_url"] = g.vllm_server_base_url
-    return GRPOConfig(
-        output_dir=g.output_dir,
-        learning_rate=g.learning_rate,
-        beta=g.kl_beta,
-        weight_decay=g.weight_decay,
-        per_device_train_batch_size=g.micro_batch_size,
-        gradient_accumulation_steps=completions_per_step // g.micro_batch_size,
-        num_generations=g.num_generations,
-        max_completion_length=g.max_completion_length,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        num_train_epochs=g.epochs,
-        max_steps=g.max_steps,
-        warmup_steps=g.warmup_ratio,
-        lr_scheduler_type=g.lr_scheduler,
-        use_vllm=vllm,
-        bf16=resolve_bf16(g.bf16),
-        activation_checkpointing=g.gradient_checkpointing,
-        logging_steps=g.logging_steps,
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        reward_weights=list(reward_weights),
-        loss_type=g.loss_type,
-        scale_rewards=g.scale_rewards,
-        mask_truncated_completions=g.mask_truncated_completions,
-        log_completions=g.log_completions,
-        report_to=report_to,
-        seed=config.seed,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
-        **extra,
-    )
-
-
-def preflight_reward_models(config: TrainConfig, *, judge: bool) -> None:
+def preflight_reward_models(config: GuideFields, *, judge: bool) -> None:
     """The core (and judge) a config names, checked before anything is loaded or paid for (SFT's
     held-out evaluation calls them too)."""
     from gcop.preflight import preflight
 
-    report = preflight({"core": config.models.core, "judge": config.judge_model if judge else None},
-                       budget=config.rewards.budget_usd is not None, offline=OFFLINE_MODELS,
-                       live=config.rewards.preflight_calls, model_args={"core": config.models.core_args})
+    report = preflight({"core": config.core, "judge": config.judge_model if judge else None},
+                       budget=config.budget_usd is not None, offline=OFFLINE_MODELS,
+                       live=config.preflight_calls, model_args={"core": config.core_args})
     if report.live_calls:
         log.info("%s", report.format())
 
 
-def _preflight(config: TrainConfig, init: str) -> None:
+def _preflight(config: GuideGRPOConfig) -> None:
     """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
     from gcop.preflight import check_guide_source
 
-    check_guide_source("grpo.init", init)
-    preflight_reward_models(config, judge=config.recipe == "exectune" and config.rewards.gamma > 0)
+    check_guide_source("model_name_or_path", config.model_name_or_path)
+    preflight_reward_models(config, judge=config.recipe == "exectune" and config.reward_gamma > 0)
+
+
+def _start_label(init: str) -> str:
+    """"SFT" when the start checkpoint is a gcop SFT run (its gcop_train.json says so), else "start"."""
+    record = Path(init) / RECORD_FILE
+    try:
+        return "SFT" if str(json.loads(record.read_text())["recipe"]).startswith("sft") else "start"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "start"
 
 
 def run_grpo(
-    config: TrainConfig,
+    config: GuideGRPOConfig,
     *,
     resume: bool | str = False,
     rewards: GuideRewards | None = None,
     callbacks: Sequence[Any] = (),
-    report_to: str | list[str] = "none",
     ledger: Any = None,
 ) -> TrainResult:
-    """Train with GRPO per ``config`` and save the final checkpoint (+ model card) in
-    ``grpo.output_dir``. ``rewards`` replaces the engine the config describes (tests)."""
+    """Train with TRL's ``GRPOTrainer`` (``config`` is its ``GRPOConfig``) and save the final
+    checkpoint (+ model card) in ``output_dir``. ``rewards`` replaces the engine the config
+    describes (tests). The config's ``reward_weights`` are set from the engine's."""
     from transformers import set_seed
     from trl import GRPOTrainer
 
-    g = config.grpo
-    output_dir = Path(g.output_dir)
+    output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    init = config.grpo_init()
+    init = config.model_name_or_path
     if rewards is None:
-        _preflight(config, init)
+        _preflight(config)
     problems = load_train_problems(config)
-    bf16 = resolve_bf16(g.bf16)
-    model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bf16)
+    model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bool(config.bf16))
 
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
@@ -237,28 +164,26 @@ def run_grpo(
 
     apply_prices()  # priced models' calls carry their cost into the ledger
     if ledger is None:
-        ledger = getattr(rewards, "ledger", None) or CostLedger.load(output_dir / LEDGER_FILE,
-                                                                     budget_usd=config.rewards.budget_usd)
+        ledger = getattr(rewards, "ledger", None) or CostLedger.load(output_dir / LEDGER_FILE, budget_usd=config.budget_usd)
     from .evaluate import HeldOutEvaluation, reward_per_step
 
     heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe=config.recipe, ledger=ledger)
-    heldout.before(model, tokenizer, label="SFT" if g.init == "sft" else "start", model_name=init,
-                   count_tokens=count_tokens)
-    engine = rewards or build_rewards(config, problems, count_tokens=count_tokens, ledger=ledger)
+    heldout.before(model, tokenizer, label=_start_label(init), model_name=init, count_tokens=count_tokens)
+    engine = rewards or build_rewards(config, problems, recipe=config.recipe, count_tokens=count_tokens, ledger=ledger)
     if engine.ledger is None:
         engine.ledger = ledger
     budget = _budget_callback(ledger)
     if engine.recipe != config.recipe:
         raise ValueError(f"reward engine recipe {engine.recipe!r} does not match config recipe {config.recipe!r}")
-    dataset = grpo_dataset(problems, recipe=config.recipe, max_strategy_tokens=config.data.max_strategy_tokens)
-    args = grpo_args(config, engine.reward_weights(), report_to=report_to)
+    dataset = grpo_dataset(problems, recipe=config.recipe, max_strategy_tokens=config.max_strategy_tokens)
+    config.reward_weights = list(engine.reward_weights())
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=engine.reward_funcs(),
-        args=args,
+        args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(g.lora) if g.lora.enabled else None,
+        peft_config=config.lora_config(),
         callbacks=[*callbacks, budget],
     )
     started = time.time()
@@ -276,8 +201,7 @@ def run_grpo(
     heldout.reward_per_step = reward_per_step(history)
     heldout.after(trainer.model, tokenizer, label=f"GRPO {config.recipe}", model_name=str(output_dir),
                   count_tokens=count_tokens)
-    save_checkpoint(trainer.model, tokenizer, output_dir, lora=g.lora,
-                    eval_temperature=g.eval_temperature, eval_top_p=g.eval_top_p)
+    save_checkpoint(trainer.model, tokenizer, output_dir, config)
     reward_keys = [f"rewards/{name}/mean" for name in engine.components]
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
@@ -287,8 +211,8 @@ def run_grpo(
         metrics["stopped"] = f"budget ${ledger.budget_usd:g} reached after step {budget.stopped_at}"
     if ledger.path is not None:
         ledger.save()
-    data = {"benchmark": config.benchmark, "split": config.data.split, "problems": len(problems),
-            "data_dir": config.data.data_dir or "(default)", "core": engine.core_name,
+    data = {"benchmark": config.benchmark, "split": config.split, "problems": len(problems),
+            "data_dir": config.data_dir or "(default)", "core": engine.core_name,
             "judge": str(engine.judge_name), "core_config": json.dumps(engine.core_config.model_dump(exclude_none=True)), "reward_version": REWARD_VERSION,
             "judge_prompt_version": JUDGE_PROMPT_VERSION,
             "reward_weights": dict(zip(engine.components, engine.reward_weights(), strict=True))}

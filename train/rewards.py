@@ -337,6 +337,28 @@ class GuideRewards:
         held-out evaluation's calls apart from training's.
     """
 
+    @classmethod
+    def from_config(cls, config: Any, problems: Sequence[Any], *, recipe: Recipe = "exectune",
+                    count_tokens: Callable[[str], int] | None = None, ledger: Any = None,
+                    **overrides: Any) -> GuideRewards:
+        """The engine a training config describes (:class:`train.config.GuideFields`: the models,
+        the reward weights and the sandbox); ``overrides`` replace single arguments (tests, the
+        held-out evaluation's ledger phases)."""
+        kwargs: dict[str, Any] = dict(
+            recipe=recipe, core=config.core,
+            judge=config.judge_model if (recipe == "exectune" and config.reward_gamma > 0) else None,
+            core_config=config.core_config, judge_config=config.judge_config, core_args=config.core_args,
+            beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
+            judge_attempts=config.judge_attempts, max_concurrency=config.max_concurrency,
+            executor=config.executor, executor_workers=config.executor_workers,
+            dedupe_sandbox_jobs=config.dedupe_sandbox_jobs, baseline_cache=config.baseline_cache,
+            baseline_samples=config.baseline_samples, max_strategy_tokens=config.max_strategy_tokens,
+            count_tokens=count_tokens, ledger=ledger, max_unscorable_share=config.max_unscorable_share,
+            unscorable_window=config.unscorable_window,
+        )
+        kwargs.update(overrides)
+        return cls(problems, **kwargs)
+
     def __init__(
         self,
         problems: Sequence[Any],

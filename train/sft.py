@@ -7,11 +7,11 @@ becomes a conversational prompt-completion example: the prompt is the guide's ow
 accepted output, and the loss covers the completion only. Lines that are malformed, or whose
 output fails the strategy checker, are skipped and counted (the model card says how many).
 
-Full fine-tune or LoRA (``sft.lora.enabled``; merged into the weights on save by default). The
-checkpoint in ``sft.output_dir`` holds the model, the tokenizer with its chat template, a
+Full fine-tune or LoRA (``use_peft``; merged into the weights on save by default). The
+checkpoint in ``output_dir`` holds the model, the tokenizer with its chat template, a
 ``generation_config.json`` with the evaluation sampling settings, ``gcop_train.json`` (the run's
 record) and a model card (``README.md``: recipe, data hash, config). Inspect loads it as the guide
-with ``--model-role guide=hf/<output_dir>``; GRPO starts from it (``grpo.init: sft``).
+with ``--model-role guide=hf/<output_dir>``; GRPO starts from it (``model_name_or_path``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from evals.benchmarks import benchmark_names, get_benchmark
 
-from .config import LoraSection, TrainConfig, config_hash
+from .config import GuideFields, GuideSFTConfig, config_dict, config_hash
 
 log = logging.getLogger(__name__)
 
@@ -146,26 +146,18 @@ def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = DEFAU
     ])
 
 
-def load_train_problems(config: TrainConfig) -> list[Any]:
-    """The problems of ``data.split`` (first ``data.limit``) of the config's benchmark."""
+def load_train_problems(config: GuideFields) -> list[Any]:
+    """The problems of ``split`` (the first ``limit``) of the config's benchmark."""
     from evals.benchmarks import load_problems
 
-    split = None if config.data.split == "all" else config.data.split
-    problems = load_problems(config.benchmark, split, config.data.data_dir)
-    return problems[: config.data.limit] if config.data.limit else problems
+    split = None if config.split == "all" else config.split
+    problems = load_problems(config.benchmark, split, config.data_dir)
+    return problems[: config.limit] if config.limit else problems
 
 
 # ---------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------
-
-
-def resolve_bf16(value: bool | str) -> bool:
-    if value == "auto":
-        import torch
-
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return bool(value)
 
 
 def load_guide(spec: str, *, workdir: str | Path, problems: Sequence[Any] = (), bf16: bool = False) -> tuple[Any, Any, str]:
@@ -191,23 +183,16 @@ def load_guide(spec: str, *, workdir: str | Path, problems: Sequence[Any] = (), 
     return model, tokenizer, source
 
 
-def lora_config(section: LoraSection) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(r=section.r, lora_alpha=section.alpha, lora_dropout=section.dropout,
-                      target_modules=section.target_modules, task_type="CAUSAL_LM")
-
-
-def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, *, lora: LoraSection,
-                    eval_temperature: float, eval_top_p: float) -> None:
-    """Model (LoRA merged when asked), tokenizer with chat template, eval sampling defaults."""
-    if lora.enabled and lora.merge and hasattr(model, "merge_and_unload"):
+def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, config: GuideFields) -> None:
+    """Model (the LoRA adapter merged when ``merge_lora``), tokenizer with its chat template, and the
+    evaluation sampling (``eval_temperature`` / ``eval_top_p``) as the generation defaults."""
+    if config.use_peft and config.merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     generation_config = getattr(model, "generation_config", None)
     if generation_config is not None:
         generation_config.do_sample = True
-        generation_config.temperature = eval_temperature
-        generation_config.top_p = eval_top_p
+        generation_config.temperature = config.eval_temperature
+        generation_config.top_p = config.eval_top_p
         if tokenizer.pad_token_id is not None and generation_config.pad_token_id is None:
             generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(output_dir)
@@ -226,7 +211,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig, base_model: str,
+def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_model: str,
                      data: dict[str, Any], metrics: dict[str, Any], evaluation: Any = None) -> Path:
     """``README.md`` (model card) and ``gcop_train.json`` (the same record, machine-readable).
     ``evaluation``: the held-out before/after report (:class:`train.evaluate.HeldOutReport`)."""
@@ -239,8 +224,8 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig
         "base_model": base_model,
         "data": data,
         "config_sha256": config_hash(config),
-        "config_file": config.source,
-        "config": config.to_dict(),
+        "config_file": getattr(config, "source", None),
+        "config": config_dict(config),
         "guide_prompt_version": GUIDE_PROMPT_VERSION,
         "metrics": metrics,
         "evaluation": evaluation.to_dict() if evaluation is not None else None,
@@ -260,14 +245,14 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: TrainConfig
         f"`<think>..</think><strategy>..</strategy>` for a core model to execute.\n\n"
         f"- recipe: **{recipe}**\n- base model: `{base_model}`\n- benchmark: {config.benchmark}\n"
         f"- guide prompt version: {GUIDE_PROMPT_VERSION}\n"
-        f"- config: `{config.source or '(in code)'}`, sha256 `{record['config_sha256']}`\n"
-        f"- evaluation sampling (generation_config.json): temperature {config.grpo.eval_temperature}, "
-        f"top-p {config.grpo.eval_top_p}\n\n"
+        f"- config: `{record['config_file'] or '(in code)'}`, sha256 `{record['config_sha256']}`\n"
+        f"- evaluation sampling (generation_config.json): temperature {config.eval_temperature}, "
+        f"top-p {config.eval_top_p}\n\n"
         f"## Data\n\n{data_lines}\n\n"
         + (f"## Did training help?\n\n{evaluation.format(markdown=True)}\n\n" if evaluation is not None else "")
         + f"## Metrics\n\n{metric_lines}\n\n"
         f"## Use\n\n```bash\ninspect eval gcop/{config.benchmark} --model <core> --model-role guide=hf/{output_dir}\n```\n\n"
-        f"## Config\n\n```yaml\n{yaml.safe_dump(config.to_dict(), sort_keys=False)}```\n\n"
+        f"## Config\n\n```yaml\n{yaml.safe_dump(json.loads(json.dumps(record['config'], default=str)), sort_keys=False)}```\n\n"
         f"## Versions\n\n" + "\n".join(f"- {k} {v}" for k, v in record["versions"].items()) + "\n"
     )
     path = output_dir / "README.md"
@@ -289,89 +274,64 @@ def _final_metrics(log_history: list[dict[str, Any]], keys: Sequence[str]) -> di
 # ---------------------------------------------------------------------------------------------
 
 
-def run_sft(config: TrainConfig, *, callbacks: Sequence[Any] = (), report_to: str | list[str] = "none") -> TrainResult:
-    """Fine-tune ``models.guide`` on ``data.corpus`` with the ``sft`` section's settings."""
-    import torch
+def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Fine-tune ``model_name_or_path`` on ``corpus`` with TRL's ``SFTTrainer``; ``config`` is its
+    ``SFTConfig`` (:class:`train.config.GuideSFTConfig`)."""
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from gcop.preflight import check_guide_source
 
-    check_guide_source("models.guide", config.models.guide)
-    s = config.sft
-    output_dir = Path(s.output_dir)
+    check_guide_source("model_name_or_path", config.model_name_or_path)
+    output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    if not config.data.corpus:
-        raise CorpusError("sft needs data.corpus (the accepted corpus JSONL, or 'synthetic' for a smoke run)")
-    corpus_path = Path(config.data.corpus)
+    if not config.corpus:
+        raise CorpusError("sft needs corpus (the accepted corpus JSONL, or 'synthetic' for a smoke run)")
+    corpus_path = Path(config.corpus)
     problems: list[Any] = []
-    if config.data.corpus == "synthetic":
+    if config.corpus == "synthetic":
         from .tiny import synthetic_corpus
 
         problems = load_train_problems(config)
         corpus_path = synthetic_corpus(output_dir / "synthetic_corpus.jsonl", problems, benchmark=config.benchmark)
-    elif config.models.guide == "tiny":
+    elif config.model_name_or_path == "tiny":
         problems = load_train_problems(config)
 
     from .evaluate import HeldOutEvaluation
 
     heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe="exectune")
     heldout.preflight()
-    bf16 = resolve_bf16(s.bf16)
-    model, tokenizer, base = load_guide(config.models.guide, workdir=output_dir, problems=problems, bf16=bf16)
+    model, tokenizer, base = load_guide(config.model_name_or_path, workdir=output_dir, problems=problems,
+                                        bf16=bool(config.bf16))
 
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
     heldout.before(model, tokenizer, label="base", model_name=base, count_tokens=count_tokens)
-    rows, skipped = load_corpus(corpus_path, limit=config.data.limit, max_strategy_tokens=config.data.max_strategy_tokens,
+    rows, skipped = load_corpus(corpus_path, limit=config.limit, max_strategy_tokens=config.max_strategy_tokens,
                                 count_tokens=count_tokens)
-    dataset = sft_dataset(rows, config.data.max_strategy_tokens)
-    args = SFTConfig(
-        output_dir=str(output_dir),
-        num_train_epochs=s.epochs,
-        max_steps=s.max_steps,
-        learning_rate=s.learning_rate,
-        weight_decay=s.weight_decay,
-        warmup_steps=s.warmup_ratio,
-        lr_scheduler_type=s.lr_scheduler,
-        per_device_train_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum,
-        max_length=s.max_length,
-        activation_checkpointing=s.gradient_checkpointing,
-        bf16=bf16,
-        logging_steps=s.logging_steps,
-        save_strategy="steps" if s.save_steps else "no",
-        save_steps=s.save_steps or 500,
-        completion_only_loss=True,
-        report_to=report_to,
-        seed=config.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataset_num_proc=None,
-        disable_tqdm=True,
-    )
+    dataset = sft_dataset(rows, config.max_strategy_tokens)
     trainer = SFTTrainer(
         model=model,
-        args=args,
+        args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(s.lora) if s.lora.enabled else None,
+        peft_config=config.lora_config(),
         callbacks=list(callbacks) or None,
     )
     started = time.time()
     train_output = trainer.train()
     elapsed = time.time() - started
     heldout.after(trainer.model, tokenizer, label="SFT", model_name=str(output_dir), count_tokens=count_tokens)
-    save_checkpoint(trainer.model, tokenizer, output_dir, lora=s.lora,
-                    eval_temperature=config.grpo.eval_temperature, eval_top_p=config.grpo.eval_top_p)
+    save_checkpoint(trainer.model, tokenizer, output_dir, config)
     history = list(trainer.state.log_history)
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("loss", "train_loss", "mean_token_accuracy")),
                **{k: v for k, v in (train_output.metrics or {}).items() if k == "train_loss"}}
     data = {"corpus": str(corpus_path), "corpus_sha256": corpus_hash(corpus_path), "rows": len(rows),
             "skipped": sum(skipped.values()), "skipped_reasons": json.dumps(skipped) if skipped else "{}"}
-    write_model_card(output_dir, recipe="sft" + ("+lora" if s.lora.enabled else ""), config=config, base_model=base,
+    write_model_card(output_dir, recipe="sft" + ("+lora" if config.use_peft else ""), config=config, base_model=base,
                      data=data, metrics=metrics, evaluation=heldout.report())
     return TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history,
                        evaluation=heldout.report())

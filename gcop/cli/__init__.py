@@ -43,7 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from evals.data import DataRecordError, DataUnavailableError
     from sandbox.executors import SandboxUnavailableError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `gcop train sft|grpo` pass what they do not know to TRL's parser (--learning_rate 2e-5, ...).
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_trl_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

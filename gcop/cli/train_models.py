@@ -12,51 +12,50 @@ from typing import Any
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-_CONFIG_HELP = "training config (YAML; see train/configs/ and train/config.py)"
-_OVERRIDE_HELP = "override a config value: dotted key path = YAML value, e.g. sft.learning_rate=2e-5 (repeatable)"
+_CONFIG_HELP = ("training config: a flat YAML file of TRL's {cls} keys and gcop's (see train/configs/ and "
+                "train/config.py); any key may follow as --key value, TRL-style, and overrides the file")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, metavar="X.yaml", help=_CONFIG_HELP)
-    parser.add_argument("--override", action="append", default=[], metavar="K=V", help=_OVERRIDE_HELP)
+def _common(parser: argparse.ArgumentParser, cls: str) -> None:
+    parser.add_argument("--config", required=True, metavar="X.yaml", help=_CONFIG_HELP.format(cls=cls))
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.set_defaults(takes_trl_arguments=True)
 
 
 def register_sft(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
-        "sft",
+        "sft", allow_abbrev=False,
         help="supervised fine-tuning of the guide on the accepted corpus",
         description=textwrap.fill(
-            "Fine-tune models.guide on data.corpus (JSONL: problem, guide_output, benchmark) with the "
-            "guide's own prompt, full or LoRA (sft.lora.enabled). Saves model, tokenizer, chat "
-            "template and a model card (recipe, data hash, config) in sft.output_dir, loadable as "
-            "the guide with --model-role guide=hf/<sft.output_dir>."
+            "Fine-tune model_name_or_path on corpus (JSONL: problem, guide_output, benchmark) with the "
+            "guide's own prompt, full or LoRA (use_peft), with TRL's SFTTrainer. Saves model, tokenizer, "
+            "chat template and a model card (recipe, data hash, config) in output_dir, loadable as "
+            "the guide with --model-role guide=hf/<output_dir>."
         ),
-        epilog="example:\n  gcop train sft --config train/configs/gsm8k_sft.yaml --override sft.lora.enabled=true",
+        epilog="example:\n  gcop train sft --config train/configs/gsm8k_sft.yaml --use_peft --learning_rate 2e-5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(parser)
+    _common(parser, "SFTConfig")
     parser.set_defaults(func=_sft)
 
 
 def register_grpo(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
-        "grpo",
+        "grpo", allow_abbrev=False,
         help="GRPO of the guide with the core-in-the-loop rewards (ExecTune, Advisor)",
         description=textwrap.fill(
-            "Train the guide from grpo.init with TRL's GRPOTrainer; the rewards run the core "
-            "(models.core) on each strategy and score it with the task's scorer, plus I_str, the "
-            "judge and the no-strategy baseline (recipe: exectune), or the task reward alone "
-            "(recipe: advisor). Checkpoints every grpo.save_steps; the final model and a model card "
-            "go to grpo.output_dir."
+            "Train the guide from model_name_or_path with TRL's GRPOTrainer; the rewards run the core "
+            "on each strategy and score it with the task's scorer, plus I_str, the judge and the "
+            "no-strategy baseline (recipe: exectune), or the task reward alone (recipe: advisor). "
+            "Checkpoints every save_steps; the final model and a model card go to output_dir."
         ),
         epilog="example:\n  gcop train grpo --config train/configs/gsm8k_exectune.yaml --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(parser)
+    _common(parser, "GRPOConfig")
     parser.add_argument(
         "--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-        help="continue from the last checkpoint-N in grpo.output_dir (or from CHECKPOINT)",
+        help="continue from the last checkpoint-N in output_dir (or from CHECKPOINT)",
     )
     parser.set_defaults(func=_grpo)
 
@@ -65,10 +64,17 @@ def _load(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-de
     from train.config import ConfigError, load_config
 
     try:
-        return load_config(args.config, args.override)
+        return load_config(command, args.config, args.extra)
     except ConfigError as exc:
         print(f"gcop train {command}: {exc}", file=sys.stderr)
         return None
+
+
+def _print_config(config: Any) -> int:
+    from train.config import config_dict
+
+    print(json.dumps(config_dict(config), indent=2, default=str))
+    return EXIT_OK
 
 
 def _summary(result) -> str:  # type: ignore[no-untyped-def]
@@ -100,25 +106,20 @@ def _sft(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     if args.print_config:
-        print(json.dumps(config.to_dict(), indent=2))
-        return EXIT_OK
+        return _print_config(config)
     from gcop.preflight import PreflightError
     from train.sft import CorpusError, run_sft
 
     return _train("sft", lambda: run_sft(config), (CorpusError, PreflightError),
-                  "(set eval.rewards: false to evaluate strategy validity alone)")
+                  "(set heldout_rewards: false to evaluate strategy validity alone)")
 
 
 def _grpo(args: argparse.Namespace) -> int:
     config = _load(args, "grpo")
     if config is None:
         return EXIT_USAGE
-    if "grpo" not in config.sections:
-        print(f"gcop train grpo: {args.config} has no grpo section (is it an SFT config?)", file=sys.stderr)
-        return EXIT_USAGE
     if args.print_config:
-        print(json.dumps(config.to_dict(), indent=2))
-        return EXIT_OK
+        return _print_config(config)
     from gcop.preflight import PreflightError
     from train.grpo import run_grpo
 

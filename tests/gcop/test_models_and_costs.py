@@ -69,9 +69,9 @@ def test_the_committed_configs_and_defaults_name_no_retired_model():
 
     names = {DEFAULT_CORE, AcceptConfig().teacher, AcceptConfig().core}
     for path in sorted((REPO / "train" / "configs").glob("*.yaml")):
-        config = load_config(path)
-        names |= {config.models.core, config.models.teacher, config.judge_model}
-        assert "temperature" not in config.models.judge_config, path  # Sonnet 5.5 rejects sampling parameters
+        config = load_config("sft" if path.stem.endswith("sft") else "grpo", path)
+        names |= {config.core, config.teacher, config.judge_model}
+        assert "temperature" not in config.judge_config, path  # Sonnet 5.5 rejects sampling parameters
     for name in names:
         if name.startswith("anthropic/"):
             check_not_retired(name)
@@ -288,16 +288,12 @@ def test_grpo_with_a_failing_core_exits_non_zero_within_the_window(fake, tmp_pat
     fake.set_fail_when(lambda request: True, status=400)  # every core call fails for good (not retried)
     out = tmp_path / "grpo"
     # the Advisor recipe calls the core for every rollout, even a random-weight guide's
-    code = main(["train", "grpo", "--config", str(REPO / "train" / "configs" / "smoke.yaml"),
-                 "--override", "recipe=advisor", "--override", "models.core=anthropic/claude-haiku-4-5",
-                 "--override", "grpo.save_steps=100", "--override", "eval.limit=0",
-                 "--override", "grpo.batch_size=2", "--override", "grpo.num_generations=4",
-                 "--override", "grpo.micro_batch_size=4",
-                 "--override", "grpo.init=tiny", "--override", f"grpo.output_dir={out}",
-                 "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", "grpo.max_steps=10",
-                 "--override", "rewards.unscorable_window=2", "--override", "rewards.preflight_calls=false",
-                 "--override", "rewards.executor=local", "--override", f"rewards.baseline_cache={tmp_path / 'b'}",
-                 "--override", f"data.data_dir={DATA}"])
+    code = main(["train", "grpo", "--config", str(REPO / "train" / "configs" / "smoke_grpo.yaml"),
+                 "--recipe", "advisor", "--core", "anthropic/claude-haiku-4-5", "--save_steps", "100",
+                 "--heldout_limit", "0", "--num_generations", "4", "--per_device_train_batch_size", "4",
+                 "--gradient_accumulation_steps", "2", "--model_name_or_path", "tiny", "--output_dir", str(out),
+                 "--max_steps", "10", "--unscorable_window", "2", "--preflight_calls", "false",
+                 "--executor", "local", "--baseline_cache", str(tmp_path / "b"), "--data_dir", DATA])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "were unscorable" in err and "anthropic/claude-haiku-4-5" in err and "Last error: core call failed" in err

@@ -11,7 +11,7 @@ from inspect_ai.model import get_model
 
 from evals.benchmarks import load_problems
 from evals.gsm8k import gsm8k
-from train.config import ConfigError, parse_config
+from train.config import ConfigError, make_config
 
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
@@ -92,11 +92,11 @@ def test_strategy_gated_core_gives_no_credit_for_a_strategy_that_is_not_one(tmp_
 # --------------------------------------------------------------------------- the evaluation
 
 
-def _config(tmp_path, **eval_section):
-    raw = {"benchmark": "gsm8k", "models": {"guide": "tiny", "core": "mockllm/strategy_gated", "judge": "mockllm/judge"},
-           "data": {"data_dir": DATA}, "rewards": {"executor": "local", "baseline_cache": str(tmp_path / "b")},
-           "eval": {"limit": 4, **eval_section}}
-    return parse_config(raw, "test")
+def _config(tmp_path, **heldout):
+    values = {"heldout_limit": 4, **{f"heldout_{k}": v for k, v in heldout.items()}}
+    return make_config("sft", output_dir=str(tmp_path / "out"), model_name_or_path="tiny", core="mockllm/strategy_gated",
+                       judge="mockllm/judge", data_dir=DATA, executor="local", baseline_cache=str(tmp_path / "b"),
+                       **values)
 
 
 @needs_shared_data
@@ -131,7 +131,6 @@ def test_validity_only_makes_no_calls(tmp_path, monkeypatch):
     import train.evaluate as ev
 
     config = _config(tmp_path, rewards=False, split="train")
-    config.data.split = "train"
     monkeypatch.setattr(ev, "generate_guide_outputs", lambda *a, **k: [VALID_3_STEPS, INVALID, INVALID, INVALID])
     result = ev.HeldOutEvaluation(config, output_dir=tmp_path, recipe="exectune").before(None, None, label="b", model_name="m")
     assert result.validity == 0.25 and result.components == {} and result.reward is None
@@ -227,13 +226,13 @@ def test_reward_per_step_from_trl_logs():
 
 
 @needs_shared_data
-def test_eval_section_is_validated(tmp_path):
-    with pytest.raises(ConfigError, match="eval.split must be train or test"):
+def test_heldout_settings_are_validated(tmp_path):
+    with pytest.raises(ConfigError, match="heldout_split must be train or test"):
         _config(tmp_path, split="all")
-    with pytest.raises(ConfigError, match="eval.limit must be >= 0"):
+    with pytest.raises(ConfigError, match="heldout_limit must be >= 0"):
         _config(tmp_path, limit=-1)
-    with pytest.raises(ConfigError, match="unknown key 'eval.limt'"):
-        parse_config({"eval": {"limt": 3}}, "test")
+    with pytest.raises(ConfigError, match="unknown key 'heldout_limt'.*did you mean heldout_limit"):
+        make_config("sft", heldout_limt=3)
 
 
 @needs_shared_data

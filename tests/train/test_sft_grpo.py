@@ -16,14 +16,15 @@ import pytest
 from inspect_ai.model import get_model
 
 from evals.benchmarks import load_problems
-from train.config import parse_config
+from train.config import load_config, make_config
 from train.rewards import GuideRewards
 
 from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)
-SMOKE = REPO_ROOT / "train" / "configs" / "smoke.yaml"
+SMOKE_SFT = REPO_ROOT / "train" / "configs" / "smoke_sft.yaml"
+SMOKE_GRPO = REPO_ROOT / "train" / "configs" / "smoke_grpo.yaml"
 GOOD = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them up.\n</strategy>"
 
 
@@ -47,19 +48,22 @@ def valid_rate(model, tokenizer, problems, *, samples: int = 32, max_new_tokens:
     return sum(parse_guide_output(d).valid for d in decoded) / len(decoded), decoded
 
 
-def base_config(root: Path, **sections) -> dict:
-    raw = {
-        "recipe": "exectune", "benchmark": "gsm8k", "seed": 0,
-        "models": {"guide": "tiny", "core": "mockllm/strategy_gated", "judge": "mockllm/judge"},
-        "data": {"data_dir": DATA, "corpus": "synthetic", "limit": 64},
-        "sft": {"output_dir": str(root / "sft"), "max_steps": 150, "learning_rate": 4e-3, "warmup_ratio": 0.0,
-                "lr_scheduler": "constant", "batch_size": 8, "max_length": 1024, "bf16": False, "logging_steps": 25},
-        "rewards": {"executor": "local", "baseline_cache": str(root / "baselines")},
-        "eval": {"limit": 0},
-    }
-    for key, value in sections.items():
-        raw[key] = {**raw.get(key, {}), **value}
-    return raw
+def common(root: Path) -> dict:
+    return {"benchmark": "gsm8k", "seed": 0, "core": "mockllm/strategy_gated", "judge": "mockllm/judge",
+            "data_dir": DATA, "executor": "local", "baseline_cache": str(root / "baselines"), "heldout_limit": 0,
+            "bf16": False}
+
+
+def sft_config(root: Path, **values):
+    return make_config("sft", **{**common(root), "model_name_or_path": "tiny", "corpus": "synthetic", "limit": 64,
+                                 "output_dir": str(root / "sft"), "max_steps": 150, "learning_rate": 4e-3,
+                                 "warmup_steps": 0, "lr_scheduler_type": "constant", "per_device_train_batch_size": 8,
+                                 "max_length": 1024, "logging_steps": 25, **values})
+
+
+def grpo_config(root: Path, **values):
+    return make_config("grpo", **{**common(root), "recipe": "exectune", "model_name_or_path": str(root / "sft"),
+                                  **values})
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +77,10 @@ def sft_run(tmp_path_factory, held_out):
 
     root = tmp_path_factory.mktemp("train")
     # the built-in held-out evaluation on the same 32 problems as valid_rate, scored by the core
-    config = parse_config(base_config(root, eval={"limit": 32, "max_new_tokens": 96}), "test")
+    config = sft_config(root, heldout_limit=32, heldout_max_new_tokens=96)
     from train.sft import load_train_problems
 
-    model, tokenizer, _ = load_guide("tiny", workdir=config.sft.output_dir, problems=load_train_problems(config))
+    model, tokenizer, _ = load_guide("tiny", workdir=config.output_dir, problems=load_train_problems(config))
     before, _ = valid_rate(model, tokenizer, held_out)
     result = run_sft(config)
     return {"root": root, "config": config, "result": result, "before": before}
@@ -150,11 +154,9 @@ def grpo_run(sft_run):
     from train.sft import load_train_problems
 
     root = sft_run["root"]
-    raw = base_config(root, data={"limit": 2, "corpus": None},
-                      grpo={"init": "sft", "output_dir": str(root / "grpo"), "max_steps": 2, "batch_size": 2,
-                            "num_generations": 4, "micro_batch_size": 4, "max_completion_length": 96,
-                            "learning_rate": 1e-4, "save_steps": 1, "use_vllm": "auto", "bf16": False})
-    config = parse_config(raw, "test")
+    config = grpo_config(root, limit=2, output_dir=str(root / "grpo"), max_steps=2, num_generations=4,
+                         per_device_train_batch_size=4, gradient_accumulation_steps=2, max_completion_length=96,
+                         learning_rate=1e-4, save_steps=1)
     problems = load_train_problems(config)
     core = FailingOnOneProblem(problems, bad=problems[1])
 
@@ -229,31 +231,31 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
     def main(argv: list[str]) -> int:
         return gcop_main(["train", *argv])
 
-    common = ["--config", str(SMOKE), "--override", f"data.data_dir={DATA}", "--override", "data.limit=8",
-              "--override", f"sft.output_dir={tmp_path / 'sft'}", "--override", f"grpo.output_dir={tmp_path / 'grpo'}",
-              "--override", f"rewards.baseline_cache={tmp_path / 'baselines'}",
-              "--override", "eval.limit=3", "--override", "eval.max_new_tokens=32"]
-    assert main(["sft", *common, "--override", "sft.max_steps=2", "--override", "sft.lora.enabled=true"]) == 0
+    shared = ["--data_dir", DATA, "--limit", "8", "--baseline_cache", str(tmp_path / "baselines"),
+              "--heldout_limit", "3", "--heldout_max_new_tokens", "32"]
+    sft = ["--config", str(SMOKE_SFT), *shared, "--output_dir", str(tmp_path / "sft")]
+    assert main(["sft", *sft, "--max_steps", "2", "--use_peft"]) == 0
     out = capsys.readouterr().out
     assert "saved" in out and "held-out evaluation: 3 problems of the test split (held out)" in out
     assert "before (base)" in out and "after (SFT)" in out and "strategy validity" in out
     sft_dir = tmp_path / "sft"
     assert (sft_dir / "model.safetensors").is_file() and not (sft_dir / "adapter_config.json").exists()  # merged
     assert "sft+lora" in (sft_dir / "README.md").read_text()
-    grpo = [*common, "--override", "grpo.save_steps=1", "--override", "grpo.max_completion_length=32"]
-    assert main(["grpo", *grpo, "--override", "grpo.max_steps=1"]) == 0
+    grpo = ["--config", str(SMOKE_GRPO), *shared, "--model_name_or_path", str(tmp_path / "sft"),
+            "--output_dir", str(tmp_path / "grpo"), "--save_steps", "1", "--max_completion_length", "32"]
+    assert main(["grpo", *grpo, "--max_steps", "1"]) == 0
     out = capsys.readouterr().out
     assert "before (SFT)" in out and "after (GRPO exectune)" in out and "mean reward per step (1 steps): 1: " in out
     assert (tmp_path / "grpo" / "checkpoint-1").is_dir()
-    assert main(["grpo", *grpo, "--override", "grpo.max_steps=2", "--resume"]) == 0
+    assert main(["grpo", *grpo, "--max_steps", "2", "--resume"]) == 0
     record = json.loads((tmp_path / "grpo" / "gcop_train.json").read_text())
     assert record["metrics"]["steps"] == 2 and (tmp_path / "grpo" / "checkpoint-2").is_dir()
     capsys.readouterr()
     # config errors: exit code 2 and a message naming the key and the file
-    assert main(["sft", *common, "--override", "sft.lernig_rate=1"]) == 2
-    assert "sft.lernig_rate" in capsys.readouterr().err
-    assert main(["grpo", "--config", str(REPO_ROOT / "train/configs/gsm8k_sft.yaml")]) == 2
-    assert "no grpo section" in capsys.readouterr().err
+    assert main(["sft", *sft, "--lernig_rate", "1"]) == 2
+    assert "unknown key 'lernig_rate' in the command line; did you mean learning_rate" in capsys.readouterr().err
+    assert main(["grpo", "--config", str(REPO_ROOT / "train/configs/gsm8k_sft.yaml")]) == 2  # an SFT file
+    assert "key 'max_length' in " in (err := capsys.readouterr().err) and "is this an SFT config?" in err
 
 
 def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
@@ -264,16 +266,13 @@ def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
 
     root = sft_run["root"]
     out = root / "grpo-budget"
-    raw = base_config(root, data={"limit": 4, "corpus": None},
-                      grpo={"init": "sft", "output_dir": str(out), "max_steps": 4, "batch_size": 2,
-                            "num_generations": 4, "micro_batch_size": 4, "max_completion_length": 64,
-                            "save_steps": 100, "use_vllm": False, "bf16": False},
-                      rewards={"budget_usd": 0.0002, "baseline_cache": str(root / "budget-baselines")})
-    config = parse_config(raw, "test")
+    config = grpo_config(root, limit=4, output_dir=str(out), max_steps=4, num_generations=4,
+                         per_device_train_batch_size=4, gradient_accumulation_steps=2, max_completion_length=64,
+                         save_steps=100, budget_usd=0.0002, baseline_cache=str(root / "budget-baselines"))
     # $1 per M tokens in and out: step 1's calls (core and judge, ~100 words each) cost several
     # times $0.0002, so the budget is reached in step 1 and training stops there.
     price = ModelCost(input=1.0, output=1.0, input_cache_write=1.0, input_cache_read=1.0)
-    ledger = CostLedger.load(out / LEDGER_FILE, budget_usd=config.rewards.budget_usd, prices={"mockllm/model": price})
+    ledger = CostLedger.load(out / LEDGER_FILE, budget_usd=config.budget_usd, prices={"mockllm/model": price})
     result = run_grpo(config, ledger=ledger)
     assert result.steps == 1
     assert result.metrics["stopped"] == "budget $0.0002 reached after step 1"
@@ -292,13 +291,12 @@ def test_the_smoke_grpo_settings_improve_on_sft_beyond_the_noise(sft_run, tmp_pa
     """The smoke config's GRPO section, from the SFT checkpoint, on 100 held-out problems: GRPO
     must raise strategy validity (= accuracy with the strategy-gated core) by more than the
     intervals. The old settings (4 steps of 2 x 4 rollouts) moved it by less than the noise."""
-    from train.config import load_config
     from train.grpo import run_grpo
 
-    config = load_config(SMOKE, [f"data.data_dir={DATA}", f"sft.output_dir={sft_run['result'].output_dir}",
-                                 f"grpo.output_dir={tmp_path / 'grpo'}", f"rewards.baseline_cache={tmp_path / 'b'}",
-                                 "grpo.save_steps=1000"])
-    assert config.grpo.max_steps == 40 and config.eval.limit == 100
+    config = load_config("grpo", SMOKE_GRPO, ["--data_dir", DATA, "--model_name_or_path", str(sft_run["result"].output_dir),
+                                              "--output_dir", str(tmp_path / "grpo"), "--baseline_cache",
+                                              str(tmp_path / "b"), "--save_steps", "1000"])
+    assert config.max_steps == 40 and config.heldout_limit == 100
     result = run_grpo(config)
     before, after = result.evaluation.before, result.evaluation.after
     assert before.label == "SFT" and after.label == "GRPO exectune"
