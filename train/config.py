@@ -210,7 +210,23 @@ def _bf16_supported() -> bool:
 
 
 @dataclass
-class GuideSFTConfig(SFTConfig, GuideFields):
+class _TrainingDefaults:
+    """TRL defaults both stages change, and the checks both run (first in the MRO, so these win)."""
+
+    activation_checkpointing: bool | None = _help("Recompute activations in the backward pass (less memory).",
+                                                  default=False)
+    disable_tqdm: bool | None = _help("No progress bars (gcop prints its own lines).", default=True)
+    seed: int = _help("Seed of training and of the held-out sampling (before and after use the same).", default=0)
+    bf16: bool | None = _help("bf16 mixed precision; unset: on when the GPU supports it (off on a CPU).", default=None)
+
+    def __post_init__(self) -> None:
+        self.check_guide_fields()  # type: ignore[attr-defined]
+        self.bf16 = _bf16_supported() if self.bf16 is None else self.bf16
+        super().__post_init__()  # type: ignore[misc]
+
+
+@dataclass
+class GuideSFTConfig(_TrainingDefaults, SFTConfig, GuideFields):
     """``gcop train sft``: TRL's ``SFTConfig`` (completion-only loss on the guide's own prompt) plus
     :class:`GuideFields`."""
 
@@ -221,24 +237,15 @@ class GuideSFTConfig(SFTConfig, GuideFields):
     warmup_steps: float = _help("Warm-up steps (a float below 1: a share of the steps).", default=0.03)
     per_device_train_batch_size: int = _help("Sequences per device per step.", default=8)
     max_length: int | None = _help("Longest tokenised example (prompt + guide output).", default=4096)
-    activation_checkpointing: bool | None = _help("Recompute activations in the backward pass (less memory).",
-                                                  default=False)
     logging_steps: float = _help("Log every N steps.", default=10)
     save_strategy: str = _help("Intermediate checkpoints: no (the final one is always written) or steps.",
                                default="no")
     completion_only_loss: bool | None = _help("Loss on the guide's output only, not its prompt.", default=True)
-    disable_tqdm: bool | None = _help("No progress bars (gcop prints its own lines).", default=True)
-    seed: int = _help("Seed of training and of the held-out sampling (before and after use the same).", default=0)
-    bf16: bool | None = _help("bf16 mixed precision; unset: on when the GPU supports it (off on a CPU).", default=None)
 
-    def __post_init__(self) -> None:
-        self.check_guide_fields()
-        self.bf16 = _bf16_supported() if self.bf16 is None else self.bf16
-        super().__post_init__()
 
 
 @dataclass
-class GuideGRPOConfig(GRPOConfig, GuideFields):
+class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
     """``gcop train grpo``: TRL's ``GRPOConfig`` plus :class:`GuideFields` and the recipe. The paper's
     defaults: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts x 8 completions per step
     (``per_device_train_batch_size`` x ``gradient_accumulation_steps`` = 64 completions), completions
@@ -256,18 +263,11 @@ class GuideGRPOConfig(GRPOConfig, GuideFields):
     num_generations: int = _help("Completions per prompt (the group GRPO normalises over).", default=8)
     max_completion_length: int | None = _help("Longest guide output sampled in training.", default=2048)
     lr_scheduler_type: str = _help("Learning-rate schedule.", default="constant")
-    activation_checkpointing: bool | None = _help("Recompute activations in the backward pass (less memory).",
-                                                  default=False)
     logging_steps: float = _help("Log every N steps.", default=1)
     save_steps: float = _help("Write a checkpoint-N every N steps (for --resume).", default=50)
     save_total_limit: int | None = _help("Checkpoints kept.", default=3)
-    disable_tqdm: bool | None = _help("No progress bars (gcop prints its own lines).", default=True)
-    seed: int = _help("Seed of training and of the held-out sampling (before and after use the same).", default=0)
-    bf16: bool | None = _help("bf16 mixed precision; unset: on when the GPU supports it (off on a CPU).", default=None)
 
     def __post_init__(self) -> None:
-        self.check_guide_fields()
-        self.bf16 = _bf16_supported() if self.bf16 is None else self.bf16
         if self.recipe not in ("exectune", "advisor"):
             raise ConfigError(f"recipe must be exectune or advisor, got {self.recipe!r}")
         if self.reward_weights is not None:
@@ -277,6 +277,7 @@ class GuideGRPOConfig(GRPOConfig, GuideFields):
 
 
 STAGES: dict[str, type[GuideFields]] = {"sft": GuideSFTConfig, "grpo": GuideGRPOConfig}
+TRL_CONFIGS = {"sft": "SFTConfig", "grpo": "GRPOConfig"}
 
 
 def _known(cls: type) -> list[str]:
@@ -292,7 +293,7 @@ def _unknown_key(key: str, cls: type, where: str) -> ConfigError:
                            f"is this {kind} config?")
     near = difflib.get_close_matches(key, _known(cls), n=3)
     hint = f"; did you mean {', '.join(near)}?" if near else ""
-    return ConfigError(f"unknown key '{key}' in {where}{hint} (the keys are TRL's {cls.__mro__[1].__name__} fields "
+    return ConfigError(f"unknown key '{key}' in {where}{hint} (the keys are TRL's {TRL_CONFIGS[stage]} fields "
                        f"and gcop's: `gcop train {stage} --config FILE --print-config` lists them)")
 
 
