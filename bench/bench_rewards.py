@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
 from evals.verification import prepare_judgement  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
-from train.rewards import GuideRewards, problem_info  # noqa: E402
+from train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
 from train.tiny import synthetic_guide_output  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "rewards.json"
@@ -84,9 +84,10 @@ async def run_stage(problems, ids, completions, executor, *, max_concurrency: in
                     base_url: str, warm: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as cache:
         engine = GuideRewards(
-            problems + [warm], core=CORE, judge=CORE if judge else None, gamma=0.1 if judge else 0.0,
-            core_args={"base_url": base_url, "max_retries": 0}, max_concurrency=max_concurrency,
-            executor=executor, dedupe_sandbox_jobs=dedupe, baseline_cache=cache,
+            problems + [warm],
+            RewardModels(core=CORE, judge=CORE if judge else None, core_args={"base_url": base_url, "max_retries": 0}),
+            RewardSettings(gamma=0.1 if judge else 0.0, max_concurrency=max_concurrency, executor=executor,
+                           dedupe_sandbox_jobs=dedupe, baseline_cache=cache),
         )
         # warm the HTTP client on this loop (one call, another problem), then time the batch
         await engine.outcomes([completions[0]], problem_id=[warm.id])

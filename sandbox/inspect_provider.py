@@ -19,6 +19,7 @@ import asyncio
 import json
 import shlex
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, Union, overload
 
@@ -73,14 +74,46 @@ _NOT_GENERAL = (
 )
 
 
+class _Pools:
+    """The warm pools of one sandbox lifecycle: one per configuration, for the whole eval run
+    (Inspect calls task_init("startup", config) and task_cleanup("shutdown", config) once per
+    configuration, not once per task)."""
+
+    def __init__(self) -> None:
+        self.pools: dict[GcopSandboxConfig, Executor] = {}
+        self.locks: dict[GcopSandboxConfig, asyncio.Lock] = {}
+
+
+# The pools live in Inspect's per-run sandbox state (the lifecycle scope its eval opens before any
+# task starts), as Inspect's own docker provider keeps its registry; outside a scope (the provider
+# driven directly), in a ContextVar bound by whoever first needs them.
+_OWNERLESS_POOLS: ContextVar[_Pools | None] = ContextVar("gcop_sandbox_pools", default=None)
+
+
+def _run_pools() -> _Pools:
+    try:
+        from inspect_ai.util._sandbox.lifecycle import sandbox_lifecycle_state  # no public name for it
+    except ImportError:  # pragma: no cover - an Inspect without lifecycle scopes
+        scope = None
+    else:
+        scope = sandbox_lifecycle_state()
+    if scope is not None:
+        return scope.get(_Pools)
+    pools = _OWNERLESS_POOLS.get()
+    if pools is None:
+        pools = _Pools()
+        _OWNERLESS_POOLS.set(pools)
+    return pools
+
+
+def open_pools() -> int:
+    """How many warm pools this run holds open (0 once every task has cleaned up)."""
+    return len(_run_pools().pools)
+
+
 @sandboxenv(name="gcop")
 class GcopSandboxEnvironment(SandboxEnvironment):
     """One sample's handle on its task's warm pool."""
-
-    # One pool per configuration for the whole eval run: Inspect calls task_init("startup", config)
-    # and task_cleanup("shutdown", config) once per configuration, not once per task.
-    _pools: dict[GcopSandboxConfig, Executor] = {}
-    _locks: dict[GcopSandboxConfig, asyncio.Lock] = {}
 
     def __init__(self, pool: Executor) -> None:
         super().__init__()
@@ -92,14 +125,15 @@ class GcopSandboxEnvironment(SandboxEnvironment):
     @classmethod
     async def _pool(cls, task_name: str, config: SandboxEnvironmentConfigType | None) -> Executor:
         key = cfg = _config(config)
-        lock = cls._locks.setdefault(key, asyncio.Lock())
+        state = _run_pools()
+        lock = state.locks.setdefault(key, asyncio.Lock())
         async with lock:
-            pool = cls._pools.get(key)
+            pool = state.pools.get(key)
             if pool is None:
                 kwargs: dict[str, Any] = {"image": cfg.image} if cfg.executor == "docker" else {}
                 pool = make_executor(cfg.executor, workers=cfg.workers, **kwargs)
                 await pool.start()
-                cls._pools[key] = pool
+                state.pools[key] = pool
         return pool
 
     @classmethod
@@ -124,7 +158,7 @@ class GcopSandboxEnvironment(SandboxEnvironment):
 
     @classmethod
     async def task_cleanup(cls, task_name: str, config: SandboxEnvironmentConfigType | None, cleanup: bool) -> None:
-        pool = cls._pools.pop(_config(config), None)
+        pool = _run_pools().pools.pop(_config(config), None)
         if pool is not None:
             await pool.close()
 

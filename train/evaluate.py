@@ -427,10 +427,9 @@ class HeldOutEvaluation:
             return None
         if self.ledger is None:
             self.ledger = CostLedger.load(Path(self.output_dir) / LEDGER_FILE, budget_usd=self.config.budget_usd)
-        overrides: dict[str, Any] = {"phase_prefix": "eval_", "max_unscorable_share": None,
-                                     "judge": self.config.judge_model if self.judge else None}
         return build_rewards(self.config, self.problems, recipe=self.recipe, count_tokens=count_tokens,
-                             ledger=self.ledger, **overrides)
+                             ledger=self.ledger, models={"judge": self.config.judge_model if self.judge else None},
+                             settings={"phase_prefix": "eval_", "max_unscorable_share": None})
 
     def _run(self, model: Any, tokenizer: Any, *, label: str, model_name: str,
              count_tokens: Callable[[str], int] | None) -> GuideEval:

@@ -97,10 +97,11 @@ def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: i
 
 
 def build_rewards(config: GuideFields, problems: Sequence[Any], *, recipe: str = "exectune", count_tokens: Any = None,
-                  ledger: Any = None, **overrides: Any) -> GuideRewards:
+                  ledger: Any = None, models: dict[str, Any] | None = None,
+                  settings: dict[str, Any] | None = None) -> GuideRewards:
     """The reward engine a config describes (:meth:`GuideRewards.from_config`)."""
-    return GuideRewards.from_config(config, problems, recipe=recipe, count_tokens=count_tokens, ledger=ledger,
-                                    **overrides)
+    return GuideRewards.from_config(config, problems, recipe=recipe, count_tokens=count_tokens,  # type: ignore[arg-type]
+                                    ledger=ledger, models=models, settings=settings)
 
 
 def preflight_reward_models(config: GuideFields, *, judge: bool) -> None:

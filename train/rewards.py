@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import hashlib
 import json
 import logging
@@ -87,6 +88,8 @@ __all__ = [
     "JudgeFormatError",
     "Outcome",
     "ProblemInfo",
+    "RewardModels",
+    "RewardSettings",
     "advisor_messages",
     "completion_text",
     "judge_messages",
@@ -307,29 +310,44 @@ class _Component:
         return f"<reward component {self.__name__}>"
 
 
-class GuideRewards:
-    """The reward engine behind the reward functions (see the module docstring).
+@dataclass(frozen=True)
+class RewardModels:
+    """The models the rewards call.
 
     Args:
-      problems: problem records (:mod:`evals.benchmarks`) the prompts come from (looked up by ``problem_id``).
-      recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
       core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
-        (``mockllm/reference`` etc.: :func:`gcop.testing.offline_models.offline_core`; default: gcop's default core,
-        results/models.yaml).
+        (``mockllm/reference`` etc.: :func:`gcop.testing.offline_models.offline_core`; None: gcop's
+        default core, results/models.yaml).
       judge: the judge (spec or Model); needed when ``gamma > 0``.
-      core_config / judge_config: GenerateConfig for their calls (the core's sampling fields are
-        part of the baseline cache key).
+      core_config / judge_config: GenerateConfig fields for their calls (the core's sampling fields
+        are part of the baseline cache key).
+      core_args: extra Inspect model args for the core.
+      core_name: the core's name in the baseline cache key (default: the spec string, or
+        ``str(model)`` for a Model instance -- give distinct names to distinct custom models).
+    """
+
+    core: str | Model | None = None
+    judge: str | Model | None = None
+    core_config: GenerateConfig | Mapping[str, Any] | None = None
+    judge_config: GenerateConfig | Mapping[str, Any] | None = None
+    core_args: Mapping[str, Any] | None = None
+    core_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """How the reward is computed.
+
+    Args:
+      recipe: ``exectune`` (components R, I_str, J, dR_penalty) or ``advisor`` (R only).
       beta, gamma, kappa: the weights of I_str, J and the regression penalty (``reward_weights``).
         ``gamma = 0`` skips judge calls (J = 0), ``kappa = 0`` skips baselines.
       judge_attempts: judge calls per strategy before an invalid reply makes it unscorable.
       max_concurrency: core calls, judge calls and sandbox runs in flight at once.
-      executor: ``docker`` / ``local`` (made on first use, closed by :meth:`aclose`) or an
-        :class:`~sandbox.executors.Executor` (not closed here).
+      executor: ``docker`` / ``local`` (made on first use, closed by :meth:`GuideRewards.aclose`)
+        or an :class:`~sandbox.executors.Executor` (not closed here).
       baseline_cache: folder of the on-disk baseline cache (None: memory only).
-      max_strategy_tokens, count_tokens: the strategy budget and token counter for I_str.
-      ledger: optional cost ledger; each model call's usage is recorded there (``record_usage``).
-      core_name: the core's name in the baseline cache key (default: the spec string, or
-        ``str(model)`` for a Model instance -- give distinct names to distinct custom models).
+      max_strategy_tokens: the strategy budget for I_str.
       max_unscorable_share, unscorable_window: raise :class:`UnscorableRewardsError` once more than
         this share of the rollouts of the last ``unscorable_window`` batches were unscorable
         (None: never).
@@ -337,99 +355,106 @@ class GuideRewards:
         held-out evaluation's calls apart from training's.
     """
 
+    recipe: Recipe = "exectune"
+    beta: float = 0.1
+    gamma: float = 0.1
+    kappa: float = 0.5
+    judge_attempts: int = 2
+    max_concurrency: int = 144
+    executor: str | Any = "docker"
+    executor_workers: int = 2
+    dedupe_sandbox_jobs: bool = True
+    baseline_cache: str | Path | None = None
+    baseline_samples: int = 1
+    max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS
+    max_unscorable_share: float | None = 0.5
+    unscorable_window: int = 3
+    phase_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.recipe not in COMPONENTS:
+            raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {self.recipe!r}")
+        if self.max_concurrency < 1 or self.judge_attempts < 1 or self.baseline_samples < 1:
+            raise ValueError("max_concurrency, judge_attempts and baseline_samples must be >= 1")
+
+
+class GuideRewards:
+    """The reward engine behind the reward functions (see the module docstring): ``problems``
+    (problem records, :mod:`evals.benchmarks`, looked up by ``problem_id``), the models it calls
+    (:class:`RewardModels`) and how it computes the reward (:class:`RewardSettings`);
+    :meth:`from_config` reads both from a training config. ``count_tokens``: the guide's token
+    counter for I_str; ``ledger``: optional cost ledger, each call's usage is recorded there."""
+
     @classmethod
     def from_config(cls, config: Any, problems: Sequence[Any], *, recipe: Recipe = "exectune",
                     count_tokens: Callable[[str], int] | None = None, ledger: Any = None,
-                    **overrides: Any) -> GuideRewards:
-        """The engine a training config describes (:class:`train.config.GuideFields`: the models,
-        the reward weights and the sandbox); ``overrides`` replace single arguments (tests, the
-        held-out evaluation's ledger phases)."""
-        kwargs: dict[str, Any] = dict(
-            recipe=recipe, core=config.core,
-            judge=config.judge_model if (recipe == "exectune" and config.reward_gamma > 0) else None,
-            core_config=config.core_config, judge_config=config.judge_config, core_args=config.core_args,
-            beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
+                    models: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None) -> GuideRewards:
+        """The engine a training config describes (:class:`train.config.GuideFields`); ``models`` /
+        ``settings`` replace single fields of either section (tests, the held-out evaluation)."""
+        judge = config.judge_model if (recipe == "exectune" and config.reward_gamma > 0) else None
+        chosen = RewardModels(core=config.core, judge=judge, core_config=config.core_config,
+                              judge_config=config.judge_config, core_args=config.core_args)
+        how = RewardSettings(
+            recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
             judge_attempts=config.judge_attempts, max_concurrency=config.max_concurrency,
             executor=config.executor, executor_workers=config.executor_workers,
             dedupe_sandbox_jobs=config.dedupe_sandbox_jobs, baseline_cache=config.baseline_cache,
             baseline_samples=config.baseline_samples, max_strategy_tokens=config.max_strategy_tokens,
-            count_tokens=count_tokens, ledger=ledger, max_unscorable_share=config.max_unscorable_share,
-            unscorable_window=config.unscorable_window,
+            max_unscorable_share=config.max_unscorable_share, unscorable_window=config.unscorable_window,
         )
-        kwargs.update(overrides)
-        return cls(problems, **kwargs)
+        return cls(problems, dataclasses.replace(chosen, **(models or {})), dataclasses.replace(how, **(settings or {})),
+                   count_tokens=count_tokens, ledger=ledger)
 
     def __init__(
         self,
         problems: Sequence[Any],
+        models: RewardModels | None = None,
+        settings: RewardSettings | None = None,
         *,
-        recipe: Recipe = "exectune",
-        core: str | Model | None = None,
-        judge: str | Model | None = None,
-        core_config: GenerateConfig | Mapping[str, Any] | None = None,
-        judge_config: GenerateConfig | Mapping[str, Any] | None = None,
-        core_args: Mapping[str, Any] | None = None,
-        beta: float = 0.1,
-        gamma: float = 0.1,
-        kappa: float = 0.5,
-        judge_attempts: int = 2,
-        max_concurrency: int = 144,
-        executor: str | Any = "docker",
-        executor_workers: int = 2,
-        dedupe_sandbox_jobs: bool = True,
-        baseline_cache: str | Path | None = None,
-        baseline_samples: int = 1,
-        max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
         count_tokens: Callable[[str], int] | None = None,
         ledger: Any = None,
-        core_name: str | None = None,
-        max_unscorable_share: float | None = 0.5,
-        unscorable_window: int = 3,
-        phase_prefix: str = "",
     ) -> None:
-        if recipe not in COMPONENTS:
-            raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {recipe!r}")
-        if recipe == "exectune" and gamma > 0 and judge is None:
+        models = models or RewardModels()
+        settings = settings or RewardSettings()
+        if settings.recipe == "exectune" and settings.gamma > 0 and models.judge is None:
             raise ValueError("gamma > 0 needs a judge model")
-        if max_concurrency < 1 or judge_attempts < 1 or baseline_samples < 1:
-            raise ValueError("max_concurrency, judge_attempts and baseline_samples must be >= 1")
-        self.recipe: Recipe = recipe
-        self.components = COMPONENTS[recipe]
+        self.settings = settings
+        self.recipe: Recipe = settings.recipe
+        self.components = COMPONENTS[settings.recipe]
         self.problems: dict[str, ProblemInfo] = {}
         self._records: dict[str, Any] = {}
         for problem in problems:
             info = problem_info(problem)
             self.problems[info.id] = info
             self._records[info.id] = problem
+        core = models.core
         if core is None:
             from gcop.lifecycle import default_model
 
             core = default_model("core")
-        self.core_name = core_name or (core if isinstance(core, str) else str(core))
-        core = offline_model(core, problems)
-        self.judge_name = judge if isinstance(judge, str) or judge is None else str(judge)
-        judge = offline_model(judge)
-        self.core_spec = core
-        self.judge_spec = judge
-        self.core_args = dict(core_args or {})
-        self.core_config = _generate_config(core_config, max_concurrency)
-        self.judge_config = _generate_config(judge_config, max_concurrency)
-        self.beta, self.gamma, self.kappa = float(beta), float(gamma), float(kappa)
-        self.judge_attempts = judge_attempts
-        self.max_concurrency = max_concurrency
-        self.executor_spec = executor
-        self.executor_workers = executor_workers
-        self.dedupe_sandbox_jobs = dedupe_sandbox_jobs
-        self.baseline_cache = BaselineCache(baseline_cache)
-        self.baseline_samples = baseline_samples
-        self.max_strategy_tokens = max_strategy_tokens
+        self.core_name = models.core_name or (core if isinstance(core, str) else str(core))
+        self.judge_name = models.judge if isinstance(models.judge, str) or models.judge is None else str(models.judge)
+        self.core_spec = offline_model(core, problems)
+        self.judge_spec = offline_model(models.judge)
+        self.core_args = dict(models.core_args or {})
+        self.core_config = _generate_config(models.core_config, settings.max_concurrency)
+        self.judge_config = _generate_config(models.judge_config, settings.max_concurrency)
+        self.beta, self.gamma, self.kappa = float(settings.beta), float(settings.gamma), float(settings.kappa)
+        self.judge_attempts = settings.judge_attempts
+        self.max_concurrency = settings.max_concurrency
+        self.executor_spec = settings.executor
+        self.executor_workers = settings.executor_workers
+        self.dedupe_sandbox_jobs = settings.dedupe_sandbox_jobs
+        self.baseline_cache = BaselineCache(settings.baseline_cache)
+        self.baseline_samples = settings.baseline_samples
+        self.max_strategy_tokens = settings.max_strategy_tokens
         self.count_tokens = count_tokens
         self.ledger = ledger
-        self.phase_prefix = phase_prefix
+        self.phase_prefix = settings.phase_prefix
         self.stats: collections.Counter[str] = collections.Counter()
         self._loops: dict[int, _LoopState] = {}
-        self.max_unscorable_share = max_unscorable_share
-        self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=max(1, unscorable_window))
+        self.max_unscorable_share = settings.max_unscorable_share
+        self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=max(1, settings.unscorable_window))
         #: The last failure that made a rollout unscorable (which call, model, error).
         self.last_failure: str | None = None
 

@@ -170,11 +170,11 @@ def test_a_registered_benchmark_is_checked_by_selfcheck(toy_data, registered, tm
 def test_a_registered_benchmark_is_a_grpo_reward(toy_data, registered, tmp_path):
     """The same spec judges the reward: a valid strategy earns R = 1 from the strategy-gated core
     (the reference passes the toy's tests), an invalid one R = 0 and the sandbox never runs it."""
-    from train.rewards import GuideRewards
+    from train.rewards import GuideRewards, RewardModels, RewardSettings
 
     problems = TOY.load("test", toy_data)
-    engine = GuideRewards(problems, core="mockllm/strategy_gated", judge="mockllm/judge", executor="local",
-                          baseline_cache=tmp_path / "baselines")
+    engine = GuideRewards(problems, RewardModels(core="mockllm/strategy_gated", judge="mockllm/judge"),
+                          RewardSettings(executor="local", baseline_cache=tmp_path / "baselines"))
     good = "<think>t</think>\n<strategy>\n1. Read the signature.\n2. Handle the empty case.\n</strategy>"
     out = engine.compute([p.id for p in problems] + [problems[0].id], [good, good, "no strategy"])
     assert out["R"] == [1.0, 1.0, 0.0] and out["I_str"] == [1.0, 1.0, 0.0]

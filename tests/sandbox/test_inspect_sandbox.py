@@ -10,7 +10,7 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, score
 from inspect_ai.solver import TaskState
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, run_test_job
+from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, open_pools, run_test_job
 from sandbox.protocol import TestJob
 
 from tests.conftest import docker_ready, mock_output
@@ -47,9 +47,30 @@ def _run(sandbox, log_dir) -> dict[str, str]:
 EXPECTED = {"right": "passed", "wrong": "failed", "exit0": "failed", "seeded": "passed"}
 
 
-def test_gcop_sandbox_local_executor(tmp_path):
+def test_gcop_sandbox_local_executor(tmp_path, monkeypatch):
+    import sandbox.inspect_provider as provider
+
+    pools: list[tuple[object, list[str]]] = []
+    real = provider.make_executor
+
+    def recording(*args, **kwargs):
+        pool = real(*args, **kwargs)
+        events: list[str] = []
+        close = pool.close
+
+        async def closing() -> None:
+            events.append("closed")
+            await close()
+
+        pool.close = closing  # type: ignore[method-assign]
+        pools.append((pool, events))
+        return pool
+
+    monkeypatch.setattr(provider, "make_executor", recording)
     assert _run(SandboxEnvironmentSpec("gcop", GcopSandboxConfig(executor="local", workers=1)), tmp_path) == EXPECTED
-    assert not GcopSandboxEnvironment._pools, "the task's pool must be closed at task end"
+    # one warm pool for the run's four samples, kept in Inspect's per-run sandbox state and closed at its end
+    assert [events for _, events in pools] == [["closed"]]
+    assert open_pools() == 0
 
 
 def test_inspect_local_sandbox_runs_the_same_rules(tmp_path):

@@ -21,6 +21,8 @@ from train.rewards import (
     BaselineCache,
     GuideRewards,
     JudgeFormatError,
+    RewardModels,
+    RewardSettings,
     completion_text,
     parse_judge_score,
 )
@@ -103,11 +105,12 @@ def judge_returning(*replies: str) -> ScriptedModel:
     return ScriptedModel(lambda _prompt: queue.pop(0) if len(queue) > 1 else queue[0])
 
 
-def engine(problems, core: ScriptedModel, judge: ScriptedModel | None = None, tmp_path: Path | None = None, **kwargs):
-    return GuideRewards(
-        problems, core=core.model(), judge=(judge or judge_returning('{"score": 0.5}')).model(),
-        baseline_cache=(tmp_path / "baselines") if tmp_path else None, executor="local", **kwargs,
-    )
+def engine(problems, core: ScriptedModel, judge: ScriptedModel | None = None, tmp_path: Path | None = None,
+           core_config=None, **settings):
+    models = RewardModels(core=core.model(), judge=(judge or judge_returning('{"score": 0.5}')).model(),
+                          core_config=core_config)
+    return GuideRewards(problems, models, RewardSettings(
+        baseline_cache=(tmp_path / "baselines") if tmp_path else None, executor="local", **settings))
 
 
 async def components(eng: GuideRewards, ids, texts, **kwargs):
@@ -286,9 +289,10 @@ async def test_baseline_cached_once_per_problem_and_on_disk(gsm8k_problems, tmp_
 @needs_shared_data
 def test_baseline_key_is_content_keyed(gsm8k_problems):
     p = gsm8k_problems
-    a = GuideRewards(p, core="mockllm/reference", gamma=0)
-    b = GuideRewards(p, core="mockllm/reference", gamma=0, core_config={"max_connections": 3, "timeout": 9})
-    c = GuideRewards(p, core="mockllm/wrong", gamma=0)
+    a = GuideRewards(p, RewardModels(core="mockllm/reference"), RewardSettings(gamma=0))
+    b = GuideRewards(p, RewardModels(core="mockllm/reference", core_config={"max_connections": 3, "timeout": 9}),
+                     RewardSettings(gamma=0))
+    c = GuideRewards(p, RewardModels(core="mockllm/wrong"), RewardSettings(gamma=0))
     info = a.problems[p[0].id]
     assert BaselineCache.key(a.baseline_key_fields(info)) == BaselineCache.key(b.baseline_key_fields(info))
     assert BaselineCache.key(a.baseline_key_fields(info)) != BaselineCache.key(c.baseline_key_fields(info))
@@ -321,11 +325,13 @@ async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path)
 @needs_shared_data
 def test_sync_compute_and_offline_cores(gsm8k_problems, tmp_path):
     p = gsm8k_problems
-    eng = GuideRewards(p, core="mockllm/strategy_gated", judge="mockllm/judge", baseline_cache=tmp_path)
+    eng = GuideRewards(p, RewardModels(core="mockllm/strategy_gated", judge="mockllm/judge"),
+                       RewardSettings(baseline_cache=tmp_path))
     out = eng.compute([p[0].id, p[1].id], [GOOD, "bad"])
     assert out == {"R": [1.0, 0.0], "I_str": [1.0, 0.0], "J": [0.5, 0.0], "dR_penalty": [0.0, 0.0]}
     assert eng.core_name == "mockllm/strategy_gated"
-    out = GuideRewards(p, core="mockllm/wrong", gamma=0, baseline_cache=tmp_path).compute([p[0].id], [GOOD])
+    out = GuideRewards(p, RewardModels(core="mockllm/wrong"),
+                       RewardSettings(gamma=0, baseline_cache=tmp_path)).compute([p[0].id], [GOOD])
     assert out["R"] == [0.0] and out["J"] == [0.0]
     with pytest.raises(ValueError, match="unknown offline core"):
         offline_core("mockllm/nope", p)
@@ -335,7 +341,7 @@ def test_sync_compute_and_offline_cores(gsm8k_problems, tmp_path):
 async def test_advisor_reward_is_the_task_reward_only(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core = ScriptedModel(answer_right(p, without_strategy=False))
-    eng = GuideRewards(p, recipe="advisor", core=core.model(), baseline_cache=tmp_path)
+    eng = GuideRewards(p, RewardModels(core=core.model()), RewardSettings(recipe="advisor", baseline_cache=tmp_path))
     assert [f.__name__ for f in eng.reward_funcs()] == ["R"] and eng.reward_weights() == [1.0]
     advice = "<think>hmm</think>Add the two amounts carefully; no tags needed."
     out = await components(eng, [p[0].id, p[1].id], [advice, "free-form tips without any schema"])
@@ -369,10 +375,10 @@ async def test_code_rewards_use_the_sandbox_and_share_identical_jobs(kodcode_pro
 @needs_shared_data
 def test_engine_rejects_bad_arguments(gsm8k_problems):
     with pytest.raises(ValueError, match="judge"):
-        GuideRewards(gsm8k_problems, core="mockllm/reference", gamma=0.1)
+        GuideRewards(gsm8k_problems, RewardModels(core="mockllm/reference"), RewardSettings(gamma=0.1))
     with pytest.raises(ValueError, match="recipe"):
-        GuideRewards(gsm8k_problems, recipe="nope", core="mockllm/reference")  # type: ignore[arg-type]
-    eng = GuideRewards(gsm8k_problems, core="mockllm/reference", gamma=0)
+        RewardSettings(recipe="nope")  # type: ignore[arg-type]
+    eng = GuideRewards(gsm8k_problems, RewardModels(core="mockllm/reference"), RewardSettings(gamma=0))
     with pytest.raises(KeyError, match="not among"):
         eng.compute(["no-such-id"], [GOOD])
 

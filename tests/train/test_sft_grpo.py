@@ -161,8 +161,9 @@ def grpo_run(sft_run):
     core = FailingOnOneProblem(problems, bad=problems[1])
 
     def engine() -> GuideRewards:
-        return build_rewards(config, problems, core=get_model("mockllm/model", custom_outputs=core, memoize=False),
-                             core_name="scripted-core")
+        return build_rewards(config, problems, models={"core": get_model("mockllm/model", custom_outputs=core,
+                                                                                  memoize=False),
+                                                        "core_name": "scripted-core"})
 
     # an earlier run cached problem 0's no-strategy baseline on disk
     seeded = engine().compute([problems[0].id], [GOOD])
