@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .logs import LogError, Run, local_path, log_files, mean_or_none, read_header, read_run, run_info, sum_or_none, wilson_interval
+from .ranks import paired_cohort, pareto_probability, rank_sets, score_matrix
 
 ROLES = ("guide", "core", "total")
 RECIPE_COLOURS = {"core": "#6b6b6b", "icl": "#1f77b4", "reference-core": "#ff7f0e", "guided": "#2ca02c"}
@@ -84,6 +85,15 @@ class Row:
     guide_variant: str = ""  # guide prompt marker (g1, g2, ...): separate rows, same panel
     pareto: bool = False
     superseded_logs: list[str] = field(default_factory=list)
+    #: 95% rank-set among the rows of its benchmark/split/variant run on the same problems
+    #: (results.ranks); None when the row could not be paired with them.
+    rank_low: int | None = None
+    rank_high: int | None = None
+    #: Share of the same bootstrap draws in which the row is on the accuracy/cost frontier.
+    pareto_probability: float | None = None
+    #: Per problem: its mean score and its $ (all attempts); what the rank-sets resample. Not exported.
+    problem_scores: dict[str, float] = field(default_factory=dict, repr=False)
+    problem_costs: dict[str, float] | None = field(default=None, repr=False)
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -134,6 +144,9 @@ class Leaderboard:
                 "variant": "v1, v2, ... when a benchmark/split has rows from more than one (data revision, core prompt version): separate panels and frontiers; see 'variants'",
                 "guide_variant": "g1, g2, ... when guided rows of a benchmark/split use more than one guide prompt version; see 'variants'",
                 "pareto": "on the accuracy-vs-total-cost Pareto frontier of its benchmark/split/variant",
+                "rank_set": "95% rank-set (1 = most accurate) among the rows of its benchmark/split/variant run on the same problem ids: paired bootstrap over those problems, simultaneous intervals for every pairwise difference (studentised maximum); every row's true rank lies in its set at once with probability >= 95%. null: not paired (see warnings)",
+                "rank_low": "the rank-set's best rank", "rank_high": "the rank-set's worst rank",
+                "pareto_probability": "share of the same bootstrap draws (accuracy and cost per problem both resampled) in which the row is on the frontier; null when not paired or a cost is unknown",
                 "batch_priced": "roles run through a batch API (Inspect's --batch) -> the factor of list prices they are priced at (results/models.yaml batch_discount); empty: list prices",
             },
             "rows": [_row_dict(r) for r in self.rows],
@@ -146,6 +159,9 @@ class Leaderboard:
 def _row_dict(row: Row) -> dict[str, Any]:
     d = asdict(row)
     d["accuracy_ci95"] = list(row.accuracy_ci95) if row.accuracy_ci95 else None
+    d.pop("problem_scores")
+    d.pop("problem_costs")
+    d["rank_set"] = fmt_rank(row) if row.rank_low is not None else None
     return d
 
 
@@ -160,7 +176,10 @@ def row_from_run(run: Run) -> Row:
         by_problem[sample.id].append(sample)
     n = len(by_problem)
     correct = sum(1 for s in scored if s.correct)
-    problem_means = [sum(1 for s in attempts if s.correct) / len(attempts) for attempts in by_problem.values()]
+    per_problem = {pid: sum(1 for s in attempts if s.correct) / len(attempts) for pid, attempts in by_problem.items()}
+    problem_means = list(per_problem.values())
+    costs = {pid: sum_or_none(s.cost["total"] for s in attempts) for pid, attempts in by_problem.items()}
+    problem_costs = None if any(c is None for c in costs.values()) else {p: float(c) for p, c in costs.items()}
     accuracy = (sum(problem_means) / n) if n else None
     cost = {}
     for role in ROLES:
@@ -199,6 +218,8 @@ def row_from_run(run: Run) -> Row:
         date=info.created[:10],
         created=info.created,
         log=_display_path(info.path),
+        problem_scores=per_problem,
+        problem_costs=problem_costs,
     )
 
 
@@ -255,6 +276,7 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
         rows.append(row)
     variants = _assign_variants(rows, warnings)
     _mark_pareto(rows)
+    _mark_ranks(rows, warnings)
     rows.sort(key=lambda r: (r.benchmark, r.split, r.variant, r.guide_variant, -(r.accuracy if r.accuracy is not None else -1.0),
                              r.cost_per_1k["total"] if r.cost_per_1k["total"] is not None else math.inf, r.label))
     return Leaderboard(rows=rows, warnings=warnings, skipped=skipped, variants=variants, sources=source_list, note=note)
@@ -325,6 +347,31 @@ def _mark_pareto(rows: list[Row]) -> None:
             row.pareto = True
 
 
+def _mark_ranks(rows: list[Row], warnings: list[str]) -> None:
+    """Rank-sets and Pareto probabilities per benchmark/split/variant, over the rows that share
+    their problem ids (results.ranks); rows run on other ids are named in a warning."""
+    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.n:
+            groups[row.group].append(row)
+    for (bench, split, variant), members in groups.items():
+        cohort, apart = paired_cohort({k: frozenset(r.problem_scores) for k, r in enumerate(members)})
+        ranked = [members[k] for k in cohort]
+        ids = sorted(ranked[0].problem_scores)
+        for row, rank in zip(ranked, rank_sets(score_matrix([r.problem_scores for r in ranked], ids)), strict=True):
+            row.rank_low, row.rank_high = rank.low, rank.high
+        if all(r.problem_costs is not None for r in ranked):
+            costs = score_matrix([r.problem_costs for r in ranked], ids)  # type: ignore[misc]
+            probabilities = pareto_probability(score_matrix([r.problem_scores for r in ranked], ids), costs)
+            for row, p in zip(ranked, probabilities, strict=True):
+                row.pareto_probability = p
+        if apart:
+            names = ", ".join(f"{members[k].label} ({members[k].recipe}, {members[k].n} problems)" for k in apart)
+            where = f"{bench}/{split}" + (f" [{variant}]" if variant else "")
+            warnings.append(f"{where}: not ranked with the others, because they were not run on the same sample ids "
+                            f"(rank-sets pair rows problem by problem): {names}")
+
+
 def pareto_frontier(rows: Sequence[Row]) -> list[Row]:
     """Rows not dominated by another (no other row at most as costly and at least as accurate,
     with one of the two strictly), in order of cost."""
@@ -362,6 +409,12 @@ def fmt_acc(row: Row) -> str:
     return f"{100 * row.accuracy:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def fmt_rank(row: Row) -> str:
+    if row.rank_low is None or row.rank_high is None:
+        return "—"
+    return str(row.rank_low) if row.rank_low == row.rank_high else f"{row.rank_low}–{row.rank_high}"
+
+
 def fmt_tokens(t: dict[str, float]) -> str:
     return f"{t['input_tokens']:.0f} / {t['output_tokens']:.0f}"
 
@@ -371,7 +424,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("benchmark", "text"), ("split", "text"), ("core", "text"), ("guide", "text"), ("recipe", "text"),
     ("n", "num"), ("accuracy (95% CI)", "num"), ("$/1k guide", "num"), ("$/1k core", "num"),
     ("$/1k total", "num"), ("guide tokens/problem (in / out)", "num"), ("core tokens/problem (in / out)", "num"),
-    ("strategy valid", "num"), ("leak rate", "num"), ("Pareto", "text"), ("date", "text"), ("log", "text"),
+    ("strategy valid", "num"), ("leak rate", "num"), ("Pareto", "text"), ("rank (95% set)", "num"),
+    ("P(Pareto)", "num"), ("date", "text"), ("log", "text"),
 ]
 
 
@@ -390,7 +444,10 @@ def _cells(row: Row) -> list[tuple[str, Any]]:
         (fmt_tokens(row.tokens_per_problem["guide"]), row.tokens_per_problem["guide"]["total_tokens"]),
         (fmt_tokens(row.tokens_per_problem["core"]), row.tokens_per_problem["core"]["total_tokens"]),
         (fmt_pct(row.strategy_validity), row.strategy_validity), (fmt_pct(row.leak_rate), row.leak_rate),
-        ("★" if row.pareto else "", 1 if row.pareto else 0), (row.date, row.created), (row.log, row.log),
+        ("★" if row.pareto else "", 1 if row.pareto else 0),
+        (fmt_rank(row), None if row.rank_low is None else row.rank_low + (row.rank_high or row.rank_low) / 1000),
+        (fmt_pct(row.pareto_probability, 0), row.pareto_probability),
+        (row.date, row.created), (row.log, row.log),
     ]
 
 
@@ -419,7 +476,9 @@ def to_markdown(board: Leaderboard, plot_name: str | None = None) -> str:
     lines = ["# Leaderboard", "",
              f"Generated {board.generated} from {', '.join(board.sources)}. Accuracy with a 95% Wilson interval; "
              "$ per 1,000 problems (list prices, `results/prices.yaml`; \"(batch)\": a `--batch` run, at the batch price); ★ = on the accuracy/cost Pareto frontier "
-             "of its benchmark.", ""]
+             "of its benchmark. rank (95% set): the ranks a row could hold among the rows run on the same problems "
+             "(\"2–4\": not distinguishable from ranks 2 to 4; all rows' true ranks lie in their sets at once with "
+             "probability 95%); P(Pareto): how often it is on the frontier when the problems are resampled.", ""]
     if board.note:
         lines[2:2] = [f"**How these runs were produced:** {board.note}", ""]
     lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
@@ -505,7 +564,9 @@ def to_html(board: Leaderboard, svg: str | None) -> str:
         "<title>gcop leaderboard</title>", f"<style>{CSS}</style></head><body>",
         "<h1>gcop leaderboard</h1>",
         f"<p>Generated {e(board.generated)} from {e(', '.join(board.sources))}. Accuracy with a 95% Wilson interval; "
-        "$ per 1,000 problems; ★ = on the accuracy/cost Pareto frontier of its benchmark. Click a column header to sort.</p>",
+        "$ per 1,000 problems; ★ = on the accuracy/cost Pareto frontier of its benchmark. rank (95% set): the ranks a row "
+        "could hold among the rows run on the same problems (all true ranks lie in their sets at once with probability 95%); "
+        "P(Pareto): how often it is on the frontier when the problems are resampled. Click a column header to sort.</p>",
         *([f'<p class="note"><strong>How these runs were produced:</strong> {e(board.note)}</p>'] if board.note else []),
         f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>',
     ]

@@ -211,6 +211,26 @@ def test_leaderboard_numbers_match_hand_computation(logs):
 
 
 @needs_shared_data
+def test_rows_carry_rank_sets_and_pareto_probabilities(logs):
+    """A, B, C, D share the 10 problems: paired rank-sets among the four. C (10/10) and B (9/10)
+    differ on one problem: both may be first. E is alone in its variant: rank 1. U ran 3 problems:
+    not paired with the others, said so."""
+    board = build_leaderboard([logs["board"], logs["root"] / "unpriced"])
+    a, b, c, d = (_row_of(board, logs[k]) for k in "ABCD")
+    e, u = _row_of(board, logs["E"]), _row_of(board, logs["U"])
+    assert c.rank_low == 1 and b.rank_low == 1 and (b.rank_high, c.rank_high) >= (2, 2)
+    assert a.rank_high == 4 and d.rank_high >= 3 and all(r.rank_low <= r.rank_high for r in (a, b, c, d))
+    assert (e.rank_low, e.rank_high) == (1, 1)
+    assert u.rank_low is None and u.pareto_probability is None
+    assert any("not ranked with the others" in w and "3 problems" in w for w in board.warnings)
+    # D (6/10 at $0.42) is dominated by B (9/10 at $0.21) in almost every draw; the cheapest row A always leads
+    assert a.pareto_probability == 1.0 and d.pareto_probability < 0.1 < b.pareto_probability
+    exported = {r["log"]: r for r in board.to_dict()["rows"]}
+    assert exported[c.log]["rank_set"] == f"1–{c.rank_high}" and "problem_scores" not in exported[c.log]
+    assert "rank_set" in board.to_dict()["definitions"]
+
+
+@needs_shared_data
 def test_leaderboard_files(logs, tmp_path):
     board = build_leaderboard(logs["board"])
     written = write_leaderboard(board, tmp_path / "out")
@@ -323,6 +343,19 @@ def test_html_sorts_in_headless_chromium(logs, tmp_path):
     assert len(totals) == 5, dom[:2000]
     assert totals == sorted(totals) and totals[0] == pytest.approx(0.12) and totals[-1] == pytest.approx(0.45)
     assert 'aria-sort="ascending"' in dom
+    # the rank column sorts too: best rank-sets first
+    ranked = page.replace("</body>", "<script>document.getElementById('leaderboard').tHead.rows[0].cells[15].click();</script></body>")
+    ranked_page = tmp_path / "ranked.html"
+    ranked_page.write_text(ranked)
+    ranked_dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", ranked_page.as_uri()],
+        capture_output=True, text=True, timeout=90,
+    ).stdout
+    assert re.search(r"<th[^>]*aria-sort=\"ascending\"[^>]*>rank \(95% set\)</th>", ranked_dom), ranked_dom[:1500]
+    cells = re.findall(r'<td data-sort="[01]">★?</td><td class="num" data-sort="([0-9.]*)">(—|[0-9]+(?:–[0-9]+)?)</td>'
+                       r'<td class="num" data-sort="[0-9.]*">(?:—|[0-9]+%)</td>', ranked_dom)
+    assert len(cells) == 5 and all(text != "—" for _, text in cells)
+    assert [float(v) for v, _ in cells] == sorted(float(v) for v, _ in cells)
     # the plot is on the page, as an embedded image
     assert re.search(r'<img alt="accuracy against total inference cost[^"]*" src="data:image/svg\+xml;base64,', dom)
 
