@@ -70,19 +70,24 @@ async def _check(
         spec = get_benchmark(benchmark)
         problems = spec.load(None, data_dir)
         if references:
-            ids, verdicts, jobs = [], [], []
+            decided: list[tuple[str, Verdict]] = []  # judged on the spot (or an empty reference)
+            job_ids, jobs = [], []
             for problem in problems:
                 sample = spec.sample(problem)
                 target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
                 judged = prepare_judgement(spec.name, spec.reference_answer(problem), target=target,
                                            metadata=sample.metadata or {}, sample_id=problem.id)
-                ids.append(problem.id)
-                (verdicts if isinstance(judged, Verdict) else jobs).append(judged)
-            if verdicts:
-                failed = [(i, v) for i, v in zip(ids, verdicts) if not v.passed]
+                if isinstance(judged, Verdict):
+                    decided.append((problem.id, judged))
+                else:
+                    job_ids.append(problem.id)
+                    jobs.append(judged)
+            if decided:
+                verdicts = [v for _, v in decided]
+                failed = [(i, v) for i, v in decided if not v.passed]
                 results.append(CheckResult(spec.name, len(verdicts), _count(verdicts), failed))
             if jobs:
-                sandbox_jobs.append((spec.name, ids, jobs, None))
+                sandbox_jobs.append((spec.name, job_ids, jobs, None))
         if trials:
             recorded = [trial for problem in problems for trial in spec.recorded_trials(problem)]
             if recorded:

@@ -167,6 +167,29 @@ def test_a_registered_benchmark_is_checked_by_selfcheck(toy_data, registered, tm
     assert (result.name, result.total, result.counts["passed"], result.ok) == ("toy", 3, 3, True)
 
 
+def test_selfcheck_names_a_reference_decided_without_the_sandbox(toy_data):
+    """A reference that needs no sandbox run (here an empty one) is counted with its own id, apart
+    from the jobs the sandbox runs."""
+    from gcop.selfcheck import run_selfcheck
+    from tests.evals.toy_benchmark import ToyBenchmark
+
+    class EmptyFirst(ToyBenchmark):
+        name = "toy-empty"
+
+        def reference_answer(self, problem):
+            return "" if problem.id == "toy-last" else super().reference_answer(problem)
+
+    register(EmptyFirst())
+    try:
+        results = run_selfcheck(executor="local", workers=1, data_dir=toy_data, benchmarks=["toy-empty"], trials=False,
+                                progress=False)
+    finally:
+        unregister("toy-empty")
+    on_the_spot, in_sandbox = results
+    assert (on_the_spot.total, [i for i, _ in on_the_spot.problems]) == (1, ["toy-last"])
+    assert (in_sandbox.total, in_sandbox.counts["passed"], in_sandbox.problems) == (2, 2, [])
+
+
 def test_a_registered_benchmark_is_a_grpo_reward(toy_data, registered, tmp_path):
     """The same spec judges the reward: a valid strategy earns R = 1 from the strategy-gated core
     (the reference passes the toy's tests), an invalid one R = 0 and the sandbox never runs it."""
