@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from inspect_ai import Task
-from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.dataset import MemoryDataset
 from inspect_ai.util import SandboxEnvironmentType
 
 from gcop.costs import apply_prices
 from guides.prompts import GUIDE_PROMPT_VERSION
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-from .benchmarks import benchmark_for, get_benchmark
+from .benchmarks import get_benchmark
 from .data import DATA_DIR_ENV
 from .icl import Retriever
 from .prompts import CORE_PROMPT_VERSION
@@ -27,11 +27,6 @@ from .solvers import MODES, ON_INVALID, guide_core
 
 #: Default sandbox for code tasks: the project's warm Docker pool (see sandbox.inspect_provider).
 DEFAULT_SANDBOX = "gcop"
-
-
-def sample_from(problem: Any) -> Sample:
-    """An Inspect sample with everything the scorer needs in its metadata (the problem's spec decides)."""
-    return benchmark_for(problem).sample(problem)
 
 
 @functools.lru_cache(maxsize=8)

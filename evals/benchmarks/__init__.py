@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from collections.abc import Sequence
 from typing import Any
 
 from .base import Benchmark, DataDir, Problem
@@ -111,8 +110,3 @@ def problem_index(benchmark: str, data_dir: DataDir = None, *, strict: bool = Fa
             raise AssertionError(f"duplicate {benchmark} id {problem.id!r}")
         index[problem.id] = problem
     return index
-
-
-def sandboxed_names(names: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The names (of ``names``, default all) whose benchmarks are judged in the sandbox."""
-    return tuple(n for n in (names or benchmark_names()) if get_benchmark(n).sandboxed)

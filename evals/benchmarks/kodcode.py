@@ -28,7 +28,6 @@ from ..data import (
     RawRecord,
     check_split,
     files_fingerprint,
-    local_files_revision,
     read_records,
     report_bad_records,
     require_dir,
@@ -338,15 +337,10 @@ class KodCodeBenchmark(Benchmark):
     id_field = "question_id"
     verify_overrides = ("test",)
     task_ref = "evals.kodcode:kodcode"
+    hub_revision = f"{KODCODE_HF_PATH}@{KODCODE_REVISION} seed={KODCODE_SEED}"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_kodcode(split, data_dir, strict=strict))
-
-    def data_revision(self, data_dir: DataDir) -> str:
-        root = resolve_data_dir(data_dir)
-        if root is None:
-            return f"{KODCODE_HF_PATH}@{KODCODE_REVISION} seed={KODCODE_SEED}"
-        return local_files_revision(self.name, root / "kodcode")
 
     def sample(self, problem: KodCodeProblem) -> Sample:
         return Sample(

@@ -21,7 +21,6 @@ from evals.benchmarks import Benchmark, DataDir
 from evals.data import (
     DataRecordError,
     check_split,
-    local_files_revision,
     read_records,
     report_bad_records,
     require_file,
@@ -72,12 +71,10 @@ class ToyBenchmark(Benchmark):
     splits = SPLITS
     sandboxed = True
     task_ref = "tests.evals.toy_benchmark:toy"
+    hub_revision = "(no Hub copy)"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_toy(split, data_dir, strict=strict))
-
-    def data_revision(self, data_dir: DataDir) -> str:
-        return local_files_revision(self.name, Path(resolve_data_dir(data_dir) or ".") / "toy")
 
     def sample(self, problem: ToyProblem) -> Sample:
         return Sample(id=problem.id, input=problem.prompt, target="",
