@@ -202,3 +202,45 @@ def test_a_registered_benchmark_is_a_grpo_reward(toy_data, registered, tmp_path)
     out = engine.compute([p.id for p in problems] + [problems[0].id], [good, good, "no strategy"])
     assert out["R"] == [1.0, 1.0, 0.0] and out["I_str"] == [1.0, 1.0, 0.0]
     assert out["dR_penalty"] == [0.0, 0.0, 0.0]  # baseline R(without) = 0: the wrong answer
+
+
+# ----------------------------------------------------------------- the reference stays out of reach
+
+
+@needs_shared_data
+@pytest.mark.parametrize("name", ["gsm8k", "humaneval", "kodcode"])
+def test_the_reference_in_a_samples_metadata_reaches_no_model_and_no_sandbox_job(name, tmp_path):
+    """Samples carry the reference solution (for the offline reference cores). A policy must not be
+    able to earn a pass by reading it: no prompt the guide or the core gets contains it, and the job
+    the sandbox runs for a response holds only the response and the tests."""
+    from inspect_ai.model import get_model
+
+    from tests.conftest import mock_output
+
+    spec = get_benchmark(name)
+    problems = load_problems(name, None, SHARED_DATA)[:3]
+    secret = {p.id: spec.reference_answer(p).strip("`\n").removeprefix("python\n") for p in problems}
+    prompts: list[str] = []
+
+    def recording(input, tools, tool_choice, config):  # noqa: A002
+        prompts.append("\n".join(m.text for m in input))
+        return mock_output("<strategy>\n1. Read the task.\n</strategy>\nno answer")
+
+    task = spec.task_function()(mode="guided", data_dir=str(SHARED_DATA),
+                                **({"executor": "local"} if spec.sandboxed else {}),
+                                **({"split": "all"} if "train" in spec.splits else {}))
+    model = get_model("mockllm/model", custom_outputs=recording, memoize=False)
+    [log] = inspect_eval(task, model=model, model_roles={"guide": get_model("mockllm/model", custom_outputs=recording,
+                                                                              memoize=False)},
+                         sample_id=[p.id for p in problems], display="none", log_dir=str(tmp_path))
+    assert log.status == "success", log.error
+    assert len(prompts) == 6  # a guide and a core call per sample
+    # the reference's solution body (for HumanEval: past the prompt, which the core is shown) is in no prompt
+    bodies = [p.canonical_solution.strip() if name == "humaneval" else s for p, s in zip(problems, secret.values())]
+    assert not any(body in prompt for body in bodies for prompt in prompts)
+    for problem, body in zip(problems, bodies, strict=True):
+        sample = spec.sample(problem)
+        job = prepare_judgement(name, "```python\nx = 1\n```", target=sample.target, metadata=sample.metadata,
+                                sample_id=problem.id)
+        carried = json.dumps(job.to_wire()) if isinstance(job, TestJob) else job.reason
+        assert body not in carried
