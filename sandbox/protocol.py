@@ -72,6 +72,18 @@ class TestJob:
         }
 
 
+def _answer_extra(answer: dict[str, Any]) -> dict[str, Any]:
+    """What a runner's answer carries besides the verdict: how it was decided (``boundary``) and
+    the names of the tests that passed (``passed_tests``)."""
+    extra: dict[str, Any] = {}
+    if isinstance(answer.get("boundary"), dict):
+        extra["boundary"] = dict(answer["boundary"])
+    passed = answer.get("passed_tests")
+    if isinstance(passed, list) and all(isinstance(name, str) for name in passed):
+        extra["passed_tests"] = list(passed)
+    return extra
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     status: Status
@@ -103,7 +115,7 @@ class Verdict:
                 output=str(answer.get("output", "")),
                 attempts=attempts,
                 executor=executor,
-                extra={"boundary": dict(answer["boundary"])} if isinstance(answer.get("boundary"), dict) else {},
+                extra=_answer_extra(answer),
             )
         except (KeyError, TypeError, ValueError) as exc:
             return cls(Status.ERROR, f"malformed runner answer: {exc}", attempts=attempts, executor=executor)

@@ -143,6 +143,19 @@ def _test_name(nodeid: str) -> str:
 # --------------------------------------------------------------------------- verdict rules
 
 
+def passed_test_names(report: dict[str, Any]) -> list[str]:
+    """The names of the collected tests whose setup, call and teardown all passed, from an
+    authenticated report (what a cascade's examples rule reads: which visible examples held)."""
+    outcomes: dict[str, dict[str, str]] = {}
+    for nodeid, when, outcome, *_ in report.get("reports") or []:
+        outcomes.setdefault(str(nodeid), {})[str(when)] = str(outcome)
+    return sorted(
+        _test_name(str(nodeid))
+        for nodeid in report.get("collected") or []
+        if all(outcomes.get(str(nodeid), {}).get(when) == "passed" for when in ("setup", "call", "teardown"))
+    )
+
+
 def judge(
     report: dict[str, Any] | None,
     *,
@@ -2412,17 +2425,16 @@ class Runner:
             self._clean(workdir)
             cleaned = True
             marks.append(("kill, sweep, clean", time.monotonic()))
-            boundary: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
             if timed_out:
                 verdict = (STATUS_TIMEOUT, f"time limit of {timeout:g} s exceeded", 0, 0)
             elif overflow:
                 verdict = (STATUS_FAILED, f"the test process wrote over {MAX_REPORT_BYTES} bytes of report", 0, 0)
             else:
-                verdict, boundary = self._decide(raw, status, nonce, expected, timeout)
+                verdict, extra = self._decide(raw, status, nonce, expected, timeout)
             text = self._tail(output)
             answer = self._answer(job_id, verdict[0], verdict[1], started, verdict[2], verdict[3], text)
-            if boundary:
-                answer["boundary"] = boundary
+            answer.update(extra)
             if job.get("profile"):
                 points = [("", started)] + marks
                 answer["phases_ms"] = {name: round((t - points[i][1]) * 1000, 3) for i, (name, t) in enumerate(points[1:])}
@@ -2458,8 +2470,10 @@ class Runner:
     def _decide(
         raw: bytes, status: int | None, nonce: str, expected: list[str] | None, timeout: float
     ) -> tuple[tuple[str, str, int, int], dict[str, Any]]:
-        """The verdict from the judge's report and how its process ended. Whatever the report
-        is (not JSON, not an object, odd fields), the outcome is a verdict, never an error."""
+        """The verdict from the judge's report and how its process ended, and what the answer
+        carries besides (``boundary``; ``passed_tests``, the names of the tests that passed).
+        Whatever the report is (not JSON, not an object, odd fields), the outcome is a verdict,
+        never an error."""
         exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
         sig = -exit_code if exit_code is not None and exit_code < 0 else None
         if sig == signal.SIGXCPU:
@@ -2476,10 +2490,18 @@ class Runner:
             verdict = judge(report, nonce=nonce, exit_code=exit_code, signal_number=sig, expected=expected)
         except Exception as exc:  # noqa: BLE001 - a malformed report is the sample's failure
             return (STATUS_FAILED, f"malformed test report ({type(exc).__name__})", 0, 0), {}
-        boundary = report.get("boundary") if report and report.get("nonce") == nonce else None
-        if not isinstance(boundary, dict):
-            return verdict, {}
-        return verdict, {str(k): v for k, v in boundary.items() if type(v) in (int, str)}
+        authentic = bool(report) and report.get("nonce") == nonce
+        boundary = report.get("boundary") if authentic else None
+        extra: dict[str, Any] = {}
+        kept = {str(k): v for k, v in boundary.items() if type(v) in (int, str)} if isinstance(boundary, dict) else {}
+        if kept:
+            extra["boundary"] = kept
+        if authentic:
+            try:
+                extra["passed_tests"] = passed_test_names(report)
+            except Exception:  # noqa: BLE001 - odd fields: the verdict stands, the list is left out
+                pass
+        return verdict, extra
 
     def _wait(self, pid: int, report_fd: int, deadline: float) -> tuple[bytes, int | None, bool, bool]:
         """Read the report while waiting for the child; kill its process group at the deadline.
