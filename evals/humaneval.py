@@ -18,6 +18,11 @@ def humaneval(
     max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
+    cascade_rule: str = "agreement",
+    cascade_k: int | None = None,
+    cascade_threshold: float = 1.0,
+    memory_k: int = 3,
+    memory_warm: int = 0,
     sandbox: str = DEFAULT_SANDBOX,
     executor: str = "docker",
     data_dir: str | None = None,
@@ -26,12 +31,16 @@ def humaneval(
     """HumanEval (164 problems, test split) judged by its unit tests in the sandbox.
 
     Args:
-      mode: core | icl | guided (default: guided when --model-role guide=... is given, else core).
+      mode: core | icl | guided | cascade | guided_cascade | memory (default: guided when --model-role guide=... is given, else core).
       icl_k: retrieved examples in icl mode (from KodCode's train split: HumanEval has no train split).
       max_strategy_tokens: the guide's strategy budget.
       max_guide_tokens: cap on the guide call's output (default: a think budget of 1,024 plus
         max_strategy_tokens); recorded in each sample's guide metadata.
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
+      cascade_rule: the cascade modes' deferral rule: agreement | examples (code: the statement's examples, in the sandbox).
+      cascade_k: cheap-core samples the rule reads (default 3 for agreement, 1 for examples).
+      cascade_threshold: escalate to the strong role when the rule's confidence is below this.
+      memory_k: strategies a memory query retrieves. memory_warm: train problems that warm it first.
       sandbox: gcop (the warm pool, default) | docker | k8s | local (Inspect's own sandboxes).
       executor: for the gcop sandbox: docker (default) | local (weaker isolation).
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
@@ -39,7 +48,9 @@ def humaneval(
     reject_unknown_options("humaneval", unknown)
     return build_task(
         "humaneval", split=None, mode=mode, icl_k=icl_k,
-        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid, data_dir=data_dir,
+        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid,
+        cascade_rule=cascade_rule, cascade_k=cascade_k, cascade_threshold=cascade_threshold,
+        memory_k=memory_k, memory_warm=memory_warm, data_dir=data_dir,
         sandbox=sandbox_spec(sandbox, executor),
     )
 

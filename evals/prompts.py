@@ -2,7 +2,8 @@
 
 Math: solve step by step, consider the strategy if it helps, final answer in ``\\boxed{}``.
 Code: a full implementation that restates the signature, in one ```python block.
-The strategy enters the core's input only in ``guided`` mode; ICL examples only in ``icl`` mode.
+The strategy enters the core's input only in the guided modes; ICL examples only in ``icl`` mode;
+remembered strategies only in ``memory`` mode.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ _STRATEGY_NOTE: dict[str, str] = {
 }
 
 
+_MEMORY_NOTE: dict[str, str] = {
+    "math": "Strategies that solved similar problems follow. Consider them and use what helps.",
+    "code": "Strategies that solved similar tasks follow. Consider them and use what helps.",
+}
+
+
 def _example_block(domain: str, problem: str, solution: str, index: int) -> str:
     if domain == "code":
         return f"Example {index}\nTask:\n{problem.strip()}\n\nSolution:\n```python\n{solution.strip()}\n```"
@@ -46,8 +53,10 @@ def core_messages(
     *,
     strategy: str | None = None,
     examples: Sequence[tuple[str, str]] = (),
+    remembered: Sequence[str] = (),
 ) -> list[ChatMessage]:
-    """The core's input: system prompt, then (ICL examples,) the problem and (the strategy)."""
+    """The core's input: system prompt, then (ICL examples,) the problem, (the strategy) and (the
+    strategies a memory cascade retrieved for it, ``remembered``)."""
     parts: list[str] = []
     if examples:
         parts.append("Here are solved examples of similar problems.")
@@ -57,6 +66,9 @@ def core_messages(
     parts.append(f"{label}:\n{problem.strip()}")
     if strategy:
         parts.append(f"{_STRATEGY_NOTE[domain]}\n<strategy>\n{strategy.strip()}\n</strategy>")
+    if remembered:
+        blocks = "\n".join(f"<strategy>\n{text.strip()}\n</strategy>" for text in remembered)
+        parts.append(f"{_MEMORY_NOTE[domain]}\n{blocks}")
     if domain == "math":
         parts.append("Give the final answer as \\boxed{N}.")
     else:

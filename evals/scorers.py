@@ -81,10 +81,10 @@ def _boundary_fields(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _score(verdict: Verdict, answer: str | None, state: TaskState) -> Score:
+def _score(verdict: Verdict, answer: str | None, state: TaskState, cascade: Mapping[str, Any] | None = None) -> Score:
     metadata = {
         "status": verdict.status.value, "mode": state.metadata.get("mode"), **_guide_fields(state),
-        **_boundary_fields(verdict),
+        **_boundary_fields(verdict), **(cascade or {}),
     }
     if verdict.status is Status.ERROR:
         # Infrastructure trouble is not the model's failure: raise so Inspect marks the sample
@@ -96,6 +96,29 @@ def _score(verdict: Verdict, answer: str | None, state: TaskState) -> Score:
         explanation=verdict.reason,
         metadata=metadata,
     )
+
+
+async def _cascade_fields(spec: Benchmark, state: TaskState, target: Target, verdict: Verdict) -> dict[str, Any]:
+    """A cascade sample's escalation and its cheap answer's verdict (judged the same way: when it
+    was kept, it is the sample's verdict); a memory sample's memory size after it."""
+    record = state.metadata.get("cascade")
+    if not isinstance(record, Mapping):
+        return {}
+    escalated = bool(record.get("escalated"))
+    if escalated:
+        cheap = await judge_response(record.get("cheap_answer"), spec.name, target=target.text, metadata=state.metadata,
+                                     sample_id=str(state.sample_id))
+        if cheap.status is Status.ERROR:
+            raise RuntimeError(f"sandbox infrastructure error while scoring the cheap answer: {cheap.reason}")
+        cheap_correct = cheap.passed
+    else:
+        cheap_correct = verdict.passed
+    fields: dict[str, Any] = {"escalated": escalated, "cheap_correct": cheap_correct}
+    memory = state.metadata.get("memory")
+    if isinstance(memory, Mapping):
+        fields["memory_size"] = memory.get("size")
+        fields["memory_dropped"] = int(memory.get("dropped") or 0) + int((memory.get("warm") or {}).get("dropped") or 0)
+    return fields
 
 
 # Metrics that do not apply to a run (no guided sample, no judged test) are left out of its results
@@ -139,12 +162,49 @@ def _scorer_function(spec: Benchmark) -> Scorer:
         verdict = await judge_response(response, spec.name, target=target.text, metadata=state.metadata,
                                        sample_id=str(state.sample_id))
         answer = await anyio.to_thread.run_sync(spec.extracted_answer, response or "")
-        return _score(verdict, answer or None, state)
+        return _score(verdict, answer or None, state, await _cascade_fields(spec, state, target, verdict))
 
     return score
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate()])
+@metric
+def escalation_rate() -> Metric:
+    """The share of cascade samples sent to the strong model (absent outside the cascade modes)."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        return _applies("escalation_rate", _mean_of("escalated", scores))
+
+    return compute  # type: ignore[return-value]
+
+
+@metric
+def cheap_accuracy() -> Metric:
+    """The cascade's cheap core alone: the share of samples whose cheap answer passed, escalated
+    or not (absent outside the cascade modes)."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        return _applies("cheap_accuracy", _mean_of("cheap_correct", scores))
+
+    return compute  # type: ignore[return-value]
+
+
+@metric
+def memory_size() -> Metric:
+    """The memory's size at the end of a memory run (the largest size a sample recorded), and
+    the strategies dropped by the checks (absent outside memory mode)."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        sizes = [(s.score.metadata or {}).get("memory_size") for s in scores]
+        sizes = [int(v) for v in sizes if v is not None]
+        dropped = [int((s.score.metadata or {}).get("memory_dropped") or 0) for s in scores
+                   if (s.score.metadata or {}).get("memory_size") is not None]
+        return {"memory_size": float(max(sizes)) if sizes else None,
+                "memory_dropped": float(sum(dropped)) if sizes else None}
+
+    return compute  # type: ignore[return-value]
+
+
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), escalation_rate(), cheap_accuracy(), memory_size()])
 def math_scorer(benchmark: str = "gsm8k") -> Scorer:
     """A benchmark judged without a sandbox (GSM8K: the last ``\\boxed{}``, ``#### N`` or
     "answer is N" against the gold number)."""
@@ -187,7 +247,8 @@ def in_process_share() -> Metric:
     return compute  # type: ignore[return-value]
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), by_value_share(), in_process_share()])
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), escalation_rate(), cheap_accuracy(), memory_size(),
+                 by_value_share(), in_process_share()])
 def code_scorer(benchmark: str) -> Scorer:
     """A benchmark judged in the sandbox (HumanEval, KodCode: the extracted code's unit tests)."""
     spec = get_benchmark(benchmark)

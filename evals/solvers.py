@@ -1,4 +1,5 @@
-"""The guide–core pipeline as one Inspect solver: (guide step,) (ICL retrieval,) core generation."""
+"""The guide–core pipeline as one Inspect solver: (guide step,) (ICL or memory retrieval,) core
+generation (and, in the cascade modes, the deferral to the strong model: :mod:`evals.cascade`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from gcop.costs import usage_fields
 from gcop.lifecycle import check_not_retired
 
+from .benchmarks import Benchmark
+from .cascade import CascadeSettings, StrongRoleMissingError, memory_retrieve, run_cascade, strong_role_bound
 from .icl import Retriever
+from .memory import MemoryCascade
 from .prompts import Domain, core_messages
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-Mode = Literal["core", "icl", "guided"]
-MODES: tuple[str, ...] = ("core", "icl", "guided")
+Mode = Literal["core", "icl", "guided", "cascade", "guided_cascade", "memory"]
+MODES: tuple[str, ...] = ("core", "icl", "guided", "cascade", "guided_cascade", "memory")
+#: The modes whose cheap answer may escalate to the ``strong`` role (see :mod:`evals.cascade`).
+CASCADE_MODES: tuple[str, ...] = ("cascade", "guided_cascade", "memory")
 ON_INVALID: tuple[str, ...] = ("run_core_without", "score_zero")
 
 
@@ -47,17 +53,27 @@ def guide_core(
     max_guide_tokens: int | None = None,
     on_invalid: str = "run_core_without",
     leak_answer: Callable[[TaskState], dict[str, Any]] | None = None,
+    benchmark: Benchmark | None = None,
+    cascade: CascadeSettings | None = None,
+    memory: MemoryCascade | None = None,
 ) -> Solver:
     """``mode``: ``core`` (the core alone), ``icl`` (``icl_k`` retrieved train examples first),
-    ``guided`` (the guide role's strategy in the core's input). ``None`` picks ``guided`` when a
-    model is bound to the ``guide`` role, else ``core``. ``on_invalid``: with an unparseable
-    strategy, ``run_core_without`` it or ``score_zero`` (the core is not called)."""
+    ``guided`` (the guide role's strategy in the core's input), ``cascade`` / ``guided_cascade``
+    (the core alone / guided answers, the ``cascade`` rule may escalate to the ``strong`` role),
+    ``memory`` (Inter-Cascade: the core gets the strategies ``memory`` retrieves; an escalated
+    query's strong model writes one). ``None`` picks ``guided`` when a model is bound to the
+    ``guide`` role, else ``core``. ``on_invalid``: with an unparseable strategy,
+    ``run_core_without`` it or ``score_zero`` (the core is not called)."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if on_invalid not in ON_INVALID:
         raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
     if mode == "icl" and retriever is None:
         raise ValueError("icl mode needs a retriever")
+    if mode in CASCADE_MODES and (benchmark is None or cascade is None):
+        raise ValueError(f"{mode} mode needs the benchmark and its cascade settings")
+    if mode == "memory" and memory is None:
+        raise ValueError("memory mode needs its memory (evals.memory.MemoryCascade)")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         from guides.solver import guide_role_bound, guide_step
@@ -68,7 +84,11 @@ def guide_core(
         problem = _problem_text(state)
         strategy: str | None = None
         examples: list[tuple[str, str]] = []
-        if chosen == "guided":
+        remembered: list[str] = []
+        warm_calls: list[ModelOutput] = []
+        if chosen in CASCADE_MODES and not strong_role_bound():
+            raise StrongRoleMissingError(chosen)
+        if chosen in ("guided", "guided_cascade"):
             _price_guide()
             state = await guide_step(domain, max_strategy_tokens=max_strategy_tokens, max_tokens=max_guide_tokens,
                                      required=True)(state, generate)
@@ -89,9 +109,16 @@ def guide_core(
             picked = retriever().nearest(problem, icl_k, exclude_ids=[str(state.sample_id)])
             state.metadata["icl_ids"] = [example_id for example_id, _, _ in picked]
             examples = [(p, s) for _, p, s in picked]
-        state.messages = core_messages(domain, problem, strategy=strategy, examples=examples)
+        elif chosen == "memory":
+            assert memory is not None and benchmark is not None
+            remembered, warm_calls = await memory_retrieve(state, memory, benchmark, problem)
+        state.messages = core_messages(domain, problem, strategy=strategy, examples=examples, remembered=remembered)
         core = str(get_model())
         check_not_retired(core)  # before the first call, with the replacement named
+        if chosen in CASCADE_MODES:
+            assert benchmark is not None and cascade is not None
+            return await run_cascade(state, benchmark, cascade, problem, memory=memory if chosen == "memory" else None,
+                                     leak_args=leak_answer(state) if leak_answer else {}, strong_calls=warm_calls)
         state = await generate(state)
         # The core's usage, kept per sample: Inspect's model_usage merges a guide and a core that are
         # the same model, and role_usage has no entry for the main model.

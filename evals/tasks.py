@@ -23,7 +23,9 @@ from .data import DATA_DIR_ENV
 from .icl import Retriever
 from .prompts import CORE_PROMPT_VERSION
 from .scorers import task_scorer
-from .solvers import MODES, ON_INVALID, guide_core
+from .cascade import CascadeSettings
+from .memory import MemoryCascade
+from .solvers import CASCADE_MODES, MODES, ON_INVALID, guide_core
 
 #: Default sandbox for code tasks: the project's warm Docker pool (see sandbox.inspect_provider).
 DEFAULT_SANDBOX = "gcop"
@@ -51,11 +53,20 @@ def build_task(
     data_dir: str | None = None,
     limit_ids: Sequence[str] | None = None,
     sandbox: SandboxEnvironmentType | None = None,
+    cascade_rule: str = "agreement",
+    cascade_k: int | None = None,
+    cascade_threshold: float = 1.0,
+    memory_k: int = 3,
+    memory_warm: int = 0,
 ) -> Task:
     """The Inspect task of a registered benchmark: its samples (``split``; None or ``"all"``: every
     split), the guide-core solver in ``mode``, the benchmark's scorer, and ``sandbox`` for the
     benchmarks judged in one. A benchmark's ``@task`` function validates its options and calls
-    this (see ``evals/gsm8k.py``)."""
+    this (see ``evals/gsm8k.py``).
+
+    The cascade modes (:mod:`evals.cascade`) defer by ``cascade_rule`` with ``cascade_k`` cheap
+    samples below ``cascade_threshold``; ``memory`` mode retrieves ``memory_k`` strategies and
+    first warms its memory with the first ``memory_warm`` train problems of the ICL pool."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"-T mode must be one of {', '.join(MODES)}, got {mode!r}")
     if on_invalid not in ON_INVALID:
@@ -72,15 +83,26 @@ def build_task(
         raise ValueError(f"-T split must be one of {', '.join(spec.splits)} or all for {spec.name}, got {split!r}")
     if mode == "icl" and spec.icl_pool is None and split in (None, "train"):
         raise ValueError("-T mode=icl retrieves from the train split, so it cannot evaluate it: use -T split=test")
+    cascade = CascadeSettings.from_options(cascade_rule, cascade_k, cascade_threshold, sandboxed=spec.sandboxed) \
+        if mode in CASCADE_MODES else None
+    if not isinstance(memory_k, int) or memory_k < 1 or not isinstance(memory_warm, int) or memory_warm < 0:
+        raise ValueError(f"-T memory_k must be >= 1 and -T memory_warm >= 0, got {memory_k!r} and {memory_warm!r}")
+    if mode == "memory" and memory_warm and spec.icl_pool is None and split in (None, "train"):
+        raise ValueError("-T memory_warm warms the memory from the train split, so it cannot evaluate it: use -T split=test")
     prices = apply_prices()
     problems = spec.load(split, data_dir)
     if limit_ids:
         wanted = set(limit_ids)
         problems = [p for p in problems if p.id in wanted]
     samples = [spec.sample(p) for p in problems]
+    memory: MemoryCascade | None = None
+    if mode == "memory":
+        pool = get_benchmark(spec.icl_pool or spec.name)
+        warm = [pool.sample(p) for p in pool.load("train", data_dir)[:memory_warm]] if memory_warm else []
+        memory = MemoryCascade(samples, lambda: icl_retriever(spec.name, data_dir).embedder, k=memory_k, warm=warm)
 
     return Task(
-        dataset=MemoryDataset(samples, name=spec.name),
+        dataset=memory if memory is not None else MemoryDataset(samples, name=spec.name),
         solver=guide_core(
             spec.domain,
             mode,  # type: ignore[arg-type]
@@ -90,6 +112,9 @@ def build_task(
             max_guide_tokens=max_guide_tokens,
             on_invalid=on_invalid,
             leak_answer=lambda state: spec.leak_args(state.target.text, state.metadata),
+            benchmark=spec,
+            cascade=cascade,
+            memory=memory,
         ),
         scorer=task_scorer(spec),
         sandbox=sandbox,
@@ -101,6 +126,9 @@ def build_task(
             "guide_prompt_version": GUIDE_PROMPT_VERSION,
             "mode": mode or "auto (guided when a guide role is bound, else core)",
             "on_invalid": on_invalid,
+            **({"cascade": cascade.as_dict()} if cascade is not None else {}),
+            **({"memory": {"k": memory_k, "warm": memory_warm, "order": "data set order, one sample at a time"}}
+               if mode == "memory" else {}),
             "prices_per_million_tokens": {m: c.model_dump() for m, c in prices.items() if m.startswith("anthropic/")},
         },
     )

@@ -23,7 +23,7 @@ SELF_HOSTED = (
     "vllm/Qwen/Qwen3-1.7B", "vllm/Qwen/Qwen3-4B", "vllm/Qwen/Qwen3-8B",
     "hf/Qwen/Qwen3-1.7B", "hf/Qwen/Qwen3-4B",
 )
-OFFLINE = ("gcop/reference", "gcop/strategy_gated", "gcop/replay")
+OFFLINE = ("gcop/reference", "gcop/strategy_gated", "gcop/noisy", "gcop/replay")
 #: Offline models cost nothing unless this says otherwise ("input,output" $/M tokens), e.g. to
 #: show a demo leaderboard's cost axis.
 OFFLINE_ENV = "GCOP_OFFLINE_PRICE"

@@ -1,7 +1,8 @@
 """An Inspect hook that prints, at the end of each ``inspect eval`` of a gcop task, the tokens and
-US$ per role (guide, core) next to Inspect's own score summary (and, with several epoch reducers,
-the scores under each reducer's name), and warns at the start of one when a paid model has no
-price (its cost would otherwise read as unknown only at the end).
+US$ per role (guide, core, strong) next to Inspect's own score summary (and, with several epoch
+reducers, the scores under each reducer's name), writes a memory run's memory next to its log,
+and warns at the start of one when a paid model has no price (its cost would otherwise read as
+unknown only at the end).
 Registered through gcop's ``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ def format_scores_by_reducer(log: Any) -> str | None:
     return "\n".join(lines)
 
 
+def write_memory_file(log: Any) -> str | None:
+    """A memory run's final memory, written next to its log (``<log>.memory.jsonl``)."""
+    from inspect_ai.log import read_eval_log
+
+    from evals.memory import save_memory
+
+    try:
+        samples = log.samples if log.samples else (read_eval_log(log.location).samples or [])
+        path = save_memory(samples, str(log.location))
+    except Exception as exc:  # noqa: BLE001 - the run stands; the memory file is reported missing
+        print(f"gcop: WARNING: could not write the memory next to {log.location}: {exc}", file=sys.stderr)
+        return None
+    return path
+
+
 @hooks(name="gcop_costs", description="prints tokens and $ per role after each gcop task")
 class RoleCosts(Hooks):
     def __init__(self) -> None:
@@ -51,6 +67,8 @@ class RoleCosts(Hooks):
     async def on_task_end(self, data: TaskEnd) -> None:
         log = data.log
         metadata = log.eval.metadata or {}
+        if "memory" in metadata and log.location:
+            write_memory_file(log)
         # not a gcop task; or a grid row, whose table `gcop grid` prints itself, under the row's name
         if "benchmark" not in metadata or "gcop_grid" in metadata or log.stats is None:
             return

@@ -17,6 +17,9 @@
   given", so an offline chain can show whether training changed the guide. ``mockllm/strategy_gated``
   in ``train/`` is the same rule (:func:`carries_strategy`).
 
+* ``gcop/noisy`` is a core right on about half of the problems, and not always on the same
+  samples of one problem (:class:`NoisyModel`): the offline cheap core of a cascade.
+
 All report token usage (whitespace tokens unless recorded) so the cost code runs.
 """
 
@@ -117,6 +120,41 @@ class StrategyGatedModel(ReferenceModel):
         return get_benchmark(metadata["benchmark"]).wrong_answer(target, metadata)
 
 
+def _unit(*parts: object) -> float:
+    """A number in [0, 1) fixed by ``parts`` (a stable hash, the same on every machine)."""
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
+class NoisyModel(ReferenceModel):
+    """``gcop/noisy``: a core that is right on some samples of some problems, the offline stand-in
+    for a cheap model that a cascade must check. Each problem has a success probability p, drawn
+    uniformly from its id (so the core's accuracy is about 50%, and hard problems stay hard); a
+    strategy in the prompt halves the chance of a mistake (p -> (1 + p) / 2). A call is right when
+    a draw fixed by (problem, epoch, seed) falls below p, else it gives the benchmark's
+    :meth:`~evals.benchmarks.Benchmark.wrong_answer`: the k samples of a cascade (seeds 0..k-1)
+    agree more often on the easy problems, as a real model's do. Deterministic."""
+
+    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
+                       config: GenerateConfig) -> ModelOutput:
+        from evals.benchmarks import get_benchmark
+
+        if _is_guide_call(input):
+            return _output(self.model_name, REFERENCE_STRATEGY, input)
+        state = _current_state()
+        metadata = dict(state.metadata or {})
+        chance = _unit("gcop/noisy", state.sample_id)
+        if carries_strategy("\n".join(m.text for m in input if m.role == "user")):
+            chance = (1 + chance) / 2
+        if _unit("gcop/noisy", state.sample_id, state.epoch, config.seed or 0) < chance:
+            content = str(metadata["reference"])
+        else:
+            content = get_benchmark(metadata["benchmark"]).wrong_answer(state.target.text, metadata)
+        return _output(self.model_name, content, input)
+
+
 class ReplayFileError(ValueError):
     pass
 
@@ -167,13 +205,14 @@ def gcop_offline() -> type[ModelAPI]:
         def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                      config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
             super().__init__(model_name, base_url, api_key, [], config)
-            implementations = {"reference": ReferenceModel, "strategy_gated": StrategyGatedModel, "replay": ReplayModel}
+            implementations = {"reference": ReferenceModel, "strategy_gated": StrategyGatedModel, "noisy": NoisyModel,
+                               "replay": ReplayModel}
             # gcop/replay/<label> names what was recorded, so that re-scored runs of different
             # models are different rows of a leaderboard.
             kind, _, label = model_name.partition("/")
             if kind not in implementations or (label and kind != "replay"):
                 raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference, gcop/strategy_gated, "
-                                 "gcop/replay or gcop/replay/<label>")
+                                 "gcop/noisy, gcop/replay or gcop/replay/<label>")
             from gcop.costs import price_offline
 
             price_offline(f"gcop/{model_name}")
