@@ -8,6 +8,15 @@ Rows (recipes):
 * ``reference-core``  another core alone (e.g. a stronger model)            -- ``--reference-core M``
 * ``guided``          the core guided by a named guide (``mode=guided``,
                       the guide bound to Inspect's ``guide`` model role)    -- ``--guide NAME=M``
+* ``cascade``         the core alone, escalating to a strong model below a
+                      confidence threshold (``mode=cascade``, the model
+                      bound to the ``strong`` role), one row per threshold  -- ``--cascade M``
+* ``guided-cascade``  each guided row as a cascade (``mode=guided_cascade``) -- ``--cascade M`` with ``--guide``
+* ``memory``          Inter-Cascade: the cascade whose strong model also
+                      writes strategies the core retrieves (``mode=memory``) -- ``--memory`` with ``--cascade M``
+
+``--cascade-threshold`` (repeatable) sweeps the threshold: each value is its own row (its own,
+measured run), and the leaderboard joins a cascade's rows into a curve on the accuracy-cost plot.
 
 Each row is a task built by the benchmark's task function and adapted with
 :func:`inspect_ai.task_with` (its own model, model roles and metadata). The row's recipe, guide
@@ -50,9 +59,18 @@ class GridRow:
     guide: str | None = None
     guide_model: Any = None  # str | Model
     mode: str = "core"
+    strong: Any = None  # str | Model: the cascade rows' strong model
+    #: task options of this row alone (the cascade rows' rule, k and threshold)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
+        if self.strong is not None:
+            head = (f"{_model_name(self.core)} + guide {self.guide} ({_model_name(self.guide_model)})" if self.guide
+                    else _model_name(self.core))
+            kind = "memory cascade" if self.recipe == "memory" else "cascade"
+            rule = self.options.get("cascade_rule", "agreement")
+            return f"{head} {kind} to {_model_name(self.strong)} ({rule}, threshold {self.options.get('cascade_threshold', 1.0):g})"
         if self.recipe == "guided":
             return f"{_model_name(self.core)} + guide {self.guide} ({_model_name(self.guide_model)})"
         if self.recipe == "icl":
@@ -70,6 +88,7 @@ def plan_rows(
     icl: bool = False,
     reference_cores: Sequence[Any] = (),
     guides: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
+    cascade: "CascadePlan | None" = None,
 ) -> list[GridRow]:
     """The grid's rows, in table order. Two rows that would be the same run are an error."""
     pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
@@ -99,7 +118,41 @@ def plan_rows(
     refs = [_model_name(r) for r in reference_cores]
     if len(set(refs)) != len(refs):
         raise GridConfigError("a --reference-core is given twice")
+    if cascade is not None:
+        rows += cascade.rows(core, [r for r in rows if r.recipe == "guided"])
     return rows
+
+
+@dataclass(frozen=True)
+class CascadePlan:
+    """The grid's cascade rows: ``strong`` model, deferral ``rule`` with ``k`` cheap samples, one
+    row per threshold; ``memory`` adds the Inter-Cascade rows, ``plain`` the core-alone cascade
+    (guided cascades come with every guide)."""
+
+    strong: Any
+    thresholds: tuple[float, ...] = (1.0,)
+    rule: str = "agreement"
+    k: int | None = None
+    memory: bool = False
+    plain: bool = True
+
+    def rows(self, core: Any, guided: Sequence[GridRow]) -> list[GridRow]:
+        if _model_name(self.strong) == _model_name(core):
+            raise GridConfigError(f"--cascade {self.strong} is the core itself: a cascade escalates to another model")
+        if len(set(self.thresholds)) != len(self.thresholds) or not self.thresholds:
+            raise GridConfigError("give each --cascade-threshold once")
+        rows: list[GridRow] = []
+        for threshold in self.thresholds:
+            options = {"cascade_rule": self.rule, "cascade_threshold": float(threshold),
+                       **({"cascade_k": self.k} if self.k is not None else {})}
+            if self.plain:
+                rows.append(GridRow("cascade", core, mode="cascade", strong=self.strong, options=options))
+            for row in guided:
+                rows.append(GridRow("guided-cascade", core, guide=row.guide, guide_model=row.guide_model,
+                                    mode="guided_cascade", strong=self.strong, options=options))
+            if self.memory:
+                rows.append(GridRow("memory", core, mode="memory", strong=self.strong, options=options))
+        return rows
 
 
 def _task_function(benchmark: str) -> Any:
@@ -131,11 +184,14 @@ def build_tasks(
     task_args = dict(task_args or {})
     if "mode" in task_args:
         raise GridConfigError("-T mode is set by each row of the grid; leave it out")
+    for key in ("cascade_rule", "cascade_k", "cascade_threshold"):
+        if key in task_args and any(row.options for row in rows):
+            raise GridConfigError(f"-T {key} is set by the cascade rows (--cascade-rule, --cascade-k, --cascade-threshold)")
     fn = _task_function(benchmark)
     settings = grid_settings(benchmark, task_args, limit, epochs)
     tasks = []
     for row in rows:
-        task = fn(mode=row.mode, **task_args)
+        task = fn(mode=row.mode, **task_args, **row.options)
         meta = dict(task.metadata or {})
         meta[GRID_METADATA_KEY] = {
             "version": GRID_VERSION,
@@ -144,9 +200,13 @@ def build_tasks(
             "guide_model": _model_name(row.guide_model) or None,
             "core": _model_name(row.core),
             "row": row.name,
+            "strong": _model_name(row.strong) or None,
             **settings,
         }
-        roles = {"guide": row.guide_model} if row.recipe == "guided" else None
+        roles = {"guide": row.guide_model} if row.guide_model is not None else {}
+        if row.strong is not None:
+            roles["strong"] = row.strong
+        roles = roles or None
         tasks.append(task_with(task, model=row.core, model_roles=roles, metadata=meta))
     return tasks
 
@@ -211,6 +271,7 @@ def run_grid(
     task_args: Mapping[str, Any] | None = None,
     core_args: Mapping[str, Any] | None = None,
     guide_args: Mapping[str, Any] | None = None,
+    cascade: CascadePlan | None = None,
     **eval_set_kwargs: Any,
 ) -> GridResult:
     """Run (or resume) the grid. ``core``, reference cores and guides are model names or Inspect
@@ -229,7 +290,7 @@ def run_grid(
     pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
     if guide_args:
         pairs = [(n, get_model(m, memoize=False, **dict(guide_args)) if isinstance(m, str) else m) for n, m in pairs]
-    rows = plan_rows(core, icl=icl, reference_cores=reference_cores, guides=pairs)
+    rows = plan_rows(core, icl=icl, reference_cores=reference_cores, guides=pairs, cascade=cascade)
     log_dir = log_dir or os.path.join("logs", f"grid-{benchmark}")
     task_args = dict(task_args or {})
     check_log_dir(log_dir, grid_settings(benchmark, task_args, limit, epochs))
@@ -285,7 +346,9 @@ def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any
     estimates = []
     for log, task in zip(pilot_logs, tasks, strict=True):
         grid = (log.eval.metadata or {}).get(GRID_METADATA_KEY, {})
-        full = list(task.dataset)
+        # a memory row's task is fed by its stream (a SampleSource), whose dataset is the first sample only
+        source = getattr(task, "sample_source", None)
+        full = list(getattr(source, "samples", None) or task.dataset)
         n_full = len(full) * (epochs or 1)
         done = log.results.completed_samples if log.results is not None else 0
         n_pilot = max(1, done or min(pilot, len(full)) * (epochs or 1))

@@ -47,8 +47,19 @@ from typing import Any
 from .logs import LogError, Run, local_path, log_files, mean_or_none, read_header, read_run, run_info, sum_or_none, wilson_interval
 from .ranks import paired_cohort, pareto_probability, rank_sets, score_matrix
 
-ROLES = ("guide", "core", "total")
-RECIPE_COLOURS = {"core": "#6b6b6b", "icl": "#1f77b4", "reference-core": "#ff7f0e", "guided": "#2ca02c"}
+ROLES = ("guide", "core", "strong", "total")
+RECIPE_COLOURS = {"core": "#6b6b6b", "icl": "#1f77b4", "reference-core": "#ff7f0e", "guided": "#2ca02c",
+                  "cascade": "#8c564b", "guided-cascade": "#17becf", "memory": "#e377c2"}
+
+
+def cascade_curves(rows: Sequence["Row"]) -> list[list["Row"]]:
+    """The cascades among ``rows`` with two or more thresholds, each as its points by cost."""
+    curves: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.curve and row.accuracy is not None and row.cost_per_1k["total"] is not None:
+            curves[row.curve].append(row)
+    return [sorted(c, key=lambda r: (r.cost_per_1k["total"], r.cascade.get("threshold") or 0))  # type: ignore[arg-type, return-value]
+            for c in curves.values() if len(c) > 1]
 
 
 @dataclass
@@ -94,6 +105,13 @@ class Row:
     #: Per problem: its mean score and its $ (all attempts); what the rank-sets resample. Not exported.
     problem_scores: dict[str, float] = field(default_factory=dict, repr=False)
     problem_costs: dict[str, float] | None = field(default=None, repr=False)
+    #: Cascade rows: the strong model, the deferral rule (rule, k, threshold), the share of
+    #: problems escalated, the cheap core's own accuracy, the memory's final size (memory rows).
+    strong_model: str | None = None
+    cascade: dict[str, Any] = field(default_factory=dict)
+    escalation_rate: float | None = None
+    cheap_accuracy: float | None = None
+    memory_size: int | None = None
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -104,7 +122,19 @@ class Row:
         return " ".join(m for m in (self.variant, self.guide_variant) if m)
 
     @property
+    def curve(self) -> str | None:
+        """Rows that differ only in the cascade threshold are one cascade: a curve on the plot."""
+        if not self.cascade:
+            return None
+        return "|".join(str(x) for x in (self.recipe, self.core, self.guide, self.strong_model, self.cascade.get("rule"),
+                                          self.cascade.get("k"), self.variant))
+
+    @property
     def label(self) -> str:
+        if self.cascade:
+            head = f"{_short(self.core)} + {self.guide}" if self.guide else _short(self.core)
+            kind = "memory" if self.recipe == "memory" else "cascade"
+            return f"{head} {kind}→{_short(self.strong_model or '?')} t={self.cascade.get('threshold')}"
         if self.recipe == "guided":
             return f"{_short(self.core)} + {self.guide}" + (f" [{self.guide_variant}]" if self.guide_variant else "")
         if self.recipe == "icl":
@@ -141,6 +171,9 @@ class Leaderboard:
                 "tokens_per_problem": "tokens per problem, all its attempts together, per role (guide: the guide role's usage; core: the rest)",
                 "strategy_validity": "mean of the scores' strategy_valid over guided samples",
                 "leak_rate": "mean of the scores' leaked over samples with a valid strategy",
+                "cascade": "cascade rows (recipes cascade, guided-cascade, memory): the deferral rule, its k cheap samples and threshold; rows that differ only in the threshold are drawn as one curve",
+                "escalation_rate": "share of scored samples sent to the strong model", "cheap_accuracy": "share of scored samples whose cheap-core answer passed (escalated or not)",
+                "memory_size": "memory rows: strategies in the memory at the end of the run",
                 "variant": "v1, v2, ... when a benchmark/split has rows from more than one (data revision, core prompt version): separate panels and frontiers; see 'variants'",
                 "guide_variant": "g1, g2, ... when guided rows of a benchmark/split use more than one guide prompt version; see 'variants'",
                 "pareto": "on the accuracy-vs-total-cost Pareto frontier of its benchmark/split/variant",
@@ -186,11 +219,13 @@ def row_from_run(run: Run) -> Row:
         total = sum_or_none(s.cost[role] for s in scored)
         cost[role] = (1000.0 * total / n) if (total is not None and n) else None
     tokens_total = {
-        role: {k: sum(s.tokens[role][k] for s in scored) for k in ("input_tokens", "output_tokens", "total_tokens")}
-        for role in ("guide", "core")
+        role: {k: sum(s.tokens.get(role, {}).get(k, 0) for s in scored) for k in ("input_tokens", "output_tokens", "total_tokens")}
+        for role in ("guide", "core", "strong")
     }
     tokens_pp = {role: {k: (v / n if n else 0.0) for k, v in t.items()} for role, t in tokens_total.items()}
-    guided = info.recipe == "guided" or info.mode == "guided"
+    guided = info.recipe in ("guided", "guided-cascade") or info.mode in ("guided", "guided_cascade")
+    cascade = bool(info.cascade)
+    sizes = [s.memory_size for s in scored if s.memory_size is not None]
     return Row(
         benchmark=info.benchmark,
         split=info.split,
@@ -220,6 +255,11 @@ def row_from_run(run: Run) -> Row:
         log=_display_path(info.path),
         problem_scores=per_problem,
         problem_costs=problem_costs,
+        strong_model=info.strong_model if cascade else None,
+        cascade=dict(info.cascade),
+        escalation_rate=mean_or_none(s.escalated for s in scored) if cascade else None,
+        cheap_accuracy=mean_or_none(s.cheap_correct for s in scored) if cascade else None,
+        memory_size=max(sizes) if sizes else None,
     )
 
 
@@ -255,7 +295,9 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
         except LogError as exc:
             skipped.append({"log": _display_path(path), "reason": str(exc).split(": ", 1)[-1]})
             continue
-        key = (info.benchmark, info.split, info.core, info.guide or "", info.recipe, info.data_revision, info.prompt_versions)
+        cascade = tuple(sorted((k, str(v)) for k, v in info.cascade.items())) + ((info.strong_model or ""),)
+        key = (info.benchmark, info.split, info.core, info.guide or "", info.recipe, info.data_revision, info.prompt_versions,
+               cascade)
         candidates[key].append((_problems_in(header), info.created, path))
     rows: list[Row] = []
     for found in candidates.values():
@@ -423,8 +465,8 @@ COLUMNS: list[tuple[str, str]] = [
     # (header, kind for sorting)
     ("benchmark", "text"), ("split", "text"), ("core", "text"), ("guide", "text"), ("recipe", "text"),
     ("n", "num"), ("accuracy (95% CI)", "num"), ("$/1k guide", "num"), ("$/1k core", "num"),
-    ("$/1k total", "num"), ("guide tokens/problem (in / out)", "num"), ("core tokens/problem (in / out)", "num"),
-    ("strategy valid", "num"), ("leak rate", "num"), ("Pareto", "text"), ("rank (95% set)", "num"),
+    ("$/1k strong", "num"), ("$/1k total", "num"), ("guide tokens/problem (in / out)", "num"), ("core tokens/problem (in / out)", "num"),
+    ("strategy valid", "num"), ("leak rate", "num"), ("escalated (cheap acc.)", "num"), ("Pareto", "text"), ("rank (95% set)", "num"),
     ("P(Pareto)", "num"), ("date", "text"), ("log", "text"),
 ]
 
@@ -440,10 +482,12 @@ def _cells(row: Row) -> list[tuple[str, Any]]:
         (str(row.n) + (f" ({row.attempts} attempts)" if row.attempts != row.n else ""), row.n), (fmt_acc(row), row.accuracy),
         (fmt_money(row.cost_per_1k["guide"]) + (" (batch)" if "guide" in row.batch_priced else ""), row.cost_per_1k["guide"]),
         (fmt_money(row.cost_per_1k["core"]) + (" (batch)" if "core" in row.batch_priced else ""), row.cost_per_1k["core"]),
+        (fmt_money(row.cost_per_1k["strong"]) if row.cascade else "—", row.cost_per_1k["strong"] if row.cascade else None),
         (fmt_money(row.cost_per_1k["total"]), row.cost_per_1k["total"]),
         (fmt_tokens(row.tokens_per_problem["guide"]), row.tokens_per_problem["guide"]["total_tokens"]),
         (fmt_tokens(row.tokens_per_problem["core"]), row.tokens_per_problem["core"]["total_tokens"]),
         (fmt_pct(row.strategy_validity), row.strategy_validity), (fmt_pct(row.leak_rate), row.leak_rate),
+        (f"{fmt_pct(row.escalation_rate)} ({fmt_pct(row.cheap_accuracy)})" if row.cascade else "—", row.escalation_rate),
         ("★" if row.pareto else "", 1 if row.pareto else 0),
         (fmt_rank(row), None if row.rank_low is None else row.rank_low + (row.rank_high or row.rank_low) / 1000),
         (fmt_pct(row.pareto_probability, 0), row.pareto_probability),
@@ -739,6 +783,11 @@ def plot_svg(board: Leaderboard) -> str | None:
         if len(frontier) > 1:
             pts = " ".join(f"{fx(r.cost_per_1k['total']):.1f},{fy(100 * r.accuracy):.1f}" for r in frontier)  # type: ignore[arg-type, operator]
             out.append(f'<polyline points="{pts}" fill="none" stroke="#d62728" stroke-width="1.5" stroke-dasharray="5,3"/>')
+        for curve in cascade_curves(rows):
+            pts = " ".join(f"{fx(r.cost_per_1k['total']):.1f},{fy(100 * r.accuracy):.1f}" for r in curve)  # type: ignore[arg-type, operator]
+            colour = RECIPE_COLOURS.get(curve[0].recipe, "#9467bd")
+            out.append(f'<polyline class="cascade-curve" data-curve="{e(curve[0].label.rsplit(" t=", 1)[0])}" points="{pts}" '
+                       f'fill="none" stroke="{colour}" stroke-width="1.5"/>')
         points = [(fx(r.cost_per_1k["total"]), fy(100 * r.accuracy)) for r in rows]  # type: ignore[arg-type, operator]
         texts = [str(numbers[id(r)]) for r in rows]
         corners = place_labels(points, texts, (x0 + 1, y0 + 1, x1 - 1, y1 - 1))
@@ -809,6 +858,9 @@ def plot_matplotlib(board: Leaderboard, png: Path, svg: Path) -> bool:
                         yerr=[[max(0.0, 100 * (row.accuracy - low))], [max(0.0, 100 * (high - row.accuracy))]],  # type: ignore[operator]
                         fmt="o", color=colour, ecolor=colour, capsize=3, markersize=6 if row.pareto else 5,
                         markeredgecolor="#d62728" if row.pareto else "white", zorder=3)
+        for curve in cascade_curves(rows):
+            ax.plot([r.cost_per_1k["total"] for r in curve], [100 * r.accuracy for r in curve],  # type: ignore[operator]
+                    "-", color=RECIPE_COLOURS.get(curve[0].recipe, "#9467bd"), lw=1.2, zorder=2)
         frontier = sorted((r for r in rows if r.pareto), key=lambda r: r.cost_per_1k["total"])  # type: ignore[arg-type, return-value]
         if len(frontier) > 1:
             ax.plot([r.cost_per_1k["total"] for r in frontier], [100 * r.accuracy for r in frontier],  # type: ignore[operator]

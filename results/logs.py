@@ -97,6 +97,9 @@ class RunInfo:
     #: role (core, guide) -> the factor of list prices its calls are priced at: the provider's batch
     #: discount for a model run with Inspect's ``--batch`` (results/models.yaml), absent otherwise.
     batch_priced: dict[str, float] = field(default_factory=dict)
+    #: cascade modes: the model bound to the strong role, and the deferral rule (task metadata)
+    strong_model: str | None = None
+    cascade: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prompt_versions(self) -> str:
@@ -151,16 +154,17 @@ def run_info(log: EvalLog) -> RunInfo:
     grid = dict(meta.get(GRID_METADATA_KEY) or {})
     guide_model = _role_model(log, "guide")
     mode = str(meta.get("mode") or "")
-    if mode not in ("core", "icl", "guided"):
+    if mode not in ("core", "icl", "guided", "cascade", "guided_cascade", "memory"):
         # mode was left to the task ("auto"): guided exactly when a guide role was bound.
         sample_modes = {str((s.metadata or {}).get("mode")) for s in (log.samples or []) if (s.metadata or {}).get("mode")}
         if len(sample_modes) == 1:
             mode = sample_modes.pop()
         else:
             mode = "guided" if guide_model else "core"
-    recipe = str(grid.get("recipe") or mode)
+    recipe = str(grid.get("recipe") or mode.replace("_", "-"))
     guide = grid.get("guide") if grid else None
-    if mode == "guided" and not guide:
+    guided = mode in ("guided", "guided_cascade")
+    if guided and not guide:
         guide = guide_model
     return RunInfo(
         path=local_path(log.location),
@@ -170,7 +174,9 @@ def run_info(log: EvalLog) -> RunInfo:
         core=str(log.eval.model),
         recipe=recipe,
         guide=str(guide) if guide else None,
-        guide_model=guide_model if mode == "guided" else None,
+        guide_model=guide_model if guided else None,
+        strong_model=_role_model(log, "strong") if "cascade" in meta or mode == "memory" else None,
+        cascade=dict(meta.get("cascade") or {}),
         mode=mode,
         data_revision=str(meta.get("data_revision", "unknown")),
         core_prompt_version=str(meta.get("core_prompt_version", "unknown")),
@@ -200,6 +206,10 @@ class SampleRecord:
     leaked: bool | None
     strategy: str | None
     mode: str | None
+    #: cascade modes: sent to the strong model; the cheap answer's verdict; memory size after it
+    escalated: bool | None = None
+    cheap_correct: bool | None = None
+    memory_size: int | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -234,12 +244,19 @@ def sample_record(sample: Any) -> SampleRecord:
     role_usage = dict(getattr(sample, "role_usage", None) or {})
     split = role_split(model_usage, role_usage)
     all_priced = all(u.total_cost is not None for u in model_usage.values())
-    guide_priced = all(u.total_cost is not None for u in role_usage.values())
-    guide_cost = sum(float(u.total_cost) for u in role_usage.values()) if guide_priced else None
     total_cost = sum(float(u.total_cost) for u in model_usage.values()) if all_priced else None
-    core_cost = max(0.0, total_cost - guide_cost) if total_cost is not None and guide_cost is not None else None
+
+    def role_cost(role: str) -> float | None:
+        usage = role_usage.get(role)
+        return 0.0 if usage is None else (None if usage.total_cost is None else float(usage.total_cost))
+
+    guide_cost, strong_cost = role_cost("guide"), role_cost("strong")
+    # the core (the main model) is what the bound roles leave of the sample's total
+    others = [role_cost(r) for r in role_usage]
+    core_cost = (max(0.0, total_cost - sum(others)) if total_cost is not None and None not in others  # type: ignore[arg-type]
+                 else None)
     tokens: dict[str, dict[str, int]] = {}
-    for role in ("guide", "core"):
+    for role in ("guide", "core", "strong"):
         part = split.get(role) or {}
         tokens[role] = {k: int(part.get(k) or 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
     meta = _score_metadata(sample)
@@ -256,12 +273,15 @@ def sample_record(sample: Any) -> SampleRecord:
         epoch=int(sample.epoch),
         correct=_correct(sample),
         error=(sample.error.message if sample.error else None),
-        cost={"guide": guide_cost, "core": core_cost, "total": total_cost},
+        cost={"guide": guide_cost, "core": core_cost, "strong": strong_cost, "total": total_cost},
         tokens=tokens,
         strategy_valid=None if valid is None else bool(valid),
         leaked=None if leaked is None else bool(leaked),
         strategy=strategy,
         mode=(meta.get("mode") or (sample.metadata or {}).get("mode")),
+        escalated=meta.get("escalated"),
+        cheap_correct=meta.get("cheap_correct"),
+        memory_size=meta.get("memory_size"),
     )
 
 
@@ -290,7 +310,7 @@ def read_run(path: str | os.PathLike[str]) -> Run:
             for role, factor in info.batch_priced.items():
                 if sample.cost.get(role) is not None:
                     sample.cost[role] = sample.cost[role] * factor  # type: ignore[operator]
-            parts = (sample.cost.get("guide"), sample.cost.get("core"))
+            parts = (sample.cost.get("guide"), sample.cost.get("core"), sample.cost.get("strong"))
             sample.cost["total"] = None if None in parts else float(sum(parts))  # type: ignore[arg-type]
     return Run(info=info, samples=samples)
 

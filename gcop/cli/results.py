@@ -55,7 +55,9 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
             "      --reference-core anthropic/claude-sonnet-5-5 \\\n"
             "      --guide none=vllm/Qwen/Qwen3-1.7B --guide sft=hf/ckpt/sft --limit 500\n"
             "  gcop grid --benchmark humaneval --core gcop/reference --guide ref=gcop/reference -T executor=local\n"
-            "  gcop grid --benchmark gsm8k --core gcop/replay -M path=completions.jsonl --guide g=gcop/reference\n\n"
+            "  gcop grid --benchmark gsm8k --core gcop/replay -M path=completions.jsonl --guide g=gcop/reference\n"
+            "  gcop grid --benchmark gsm8k --core anthropic/claude-haiku-4-5 --cascade anthropic/claude-sonnet-5-5 \\\n"
+            "      --memory --cascade-threshold 0.5 --cascade-threshold 1.0 --limit 200\n\n"
             "exit codes: 0 every row complete; 1 some row failed (re-run to retry it); 2 usage error,\n"
             "or a log folder made with another --limit/--epochs/-T (use another --log-dir)."
         ),
@@ -72,6 +74,17 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
                         help="a guided row: the core guided by MODEL, shown as NAME (repeatable)")
     parser.add_argument("-G", "--guide-arg", action="append", metavar="KEY=VALUE",
                         help="model argument for every guide model (repeatable)")
+    parser.add_argument("--cascade", default=None, metavar="MODEL",
+                        help="add cascade rows: the core escalates to MODEL (the strong role) when the deferral rule's "
+                             "confidence is below the threshold; with --guide, each guide's row as a cascade too")
+    parser.add_argument("--memory", action="store_true",
+                        help="add Inter-Cascade rows (mode=memory): MODEL also writes strategies the core retrieves")
+    parser.add_argument("--cascade-threshold", action="append", type=float, default=None, metavar="T",
+                        help="a cascade threshold (repeatable: a sweep, drawn as a curve; default 1.0)")
+    parser.add_argument("--cascade-rule", default="agreement", choices=("agreement", "examples"),
+                        help="the deferral rule (examples: code benchmarks, the statement's examples in the sandbox)")
+    parser.add_argument("--cascade-k", type=int, default=None, metavar="K",
+                        help="cheap-core samples the rule reads (default 3 for agreement, 1 for examples)")
     parser.add_argument("--log-dir", default=None, metavar="DIR", help="the eval set's log folder (default logs/grid-BENCHMARK)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems of the split")
     parser.add_argument("--epochs", type=int, default=None, metavar="K", help="epochs per sample (default 1)")
@@ -116,8 +129,15 @@ def _grid(args: argparse.Namespace) -> int:
     if args.data_dir:
         task_args["data_dir"] = args.data_dir
     core = args.core or DEFAULT_CORE
+    if args.memory and not args.cascade:
+        return _fail("grid", "--memory needs --cascade MODEL (the strong model that answers and writes the strategies)")
+    from results.grid import CascadePlan
+
+    cascade = CascadePlan(strong=args.cascade, thresholds=tuple(args.cascade_threshold or (1.0,)), rule=args.cascade_rule,
+                          k=args.cascade_k, memory=args.memory) if args.cascade else None
+    args.cascade_plan = cascade
     try:
-        rows = plan_rows(core, icl=args.icl, reference_cores=args.reference_core, guides=guides)
+        rows = plan_rows(core, icl=args.icl, reference_cores=args.reference_core, guides=guides, cascade=cascade)
     except GridConfigError as exc:
         return _fail("grid", str(exc))
     log_dir = args.log_dir or f"logs/grid-{args.benchmark}"
@@ -129,7 +149,7 @@ def _grid(args: argparse.Namespace) -> int:
     from gcop.preflight import PreflightError, preflight
 
     models = {"core": core, **{f"strong {i + 1}": m for i, m in enumerate(args.reference_core)},
-              **{f"guide {name}": m for name, m in guides}}
+              **{f"guide {name}": m for name, m in guides}, **({"strong": args.cascade} if args.cascade else {})}
     try:
         report = preflight(models, live=not args.no_preflight_calls,
                            model_args={"core": core_args, **{f"guide {n}": guide_args for n, _ in guides}})
@@ -148,7 +168,7 @@ def _grid(args: argparse.Namespace) -> int:
         result = run_grid(
             args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
             log_dir=log_dir, limit=args.limit, epochs=args.epochs, task_args=task_args,
-            core_args=core_args, guide_args=guide_args, **kwargs,
+            core_args=core_args, guide_args=guide_args, cascade=cascade, **kwargs,
         )
     except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         import re
@@ -173,7 +193,7 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
     try:
         result = run_grid(args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
                           log_dir=pilot_dir, limit=pilot, epochs=args.epochs, task_args=task_args,
-                          core_args=core_args, guide_args=guide_args, **kwargs)
+                          core_args=core_args, guide_args=guide_args, cascade=args.cascade_plan, **kwargs)
     except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         return _fail("grid", " ".join(str(exc).split()))
     if not result.success:

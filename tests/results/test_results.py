@@ -190,11 +190,11 @@ def test_leaderboard_numbers_match_hand_computation(logs):
 
     assert (a.n, a.correct, a.accuracy) == (10, 5, 0.5)
     assert a.accuracy_ci95 == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert a.cost_per_1k == pytest.approx({"guide": 0.0, "core": 0.12, "total": 0.12})
+    assert a.cost_per_1k == pytest.approx({"guide": 0.0, "core": 0.12, "strong": 0.0, "total": 0.12})
     assert a.guide is None and a.strategy_validity is None and a.leak_rate is None
 
     assert (b.n, b.correct) == (10, 9) and b.guide == "mockllm/guide-g"
-    assert b.cost_per_1k == pytest.approx({"guide": 0.04, "core": 0.17, "total": 0.21})
+    assert b.cost_per_1k == pytest.approx({"guide": 0.04, "core": 0.17, "strong": 0.0, "total": 0.21})
     assert b.tokens_per_problem["guide"] == {"input_tokens": 40, "output_tokens": 20, "total_tokens": 60}
     assert b.tokens_per_problem["core"]["input_tokens"] == 150 and b.tokens_per_problem["core"]["output_tokens"] == 10
     assert b.strategy_validity == pytest.approx(0.9) and b.leak_rate == pytest.approx(1 / 9)
@@ -258,7 +258,7 @@ def test_unpriced_model_has_unknown_cost_not_zero(logs, tmp_path):
     board = build_leaderboard(logs["root"] / "unpriced")
     [row] = board.rows
     # no guide ran: its $0 is known; the core's $ is not
-    assert row.accuracy == 1.0 and row.cost_per_1k == {"guide": 0.0, "core": None, "total": None}
+    assert row.accuracy == 1.0 and row.cost_per_1k == {"guide": 0.0, "core": None, "strong": 0.0, "total": None}
     assert any("no price" in w for w in board.warnings)
     written = write_leaderboard(board, tmp_path, use_matplotlib=False)
     assert "svg" not in written and "| $/1k" in written["md"].read_text() and "| $0 | — | — |" in written["md"].read_text()
@@ -332,7 +332,7 @@ def test_html_sorts_in_headless_chromium(logs, tmp_path):
     written = write_leaderboard(build_leaderboard(logs["board"]), tmp_path, use_matplotlib=False)
     page = written["html"].read_text()
     # Click "$/1k total" (column 9) once: ascending.
-    page = page.replace("</body>", "<script>document.getElementById('leaderboard').tHead.rows[0].cells[9].click();</script></body>")
+    page = page.replace("</body>", "<script>document.getElementById('leaderboard').tHead.rows[0].cells[10].click();</script></body>")
     sorted_page = tmp_path / "sorted.html"
     sorted_page.write_text(page)
     dom = subprocess.run(
@@ -344,7 +344,7 @@ def test_html_sorts_in_headless_chromium(logs, tmp_path):
     assert totals == sorted(totals) and totals[0] == pytest.approx(0.12) and totals[-1] == pytest.approx(0.45)
     assert 'aria-sort="ascending"' in dom
     # the rank column sorts too: best rank-sets first
-    ranked = page.replace("</body>", "<script>document.getElementById('leaderboard').tHead.rows[0].cells[15].click();</script></body>")
+    ranked = page.replace("</body>", "<script>document.getElementById('leaderboard').tHead.rows[0].cells[17].click();</script></body>")
     ranked_page = tmp_path / "ranked.html"
     ranked_page.write_text(ranked)
     ranked_dom = subprocess.run(
@@ -677,7 +677,7 @@ def test_plot_labels_never_overlap_in_a_browser(logs, tmp_path):
 
     base = _row_of(build_leaderboard(logs["board"]), logs["A"])
     rows = [dataclasses.replace(base, core=f"mockllm/core-{i}", accuracy=0.5 + 0.004 * (i % 3),
-                                cost_per_1k={"guide": 0.0, "core": 0.12 + 0.001 * i, "total": 0.12 + 0.001 * i},
+                                cost_per_1k={"guide": 0.0, "core": 0.12 + 0.001 * i, "strong": 0.0, "total": 0.12 + 0.001 * i},
                                 accuracy_ci95=(0.4, 0.6), variant="", pareto=False) for i in range(8)]
     svg = plot_svg(Leaderboard(rows=rows, warnings=[], skipped=[], variants={}, sources=["x"]))
     page = tmp_path / "plot.html"
