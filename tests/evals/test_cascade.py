@@ -269,3 +269,30 @@ def test_code_agreement_compares_behaviour_on_the_visible_examples(tmp_path):
     assert cascade["confidence"] == pytest.approx(2 / 3) and cascade["escalated"] is True
     assert cascade["votes"][0] == cascade["votes"][2] != cascade["votes"][1]
     assert cascade["votes"][0] == ["test_example_1", "test_example_2"]
+
+
+@needs_shared_data
+def test_guided_cascade_gives_the_strategy_to_the_cheap_core_only(tmp_path):
+    problems = _problems()
+    prompts: list[str] = []
+    strong_prompts: list[str] = []
+
+    def guide(input, tools, tool_choice, config):
+        return mock_output("<think>t</think><strategy>\n1. add the parts\n</strategy>", model="mockllm/guide")
+
+    recorded = get_model("mockllm/guide", custom_outputs=guide, memoize=False)
+    [log] = inspect_eval(gsm8k(mode="guided_cascade", data_dir=DATA), model=_scripted_cheap(PLAN, problems, prompts),
+                         model_roles={"strong": _scripted_strong(problems, calls=strong_prompts), "guide": recorded},
+                         limit=4, display="none", log_dir=str(tmp_path))
+    assert log.status == "success", log.error
+    assert prompts and all("<strategy>\n1. add the parts\n</strategy>" in p for p in prompts)
+    samples = _by_position(log, problems)
+    assert [s.metadata["cascade"]["escalated"] for s in samples] == [False, True, False, True]
+    assert all(s.metadata["guide"]["valid"] for s in samples)
+    assert sorted(strong_prompts) == ["answer:1", "answer:3"]
+    # the strong model answers the problem alone (the strong-core row's prompt), without the strategy
+    for sample in samples:
+        carried = any("<strategy>" in m.text for m in sample.messages if m.role == "user")
+        assert carried is (not sample.metadata["cascade"]["escalated"])
+    roles = role_rows(log)
+    assert set(roles) == {"guide", "strong", "core"} and roles["guide"]["input_tokens"] == 4 * 10
