@@ -471,6 +471,14 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 
 
+def fmt_recipe(row: Row) -> str:
+    """The recipe, and for a cascade row what it escalates to and by which rule."""
+    if not row.cascade:
+        return row.recipe
+    c = row.cascade
+    return f"{row.recipe} → {row.strong_model} ({c.get('rule')}, k={c.get('k')}, threshold {c.get('threshold'):g})"
+
+
 def _cells(row: Row) -> list[tuple[str, Any]]:
     """(display text, sort key) for each column."""
     bench = row.benchmark + (f" [{row.marker}]" if row.marker else "")
@@ -478,7 +486,7 @@ def _cells(row: Row) -> list[tuple[str, Any]]:
     if row.guide and row.guide_model and row.guide_model != row.guide:
         guide = f"{row.guide} ({row.guide_model})"
     return [
-        (bench, bench), (row.split, row.split), (row.core, row.core), (guide, guide), (row.recipe, row.recipe),
+        (bench, bench), (row.split, row.split), (row.core, row.core), (guide, guide), (fmt_recipe(row), fmt_recipe(row)),
         (str(row.n) + (f" ({row.attempts} attempts)" if row.attempts != row.n else ""), row.n), (fmt_acc(row), row.accuracy),
         (fmt_money(row.cost_per_1k["guide"]) + (" (batch)" if "guide" in row.batch_priced else ""), row.cost_per_1k["guide"]),
         (fmt_money(row.cost_per_1k["core"]) + (" (batch)" if "core" in row.batch_priced else ""), row.cost_per_1k["core"]),
