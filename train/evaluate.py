@@ -245,9 +245,11 @@ def reward_per_step(log_history: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     batch's mean weighted reward)."""
     out = []
     for entry in log_history:
-        if "reward" in entry and "step" in entry:
+        # a step whose rewards were all NaN (e.g. the cost budget stopped the calls) is logged
+        # with reward None: it has no mean reward to report
+        if "reward" in entry and "step" in entry and entry["reward"] is not None:
             row = {"step": int(entry["step"]), "reward": float(entry["reward"])}
-            if "reward_std" in entry:
+            if entry.get("reward_std") is not None:
                 row["reward_std"] = float(entry["reward_std"])
             out.append(row)
     return out

@@ -306,7 +306,12 @@ def test_the_smoke_grpo_settings_improve_on_sft_beyond_the_noise(sft_run, tmp_pa
     from train.evaluate import paired_test
 
     test = paired_test(before.valid_flags, after.valid_flags)
-    assert test["p"] < 0.05 and test["gained"] > test["lost"], result.evaluation.format()
+    assert test["gained"] > test["lost"], result.evaluation.format()
+    # an exact McNemar test cannot reach p < 0.05 with fewer than 6 discordant pairs (2 / 2**5 =
+    # 0.0625): when SFT leaves 5 or fewer invalid outputs (CPU numerics move the SFT checkpoint
+    # from machine to machine), significance is out of reach and the halving below must carry it
+    if sum(not flag for flag in before.valid_flags) >= 6:
+        assert test["p"] < 0.05, result.evaluation.format()
     assert 1 - after.validity <= (1 - before.validity) / 2, result.evaluation.format()
     assert after.components["R"] == after.validity and after.reward > before.reward
     steps = result.evaluation.reward_per_step
