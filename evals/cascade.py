@@ -27,9 +27,10 @@ system's and the escalation rate (metrics ``cheap_accuracy``, ``escalation_rate`
 from __future__ import annotations
 
 import ast
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio
@@ -38,8 +39,10 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser,
 from gcop.costs import add_usage, usage_fields
 from gcop.lifecycle import check_not_retired
 
-from .benchmarks import Benchmark
+from .benchmarks import Benchmark, get_benchmark
 from .examples import examples_job, visible_examples
+from .memory import MEMORY_METADATA_KEY, MemoryEntry
+from .prompts import core_messages
 from .verification import is_empty
 
 RULES: tuple[str, ...] = ("agreement", "examples")
@@ -149,7 +152,7 @@ async def decide(spec: Benchmark, settings: CascadeSettings, responses: Sequence
                 best = max(range(k), key=lambda i: (counts[i], -i))
                 return Decision(best, counts[best] / len(examples), [sorted(p) if p is not None else None for p in passed],
                                 f"passes {counts[best]} of the {len(examples)} visible examples")
-            votes: list[Any] = [p for p in passed]
+            votes: list[Any] = list(passed)
             what = f"same behaviour on the {len(examples)} visible examples"
         else:
             votes = [_program_shape(spec, r) for r in responses]
@@ -169,8 +172,6 @@ async def decide(spec: Benchmark, settings: CascadeSettings, responses: Sequence
 def _shown(votes: Sequence[Any]) -> list[Any]:
     """Votes as the log shows them: answers as text, example sets as sorted names, programs by a
     short digest."""
-    import hashlib
-
     shown: list[Any] = []
     for vote in votes:
         if isinstance(vote, frozenset):
@@ -230,16 +231,10 @@ async def write_strategy(domain: str, problem: str, solution: str, leak_args: Ma
     return parsed.strategy, "", output
 
 
-async def _warm_up(state: Any, memory: Any, spec: Benchmark, record: dict[str, Any]) -> list[ModelOutput]:
+async def _warm_up(state: Any, memory: Any, record: dict[str, Any]) -> list[ModelOutput]:
     """Warm the epoch's memory from the train samples ``memory.warm``, in their order, before the
     first query: the strong model answers each and writes its strategy (stored at positions
     -N..-1). Runs inside the first sample, so its cost is in that sample and in the log."""
-    from dataclasses import asdict
-
-    from .benchmarks import get_benchmark
-    from .memory import MemoryEntry
-    from .prompts import core_messages
-
     store = memory.memory(state.epoch)
     outputs: list[ModelOutput] = []
     stored, dropped = [], 0
@@ -267,13 +262,11 @@ async def _warm_up(state: Any, memory: Any, spec: Benchmark, record: dict[str, A
 async def memory_retrieve(state: Any, memory: Any, spec: Benchmark, problem: str) -> tuple[list[str], list[ModelOutput]]:
     """The strategies the memory gives this query (warming it first when asked), recorded in
     ``metadata["memory"]``; and the strong calls the warm-up made."""
-    from .memory import MEMORY_METADATA_KEY
-
     record: dict[str, Any] = {"k": memory.k, "dropped": 0, "stored": None}
     state.metadata[MEMORY_METADATA_KEY] = record
     warm_calls: list[ModelOutput] = []
     if memory.warm and state.epoch not in memory.warmed:
-        warm_calls = await _warm_up(state, memory, spec, record)
+        warm_calls = await _warm_up(state, memory, record)
     store = memory.memory(state.epoch)
     picked = store.nearest(problem, memory.k)
     record["retrieved"] = [e.source_id for e in picked]
@@ -288,11 +281,6 @@ async def run_cascade(state: Any, spec: Benchmark, settings: CascadeSettings, pr
     threshold, the strong model's answer (and, with ``memory``, its strategy, stored when it
     passes the checks). The kept answer becomes ``state.output``; the record goes to
     ``metadata["cascade"]`` (and ``metadata["memory"]``)."""
-    from dataclasses import asdict
-
-    from .memory import MEMORY_METADATA_KEY, MemoryEntry
-    from .prompts import core_messages
-
     core = str(get_model())
     messages = list(state.messages)
     outputs = await cheap_samples(messages, settings.k)

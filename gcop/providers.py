@@ -101,9 +101,10 @@ class ReferenceModel(ModelAPI):
         if not metadata.get("benchmark") or "reference" not in metadata:
             raise RuntimeError(f"sample {state.sample_id!r} has no 'benchmark'/'reference' metadata: "
                                f"gcop/{self.model_name} needs a gcop task")
-        return _output(self.model_name, self.answer(state.target.text, metadata, input), input)
+        return _output(self.model_name, self.answer(state, metadata, input, config), input)
 
-    def answer(self, target: str, metadata: dict[str, Any], input: list[ChatMessage]) -> str:
+    def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
+        """The core's answer for the current sample (``state``): here its reference solution."""
         return str(metadata["reference"])
 
 
@@ -111,13 +112,13 @@ class StrategyGatedModel(ReferenceModel):
     """``gcop/strategy_gated``: the reference solution when the core is given a strategy, a wrong
     answer otherwise. Bound to the guide role it writes the reference strategy, as gcop/reference."""
 
-    def answer(self, target: str, metadata: dict[str, Any], input: list[ChatMessage]) -> str:
+    def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
         from evals.benchmarks import get_benchmark
 
         prompt = "\n".join(m.text for m in input if m.role == "user")
         if carries_strategy(prompt):
             return str(metadata["reference"])
-        return get_benchmark(metadata["benchmark"]).wrong_answer(target, metadata)
+        return get_benchmark(metadata["benchmark"]).wrong_answer(state.target.text, metadata)
 
 
 def _unit(*parts: object) -> float:
@@ -137,22 +138,15 @@ class NoisyModel(ReferenceModel):
     :meth:`~evals.benchmarks.Benchmark.wrong_answer`: the k samples of a cascade (seeds 0..k-1)
     agree more often on the easy problems, as a real model's do. Deterministic."""
 
-    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
-                       config: GenerateConfig) -> ModelOutput:
+    def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
         from evals.benchmarks import get_benchmark
 
-        if _is_guide_call(input):
-            return _output(self.model_name, REFERENCE_STRATEGY, input)
-        state = _current_state()
-        metadata = dict(state.metadata or {})
         chance = _unit("gcop/noisy", state.sample_id)
         if carries_strategy("\n".join(m.text for m in input if m.role == "user")):
             chance = (1 + chance) / 2
         if _unit("gcop/noisy", state.sample_id, state.epoch, config.seed or 0) < chance:
-            content = str(metadata["reference"])
-        else:
-            content = get_benchmark(metadata["benchmark"]).wrong_answer(state.target.text, metadata)
-        return _output(self.model_name, content, input)
+            return str(metadata["reference"])
+        return get_benchmark(metadata["benchmark"]).wrong_answer(state.target.text, metadata)
 
 
 class ReplayFileError(ValueError):
