@@ -1,7 +1,7 @@
 """Executors: where test jobs run. One async interface, two implementations.
 
 * :class:`DockerPoolExecutor` keeps a warm pool of hardened containers of the gcop sandbox image
-  (no network, read-only root, tmpfs work dir, memory/CPU/pid limits, all capabilities dropped,
+  on one Docker engine or several (``hosts=``, ``$GCOP_DOCKER_HOSTS``) (no network, read-only root, tmpfs work dir, memory/CPU/pid limits, all capabilities dropped,
   no-new-privileges, non-root, none of the host's environment). Each container runs the fork
   server of :mod:`sandbox.runner` as PID 1 and is talked to over its attached stdin/stdout.
 * :class:`LocalExecutor` runs the same fork server as a plain subprocess. **Weaker isolation**:
@@ -9,7 +9,8 @@
   host's files and signal processes of the same user. For machines without Docker.
 
 Both retry a job once on an infrastructure error (engine down, container died under us) and
-report it apart from failures; a sample that kills or poisons its sandbox gets the sandbox
+report it apart from failures; a pool over several engines re-runs the jobs of an engine that
+went away on the others; a sample that kills or poisons its sandbox gets the sandbox
 replaced and never changes another sample's verdict.
 """
 
@@ -27,9 +28,9 @@ import struct
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.protocol import Status, TestJob, Verdict
 
@@ -89,20 +90,50 @@ class _Worker(abc.ABC):
     async def close(self) -> None: ...
 
 
-class Executor(abc.ABC):
-    """Runs :class:`TestJob` objects concurrently on ``workers`` sandboxes.
+class _NoEngineLeft(Exception):
+    """Every engine of the pool has gone away."""
 
-    Use as an async context manager, or call :meth:`start` and :meth:`close`.
+
+@dataclass(eq=False)
+class Engine:
+    """One place sandboxes run (a Docker engine, or this machine for the local executor) and
+    its share of the pool: ``size`` sandboxes, of which ``idle`` are free now."""
+
+    name: str
+    size: int
+    url: str | None = None
+    client: Any = None
+    workers: list["_Worker"] = field(default_factory=list)
+    idle: list["_Worker"] = field(default_factory=list)
+    busy: set[int] = field(default_factory=set)  # id() of the workers running a job now
+    alive: bool = True
+    jobs: int = 0
+    lost: int = 0  # times this engine went away during the run
+
+
+class Executor(abc.ABC):
+    """Runs :class:`TestJob` objects concurrently on sandboxes spread over one or more engines.
+
+    Each job goes to the engine with the largest free share of its sandboxes. When a sandbox
+    fails under a job, the engine is probed: an engine that has gone away is taken out of the
+    pool (and probed again in the background) and the job re-runs on another engine; that is
+    counted in ``infrastructure_retries`` and never judged twice, since a job's verdict is only
+    ever read from the one sandbox that answered. Use as an async context manager, or call
+    :meth:`start` and :meth:`close`.
     """
 
     name: str = "executor"
+    #: Seconds between probes of an engine that went away.
+    REPROBE_S = 10.0
 
     def __init__(self, workers: int = 2) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
-        self._idle: asyncio.Queue[_Worker] | None = None
-        self._all: list[_Worker] = []
+        self.engines: list[Engine] = []
+        self.infrastructure_retries = 0
+        self._available: asyncio.Condition | None = None
+        self._watchers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> "Executor":
         await self.start()
@@ -111,78 +142,175 @@ class Executor(abc.ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def _all(self) -> list["_Worker"]:
+        return [w for engine in self.engines for w in engine.workers]
+
     async def start(self) -> None:
-        if self._idle is not None:
+        if self._available is not None:
             return
-        await self._check_available()
-        self._all = [self._new_worker() for _ in range(self.workers)]
+        engines = await self._open_engines()
+        for engine in engines:
+            engine.workers = [self._new_worker(engine) for _ in range(engine.size)]
         # Warm every sandbox now, so the first jobs do not pay for start-up.
-        results = await asyncio.gather(*(w.exchange({"ping": True}, START_TIMEOUT_S) for w in self._all), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            await asyncio.gather(*(w.close() for w in self._all), return_exceptions=True)
-            raise SandboxUnavailableError(f"{self.name} executor could not start its sandboxes: {errors[0]}") from errors[0]
-        self._idle = asyncio.Queue()
-        for worker in self._all:
-            self._idle.put_nowait(worker)
+        workers = [(engine, w) for engine in engines for w in engine.workers]
+        results = await asyncio.gather(*(w.exchange({"ping": True}, START_TIMEOUT_S) for _, w in workers),
+                                       return_exceptions=True)
+        failed: dict[int, BaseException] = {}
+        for (engine, _), result in zip(workers, results):
+            if isinstance(result, BaseException):
+                failed.setdefault(id(engine), result)
+        if failed and (len(engines) == 1 or len(failed) == len(engines)):
+            await asyncio.gather(*(w.close() for _, w in workers), return_exceptions=True)
+            error = next(iter(failed.values()))
+            raise SandboxUnavailableError(f"{self.name} executor could not start its sandboxes: {error}") from error
+        self.engines = engines
+        self._available = asyncio.Condition()
+        for engine in engines:
+            if id(engine) in failed:
+                log.warning("sandbox engine %s could not start its sandboxes (%s); running on the others",
+                            engine.name, failed[id(engine)])
+                self._take_out(engine)
+            else:
+                engine.idle = list(engine.workers)
 
     async def close(self) -> None:
+        for task in self._watchers:
+            task.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
+        self._watchers.clear()
         await asyncio.gather(*(w.close() for w in self._all), return_exceptions=True)
-        self._all = []
-        self._idle = None
+        await asyncio.to_thread(self._close_engines, self.engines)
+        for engine in self.engines:
+            engine.idle = []
+        self._available = None  # the engines stay listed, for engine_report() after a run
+
+    def engine_report(self) -> list[dict[str, Any]]:
+        """Per engine: its name, size, jobs judged there, whether it is up, times it was lost."""
+        return [{"engine": e.name, "size": e.size, "jobs": e.jobs, "alive": e.alive, "lost": e.lost}
+                for e in self.engines]
+
+    async def _acquire(self) -> tuple[Engine, "_Worker"]:
+        assert self._available is not None
+        async with self._available:
+            while True:
+                free = [e for e in self.engines if e.alive and e.idle]
+                if free:
+                    engine = max(free, key=lambda e: len(e.idle) / e.size)
+                    worker = engine.idle.pop()
+                    engine.busy.add(id(worker))
+                    return engine, worker
+                if not any(e.alive for e in self.engines):
+                    raise _NoEngineLeft()
+                await self._available.wait()
+
+    async def _release(self, engine: Engine, worker: "_Worker") -> None:
+        assert self._available is not None
+        async with self._available:
+            engine.busy.discard(id(worker))
+            if engine.alive:
+                engine.idle.append(worker)
+            self._available.notify()
+
+    def _take_out(self, engine: Engine) -> None:
+        """Stop placing jobs on ``engine``; probe it in the background and put it back if it answers."""
+        if not engine.alive:
+            return
+        engine.alive = False
+        engine.lost += 1
+        engine.idle = []
+        task = asyncio.get_running_loop().create_task(self._watch(engine))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, engine: Engine) -> None:
+        # Busy workers are reset by their own job's failure; resetting them here would race it.
+        await asyncio.gather(*(w.reset() for w in engine.workers if id(w) not in engine.busy), return_exceptions=True)
+        while not await self._engine_alive(engine):
+            await asyncio.sleep(self.REPROBE_S)
+        log.warning("sandbox engine %s answers again; placing jobs on it", engine.name)
+        assert self._available is not None
+        async with self._available:
+            engine.alive = True
+            engine.idle = [w for w in engine.workers if id(w) not in engine.busy]
+            self._available.notify_all()
 
     async def run(self, job: TestJob) -> Verdict:
         """Judge one job. Never raises for anything the job does; infrastructure trouble that
-        survives one retry comes back as ``Status.ERROR``."""
-        if self._idle is None:
+        survives one retry (or leaves no engine) comes back as ``Status.ERROR``."""
+        if self._available is None:
             await self.start()
-        assert self._idle is not None
-        worker = await self._idle.get()
-        try:
-            return await self._run_on(worker, job)
-        finally:
-            self._idle.put_nowait(worker)
-
-    async def _run_on(self, worker: _Worker, job: TestJob) -> Verdict:
         wire = job.to_wire()
         limit = job.effective_timeout + HOST_GRACE_S
         last_error: BaseException | None = None
-        deaths_during_job = 0
-        for attempt in (1, 2):
+        attempts = failures = deaths_during_job = 0
+        while failures < 2:
             try:
-                answer = await worker.exchange(wire, limit)
-                if answer.get("retire"):
-                    # The job left something its sandbox could not clean: judged, but the next
-                    # job gets a fresh sandbox.
-                    log.info("replacing the sandbox after job %r: %s", job.id, answer["retire"])
-                    await worker.reset()
-                return Verdict.from_wire(answer, attempts=attempt, executor=self.name)
-            except SandboxKilledBySample as exc:
-                await worker.reset()
-                return Verdict(Status.FAILED, str(exc), attempts=attempt, executor=self.name)
-            except SandboxHung:
-                await worker.reset()
-                return Verdict(
-                    Status.TIMEOUT,
-                    f"sandbox gave no answer within {limit:g} s; it was replaced",
-                    attempts=attempt,
-                    executor=self.name,
-                )
+                engine, worker = await self._acquire()
+            except _NoEngineLeft:
+                return Verdict(Status.ERROR, f"no sandbox engine left to run the job: {last_error}",
+                               attempts=max(attempts, 1), executor=self.name)
+            if attempts:
+                self.infrastructure_retries += 1
+            attempts += 1
+            try:
+                verdict = await self._attempt(worker, job, wire, limit, attempts)
+                engine.jobs += 1
+                if len(self.engines) > 1:
+                    verdict.extra["engine"] = engine.name
+                return verdict
             except InfrastructureError as exc:
-                log.warning("sandbox infrastructure error on job %r (attempt %d): %s", job.id, attempt, exc)
+                log.warning("sandbox infrastructure error on job %r (attempt %d, engine %s): %s",
+                            job.id, attempts, engine.name, exc)
                 last_error = exc
-                deaths_during_job += exc.during_job
                 await worker.reset()
+                if len(self.engines) > 1 and not await self._engine_alive(engine):
+                    # The engine went away, not the job's sandbox: the job re-runs elsewhere
+                    # and this attempt counts against neither the job nor its retry.
+                    log.warning("sandbox engine %s went away; its jobs re-run on the others", engine.name)
+                    assert self._available is not None
+                    async with self._available:
+                        self._take_out(engine)
+                        self._available.notify_all()
+                    continue
+                failures += 1
+                deaths_during_job += exc.during_job
+            finally:
+                await self._release(engine, worker)
         if deaths_during_job == 2:
             # A fresh sandbox died under this job twice in a row: the job kills its sandbox (e.g.
             # it signals the local runner). That is the sample's failure, not the engine's.
             return Verdict(
                 Status.FAILED,
                 f"the sample brought its sandbox down on both attempts: {last_error}",
-                attempts=2,
+                attempts=attempts,
                 executor=self.name,
             )
-        return Verdict(Status.ERROR, f"sandbox infrastructure error, after one retry: {last_error}", attempts=2, executor=self.name)
+        return Verdict(Status.ERROR, f"sandbox infrastructure error, after one retry: {last_error}",
+                       attempts=attempts, executor=self.name)
+
+    async def _attempt(self, worker: "_Worker", job: TestJob, wire: dict[str, Any], limit: float,
+                       attempt: int) -> Verdict:
+        """One try on one sandbox; raises InfrastructureError when the sandbox failed under it."""
+        try:
+            answer = await worker.exchange(wire, limit)
+        except SandboxKilledBySample as exc:
+            await worker.reset()
+            return Verdict(Status.FAILED, str(exc), attempts=attempt, executor=self.name)
+        except SandboxHung:
+            await worker.reset()
+            return Verdict(
+                Status.TIMEOUT,
+                f"sandbox gave no answer within {limit:g} s; it was replaced",
+                attempts=attempt,
+                executor=self.name,
+            )
+        if answer.get("retire"):
+            # The job left something its sandbox could not clean: judged, but the next
+            # job gets a fresh sandbox.
+            log.info("replacing the sandbox after job %r: %s", job.id, answer["retire"])
+            await worker.reset()
+        return Verdict.from_wire(answer, attempts=attempt, executor=self.name)
 
     async def run_many(
         self,
@@ -200,11 +328,20 @@ class Executor(abc.ABC):
 
         return list(await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs))))
 
-    async def _check_available(self) -> None:
-        """Raise SandboxUnavailableError with advice when the executor cannot work here."""
+    async def _open_engines(self) -> list[Engine]:
+        """The engines to run on, checked (raise SandboxUnavailableError with advice when the
+        executor cannot work here). One local engine by default."""
+        return [Engine(name="local", size=self.workers)]
+
+    async def _engine_alive(self, engine: Engine) -> bool:
+        """Whether ``engine`` still answers (asked after a sandbox failed on it)."""
+        return True
+
+    def _close_engines(self, engines: list[Engine]) -> None:
+        """Release what :meth:`_open_engines` opened (runs in a thread)."""
 
     @abc.abstractmethod
-    def _new_worker(self) -> _Worker: ...
+    def _new_worker(self, engine: Engine) -> _Worker: ...
 
 
 # --------------------------------------------------------------------------- local
@@ -283,7 +420,7 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def _new_worker(self) -> _Worker:
+    def _new_worker(self, engine: Engine) -> _Worker:
         return _LocalWorker()
 
 
@@ -446,65 +583,156 @@ class _StreamClosed(Exception):
     pass
 
 
+#: Environment variable naming the Docker engines of a pool (comma- or space-separated
+#: ``URL[=WORKERS]``), read when no ``hosts`` are given; unset: the engine ``DOCKER_HOST`` names.
+DOCKER_HOSTS_ENV = "GCOP_DOCKER_HOSTS"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One Docker engine of a pool: its address as the Docker SDK takes it (``unix://``,
+    ``tcp://``, ``ssh://``; None: the environment's default engine) and how many sandboxes to
+    keep there (None: the pool's ``workers``; ``"auto"``: as many as its CPUs and memory hold)."""
+
+    url: str | None = None
+    workers: int | Literal["auto"] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "EngineSpec":
+        """``URL`` or ``URL=N`` or ``URL=auto``."""
+        url, sep, size = text.strip().rpartition("=") if "=" in text else (text.strip(), "", "")
+        if not url:
+            raise ValueError(f"empty Docker engine address in {text!r}")
+        if "://" not in url:
+            raise ValueError(f"Docker engine {url!r} has no scheme: expected unix://, tcp:// or ssh://")
+        if not sep:
+            return cls(url)
+        if size == "auto":
+            return cls(url, "auto")
+        try:
+            workers = int(size)
+        except ValueError:
+            raise ValueError(f"Docker engine {text!r}: the size after '=' must be a number or 'auto'") from None
+        if workers < 1:
+            raise ValueError(f"Docker engine {text!r}: the size must be >= 1")
+        return cls(url, workers)
+
+
+def engines_from_env(value: str | None = None) -> list[EngineSpec]:
+    """The engines ``$GCOP_DOCKER_HOSTS`` names (empty when it is unset)."""
+    value = os.environ.get(DOCKER_HOSTS_ENV, "") if value is None else value
+    return [EngineSpec.parse(part) for part in value.replace(",", " ").split()]
+
+
+def _docker_client(url: str | None, timeout: int = 30) -> Any:
+    """A Docker SDK client for ``url``, with the environment's TLS settings (DOCKER_TLS_VERIFY,
+    DOCKER_CERT_PATH) as ``docker.from_env`` applies them; ``ssh://`` goes through the ssh binary."""
+    import docker
+    from docker.utils import kwargs_from_env
+
+    kwargs = kwargs_from_env()
+    if url is not None:
+        kwargs["base_url"] = url
+        if not url.startswith("tcp://"):
+            kwargs.pop("tls", None)
+    return docker.DockerClient(timeout=timeout, use_ssh_client=str(kwargs.get("base_url", "")).startswith("ssh://"),
+                               **kwargs)
+
+
 class DockerPoolExecutor(Executor):
-    """A warm pool of hardened sandbox containers (see the module docstring)."""
+    """A warm pool of hardened sandbox containers (see the module docstring) on one or more
+    Docker engines: ``hosts`` (:class:`EngineSpec` or ``URL[=N]`` strings), else
+    ``$GCOP_DOCKER_HOSTS``, else the environment's engine."""
 
     name = "docker"
 
-    def __init__(self, workers: int = 2, image: str = DEFAULT_IMAGE, limits: ContainerLimits | None = None) -> None:
+    def __init__(self, workers: int = 2, image: str = DEFAULT_IMAGE, limits: ContainerLimits | None = None,
+                 hosts: Sequence[str | EngineSpec] | None = None) -> None:
         super().__init__(workers)
         self.image = image
         self.limits = limits or ContainerLimits()
-        self._client: Any = None
+        specs = [h if isinstance(h, EngineSpec) else EngineSpec.parse(h) for h in hosts or ()]
+        self.hosts = specs or engines_from_env() or [EngineSpec()]
+        if len({h.url for h in self.hosts}) != len(self.hosts):
+            raise ValueError(f"a Docker engine is named twice: {[h.url for h in self.hosts]}")
 
-    async def _check_available(self) -> None:
-        await asyncio.to_thread(self._check_sync)
+    async def _open_engines(self) -> list[Engine]:
+        opened = await asyncio.gather(*(asyncio.to_thread(self._open_sync, spec) for spec in self.hosts),
+                                      return_exceptions=True)
+        engines = [e for e in opened if isinstance(e, Engine)]
+        errors = [e for e in opened if isinstance(e, BaseException)]
+        if not engines:
+            raise errors[0]
+        for spec, result in zip(self.hosts, opened):
+            if isinstance(result, BaseException):
+                # One engine of several is down at start: run on the others, say so.
+                log.warning("sandbox engine %s left out of the pool: %s", spec.url, result)
+        return engines
 
-    def _check_sync(self) -> None:
+    def _open_sync(self, spec: EngineSpec) -> Engine:
+        import docker
+
+        where = f" at {spec.url}" if spec.url else ""
         try:
-            import docker
-        except ImportError as exc:  # pragma: no cover - docker is a core dependency
-            raise SandboxUnavailableError("the 'docker' Python package is not installed") from exc
-        try:
-            client = docker.from_env(timeout=30)
+            client = _docker_client(spec.url)
             client.ping()
         except Exception as exc:  # noqa: BLE001 - any failure here means "no engine"
             raise SandboxUnavailableError(
-                f"Docker is not reachable ({type(exc).__name__}: {exc}). Start the Docker engine "
+                f"Docker{where} is not reachable ({type(exc).__name__}: {exc}). Start the Docker engine "
                 "(e.g. `sudo systemctl start docker`, or `sudo ../shared/tools/docker-up.sh` on the "
                 "project's machines), or run with `--executor local` (weaker isolation)."
             ) from exc
         try:
             image = client.images.get(self.image)
         except docker.errors.ImageNotFound as exc:
+            client.close()
             raise SandboxUnavailableError(
-                f"sandbox image {self.image!r} not found. Build it with `gcop sandbox build` "
-                "(or `gcop sandbox build --debootstrap` on hosts with no container registry)."
+                f"sandbox image {self.image!r} not found{' on the engine' + where if where else ''}. Build it "
+                "with `gcop sandbox build` (or `gcop sandbox build --debootstrap` on hosts with no container "
+                "registry)" + (", or copy it there: `docker save IMAGE | docker -H URL load`" if where else "") + "."
             ) from exc
         built_with = (image.labels or {}).get(RUNNER_HASH_LABEL)
         if built_with and built_with != runner_sha256():
             log.warning(
-                "sandbox image %s was built from another version of sandbox/runner.py; "
+                "sandbox image %s%s was built from another version of sandbox/runner.py; "
                 "rebuild it with `gcop sandbox build`",
-                self.image,
+                self.image, where,
             )
-        self._client = client
+        size = spec.workers or self.workers
+        if size == "auto":
+            info = client.info()
+            by_cpu = int(info.get("NCPU", 1) // max(self.limits.cpus, 0.01))
+            by_memory = int(info.get("MemTotal", 0) // (self.limits.memory_mb * 2**20))
+            size = max(1, min(by_cpu, by_memory))
+        name = spec.url or os.environ.get("DOCKER_HOST") or "the default Docker engine"
+        return Engine(name=name, size=int(size), url=spec.url, client=client)
 
-    def _new_worker(self) -> _Worker:
-        return _DockerWorker(self._client, self.image, self.limits)
+    async def _engine_alive(self, engine: Engine) -> bool:
+        def ping() -> bool:
+            try:
+                with _docker_client(engine.url, timeout=5) as probe:
+                    return bool(probe.ping())
+            except Exception:  # noqa: BLE001 - no answer of any kind: gone
+                return False
 
-    async def close(self) -> None:
-        await super().close()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        return await asyncio.to_thread(ping)
+
+    def _close_engines(self, engines: list[Engine]) -> None:
+        for engine in engines:
+            if engine.client is not None:
+                engine.client.close()
+                engine.client = None
+
+    def _new_worker(self, engine: Engine) -> _Worker:
+        return _DockerWorker(engine.client, self.image, self.limits)
 
 
 EXECUTORS = ("docker", "local")
 
 
 def make_executor(kind: str = "docker", workers: int = 2, **kwargs: Any) -> Executor:
-    """``docker`` (hardened warm pool) or ``local`` (weaker isolation, no Docker needed)."""
+    """``docker`` (hardened warm pool; ``hosts=`` for several engines) or ``local`` (weaker
+    isolation, no Docker needed)."""
     if kind == "docker":
         return DockerPoolExecutor(workers=workers, **kwargs)
     if kind == "local":
@@ -515,26 +743,28 @@ def make_executor(kind: str = "docker", workers: int = 2, **kwargs: Any) -> Exec
 def docker_image_available(image: str = DEFAULT_IMAGE) -> bool:
     """Whether a Docker engine answers and holds the sandbox ``image`` (for choosing an executor;
     :meth:`DockerPoolExecutor.start` gives the reason when it cannot start)."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=10)
+    for spec in engines_from_env() or [EngineSpec()]:
         try:
-            client.ping()
-            client.images.get(image)
-        finally:
-            client.close()
-        return True
-    except Exception:  # noqa: BLE001 - no SDK, no engine, no image: not available
-        return False
+            client = _docker_client(spec.url, timeout=10)
+            try:
+                client.ping()
+                client.images.get(image)
+            finally:
+                client.close()
+            return True
+        except Exception:  # noqa: BLE001 - no SDK, no engine, no image: not available there
+            continue
+    return False
 
 
 def remove_stale_containers() -> int:
-    """Remove sandbox containers left behind by a crashed process. Returns how many."""
-    import docker
-
-    client = docker.from_env()
-    stale = client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}=1"})
-    for container in stale:
-        container.remove(force=True)
-    return len(stale)
+    """Remove sandbox containers left behind by a crashed process, on every engine of
+    ``$GCOP_DOCKER_HOSTS`` (else the default engine). Returns how many."""
+    removed = 0
+    for spec in engines_from_env() or [EngineSpec()]:
+        with _docker_client(spec.url) as client:
+            stale = client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}=1"})
+            for container in stale:
+                container.remove(force=True)
+            removed += len(stale)
+    return removed

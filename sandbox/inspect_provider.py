@@ -35,11 +35,14 @@ RUNNER_COPY = ".gcop_runner.py"
 
 
 class GcopSandboxConfig(BaseModel, frozen=True):
-    """Configuration of the ``gcop`` sandbox: which executor and how many sandboxes."""
+    """Configuration of the ``gcop`` sandbox: which executor, how many sandboxes, and (docker) on
+    which engines: ``docker_hosts`` as ``URL[=N]`` (default: ``$GCOP_DOCKER_HOSTS``, else the
+    environment's engine)."""
 
     executor: Literal["docker", "local"] = "docker"
     workers: int = Field(default=2, ge=1)
     image: str = DEFAULT_IMAGE
+    docker_hosts: tuple[str, ...] = ()
 
 
 def _config(config: SandboxEnvironmentConfigType | None) -> GcopSandboxConfig:
@@ -60,7 +63,7 @@ def _config(config: SandboxEnvironmentConfigType | None) -> GcopSandboxConfig:
         if path.name in ("docker", "local"):
             return GcopSandboxConfig(executor=path.name)  # type: ignore[arg-type]
         raise ValueError(
-            f"gcop sandbox config must be 'docker', 'local', a YAML file with executor/workers/image, "
+            f"gcop sandbox config must be 'docker', 'local', a YAML file with executor/workers/image/docker_hosts, "
             f"or a GcopSandboxConfig; got {config!r}"
         )
     if isinstance(config, BaseModel):
@@ -130,7 +133,7 @@ class GcopSandboxEnvironment(SandboxEnvironment):
         async with lock:
             pool = state.pools.get(key)
             if pool is None:
-                kwargs: dict[str, Any] = {"image": cfg.image} if cfg.executor == "docker" else {}
+                kwargs: dict[str, Any] = {"image": cfg.image, "hosts": cfg.docker_hosts} if cfg.executor == "docker" else {}
                 pool = make_executor(cfg.executor, workers=cfg.workers, **kwargs)
                 await pool.start()
                 state.pools[key] = pool

@@ -113,7 +113,10 @@ class GuideFields:
                                  "default holds one batch of the paper's size.", default=144)
     executor: str = _help("Sandbox for code rewards: docker (the warm pool) or local (weaker isolation).",
                           default="docker")
-    executor_workers: int = _help("Sandboxes running at once.", default=2)
+    executor_workers: int = _help("Sandboxes running at once (per Docker engine).", default=2)
+    docker_hosts: list[str] = _help("Docker engines of the sandbox pool, URL[=N] each (unix://, tcp://, ssh://); "
+                                    "empty: $GCOP_DOCKER_HOSTS, else the environment's engine. Every rank of a "
+                                    "multi-process run shares this list.", default_factory=list)
     dedupe_sandbox_jobs: bool = _help("Share one sandbox run between identical jobs (same code, same tests) of a batch.",
                                       default=True)
     baseline_cache: str = _help("Where the no-strategy baseline R(without) is cached (content-keyed JSON files).",

@@ -363,6 +363,7 @@ class RewardSettings:
     max_concurrency: int = 144
     executor: str | Any = "docker"
     executor_workers: int = 2
+    executor_hosts: tuple[str, ...] = ()
     dedupe_sandbox_jobs: bool = True
     baseline_cache: str | Path | None = None
     baseline_samples: int = 1
@@ -398,6 +399,7 @@ class GuideRewards:
             recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
             judge_attempts=config.judge_attempts, max_concurrency=config.max_concurrency,
             executor=config.executor, executor_workers=config.executor_workers,
+            executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),
             dedupe_sandbox_jobs=config.dedupe_sandbox_jobs, baseline_cache=config.baseline_cache,
             baseline_samples=config.baseline_samples, max_strategy_tokens=config.max_strategy_tokens,
             max_unscorable_share=config.max_unscorable_share, unscorable_window=config.unscorable_window,
@@ -444,6 +446,7 @@ class GuideRewards:
         self.max_concurrency = settings.max_concurrency
         self.executor_spec = settings.executor
         self.executor_workers = settings.executor_workers
+        self.executor_hosts = settings.executor_hosts
         self.dedupe_sandbox_jobs = settings.dedupe_sandbox_jobs
         self.baseline_cache = BaselineCache(settings.baseline_cache)
         self.baseline_samples = settings.baseline_samples
@@ -611,7 +614,8 @@ class GuideRewards:
                     if isinstance(self.executor_spec, str):
                         from sandbox.executors import make_executor
 
-                        executor = make_executor(self.executor_spec, self.executor_workers)
+                        hosts = {"hosts": self.executor_hosts} if self.executor_spec == "docker" else {}
+                        executor = make_executor(self.executor_spec, self.executor_workers, **hosts)
                         await executor.start()
                         state.owns_executor = True
                     else:

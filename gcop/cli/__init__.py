@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .checks import register_sandbox, register_selfcheck, register_verify
-from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE
+from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, apply_docker_hosts
 from .results import register_executability, register_grid, register_leaderboard, register_regress
 from .train import register_train
 
@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if error := apply_docker_hosts(args):
+        parser.error(error)
     try:
         return int(args.func(args) or 0)
     except SandboxUnavailableError as exc:

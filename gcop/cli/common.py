@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from sandbox.executors import EXECUTORS
 
@@ -21,8 +22,36 @@ def add_sandbox_options(parser: argparse.ArgumentParser, workers_default: int = 
     )
     parser.add_argument(
         "--workers", type=int, default=workers_default, metavar="N",
-        help=f"sandboxes running at once (default {workers_default})",
+        help=f"sandboxes running at once (default {workers_default}; per Docker engine)",
     )
+    add_docker_host_option(parser)
+
+
+def add_docker_host_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--docker-host", action="append", default=None, metavar="URL[=N]",
+        help="a Docker engine for the sandbox pool (unix://, tcp://, ssh:// as the Docker SDK takes them), "
+        "optionally with its number of sandboxes (=N, or =auto: as its CPUs and memory hold; default "
+        "--workers); repeat for several engines. Same as $GCOP_DOCKER_HOSTS (comma-separated) for this command",
+    )
+
+
+def apply_docker_hosts(args: argparse.Namespace) -> str | None:
+    """Make ``--docker-host`` the engines of every pool this command opens (its own, its Inspect
+    tasks', its training rewards'), through ``$GCOP_DOCKER_HOSTS``. Returns an error message for
+    a malformed address, else None."""
+    from sandbox.executors import DOCKER_HOSTS_ENV, EngineSpec
+
+    hosts = getattr(args, "docker_host", None)
+    if not hosts:
+        return None
+    try:
+        for host in hosts:
+            EngineSpec.parse(host)
+    except ValueError as exc:
+        return f"--docker-host: {exc}"
+    os.environ[DOCKER_HOSTS_ENV] = ",".join(hosts)
+    return None
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from evals.benchmarks import benchmark_names
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -92,6 +92,7 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
                         help="task option for every row, as `inspect eval -T` (split, icl_k, sandbox, executor, ...)")
     parser.add_argument("--executor", choices=("docker", "local"), default=None,
                         help="shorthand for -T executor=... (code benchmarks)")
+    add_docker_host_option(parser)
     add_data_option(parser)
     parser.add_argument("--max-samples", type=int, default=None, metavar="N", help="samples run at once per row")
     parser.add_argument("--max-tasks", type=int, default=None, metavar="N", help="rows run at once")

@@ -10,7 +10,7 @@ from typing import Any
 
 from evals.benchmarks import benchmark_names
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
@@ -118,7 +118,8 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
                      help="seconds per call, retries included (default 900)")
     run.add_argument("--executor", choices=("docker", "local"), default="docker",
                      help="sandbox for code: docker (default) or local (WEAKER isolation)")
-    run.add_argument("--workers", type=int, default=2, metavar="N", help="sandboxes running at once (default 2)")
+    run.add_argument("--workers", type=int, default=2, metavar="N", help="sandboxes running at once (default 2; per Docker engine)")
+    add_docker_host_option(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-preflight-calls", action="store_true",
                      help="skip the one short test call per remote model before the run (names and prices are checked anyway)")
