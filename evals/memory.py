@@ -121,10 +121,12 @@ def save_memory(samples: Sequence[Any], log_location: str) -> str | None:
     """Write the run's final memory (epoch 1) next to its log; None for a remote log location."""
     if "://" in log_location and not log_location.startswith("file://"):
         return None
+    from gcop.durable import write_atomic
+
     entries, _ = stored_entries(samples)
     path = memory_path(log_location)
-    with open(path, "w") as handle:
-        handle.writelines(json.dumps(asdict(entry)) + "\n" for entry in entries)
+    # replaced whole (temp file, fsync, rename): a run killed while writing it leaves the old file or none
+    write_atomic(path, "".join(json.dumps(asdict(entry)) + "\n" for entry in entries))
     return path
 
 

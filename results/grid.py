@@ -25,7 +25,10 @@ in every log (``log.eval.metadata["gcop_grid"]``) and the leaderboard reads them
 
 Resuming is ``eval_set``'s: a re-run with the same rows and the same log folder skips every row
 whose log is complete, retries rows whose log failed (re-using the samples already completed),
-and runs rows that are new. ``eval_set`` identifies a row by task, task arguments, model, model
+and runs rows that are new. That covers ``kill -9`` too: Inspect's ``.eval`` logs record each
+finished sample as it completes, and a killed run's log reads as unfinished, so the re-run keeps
+its finished samples and runs the rest. The grid writes nothing else beside the logs but the
+memory rows' ``<log>.memory.jsonl`` (replaced atomically; rewritten by a re-run when missing). ``eval_set`` identifies a row by task, task arguments, model, model
 arguments and model roles, but not by ``--limit`` or ``--epochs``; so that a re-run with a
 different limit cannot silently pass off old logs as new ones, the grid refuses a log folder
 whose grid logs were made with other settings (:class:`GridConfigError`).
@@ -299,7 +302,22 @@ def run_grid(
         tasks, log_dir=log_dir, limit=limit, epochs=epochs,
         tags=["gcop-grid", benchmark], metadata=None, **eval_set_kwargs,
     )
+    _restore_memory_files(logs)
     return GridResult(success=bool(success), rows=rows, logs=list(logs), tasks=tasks)
+
+
+def _restore_memory_files(logs: Sequence[Any]) -> None:
+    """A memory row's memory file is written by gcop's hook after its log; a run killed between
+    the two leaves a complete log that ``eval_set`` skips on the re-run, so write it here."""
+    from evals.memory import memory_path
+    from gcop.hooks import write_memory_file
+
+    for log in logs:
+        location = str(getattr(log, "location", "") or "")
+        if (log.status == "success" and "memory" in (log.eval.metadata or {}) and location
+                and ("://" not in location or location.startswith("file://"))
+                and not os.path.exists(memory_path(location))):
+            write_memory_file(log)
 
 
 # --------------------------------------------------------------------------- estimate

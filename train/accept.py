@@ -28,13 +28,17 @@ Outputs (in ``out_dir``):
   ``train.sft.load_corpus`` reads.
 * ``state.jsonl`` -- one line per finished problem (accepted / rejected / error) with every
   round's outcome; the source of truth. Each line is written and fsynced when its problem
-  finishes, so a crash loses at most the problems in flight; ``corpus.jsonl``, ``stats.json``
-  and ``ledger.json`` are rebuilt from it at the end of every run (also after a budget stop or
-  Ctrl-C). Re-running the same command skips finished problems; ``error`` problems are retried.
+  finishes (:class:`gcop.durable.LineAppender`), so a crash, ``kill -9`` included, loses at most
+  the problems in flight; a line torn by the crash is cut off before the next one is written.
+  ``corpus.jsonl`` and ``stats.json`` are rebuilt from it at the end of every run (also after a
+  budget stop or Ctrl-C), each replaced atomically. Re-running the same command skips finished
+  problems; ``error`` problems are retried.
 * ``stats.json`` -- counts, per-round acceptance, the acceptance-rate estimates with Hoeffding
   lower bounds, the guarantee below, q_K summary, cost.
 * ``ledger.json`` -- tokens and $ per phase (``teacher``, ``core``), accumulated over all runs
-  in this folder; ``--budget-usd`` caps that total (:class:`train.ledger.CostLedger`).
+  in this folder; ``--budget-usd`` caps that total (:class:`train.ledger.CostLedger`). It sums
+  ``ledger.jsonl``, the journal that gets one fsynced row per call as the call returns, so the
+  calls of problems in flight at a crash are counted (they were paid for) and none twice.
 * ``run.json`` -- the settings the corpus depends on; a re-run with different ones is refused.
 
 The guarantee
@@ -70,7 +74,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -80,8 +83,8 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
+from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
 from gcop.lifecycle import default_model
-from gcop.readers import read_jsonl
 from gcop.testing.offline_models import OFFLINE_MODELS, offline_model
 from guides.solver import reasoning_text
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -409,9 +412,7 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return records
 
-    lines, bad = read_jsonl(path, errors="replace")
-    for error in bad:
-        log.warning("%s: state line skipped (a run killed mid-write?)", error)
+    lines, _ = read_jsonl_tolerant(path, what="state line")  # bad lines are logged there, by file and line
     for number, record in lines:
         if "id" not in record:
             log.warning("%s:%d: id: missing; state line skipped", path, number)
@@ -423,31 +424,22 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 
 
 class _StateWriter:
-    """Appends one JSON line per finished problem, flushed and fsynced."""
+    """Appends one JSON line per finished problem, in one write, fsynced; a line torn by a crash
+    is cut off first (:class:`gcop.durable.LineAppender`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        needs_newline = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        self.file = path.open("a", encoding="utf-8")
-        if needs_newline:  # a line cut short by a crash: start on a fresh line
-            self.file.write("\n")
+        self.appender = LineAppender(path)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.file.flush()
-        with contextlib.suppress(OSError):
-            os.fsync(self.file.fileno())
+        self.appender.write_record(record)
 
     def close(self) -> None:
-        self.file.close()
+        self.appender.close()
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 # ---------------------------------------------------------------------------------------------

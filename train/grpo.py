@@ -17,7 +17,10 @@ plain transformers otherwise. ``resume=True`` continues from the last ``checkpoi
 
 Every core and judge call is recorded in ``<output_dir>/ledger.json`` (tokens and $ per phase,
 continued across resumed runs); with ``budget_usd`` set, training stops after the step in which
-the spend reaches it (the checkpoint and model card are still written).
+the spend reaches it (the checkpoint and model card are still written). Each call is one fsynced
+row of ``ledger.jsonl`` (:mod:`train.ledger`), tagged with its step, the moment it returns: a
+run killed mid-step keeps every call it made, and ``--resume`` (from the last *complete*
+checkpoint, :func:`last_complete_checkpoint`) adds the calls of the steps it redoes once more.
 """
 
 from __future__ import annotations
@@ -54,9 +57,43 @@ from .sft import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEDGER_FILE", "build_rewards", "grpo_dataset", "preflight_reward_models", "run_grpo"]
+__all__ = ["LEDGER_FILE", "build_rewards", "grpo_dataset", "last_complete_checkpoint", "preflight_reward_models",
+           "run_grpo"]
 
 LEDGER_FILE = "ledger.json"
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
+    """The ``checkpoint-N`` with the highest N whose ``trainer_state.json`` (the Trainer writes it
+    after the weights, optimizer and RNG states) reads as JSON; a checkpoint cut short by a crash
+    is skipped with a warning (Transformers would take the highest N, torn or not)."""
+    candidates = []
+    for path in Path(output_dir).glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and suffix.isdigit():
+            candidates.append((int(suffix), path))
+    for _, path in sorted(candidates, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping %s: incomplete (trainer_state.json: %s), a save cut short by a crash?", path, exc)
+            continue
+        return path
+    return None
+
+
+def _resume_point(resume: bool | str, output_dir: Path) -> str | bool | None:
+    """What to hand ``trainer.train(resume_from_checkpoint=...)``: with ``resume=True``, the last
+    complete checkpoint; when every checkpoint is incomplete, none (training starts over)."""
+    if resume is not True:
+        return resume or None
+    checkpoint = last_complete_checkpoint(output_dir)
+    if checkpoint is not None:
+        return str(checkpoint)
+    if any(output_dir.glob("checkpoint-*")):
+        log.warning("no complete checkpoint in %s: training starts from the beginning", output_dir)
+        return None
+    return True  # no checkpoint at all: Transformers' own error says so
 
 
 def _budget_callback(ledger: Any) -> Any:
@@ -65,6 +102,13 @@ def _budget_callback(ledger: Any) -> Any:
 
     class BudgetStop(TrainerCallback):
         stopped_at: int | None = None
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # each journal row names the step its call belongs to: a step redone after a resume
+            # shows as the same step twice (both were paid for)
+            context = getattr(ledger, "context", None)
+            if isinstance(context, dict):
+                context["step"] = state.global_step + 1
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if ledger.path is not None:
@@ -189,7 +233,7 @@ def run_grpo(
     )
     started = time.time()
     try:
-        trainer.train(resume_from_checkpoint=resume or None)
+        trainer.train(resume_from_checkpoint=_resume_point(resume, output_dir))
     finally:
         loop = getattr(trainer, "async_loop", None)
         if loop is not None and rewards is None:

@@ -676,7 +676,8 @@ class GuideRewards:
         results = await asyncio.gather(*(self._core_reward(state, info, None) for _ in range(self.baseline_samples)))
         reward = sum(r for r, _, _ in results) / len(results)
         self.baseline_cache.put(key, {**fields, "reward": reward, "statuses": [s for _, _, s in results],
-                                      "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                                      "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                key_fields=fields)
         return reward
 
     async def _judge(self, state: _LoopState, info: ProblemInfo, strategy: str) -> float:

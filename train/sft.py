@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from gcop.durable import write_atomic
 from gcop.readers import read_jsonl
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -232,7 +233,7 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_m
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    (output_dir / RECORD_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(output_dir / RECORD_FILE, json.dumps(record, indent=2, default=str) + "\n")  # never half a record
     front = {"library_name": "transformers", "base_model": None if os.path.exists(base_model) else base_model,
              "tags": ["gcop", "guide", recipe, config.benchmark]}
     front = {k: v for k, v in front.items() if v is not None}
@@ -255,9 +256,7 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_m
         f"## Config\n\n```yaml\n{yaml.safe_dump(json.loads(json.dumps(record['config'], default=str)), sort_keys=False)}```\n\n"
         f"## Versions\n\n" + "\n".join(f"- {k} {v}" for k, v in record["versions"].items()) + "\n"
     )
-    path = output_dir / "README.md"
-    path.write_text(card, encoding="utf-8")
-    return path
+    return write_atomic(output_dir / "README.md", card)
 
 
 def _final_metrics(log_history: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
