@@ -38,6 +38,7 @@ from results.logs import wilson_interval
 from results.regress import mcnemar_exact
 
 from .config import GuideFields
+from .distributed import is_main_process
 from .grpo import LEDGER_FILE, build_rewards, grpo_dataset, preflight_reward_models
 from .ledger import CostLedger
 from .rewards import UnscorableRewardsError
@@ -404,7 +405,8 @@ class HeldOutEvaluation:
     ``ledger``: where the scoring calls are recorded (as ``eval_core`` / ``eval_judge``; default
     ``<output_dir>/ledger.json``). The evaluation before training raises on failure (nothing has
     been spent on training yet); the one after training never does: a failure is reported in
-    the model card and the checkpoint is saved all the same.
+    the model card and the checkpoint is saved all the same. In a multi-process run it runs on
+    the main process only.
     """
 
     def __init__(self, config: GuideFields, *, output_dir: Any, recipe: str, ledger: Any = None) -> None:
@@ -412,7 +414,9 @@ class HeldOutEvaluation:
         self.output_dir = output_dir
         self.recipe = recipe
         self.ledger = ledger
-        self.enabled = config.heldout_limit > 0
+        # Once per run: under `accelerate launch` only the main process evaluates (the other ranks
+        # go on to training and wait for it at the Trainer's first collective).
+        self.enabled = config.heldout_limit > 0 and is_main_process()
         self.problems: list[Any] = heldout_problems(config) if self.enabled else []
         self.judge = recipe == "exectune" and config.reward_gamma > 0
         self._before: GuideEval | None = None

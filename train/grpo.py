@@ -35,6 +35,7 @@ from typing import Any
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import GuideFields, GuideGRPOConfig
+from .distributed import any_rank, is_main_process, process_index, world_size
 from gcop.testing.offline_models import OFFLINE_MODELS
 
 from .rewards import (
@@ -109,11 +110,15 @@ def _budget_callback(ledger: Any) -> Any:
             context = getattr(ledger, "context", None)
             if isinstance(context, dict):
                 context["step"] = state.global_step + 1
+                if world_size() > 1:
+                    context["rank"] = process_index()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if ledger.path is not None:
-                ledger.save()
-            if ledger.exceeded and not control.should_training_stop:
+            if ledger.path is not None and is_main_process():
+                ledger.save()  # the summary of every rank's rows (the journal)
+            # every rank reads the shared journal, but at its own moment: they stop together on
+            # one answer, or the ranks that go on would wait for the one that stopped
+            if any_rank(ledger.exceeded, device=args.device) and not control.should_training_stop:
                 log.warning("budget of $%.2f reached ($%.4f spent) after step %d: stopping",
                             ledger.budget_usd, ledger.total_usd, state.global_step)
                 self.stopped_at = state.global_step
@@ -198,7 +203,8 @@ def run_grpo(
     if rewards is None:
         _preflight(config)
     problems = load_train_problems(config)
-    model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bool(config.bf16))
+    with config.main_process_first(desc="guide"):  # a `tiny` guide is built once, then loaded by every rank
+        model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bool(config.bf16))
 
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
@@ -246,7 +252,10 @@ def run_grpo(
     heldout.reward_per_step = reward_per_step(history)
     heldout.after(trainer.model, tokenizer, label=f"GRPO {config.recipe}", model_name=str(output_dir),
                   count_tokens=count_tokens)
-    save_checkpoint(trainer.model, tokenizer, output_dir, config)
+    if is_main_process():  # the Trainer saves its checkpoints once; so is the final model
+        save_checkpoint(trainer.model, tokenizer, output_dir, config)
+    if ledger.path is not None:
+        ledger.refresh()  # every rank's calls, for the figures below
     reward_keys = [f"rewards/{name}/mean" for name in engine.components]
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
@@ -254,7 +263,7 @@ def run_grpo(
                "cost_usd": {name: round(ledger.phase(name).cost_usd, 6) for name in ledger.phases} | {"total": round(ledger.total_usd, 6)}}
     if budget.stopped_at is not None:
         metrics["stopped"] = f"budget ${ledger.budget_usd:g} reached after step {budget.stopped_at}"
-    if ledger.path is not None:
+    if ledger.path is not None and is_main_process():
         ledger.save()
     data = {"benchmark": config.benchmark, "split": config.split, "problems": len(problems),
             "data_dir": config.data_dir or "(default)", "core": engine.core_name,
@@ -263,8 +272,9 @@ def run_grpo(
             "reward_weights": dict(zip(engine.components, engine.reward_weights(), strict=True))}
     if config.recipe == "advisor":
         data["advisor_prompt_version"] = ADVISOR_PROMPT_VERSION
-    write_model_card(output_dir, recipe=f"grpo-{config.recipe}", config=config, base_model=base, data=data, metrics=metrics,
-                     evaluation=heldout.report())
+    if is_main_process():
+        write_model_card(output_dir, recipe=f"grpo-{config.recipe}", config=config, base_model=base, data=data,
+                         metrics=metrics, evaluation=heldout.report())
     result = TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history,
                          evaluation=heldout.report())
     result.trainer = trainer  # type: ignore[attr-defined]

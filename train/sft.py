@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from gcop.durable import write_atomic
+from train.distributed import is_main_process
 from gcop.readers import read_jsonl
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -293,7 +294,8 @@ def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainRe
         from .tiny import synthetic_corpus
 
         problems = load_train_problems(config)
-        corpus_path = synthetic_corpus(output_dir / "synthetic_corpus.jsonl", problems, benchmark=config.benchmark)
+        with config.main_process_first(desc="synthetic corpus"):  # one writer; the other ranks read it
+            corpus_path = synthetic_corpus(output_dir / "synthetic_corpus.jsonl", problems, benchmark=config.benchmark)
     elif config.model_name_or_path == "tiny":
         problems = load_train_problems(config)
 
@@ -301,8 +303,9 @@ def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainRe
 
     heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe="exectune")
     heldout.preflight()
-    model, tokenizer, base = load_guide(config.model_name_or_path, workdir=output_dir, problems=problems,
-                                        bf16=bool(config.bf16))
+    with config.main_process_first(desc="guide"):  # a `tiny` guide is built once, then loaded by every rank
+        model, tokenizer, base = load_guide(config.model_name_or_path, workdir=output_dir, problems=problems,
+                                            bf16=bool(config.bf16))
 
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
@@ -323,14 +326,16 @@ def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainRe
     train_output = trainer.train()
     elapsed = time.time() - started
     heldout.after(trainer.model, tokenizer, label="SFT", model_name=str(output_dir), count_tokens=count_tokens)
-    save_checkpoint(trainer.model, tokenizer, output_dir, config)
+    if is_main_process():  # the Trainer saves its checkpoints once; so is the final model
+        save_checkpoint(trainer.model, tokenizer, output_dir, config)
     history = list(trainer.state.log_history)
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
                **_final_metrics(history, ("loss", "train_loss", "mean_token_accuracy")),
                **{k: v for k, v in (train_output.metrics or {}).items() if k == "train_loss"}}
     data = {"corpus": str(corpus_path), "corpus_sha256": corpus_hash(corpus_path), "rows": len(rows),
             "skipped": sum(skipped.values()), "skipped_reasons": json.dumps(skipped) if skipped else "{}"}
-    write_model_card(output_dir, recipe="sft" + ("+lora" if config.use_peft else ""), config=config, base_model=base,
-                     data=data, metrics=metrics, evaluation=heldout.report())
+    if is_main_process():
+        write_model_card(output_dir, recipe="sft" + ("+lora" if config.use_peft else ""), config=config,
+                         base_model=base, data=data, metrics=metrics, evaluation=heldout.report())
     return TrainResult(output_dir=output_dir, steps=trainer.state.global_step, metrics=metrics, log_history=history,
                        evaluation=heldout.report())

@@ -97,7 +97,10 @@ def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Except
     except UnscorableRewardsError as exc:
         print(f"gcop train {command}: {exc}\n{unscorable_note}", file=sys.stderr)
         return EXIT_FAILED
-    print(_summary(result))
+    from train.distributed import is_main_process
+
+    if is_main_process():  # under `accelerate launch`, one summary, not one per rank
+        print(_summary(result))
     return EXIT_OK
 
 
