@@ -58,6 +58,9 @@ class VerifySummary:
     out_path: Path | None = None
     #: How the sandbox decided the code verdicts (see sandbox.protocol.boundary_totals).
     boundary: dict[str, int] = field(default_factory=dict)
+    #: Jobs re-run after an infrastructure error, and (several engines) jobs per engine.
+    infrastructure_retries: int = 0
+    engines: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def judged(self) -> int:
@@ -70,6 +73,10 @@ class VerifySummary:
         lines.append("  " + ", ".join(f"{status}: {self.counts.get(status.value, 0)}" for status in Status))
         if self.counts.get(Status.ERROR.value):
             lines.append("  (infrastructure errors are not counted in pass@k; re-run those samples)")
+        if self.infrastructure_retries or len(self.engines) > 1:
+            where = "; ".join(f"{e['engine']}: {e['jobs']} jobs" + ("" if e["alive"] else f", lost {e['lost']}x")
+                              for e in self.engines) if len(self.engines) > 1 else ""
+            lines.append(f"  sandbox: {self.infrastructure_retries} infrastructure retries" + (f"; {where}" if where else ""))
         tests = self.boundary.get("tests_by_value", 0) + self.boundary.get("tests_through_handle", 0)
         if tests or self.boundary.get("jobs_in_process"):
             share = f"{self.boundary.get('tests_by_value', 0) / tests:.1%}" if tests else "n/a"
@@ -255,6 +262,8 @@ def verify_file(
         print(f"skipped {message}", file=log)
     out = Path(out_path) if out_path is not None else default_out_path(path)
 
+    pool_report: dict[str, Any] = {}
+
     async def run() -> None:
         from tqdm import tqdm
 
@@ -262,6 +271,7 @@ def verify_file(
             if any(s.verdict is None for s in samples):
                 async with make_executor(executor, workers=workers) as pool:
                     await judge_samples(samples, pool, bar.update)
+                pool_report.update(retries=pool.infrastructure_retries, engines=pool.engine_report())
             else:
                 await judge_samples(samples, None, bar.update)
 
@@ -270,4 +280,6 @@ def verify_file(
     summary = VerifySummary(benchmark, total, bad, Counter(s.verdict.status.value for s in samples if s.verdict), out_path=out)
     summary.pass_at_k = pass_at_k(samples)
     summary.boundary = boundary_totals(s.verdict for s in samples if s.verdict is not None and s.job is not None)
+    summary.infrastructure_retries = pool_report.get("retries", 0)
+    summary.engines = pool_report.get("engines", [])
     return summary

@@ -375,6 +375,7 @@ def test_gcop_verify_and_the_inspect_sandbox_take_several_engines(second_engine,
     done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0, done.stderr
+    assert "infrastructure retries" in done.stdout and all(f"{host}: " in done.stdout for host in hosts), done.stdout
     results = [json.loads(line) for line in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [i % 2 == 0 for i in range(len(problems))]
 
