@@ -41,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import code_version  # noqa: E402
+
 from evals.benchmarks import load_problems  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig  # noqa: E402
@@ -126,20 +128,6 @@ def timed_run(args: argparse.Namespace, fake: FakeAnthropic, faults: FaultConfig
         "injected_share": round(faulted / requests, 4) if requests else None,
         "command": shlex.join(["inspect", *command[1:]]).replace(log_dir, "LOG_DIR"),
     }
-
-
-def code_version(*paths: str) -> dict[str, Any]:
-    """The commit and, for the modules measured, their content hash and whether they differ from it."""
-    import hashlib
-    import subprocess
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=ROOT)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    return {"git_head": git("rev-parse", "HEAD") or None,
-            "files": {p: {"sha256": hashlib.sha256((ROOT / p).read_bytes()).hexdigest()[:16],
-                          "modified_vs_head": bool(git("status", "--porcelain", "--", p))} for p in paths}}
 
 
 CODE = code_version("gcop/testing/fake_anthropic.py", "evals/tasks.py")

@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import code_version  # noqa: E402
+
 from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
 from evals.prompts import core_messages  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
@@ -259,20 +261,6 @@ async def main_async(args: argparse.Namespace, problems: list[Any], warm: Any, f
     chosen["expected_masked_rollouts"] = [i for i, m in enumerate(batch["expected_masked"]) if m]
     return {"executor": kind, "failing_calls": chosen, "runs": runs,
             "all_pass": all(r["pass"] for r in runs.values())}
-
-
-def code_version(*paths: str) -> dict[str, Any]:
-    """The commit and, for the modules measured, their content hash and whether they differ from it."""
-    import hashlib
-    import subprocess
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=ROOT)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    return {"git_head": git("rev-parse", "HEAD") or None,
-            "files": {p: {"sha256": hashlib.sha256((ROOT / p).read_bytes()).hexdigest()[:16],
-                          "modified_vs_head": bool(git("status", "--porcelain", "--", p))} for p in paths}}
 
 
 CODE = code_version("train/rewards.py", "sandbox/executors.py")

@@ -60,6 +60,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import code_version  # noqa: E402
+
 from evals.benchmarks import get_benchmark  # noqa: E402
 from evals.verification import prepare_judgement  # noqa: E402
 from sandbox.executors import CONTAINER_LABEL, make_executor  # noqa: E402
@@ -433,20 +435,6 @@ async def soak(args: argparse.Namespace, cycle: list[tuple[str, TestJob, bool, s
         },
         "samples": sampler.samples if args.keep_samples else None,
     }
-
-
-def code_version(*paths: str) -> dict[str, Any]:
-    """The commit and, for the modules measured, their content hash and whether they differ from it."""
-    import hashlib
-    import subprocess
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=ROOT)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    return {"git_head": git("rev-parse", "HEAD") or None,
-            "files": {p: {"sha256": hashlib.sha256((ROOT / p).read_bytes()).hexdigest()[:16],
-                          "modified_vs_head": bool(git("status", "--porcelain", "--", p))} for p in paths}}
 
 
 CODE = code_version("sandbox/executors.py", "sandbox/runner.py")
