@@ -761,10 +761,16 @@ def remove_stale_containers() -> int:
     """Remove sandbox containers left behind by a crashed process, on every engine of
     ``$GCOP_DOCKER_HOSTS`` (else the default engine). Returns how many."""
     removed = 0
-    for spec in engines_from_env() or [EngineSpec()]:
-        with _docker_client(spec.url) as client:
-            stale = client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}=1"})
-            for container in stale:
-                container.remove(force=True)
-            removed += len(stale)
+    specs = engines_from_env() or [EngineSpec()]
+    for spec in specs:
+        try:
+            with _docker_client(spec.url) as client:
+                stale = client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}=1"})
+                for container in stale:
+                    container.remove(force=True)
+                removed += len(stale)
+        except Exception as exc:  # noqa: BLE001 - one engine down must not keep the others dirty
+            if len(specs) == 1:
+                raise
+            log.warning("could not clean sandbox containers on %s: %s", spec.url, exc)
     return removed
