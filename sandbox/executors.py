@@ -254,7 +254,7 @@ class Executor(abc.ABC):
                 self.infrastructure_retries += 1
             attempts += 1
             try:
-                verdict = await self._attempt(worker, job, wire, limit, attempts)
+                verdict = await self._attempt(engine, worker, job, wire, limit, attempts)
                 engine.jobs += 1
                 if len(self.engines) > 1:
                     verdict.extra["engine"] = engine.name
@@ -289,7 +289,7 @@ class Executor(abc.ABC):
         return Verdict(Status.ERROR, f"sandbox infrastructure error, after one retry: {last_error}",
                        attempts=attempts, executor=self.name)
 
-    async def _attempt(self, worker: "_Worker", job: TestJob, wire: dict[str, Any], limit: float,
+    async def _attempt(self, engine: Engine, worker: "_Worker", job: TestJob, wire: dict[str, Any], limit: float,
                        attempt: int) -> Verdict:
         """One try on one sandbox; raises InfrastructureError when the sandbox failed under it."""
         try:
@@ -299,6 +299,10 @@ class Executor(abc.ABC):
             return Verdict(Status.FAILED, str(exc), attempts=attempt, executor=self.name)
         except SandboxHung:
             await worker.reset()
+            if len(self.engines) > 1 and not await self._engine_alive(engine):
+                # No answer because the engine itself stopped answering (a machine cut off
+                # without closing the connection): not the job's timeout.
+                raise InfrastructureError(f"engine {engine.name} stopped answering during the job") from None
             return Verdict(
                 Status.TIMEOUT,
                 f"sandbox gave no answer within {limit:g} s; it was replaced",

@@ -30,6 +30,7 @@ from sandbox.executors import (
     EngineSpec,
     Executor,
     InfrastructureError,
+    SandboxHung,
     _Worker,
     engines_from_env,
     make_executor,
@@ -56,6 +57,8 @@ class _ScriptedWorker(_Worker):
         self.pool.peak[self.engine.name] = max(self.pool.peak[self.engine.name], self.pool.in_flight[self.engine.name])
         try:
             await asyncio.sleep(self.pool.delay)
+            if self.engine.name in self.pool.cut_off:
+                raise SandboxHung()  # a machine cut off: the connection stays open, nothing comes back
             if self.engine.name in self.pool.down:
                 raise InfrastructureError("engine connection refused", during_job=True)
         finally:
@@ -78,6 +81,7 @@ class _ScriptedPool(Executor):
         super().__init__(workers=1)
         self.sizes, self.delay = sizes, delay
         self.down: set[str] = set()
+        self.cut_off: set[str] = set()
         self.judged: list[tuple[str, str]] = []
         self.started: Counter[str] = Counter()
         self.in_flight: Counter[str] = Counter()
@@ -87,7 +91,7 @@ class _ScriptedPool(Executor):
         return [Engine(name=name, size=size) for name, size in self.sizes.items()]
 
     async def _engine_alive(self, engine):
-        return engine.name not in self.down
+        return engine.name not in self.down | self.cut_off
 
     def _new_worker(self, engine):
         return _ScriptedWorker(self, engine)
@@ -141,6 +145,32 @@ def test_an_engine_lost_mid_run_has_its_jobs_rerun_on_the_others_each_judged_onc
     assert report["b"]["alive"] is False and report["b"]["lost"] == 1
     assert report["a"]["jobs"] + report["b"]["jobs"] == len(jobs)
     assert {v.extra["engine"] for v in verdicts[-20:]} == {"a"}
+
+
+def test_a_job_with_no_answer_from_a_cut_off_engine_reruns_elsewhere_instead_of_timing_out():
+    async def main():
+        async with _ScriptedPool({"a": 1, "b": 1}) as pool:
+            pool.REPROBE_S = 3600
+            pool.cut_off.add("b")
+            return await pool.run_many(_jobs(6))
+
+    verdicts = asyncio.run(main())
+    assert [v.status for v in verdicts] == [_expected(j) for j in _jobs(6)]  # no TIMEOUT among them
+    assert {v.extra["engine"] for v in verdicts} == {"a"} and any(v.attempts == 2 for v in verdicts)
+
+
+def test_a_hung_job_on_a_live_engine_is_still_a_timeout():
+    class Hangs(_ScriptedPool):
+        async def _engine_alive(self, engine):
+            return True
+
+    async def main():
+        async with Hangs({"a": 1, "b": 1}) as pool:
+            pool.cut_off.update({"a", "b"})
+            return await pool.run(_jobs(1)[0])
+
+    verdict = asyncio.run(main())
+    assert verdict.status is Status.TIMEOUT and verdict.attempts == 1
 
 
 def test_a_lost_engine_that_answers_again_is_put_back():
@@ -394,3 +424,21 @@ def test_gcop_verify_and_the_inspect_sandbox_take_several_engines(second_engine,
     report, verdicts = asyncio.run(through_inspect())
     assert [v.status for v in verdicts] == [expected for _, expected in _code_jobs(6)]
     assert [e["engine"] for e in report] == hosts and all(e["jobs"] > 0 for e in report)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not docker_ready(), reason="needs Docker and the sandbox image")
+def test_an_engine_sized_auto_holds_as_many_sandboxes_as_its_cpus_and_memory():
+    import docker
+
+    with docker.from_env() as client:
+        info = client.info()
+    expected = max(1, min(int(info["NCPU"] // 1.0), int(info["MemTotal"] // (1024 * 2**20))))  # default limits
+
+    async def main():
+        async with make_executor("docker", hosts=[f"{_default_engine_url()}=auto"]) as pool:
+            verdict = await pool.run(_code_jobs(1)[0][0])
+            return pool.engine_report(), verdict
+
+    [report], verdict = asyncio.run(main())
+    assert report["size"] == expected and verdict.status is Status.PASSED
