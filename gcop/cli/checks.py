@@ -9,7 +9,8 @@ import sys
 
 from evals.benchmarks import benchmark_names
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_sandbox_options
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_docker_host_option,
+                     add_sandbox_options)
 
 def register_verify(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -192,10 +193,12 @@ def register_sandbox(sub: argparse._SubParsersAction) -> None:
         "clean",
         help="remove sandbox containers left behind by crashed runs",
         description=(
-            "Remove every container labelled gcop.sandbox=1. Pools remove their containers on exit; "
-            "a process killed hard (SIGKILL, power loss) can leave some behind."
+            "Remove every container labelled gcop.sandbox=1 (on every --docker-host / $GCOP_DOCKER_HOSTS engine). "
+            "Pools remove their containers on exit; a process killed hard (SIGKILL, power loss) or an engine "
+            "lost mid-run can leave some behind."
         ),
     )
+    add_docker_host_option(clean)
     clean.set_defaults(func=_sandbox_clean)
 
 
