@@ -3,15 +3,22 @@ regression penalty), shared by rollouts, epochs, runs and the held-out evaluatio
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from gcop.durable import write_atomic
+
+try:  # POSIX; elsewhere concurrent processes may compute one baseline twice (both are kept right)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +106,29 @@ class BaselineCache:
                 raise ValueError(f"baseline cache: key {key} is not the hash of the key fields given")
             record = {**record, "key_fields": dict(key_fields)}
         write_atomic(path, json.dumps(dict(record), sort_keys=True, default=str))
+
+    @contextlib.asynccontextmanager
+    async def computing(self, key: str, poll_s: float = 0.2) -> AsyncIterator[None]:
+        """Hold ``key``'s lock across processes while its value is computed, so that training
+        ranks (or runs) sharing the cache pay for a missing baseline once: the caller looks the
+        key up again inside, and finds what the holder wrote. An ``flock`` on ``<key>.lock``: a
+        process killed while holding it releases it. Waits without blocking the event loop."""
+        path = self.path(key)
+        if path is None or fcntl is None:
+            yield
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(poll_s)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

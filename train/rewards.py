@@ -669,16 +669,21 @@ class GuideRewards:
 
     async def _compute_baseline(self, state: _LoopState, info: ProblemInfo, key: str, fields: dict[str, Any]) -> float:
         record = self.baseline_cache.get(key)
-        if record is not None:
-            self.stats["baseline_disk_hits"] += 1
-            return float(record["reward"])
-        self.stats["baseline_computed"] += 1
-        results = await asyncio.gather(*(self._core_reward(state, info, None) for _ in range(self.baseline_samples)))
-        reward = sum(r for r, _, _ in results) / len(results)
-        self.baseline_cache.put(key, {**fields, "reward": reward, "statuses": [s for _, _, s in results],
-                                      "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                                key_fields=fields)
-        return reward
+        if record is None:
+            # other processes (ranks, runs) sharing the cache may be computing it right now: one pays
+            async with self.baseline_cache.computing(key):
+                record = self.baseline_cache.get(key)
+                if record is None:
+                    self.stats["baseline_computed"] += 1
+                    results = await asyncio.gather(*(self._core_reward(state, info, None)
+                                                     for _ in range(self.baseline_samples)))
+                    reward = sum(r for r, _, _ in results) / len(results)
+                    self.baseline_cache.put(key, {**fields, "reward": reward, "statuses": [s for _, _, s in results],
+                                                  "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                            key_fields=fields)
+                    return reward
+        self.stats["baseline_disk_hits"] += 1
+        return float(record["reward"])
 
     async def _judge(self, state: _LoopState, info: ProblemInfo, strategy: str) -> float:
         messages = judge_messages(info.domain, info.text, strategy)

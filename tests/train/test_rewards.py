@@ -395,3 +395,16 @@ async def test_batch_metrics_and_columns_are_logged_once(gsm8k_problems, tmp_pat
     assert len(names) == len(set(names))  # one component logs for the batch, not four
     assert dict(metrics)["rewards_info/unscorable_frac"] == 0.0 and "rewards_info/leak_rate" in names
     assert columns["reward_status"] == ["ok", "malformed: no <strategy> tag"] and columns["core_verdict"] == ["passed", None]
+
+
+@needs_shared_data
+async def test_engines_sharing_a_cache_compute_a_missing_baseline_once(gsm8k_problems, tmp_path):
+    """Two ranks (two engines, two lock descriptors: flock treats them as two processes) ask for the
+    same missing baseline at once: one core call, the other finds it on disk."""
+    p = gsm8k_problems
+    cores = [ScriptedModel(answer_right(p), latency=0.3) for _ in range(2)]
+    engines = [engine(p, core, None, tmp_path) for core in cores]
+    await asyncio.gather(*(components(eng, [p[0].id] * 2, [GOOD, GOOD_2]) for eng in engines))
+    assert sum(core.without_strategy for core in cores) == 1
+    assert sorted(eng.stats["baseline_computed"] for eng in engines) == [0, 1]
+    assert sorted(eng.stats["baseline_disk_hits"] for eng in engines) == [0, 1]
