@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -714,7 +715,7 @@ class DockerPoolExecutor(Executor):
     async def _engine_alive(self, engine: Engine) -> bool:
         def ping() -> bool:
             try:
-                with _docker_client(engine.url, timeout=5) as probe:
+                with contextlib.closing(_docker_client(engine.url, timeout=5)) as probe:
                     return bool(probe.ping())
             except Exception:  # noqa: BLE001 - no answer of any kind: gone
                 return False
@@ -768,7 +769,7 @@ def remove_stale_containers() -> int:
     specs = engines_from_env() or [EngineSpec()]
     for spec in specs:
         try:
-            with _docker_client(spec.url) as client:
+            with contextlib.closing(_docker_client(spec.url)) as client:
                 stale = client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}=1"})
                 for container in stale:
                     container.remove(force=True)

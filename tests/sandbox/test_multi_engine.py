@@ -9,6 +9,7 @@ copy the sandbox image into it, and stop it in the middle of a run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -371,6 +372,8 @@ def test_two_docker_engines_one_stopped_mid_run_every_job_judged_once(second_eng
                     threading.Thread(target=second_engine.stop).start()
 
             verdicts = await pool.run_many([job for job, _ in cases], on_done=stop_after_twenty)
+            # the probe that decides "gone": the first engine answers it, the killed one does not
+            assert [await pool._engine_alive(engine) for engine in pool.engines] == [True, False]
             return pool, verdicts
 
     pool, verdicts = asyncio.run(main())
@@ -431,7 +434,7 @@ def test_gcop_verify_and_the_inspect_sandbox_take_several_engines(second_engine,
 def test_an_engine_sized_auto_holds_as_many_sandboxes_as_its_cpus_and_memory():
     import docker
 
-    with docker.from_env() as client:
+    with contextlib.closing(docker.from_env()) as client:
         info = client.info()
     expected = max(1, min(int(info["NCPU"] // 1.0), int(info["MemTotal"] // (1024 * 2**20))))  # default limits
 
@@ -442,3 +445,18 @@ def test_an_engine_sized_auto_holds_as_many_sandboxes_as_its_cpus_and_memory():
 
     [report], verdict = asyncio.run(main())
     assert report["size"] == expected and verdict.status is Status.PASSED
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not docker_ready(), reason="needs Docker and the sandbox image")
+def test_sandbox_clean_removes_containers_left_behind(monkeypatch):
+    import docker
+
+    from sandbox.executors import CONTAINER_LABEL, remove_stale_containers
+
+    monkeypatch.setenv(DOCKER_HOSTS_ENV, _default_engine_url())
+    with contextlib.closing(docker.from_env()) as client:
+        left = client.containers.create(DEFAULT_IMAGE, command=["sleep", "60"], labels={CONTAINER_LABEL: "1"})
+        assert remove_stale_containers() >= 1
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(left.id)
