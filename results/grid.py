@@ -28,10 +28,11 @@ whose log is complete, retries rows whose log failed (re-using the samples alrea
 and runs rows that are new. That covers ``kill -9`` too: Inspect's ``.eval`` logs record each
 finished sample as it completes, and a killed run's log reads as unfinished, so the re-run keeps
 its finished samples and runs the rest. The grid writes nothing else beside the logs but the
-memory rows' ``<log>.memory.jsonl`` (replaced atomically; rewritten by a re-run when missing). ``eval_set`` identifies a row by task, task arguments, model, model
-arguments and model roles, but not by ``--limit`` or ``--epochs``; so that a re-run with a
-different limit cannot silently pass off old logs as new ones, the grid refuses a log folder
-whose grid logs were made with other settings (:class:`GridConfigError`).
+memory rows' ``<log>.memory.jsonl`` (replaced atomically; rewritten by a re-run when missing).
+``eval_set`` identifies a row by task, task arguments, model, model arguments and model roles,
+but not by ``--limit`` or ``--epochs``; so that a re-run with a different limit cannot silently
+pass off old logs as new ones, the grid refuses a log folder whose grid logs were made with other
+settings (:class:`GridConfigError`).
 """
 
 from __future__ import annotations

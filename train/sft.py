@@ -29,7 +29,6 @@ from typing import Any
 import yaml
 
 from gcop.durable import write_atomic
-from train.distributed import is_main_process
 from gcop.readers import read_jsonl
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -37,6 +36,7 @@ from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from evals.benchmarks import benchmark_names, get_benchmark
 
 from .config import GuideFields, GuideSFTConfig, config_dict, config_hash
+from .distributed import is_main_process
 
 log = logging.getLogger(__name__)
 
