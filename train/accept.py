@@ -423,25 +423,6 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     return records
 
 
-class _StateWriter:
-    """Appends one JSON line per finished problem, in one write, fsynced; a line torn by a crash
-    is cut off first (:class:`gcop.durable.LineAppender`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.appender = LineAppender(path)
-
-    def write(self, record: Mapping[str, Any]) -> None:
-        self.appender.write_record(record)
-
-    def close(self) -> None:
-        self.appender.close()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    write_atomic(path, text)
-
-
 # ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
@@ -645,7 +626,7 @@ def _check_run_file(out: Path, config: AcceptConfig, started: bool) -> None:
             raise AcceptSettingsMismatch(
                 f"{out} holds an acceptance run with other settings ({details}); use another output "
                 f"folder, or the same settings to resume it")
-    _write_atomic(path, json.dumps({"settings": fingerprint, "updated_at": _now()}, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps({"settings": fingerprint, "updated_at": _now()}, indent=2, sort_keys=True) + "\n")
 
 
 def _now() -> str:
@@ -687,7 +668,7 @@ async def accept_async(
     ledger.path = ledger.path or out / LEDGER_FILE
     this_run: Counter[str] = Counter()
     stopped: str | None = None
-    writer = _StateWriter(state_path)
+    writer = LineAppender(state_path)  # one fsynced line per finished problem; a torn one is cut first
     stack = contextlib.AsyncExitStack()
     try:
         if todo and config.sandboxed and executor is None:
@@ -720,7 +701,7 @@ async def accept_async(
                     log.warning("problem %s: %s: %s", problem.id, type(exc).__name__, exc)
                     record = {"id": problem.id, "status": "error", "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 record["finished_at"] = _now()
-                writer.write(record)
+                writer.write_record(record)
                 state[problem.id] = record
                 this_run[record["status"]] += 1
                 consecutive_errors = consecutive_errors + 1 if record["status"] == "error" else 0
@@ -757,7 +738,7 @@ def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], o
     accepted = [r for r in records if r.get("status") == "accepted" and isinstance(r.get("row"), dict)]
     accepted.sort(key=lambda r: order.get(r["id"], len(order)))
     corpus_path = out / CORPUS_FILE
-    _write_atomic(corpus_path, "".join(json.dumps(r["row"], ensure_ascii=False) + "\n" for r in accepted))
+    write_atomic(corpus_path, "".join(json.dumps(r["row"], ensure_ascii=False) + "\n" for r in accepted))
     ledger_path = ledger.save(out / LEDGER_FILE)
     stats = compute_stats(records, k=config.k, tau=config.tau, rounds=config.rounds, eta=config.eta, delta=config.delta)
     settings = config.fingerprint()
@@ -773,7 +754,7 @@ def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], o
         "updated_at": _now(),
     }
     stats_path = out / STATS_FILE
-    _write_atomic(stats_path, json.dumps(stats, indent=2, sort_keys=False) + "\n")
+    write_atomic(stats_path, json.dumps(stats, indent=2, sort_keys=False) + "\n")
     return AcceptResult(out_dir=out, corpus_path=corpus_path, stats_path=stats_path, state_path=out / STATE_FILE,
                         ledger_path=ledger_path, stats=stats, stopped=stopped, skipped=skipped,
                         this_run=dict(this_run))
