@@ -460,3 +460,24 @@ def test_sandbox_clean_removes_containers_left_behind(monkeypatch):
         assert remove_stale_containers() >= 1
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(left.id)
+
+
+@needs_second_engine
+def test_a_sample_cannot_buy_a_rerun_on_another_engine(second_engine):
+    """Attack: re-runs that do not count against a job happen only when its engine stops answering,
+    so a completion that hangs, or blows its memory, on hard problems gets its own verdict, once."""
+    if second_engine.process is None or second_engine.process.poll() is not None:
+        second_engine.start()
+    test = "def test_add():\n    assert add(2, 3) == 5\n"
+    hang = TestJob("pytest", "import time\ntime.sleep(600)\ndef add(a, b):\n    return a + b\n", test, timeout=2, id="hang")
+    oom = TestJob("pytest", "x = bytearray(4 * 2**30)\ndef add(a, b):\n    return a + b\n", test, id="oom")
+
+    async def main():
+        async with make_executor("docker", workers=1, hosts=[_default_engine_url(), second_engine.url]) as pool:
+            verdicts = await pool.run_many([hang, oom])
+            return pool, verdicts
+
+    pool, (hung, blown) = asyncio.run(main())
+    assert hung.status is Status.TIMEOUT and hung.attempts == 1
+    assert blown.status is Status.FAILED and blown.attempts == 1
+    assert pool.infrastructure_retries == 0 and all(e["alive"] and e["lost"] == 0 for e in pool.engine_report())
