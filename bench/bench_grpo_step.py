@@ -80,7 +80,7 @@ def responder_for(problems: list[Any]):
 
     def respond(request: dict[str, Any]) -> str:
         if "You grade a plan" in fake_anthropic._content_text(request.get("system")):
-            return '{"score": 0.8}'
+            return '{"score": 0.8, "leaks": false}'
         prompt = fake_anthropic.prompt_text(request)
         for question, answer in answers.items():
             if question in prompt:

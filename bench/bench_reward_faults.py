@@ -5,7 +5,7 @@ completions, all well-formed strategies -- goes through :class:`train.rewards.Gu
 TRL calls it (every component at once), with the full ExecTune reward (core, judge, no-strategy
 baselines). The core and the judge are the local fake Anthropic API
 (:mod:`gcop.testing.fake_anthropic`, in a child process) called through Inspect's ``anthropic/``
-provider; the core answers with the problem's reference solution, the judge ``{"score": 0.8}``.
+provider; the core answers with the problem's reference solution, the judge ``{"score": 0.8, "leaks": false}``.
 
 The failing calls are chosen before the batch runs: every distinct core prompt of the batch (each
 rollout's prompt with its strategy, and each problem's no-strategy baseline prompt) is ranked by
@@ -75,7 +75,7 @@ def rank(text: str, seed: int) -> str:
 def _responder(references: dict[str, str]):
     def respond(request: dict[str, Any]) -> str:
         if JUDGE_MARK in fake_anthropic._content_text(request.get("system")):
-            return '{"score": 0.8}'
+            return '{"score": 0.8, "leaks": false}'
         body = fake_anthropic.last_user_text(request).split("Task:\n", 1)[-1]
         for text, answer in references.items():
             if body.startswith(text):

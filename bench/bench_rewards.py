@@ -23,7 +23,7 @@ Targets: concurrent <= 2L + sandbox_own, and sequential / concurrent >= 20. Thre
   the responder's answers are identical across a problem's rollouts, so 8 unique jobs run);
 * ``core_only_no_dedupe`` -- every one of the 72 jobs runs in the sandbox;
 * ``exectune_with_judge`` -- the full ExecTune reward: the judge (the same fake, same latency,
-  answering ``{"score": 0.8}``) adds 64 calls.
+  answering ``{"score": 0.8, "leaks": false}``) adds 64 calls.
 
     .venv/bin/python bench/bench_rewards.py [--latency 0.5] [--workers 2] [--executor auto]
 
@@ -62,7 +62,7 @@ def responder_for(problems: list[Any]):
 
     def respond(request: dict[str, Any]) -> str:
         if "You grade a plan" in fake_anthropic._content_text(request.get("system")):
-            return '{"score": 0.8}'
+            return '{"score": 0.8, "leaks": false}'
         prompt = fake_anthropic.last_user_text(request)
         body = prompt.split("Task:\n", 1)[-1]
         for text, answer in references.items():

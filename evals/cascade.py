@@ -215,19 +215,25 @@ def answer_messages(messages: list[ChatMessage], output: ModelOutput) -> list[Ch
 
 # --------------------------------------------------------------------------- the solver's steps
 
-async def write_strategy(domain: str, problem: str, solution: str, leak_args: Mapping[str, Any]) -> tuple[str | None, str, ModelOutput]:
-    """Inter-Cascade's strategy from the strong model, checked before it may be stored: the
-    strategy (None when dropped), why it was dropped, and the call's output (for its usage)."""
+async def write_strategy(spec: Benchmark, problem: str, solution: str, *, target: str, metadata: Mapping[str, Any],
+                         sample_id: str = "") -> tuple[str | None, str, ModelOutput]:
+    """Inter-Cascade's strategy from the strong model, checked before it may be stored (the
+    format, and the leak check of GRPO's rewards, :func:`evals.leaks.check_leak`, against the
+    problem it was written for): the strategy (None when dropped), why it was dropped, and the
+    call's output (for its usage)."""
     from guides.solver import reasoning_text
-    from guides.strategy import leak_reason, parse_guide_output
+    from guides.strategy import parse_guide_output
 
-    output, _ = await strong_generate(strategy_request(domain, problem, solution))
+    from .leaks import check_leak
+
+    output, _ = await strong_generate(strategy_request(spec.domain, problem, solution))
     parsed = parse_guide_output(output.completion, reasoning=reasoning_text(output))
     if not parsed.valid or not parsed.strategy:
         return None, f"malformed strategy: {parsed.reason}", output
-    leak = leak_reason(parsed.strategy, domain=domain, **dict(leak_args))  # type: ignore[arg-type]
-    if leak is not None:
-        return None, f"leaks: {leak}", output
+    leak = await check_leak(parsed.strategy, spec.name, target=target, metadata=metadata, problem=problem,
+                            sample_id=sample_id)
+    if leak.leaked:
+        return None, f"leaks: {leak.reason}", output
     return parsed.strategy, "", output
 
 
@@ -243,8 +249,8 @@ async def _warm_up(state: Any, memory: Any, record: dict[str, Any]) -> list[Mode
         problem = str(sample.metadata.get("problem_text") or sample.input)
         answer, _ = await strong_generate(core_messages(pool.domain, problem))
         target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
-        strategy, why, written = await write_strategy(pool.domain, problem, answer.completion,
-                                                      pool.leak_args(target, sample.metadata))
+        strategy, why, written = await write_strategy(pool, problem, answer.completion, target=target,
+                                                      metadata=sample.metadata or {}, sample_id=str(sample.id))
         outputs += [answer, written]
         if strategy is None:
             dropped += 1
@@ -275,8 +281,7 @@ async def memory_retrieve(state: Any, memory: Any, spec: Benchmark, problem: str
 
 
 async def run_cascade(state: Any, spec: Benchmark, settings: CascadeSettings, problem: str, *,
-                      memory: Any = None, leak_args: Mapping[str, Any] | None = None,
-                      strong_calls: Sequence[ModelOutput] = ()) -> Any:
+                      memory: Any = None, strong_calls: Sequence[ModelOutput] = ()) -> Any:
     """The cheap core's ``k`` answers to ``state.messages``, the rule's decision, and, below the
     threshold, the strong model's answer (and, with ``memory``, its strategy, stored when it
     passes the checks). The kept answer becomes ``state.output``; the record goes to
@@ -306,7 +311,8 @@ async def run_cascade(state: Any, spec: Benchmark, settings: CascadeSettings, pr
         final, name = await strong_generate(final_messages)
         strong_outputs.append(final)
         if memory is not None:
-            strategy, why, written = await write_strategy(spec.domain, problem, final.completion, leak_args or {})
+            strategy, why, written = await write_strategy(spec, problem, final.completion, target=state.target.text,
+                                                          metadata=state.metadata, sample_id=str(state.sample_id))
             strong_outputs.append(written)
             mem = state.metadata[MEMORY_METADATA_KEY]
             if strategy is None:

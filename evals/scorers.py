@@ -2,7 +2,9 @@
 and, for code, the sandbox), used by GRPO's rewards, acceptance sampling and the Inspect scorers.
 
 Each Inspect score also carries the guide's strategy validity (I_str) and whether the strategy
-leaks the answer, reported per run as ``strategy_validity`` and ``leak_rate``.
+leaks the answer (:mod:`evals.leaks`, with the rule that found it), reported per run as
+``strategy_validity``, ``leak_rate`` and ``accuracy_without_leaks`` (accuracy with every sample
+whose strategy leaked counted as a failure: a guided row cannot gain from leaks silently).
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _guide_fields(state: TaskState) -> dict[str, Any]:
     guide = state.metadata.get("guide")
     if not isinstance(guide, Mapping):
         return {"strategy_valid": None, "leaked": None}
-    return {"strategy_valid": bool(guide.get("valid")), "leaked": guide.get("leaked")}
+    return {"strategy_valid": bool(guide.get("valid")), "leaked": guide.get("leaked"),
+            "leak_reason": guide.get("leak_reason")}
 
 
 def _boundary_fields(verdict: Verdict) -> dict[str, Any]:
@@ -154,6 +157,20 @@ def leak_rate() -> Metric:
     return compute  # type: ignore[return-value]
 
 
+@metric
+def accuracy_without_leaks() -> Metric:
+    """Accuracy with every sample whose strategy leaked counted as a failure (absent with no
+    guided sample): the figure a guided row may claim."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float | None]:
+        if not scores or all((s.score.metadata or {}).get("leaked") is None for s in scores):
+            return _applies("accuracy_without_leaks", None)
+        honest = [s.score.value == CORRECT and not (s.score.metadata or {}).get("leaked") for s in scores]
+        return _applies("accuracy_without_leaks", sum(honest) / len(honest))
+
+    return compute  # type: ignore[return-value]
+
+
 def _scorer_function(spec: Benchmark) -> Scorer:
     async def score(state: TaskState, target: Target) -> Score:
         if state.metadata.get("core_skipped"):
@@ -204,7 +221,8 @@ def memory_size() -> Metric:
     return compute  # type: ignore[return-value]
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), escalation_rate(), cheap_accuracy(), memory_size()])
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), accuracy_without_leaks(), escalation_rate(),
+                 cheap_accuracy(), memory_size()])
 def math_scorer(benchmark: str = "gsm8k") -> Scorer:
     """A benchmark judged without a sandbox (GSM8K: the last ``\\boxed{}``, ``#### N`` or
     "answer is N" against the gold number)."""
@@ -247,8 +265,8 @@ def in_process_share() -> Metric:
     return compute  # type: ignore[return-value]
 
 
-@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), escalation_rate(), cheap_accuracy(), memory_size(),
-                 by_value_share(), in_process_share()])
+@scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), accuracy_without_leaks(), escalation_rate(),
+                 cheap_accuracy(), memory_size(), by_value_share(), in_process_share()])
 def code_scorer(benchmark: str) -> Scorer:
     """A benchmark judged in the sandbox (HumanEval, KodCode: the extracted code's unit tests)."""
     spec = get_benchmark(benchmark)

@@ -42,6 +42,24 @@ def _problem_text(state: TaskState) -> str:
     return str(state.metadata.get("problem_text") or state.input_text)
 
 
+async def _leak_fields(strategy: str, domain: Domain, benchmark: Benchmark | None,
+                      leak_answer: Callable[[TaskState], dict[str, Any]] | None, state: TaskState,
+                      problem: str) -> dict[str, Any]:
+    """The guide's leak verdict for the sample: the leak check of GRPO's rewards
+    (:func:`evals.leaks.check_leak`, code candidates in this sample's sandbox) when the benchmark is
+    known, else the text-only rules on ``leak_answer``'s arguments."""
+    if benchmark is not None:
+        from .leaks import check_leak
+
+        verdict = await check_leak(strategy, benchmark.name, target=state.target.text, metadata=state.metadata,
+                                   problem=problem, sample_id=str(state.sample_id))
+        return {"leaked": verdict.leaked, "leak_reason": verdict.reason}
+    from guides.strategy import leak_reason
+
+    reason = leak_reason(strategy, domain=domain, **(leak_answer(state) if leak_answer else {}))
+    return {"leaked": reason is not None, "leak_reason": reason}
+
+
 @solver
 def guide_core(
     domain: Domain,
@@ -77,7 +95,6 @@ def guide_core(
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         from guides.solver import guide_role_bound, guide_step
-        from guides.strategy import strategy_leaks
 
         chosen = mode or ("guided" if guide_role_bound() else "core")
         state.metadata["mode"] = chosen
@@ -95,8 +112,7 @@ def guide_core(
             guide = state.metadata["guide"]
             if guide.get("valid"):
                 strategy = guide["strategy"]
-                leak_args = leak_answer(state) if leak_answer else {}
-                guide["leaked"] = bool(strategy_leaks(strategy, domain=domain, **leak_args))
+                guide.update(await _leak_fields(strategy, domain, benchmark, leak_answer, state, problem))
             else:
                 guide["leaked"] = None
                 if on_invalid == "score_zero":
@@ -118,7 +134,7 @@ def guide_core(
         if chosen in CASCADE_MODES:
             assert benchmark is not None and cascade is not None
             return await run_cascade(state, benchmark, cascade, problem, memory=memory if chosen == "memory" else None,
-                                     leak_args=leak_answer(state) if leak_answer else {}, strong_calls=warm_calls)
+                                     strong_calls=warm_calls)
         state = await generate(state)
         # The core's usage, kept per sample: Inspect's model_usage merges a guide and a core that are
         # the same model, and role_usage has no entry for the main model.

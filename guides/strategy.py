@@ -37,8 +37,9 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from typing import Any, Literal
+
+from .leaks import math_leak
 
 __all__ = [
     "DEFAULT_MAX_STRATEGY_TOKENS",
@@ -225,44 +226,6 @@ def format_strategy(strategy: str) -> str:
 # Leakage
 # ---------------------------------------------------------------------------------------------
 
-# A number token: optional sign, digits (with or without thousands commas), optional decimals;
-# not glued to a word, another number or a decimal point on either side ("18" is not in "180",
-# "1.8", "x18" or "18.5"). A trailing sentence period ("is 18.") is fine.
-_NUMBER_TOKEN = re.compile(
-    r"(?<![\w.,])(?P<sign>-)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?(?![\w]|[.,]\d)"
-)
-# Enumeration markers at the start of a line ("1. ", "2) ", "- 3. ") are step numbers, not quantities.
-_LIST_MARKER = re.compile(
-    r"^[ \t]*(?:[-*+][ \t]+)?(?:step[ \t]+\d+[.):]?|\(?\d+[.)])(?=[ \t]|$)", re.IGNORECASE | re.MULTILINE
-)
-_GOLD_CLEAN = re.compile(r"[\s$,\\]|^\+")
-
-
-def _gold_value(gold_answer: str) -> Fraction | None:
-    """The gold answer as an exact number ("$1,234.0" -> 1234), None when it is not one number."""
-    text = _GOLD_CLEAN.sub("", str(gold_answer)).rstrip("%")
-    try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        pass
-    try:
-        from evals.extraction import parse_number
-
-        value = parse_number(str(gold_answer))
-    except Exception:  # noqa: BLE001 - an unparseable gold answer just cannot be checked
-        return None
-    return None if value is None else Fraction(value)
-
-
-def _number_tokens(strategy: str) -> list[Fraction]:
-    text = _LIST_MARKER.sub(" ", strategy)
-    values: list[Fraction] = []
-    for match in _NUMBER_TOKEN.finditer(text):
-        value = Fraction(match.group("int").replace(",", "") + (match.group("frac") or ""))
-        values.append(-value if match.group("sign") else value)
-    return values
-
-
 _DEF_START = r"(?<!\w)(?:async[ \t]+)?(?:def|class)[ \t]+{name}\b"
 
 
@@ -342,25 +305,24 @@ def leak_reason(
     domain: Literal["math", "code"],
     gold_answer: str | None = None,
     entry_point: str | None = None,
+    problem: str = "",
 ) -> str | None:
-    """Why ``strategy`` gives the answer away, or None when this cheap check finds no leak.
+    """Why ``strategy`` gives the answer away, or None when this text-only check finds no leak.
 
-    * math: the gold number appears as a number token (compared as numbers, so "1,800",
-      "$1800" and "1800.0" match 1800, while "18" does not match "180" or "1.8"; line-start
-      step numbers like "2." are ignored; number words are not detected). No gold: no leak.
+    * math: :func:`guides.leaks.math_leak`: the gold value in any notation (digits with
+      separators, decimals, fractions, percentages, scientific notation, number words) or as an
+      arithmetic expression in symbols or words; a quantity the ``problem`` states may be
+      restated. Line-start step numbers are ignored. No gold: no leak.
     * code: a definition of ``entry_point`` (any function or class when it is None) that parses
-      and has a body beyond a docstring/``pass``/``...``/``raise NotImplementedError``. Naming
-      the function or restating its signature is not a leak.
+      and has a body beyond a docstring/``pass``/``...``/``raise NotImplementedError``. This is
+      the text-only approximation; the check that rewards and tasks use
+      (:func:`evals.leaks.check_leak`) runs every piece of code as a candidate in the sandbox.
     """
     if domain == "math":
         if gold_answer is None or not str(gold_answer).strip():
             return None
-        gold = _gold_value(str(gold_answer))
-        if gold is None:
-            return None
-        if gold in _number_tokens(strategy):
-            return f"strategy states the gold answer {gold_answer}"
-        return None
+        found = math_leak(strategy, gold_answer, problem)
+        return None if found is None else found.describe()
     if domain == "code":
         name = _implementation_of(strategy, entry_point)
         if name is not None:
@@ -375,6 +337,8 @@ def strategy_leaks(
     domain: Literal["math", "code"],
     gold_answer: str | None = None,
     entry_point: str | None = None,
+    problem: str = "",
 ) -> bool:
     """Whether ``strategy`` gives the answer away (see :func:`leak_reason` for the rules)."""
-    return leak_reason(strategy, domain=domain, gold_answer=gold_answer, entry_point=entry_point) is not None
+    return leak_reason(strategy, domain=domain, gold_answer=gold_answer, entry_point=entry_point,
+                       problem=problem) is not None

@@ -6,9 +6,10 @@ For each training problem ``x`` (with its reference solution ``y``):
    ``<strategy>..</strategy>`` (:func:`teacher_messages`, :data:`TEACHER_PROMPT_VERSION`): a plan
    for the core that must not give away the final answer or the code.
 2. The output is checked with :func:`guides.strategy.parse_guide_output` (the guide's own
-   I_str, same strategy budget) and, unless ``reject_leaks`` is off, with the cheap leak check
-   (:func:`guides.strategy.leak_reason`). A malformed or leaking output is sent back to the
-   teacher with the reason; it counts as a round.
+   I_str, same strategy budget) and, unless ``reject_leaks`` is off, with the leak check of GRPO's
+   rewards (:func:`evals.leaks.check_leak`: the gold value in any notation or as an expression;
+   code in the strategy run as candidate solutions in the sandbox). A malformed or leaking output
+   is sent back to the teacher with the reason; it counts as a round.
 3. The **core** executes the strategy ``K`` times (:func:`evals.prompts.core_messages` with the
    strategy, the core's sampling config), concurrently, and each response is scored by the
    evals' own judge (:func:`evals.scorers.judge_response`: the math judge, or the unit tests in
@@ -535,7 +536,8 @@ class _Runner:
 
     async def solve(self, problem: Any) -> dict[str, Any]:
         """Rounds of teacher proposals and core executions for one problem; its state record."""
-        from guides.strategy import leak_reason, parse_guide_output
+        from evals.leaks import LeakCheckError, check_leak
+        from guides.strategy import parse_guide_output
 
         from .rewards import problem_info
 
@@ -556,7 +558,14 @@ class _Runner:
                 continue
             strategy = parsed.strategy or ""
             entry["strategy"] = strategy
-            leak = leak_reason(strategy, domain=info.domain, **info.leak_args) if c.reject_leaks else None  # type: ignore[arg-type]
+            leak = None
+            if c.reject_leaks:
+                try:
+                    verdict = await check_leak(strategy, info.benchmark, target=info.target, metadata=info.metadata,
+                                               problem=info.text, sample_id=info.id, executor=self.executor)
+                except LeakCheckError as exc:
+                    raise _ProblemFailed(str(exc)) from exc
+                leak = verdict.reason
             if leak:
                 entry.update(valid=False, reason=f"leak: {leak}", leak=True)
                 history.append(entry)

@@ -109,6 +109,10 @@ class GuideFields:
                                 default=0.5)
     judge_attempts: int = _help("Judge calls per strategy before an invalid JSON reply makes the sample unscorable.",
                                 default=2)
+    leak_reward: str = _help("What a strategy that leaks the answer or the code earns (the leak check and the judge's "
+                             "'leaks' decide): zero (every reward component 0, like a malformed strategy) or "
+                             "judge_only (the paper's reading: J = 0, R, I_str and the regression term kept; leaking "
+                             "then pays whenever the honest success rate is below 0.9).", default="zero")
     max_concurrency: int = _help("Core calls, judge calls and sandbox runs in flight at once (one limit for all); the "
                                  "default holds one batch of the paper's size.", default=144)
     executor: str = _help("Sandbox for code rewards: docker (the warm pool) or local (weaker isolation).",
@@ -171,6 +175,7 @@ class GuideFields:
              "reward_beta, reward_gamma and reward_kappa must be >= 0")
         need(self.judge_attempts >= 1 and self.max_concurrency >= 1 and self.baseline_samples >= 1,
              "judge_attempts, max_concurrency and baseline_samples must be >= 1")
+        need(self.leak_reward in ("zero", "judge_only"), f"leak_reward must be zero or judge_only, got {self.leak_reward!r}")
         need(self.executor in ("docker", "local"), f"executor must be docker or local, got {self.executor!r}")
         need(0 <= self.max_unscorable_share <= 1, "max_unscorable_share must be in [0, 1]")
         need(self.unscorable_window >= 1, "unscorable_window must be >= 1")

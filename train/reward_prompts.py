@@ -1,17 +1,19 @@
-"""The prompts of GRPO's rewards: the strategy judge's (J, strict JSON ``{"score": x}``) and the
+"""The prompts of GRPO's rewards: the strategy judge's (J, strict JSON ``{"score": x, "leaks": b}``) and the
 Advisor baseline's free-form advice prompt, with their versions (recorded in the model card)."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
-__all__ = ["ADVISOR_PROMPT_VERSION", "JUDGE_PROMPT_VERSION", "JudgeFormatError", "advisor_messages", "judge_messages",
-           "parse_judge_score"]
+__all__ = ["ADVISOR_PROMPT_VERSION", "JUDGE_PROMPT_VERSION", "JudgeFormatError", "JudgeReply", "advisor_messages",
+           "judge_messages", "parse_judge_reply", "parse_judge_score"]
 
-JUDGE_PROMPT_VERSION = "judge-v1"
+#: v2: the judge also answers whether the strategy leaks (``"leaks"``), asked apart from the score.
+JUDGE_PROMPT_VERSION = "judge-v2"
 ADVISOR_PROMPT_VERSION = "advisor-v1"
 
 
@@ -25,8 +27,13 @@ _JUDGE_SYSTEM = (
     "right answer, without stating the final answer or writing the solution code.\n"
     "- around 0.5: on the right track but vague, incomplete, or with a minor error.\n"
     "- 0: wrong, irrelevant, empty of content, or it gives away the final answer or the code.\n\n"
+    "Separately, say whether the strategy leaks: true when it states the final answer (as a number, "
+    "in words, or as a calculation that gives it) or contains a complete solution (code that "
+    "solves the task, under any name or as a bare body), so that the solver could copy it "
+    "instead of executing the plan; false otherwise. Restating quantities from the problem, "
+    "naming standard functions or describing an algorithm in words is not a leak.\n\n"
     "Reply with only a JSON object and nothing else, exactly of the form {\"score\": <number from "
-    "0 to 1>}."
+    "0 to 1>, \"leaks\": <true or false>}."
 )
 
 
@@ -38,25 +45,41 @@ def judge_messages(domain: str, problem: str, strategy: str) -> list[ChatMessage
 
 
 class JudgeFormatError(ValueError):
-    """The judge's reply is not the strict JSON object ``{"score": x}`` with 0 <= x <= 1."""
+    """The judge's reply is not the strict JSON object ``{"score": x, "leaks": b}`` with 0 <= x <= 1
+    and b a boolean."""
 
 
-def parse_judge_score(text: str | None) -> float:
-    """The score in a judge reply, which must be exactly one JSON object ``{"score": x}``
+@dataclass(frozen=True)
+class JudgeReply:
+    """A parsed judge reply: the strategy's score and whether the judge says it leaks."""
+
+    score: float
+    leaks: bool
+
+
+def parse_judge_reply(text: str | None) -> JudgeReply:
+    """A judge reply, which must be exactly one JSON object ``{"score": x, "leaks": b}``
     (surrounding whitespace allowed; no prose, no code fence, no other keys) with x a number
-    (not a bool) in [0, 1]. Raises :class:`JudgeFormatError` otherwise."""
+    (not a bool) in [0, 1] and b true or false. Raises :class:`JudgeFormatError` otherwise."""
     try:
         value = json.loads((text or "").strip())
     except json.JSONDecodeError as exc:
         raise JudgeFormatError(f"judge reply is not JSON: {exc.msg}") from None
-    if not isinstance(value, dict) or set(value) != {"score"}:
-        raise JudgeFormatError(f"judge reply must be an object with the single key 'score', got {value!r}"[:200])
+    if not isinstance(value, dict) or set(value) != {"score", "leaks"}:
+        raise JudgeFormatError(f"judge reply must be an object with exactly the keys 'score' and 'leaks', got {value!r}"[:200])
+    if not isinstance(value["leaks"], bool):
+        raise JudgeFormatError(f"judge 'leaks' must be true or false, got {value['leaks']!r}")
     score = value["score"]
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise JudgeFormatError(f"judge score must be a number, got {score!r}")
     if not 0 <= score <= 1:
         raise JudgeFormatError(f"judge score must be in [0, 1], got {score!r}")
-    return float(score)
+    return JudgeReply(float(score), value["leaks"])
+
+
+def parse_judge_score(text: str | None) -> float:
+    """The score of a judge reply (:func:`parse_judge_reply`)."""
+    return parse_judge_reply(text).score
 
 
 _ADVISOR_SYSTEM = {

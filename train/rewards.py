@@ -9,9 +9,18 @@ ExecTune's reward for a guide completion ``g`` on problem ``x`` is::
 * ``R`` -- the core run on the problem with the strategy, scored by the task's own scorer
   (:func:`evals.scorers.judge_response`, the function the Inspect scorers call; code runs in the
   sandbox executor).
-* ``J`` -- an LLM judge's score of the strategy, strict JSON ``{"score": x}`` with 0 <= x <= 1.
-  The cheap leakage check (:func:`guides.strategy.strategy_leaks`) runs first: a leaking
-  strategy gets J = 0 and the judge is not called.
+* ``J`` -- an LLM judge's score of the strategy, strict JSON ``{"score": x, "leaks": b}`` with
+  0 <= x <= 1 (the judge is also asked, apart from the score, whether the strategy leaks).
+* **Leaks are never paid.** The leak check (:func:`evals.leaks.check_leak`: the gold value in
+  any notation or as an expression, the task's answer extraction, code in the strategy run as
+  candidate solutions against the hidden tests in the sandbox) and the judge's ``"leaks": true``
+  decide whether a strategy gives the answer away. With ``leak_reward="zero"`` (the default) a
+  leaking strategy gets 0 from every component, exactly like a malformed one, whatever the core
+  then scored: a policy cannot earn R by smuggling the answer to the core. A leak found before
+  any call (the math rules) calls nothing. ``leak_reward="judge_only"`` is the paper's looser
+  reading (Appendix A.7 sets only J to 0 and keeps R, I_str and the regression term); with the
+  shipped weights it pays a leak whenever the honest success rate is below 0.9, so it is for
+  reproducing the paper, not for training.
 * ``dR_penalty`` = ``-max(0, -dR)``: the core did worse with the strategy than without.
   ``R(x, none)`` is computed once per problem and cached on disk, content-keyed by the core
   model, core prompt version, problem id and sampling config (:class:`BaselineCache`), so it is
@@ -71,8 +80,10 @@ from .reward_prompts import (
     ADVISOR_PROMPT_VERSION,
     JUDGE_PROMPT_VERSION,
     JudgeFormatError,
+    JudgeReply,
     advisor_messages,
     judge_messages,
+    parse_judge_reply,
     parse_judge_score,
 )
 
@@ -86,6 +97,8 @@ __all__ = [
     "BaselineCache",
     "GuideRewards",
     "JudgeFormatError",
+    "JudgeReply",
+    "LEAK_REWARDS",
     "Outcome",
     "ProblemInfo",
     "RewardModels",
@@ -93,6 +106,7 @@ __all__ = [
     "advisor_messages",
     "completion_text",
     "judge_messages",
+    "parse_judge_reply",
     "parse_judge_score",
     "problem_info",
 ]
@@ -113,6 +127,8 @@ SAMPLING_FIELDS = (
 )
 
 Recipe = Literal["exectune", "advisor"]
+LeakReward = Literal["zero", "judge_only"]
+LEAK_REWARDS: tuple[str, ...] = ("zero", "judge_only")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +202,10 @@ class Outcome:
     reason: str = ""
     strategy: str | None = None
     leaked: bool | None = None
+    #: Which rule found the leak and where (:meth:`guides.leaks.LeakFinding.describe`).
+    leak_reason: str | None = None
+    #: Leaked under ``leak_reward="zero"``: every component is 0.
+    zeroed: bool = False
     r_with: float | None = None
     r_without: float | None = None
     judge: float | None = None
@@ -206,7 +226,7 @@ class Outcome:
     def component(self, name: str) -> float | None:
         if not self.ok:
             return None
-        if not self.valid:
+        if not self.valid or self.zeroed:
             return 0.0
         if name == "R":
             return float(self.r_with or 0.0)
@@ -343,6 +363,8 @@ class RewardSettings:
       beta, gamma, kappa: the weights of I_str, J and the regression penalty (``reward_weights``).
         ``gamma = 0`` skips judge calls (J = 0), ``kappa = 0`` skips baselines.
       judge_attempts: judge calls per strategy before an invalid reply makes it unscorable.
+      leak_reward: what a leaking strategy earns: ``zero`` (every component 0, the default) or
+        ``judge_only`` (the paper's reading: J = 0, the rest as computed).
       max_concurrency: core calls, judge calls and sandbox runs in flight at once.
       executor: ``docker`` / ``local`` (made on first use, closed by :meth:`GuideRewards.aclose`)
         or an :class:`~sandbox.executors.Executor` (not closed here).
@@ -360,6 +382,7 @@ class RewardSettings:
     gamma: float = 0.1
     kappa: float = 0.5
     judge_attempts: int = 2
+    leak_reward: LeakReward = "zero"
     max_concurrency: int = 144
     executor: str | Any = "docker"
     executor_workers: int = 2
@@ -375,6 +398,8 @@ class RewardSettings:
     def __post_init__(self) -> None:
         if self.recipe not in COMPONENTS:
             raise ValueError(f"recipe must be one of {sorted(COMPONENTS)}, got {self.recipe!r}")
+        if self.leak_reward not in LEAK_REWARDS:
+            raise ValueError(f"leak_reward must be one of {LEAK_REWARDS}, got {self.leak_reward!r}")
         if self.max_concurrency < 1 or self.judge_attempts < 1 or self.baseline_samples < 1:
             raise ValueError("max_concurrency, judge_attempts and baseline_samples must be >= 1")
 
@@ -397,7 +422,8 @@ class GuideRewards:
                               judge_config=config.judge_config, core_args=config.core_args)
         how = RewardSettings(
             recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
-            judge_attempts=config.judge_attempts, max_concurrency=config.max_concurrency,
+            judge_attempts=config.judge_attempts, leak_reward=getattr(config, "leak_reward", "zero"),
+            max_concurrency=config.max_concurrency,
             executor=config.executor, executor_workers=config.executor_workers,
             executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),
             dedupe_sandbox_jobs=config.dedupe_sandbox_jobs, baseline_cache=config.baseline_cache,
@@ -443,6 +469,7 @@ class GuideRewards:
         self.judge_config = _generate_config(models.judge_config, settings.max_concurrency)
         self.beta, self.gamma, self.kappa = float(settings.beta), float(settings.gamma), float(settings.kappa)
         self.judge_attempts = settings.judge_attempts
+        self.leak_reward = settings.leak_reward
         self.max_concurrency = settings.max_concurrency
         self.executor_spec = settings.executor
         self.executor_workers = settings.executor_workers
@@ -547,7 +574,8 @@ class GuideRewards:
                 advice = _THINK_END.split(text)[-1].strip() if _THINK_END.search(text) else text.strip()
                 r_with, response, status = await self._core_reward(state, info, advice or None)
                 return Outcome(valid=True, strategy=advice, r_with=r_with, core_response=response, verdict_status=status)
-            from guides.strategy import parse_guide_output, strategy_leaks
+            from evals.leaks import judge_finding, static_leak
+            from guides.strategy import parse_guide_output
 
             parsed = parse_guide_output(text, reasoning=reasoning, max_strategy_tokens=self.max_strategy_tokens,
                                         count_tokens=self.count_tokens)
@@ -555,21 +583,32 @@ class GuideRewards:
                 self.stats["malformed"] += 1
                 return Outcome(valid=False, reason=parsed.reason)
             strategy = parsed.strategy or ""
-            leaked = strategy_leaks(strategy, domain=info.domain, **info.leak_args)
+            zero = self.leak_reward == "zero"
+            found = static_leak(strategy, info.benchmark, target=info.target, metadata=info.metadata, problem=info.text)
+            if found is not None and zero:
+                # Nothing to learn from the core or the judge: the strategy earns 0 whatever they say.
+                self.stats["leaked"] += 1
+                return Outcome(valid=True, strategy=strategy, leaked=True, leak_reason=found.describe(), zeroed=True)
             jobs: list[Any] = [self._core_reward(state, info, strategy)]
             jobs.append(self._baseline(state, info) if self.kappa > 0 else _const(None))
-            jobs.append(self._judge(state, info, strategy) if (self.gamma > 0 and not leaked) else _const(0.0))
+            jobs.append(self._judge(state, info, strategy) if (self.gamma > 0 and found is None) else _const(None))
+            jobs.append(self._code_leak(state, info, strategy) if found is None else _const(None))
             # return_exceptions: one failed call does not cancel the others (a baseline still
             # completes and is cached), then the first failure makes the completion unscorable.
             results = await asyncio.gather(*jobs, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-            (r_with, response, status), r_without, judge = results  # type: ignore[misc]
-            if leaked:
+            (r_with, response, status), r_without, reply, code_leak = results  # type: ignore[misc]
+            found = found or code_leak or (judge_finding() if reply is not None and reply.leaks else None)
+            if found is not None:
                 self.stats["leaked"] += 1
-            return Outcome(valid=True, strategy=strategy, leaked=leaked, r_with=r_with, r_without=r_without,
-                           judge=judge, core_response=response, verdict_status=status)
+                self.stats[f"leaked_{found.rule.split('.')[0]}"] += 1
+            judge = 0.0 if (found is not None or reply is None) else reply.score
+            return Outcome(valid=True, strategy=strategy, leaked=found is not None,
+                           leak_reason=found.describe() if found else None, zeroed=found is not None and zero,
+                           r_with=r_with, r_without=r_without, judge=judge, core_response=response,
+                           verdict_status=status)
         except _CallFailed as exc:
             self.stats["unscorable"] += 1
             self.last_failure = str(exc)
@@ -685,13 +724,29 @@ class GuideRewards:
         self.stats["baseline_disk_hits"] += 1
         return float(record["reward"])
 
-    async def _judge(self, state: _LoopState, info: ProblemInfo, strategy: str) -> float:
+    async def _code_leak(self, state: _LoopState, info: ProblemInfo, strategy: str) -> Any:
+        """The leak check's code rule: code in the strategy run as candidate solutions (None: no leak)."""
+        if info.domain != "code":
+            return None
+        from evals.leaks import LeakCheckError, check_leak
+
+        sandbox = await self._sandbox(state) if info.sandboxed else None
+        try:
+            verdict = await check_leak(strategy, info.benchmark, target=info.target, metadata=info.metadata,
+                                       problem=info.text, sample_id=info.id, executor=sandbox)  # type: ignore[arg-type]
+        except LeakCheckError as exc:
+            self.stats["sandbox_errors"] += 1
+            raise _CallFailed(str(exc)) from exc
+        self.stats["leak_candidates_run"] += verdict.candidates_run
+        return verdict.finding
+
+    async def _judge(self, state: _LoopState, info: ProblemInfo, strategy: str) -> JudgeReply:
         messages = judge_messages(info.domain, info.text, strategy)
         errors: list[str] = []
         for _ in range(self.judge_attempts):
             output = await self._generate(state, "judge", messages)
             try:
-                return parse_judge_score(output.completion)
+                return parse_judge_reply(output.completion)
             except JudgeFormatError as exc:
                 self.stats["judge_invalid"] += 1
                 errors.append(str(exc))

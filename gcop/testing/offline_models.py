@@ -32,15 +32,19 @@ OFFLINE_MODELS = OFFLINE_CORES + OFFLINE_JUDGES + OFFLINE_TEACHERS
 
 
 def offline_judge(kind: str = "mockllm/judge") -> Model:
-    """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4)}`` for a strategy of
-    ``steps`` non-empty lines. Deterministic; for smoke runs."""
+    """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4), "leaks": b}`` for a
+    strategy of ``steps`` non-empty lines, where ``b`` says whether it holds a code fence or an
+    "answer is" (a crude stand-in for a judge's reading; the leak check itself does not rely on
+    it). Deterministic; for smoke runs."""
     if kind not in OFFLINE_JUDGES:
         raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(OFFLINE_JUDGES)}")
     def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
         prompt = input[-1].text if input else ""
         match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
         steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
-        content = json.dumps({"score": min(1.0, len(steps) / 4)})
+        body = match.group(1) if match else ""
+        leaks = "```" in body or re.search(r"\banswer\s+is\b", body, re.IGNORECASE) is not None
+        content = json.dumps({"score": min(1.0, len(steps) / 4), "leaks": leaks})
         output = ModelOutput.from_content("mockllm/model", content)
         output.usage = ModelUsage(input_tokens=len(prompt.split()), output_tokens=3, total_tokens=len(prompt.split()) + 3)
         return output

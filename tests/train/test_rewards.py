@@ -107,7 +107,7 @@ def judge_returning(*replies: str) -> ScriptedModel:
 
 def engine(problems, core: ScriptedModel, judge: ScriptedModel | None = None, tmp_path: Path | None = None,
            core_config=None, **settings):
-    models = RewardModels(core=core.model(), judge=(judge or judge_returning('{"score": 0.5}')).model(),
+    models = RewardModels(core=core.model(), judge=(judge or judge_returning('{"score": 0.5, "leaks": false}')).model(),
                           core_config=core_config)
     return GuideRewards(problems, models, RewardSettings(
         baseline_cache=(tmp_path / "baselines") if tmp_path else None, executor="local", **settings))
@@ -124,14 +124,17 @@ async def components(eng: GuideRewards, ids, texts, **kwargs):
 # --------------------------------------------------------------------------- judge format
 
 
-@pytest.mark.parametrize("reply,score", [('{"score": 0.7}', 0.7), (' {"score": 1}\n', 1.0), ('{"score": 0}', 0.0)])
+@pytest.mark.parametrize("reply,score", [('{"score": 0.7, "leaks": false}', 0.7), (' {"score": 1, "leaks": false}\n', 1.0), ('{"score": 0, "leaks": false}', 0.0)])
 def test_judge_score_valid(reply, score):
     assert parse_judge_score(reply) == score
 
 
 @pytest.mark.parametrize("reply", [
     "0.7", 'Score: {"score": 0.7}', '```json\n{"score": 0.7}\n```', '{"score": 0.7, "why": "ok"}',
-    '{"score": true}', '{"score": "0.7"}', '{"score": 1.5}', '{"score": -0.1}', '{"score": NaN}', "", "[0.5]",
+    '{"score": true, "leaks": false}', '{"score": "0.7", "leaks": false}', '{"score": 1.5, "leaks": false}',
+    '{"score": -0.1, "leaks": false}', '{"score": NaN, "leaks": false}', "", "[0.5]",
+    # v2: the leak verdict is required and must be a boolean
+    '{"score": 0.7}', '{"score": 0.7, "leaks": "no"}', '{"score": 0.7, "leaks": 0}',
 ])
 def test_judge_score_invalid(reply):
     with pytest.raises(JudgeFormatError):
@@ -151,7 +154,7 @@ def test_completion_text_forms():
 async def test_each_component(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     core = ScriptedModel(answer_right(p, without_strategy=False))
-    judge = judge_returning('{"score": 0.75}')
+    judge = judge_returning('{"score": 0.75, "leaks": false}')
     eng = engine(p, core, judge, tmp_path, beta=0.1, gamma=0.2, kappa=0.5)
     assert [f.__name__ for f in eng.reward_funcs()] == list(COMPONENTS["exectune"]) == ["R", "I_str", "J", "dR_penalty"]
     assert eng.reward_weights() == [1.0, 0.1, 0.2, 0.5]
@@ -167,7 +170,7 @@ async def test_each_component(gsm8k_problems, tmp_path):
 @needs_shared_data
 async def test_malformed_strategy_is_zero_everywhere_without_calls(gsm8k_problems, tmp_path):
     p = gsm8k_problems
-    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1}')
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1, "leaks": false}')
     eng = engine(p, core, judge, tmp_path)
     bad = ["no tags at all", "<strategy>unclosed", "<think>open", "<strategy></strategy>", "<strategy>a</strategy><strategy>b</strategy>"]
     out = await components(eng, [p[0].id] * len(bad), bad)
@@ -180,7 +183,7 @@ async def test_regression_penalty(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     # right without the strategy, wrong with it: dR = -1
     core = ScriptedModel(answer_right(p, with_strategy=False))
-    eng = engine(p, core, judge_returning('{"score": 0.5}'), tmp_path, beta=0.1, gamma=0.2, kappa=0.5)
+    eng = engine(p, core, judge_returning('{"score": 0.5, "leaks": false}'), tmp_path, beta=0.1, gamma=0.2, kappa=0.5)
     out = await components(eng, [p[0].id], [GOOD])
     assert out == {"R": [0.0], "I_str": [1.0], "J": [0.5], "dR_penalty": [-1.0]}
     outcome = (await eng.outcomes([GOOD], problem_id=[p[0].id]))[0]
@@ -188,33 +191,65 @@ async def test_regression_penalty(gsm8k_problems, tmp_path):
     assert eng.total(outcome) == pytest.approx(0.0 + 0.1 * 1 + 0.2 * 0.5 - 0.5 * 1)
     # better with the strategy than without: no penalty (the penalty only punishes regressions)
     core2 = ScriptedModel(answer_right(p, without_strategy=False))
-    eng2 = engine(p, core2, judge_returning('{"score": 0.5}'), tmp_path / "other")
+    eng2 = engine(p, core2, judge_returning('{"score": 0.5, "leaks": false}'), tmp_path / "other")
     assert (await components(eng2, [p[0].id], [GOOD]))["dR_penalty"] == [0.0]
 
 
 @needs_shared_data
-async def test_leak_gets_zero_judge_without_a_judge_call(gsm8k_problems, tmp_path):
+async def test_a_leak_earns_nothing_and_calls_nothing(gsm8k_problems, tmp_path):
+    """The default rule: a strategy stating the gold value earns 0 from every component, although
+    the core would copy it and be right; neither the core nor the judge is called for it."""
     p = gsm8k_problems
     gold_number = p[0].target
     leaking = f"<think>x</think>\n<strategy>\n1. The total is {gold_number}.\n</strategy>"
-    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1}')
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1, "leaks": false}')
     eng = engine(p, core, judge, tmp_path)
     out = await components(eng, [p[0].id, p[0].id], [leaking, GOOD])
-    assert out["J"] == [0.0, 1.0] and out["R"] == [1.0, 1.0] and out["I_str"] == [1.0, 1.0]
+    assert out == {"R": [0.0, 1.0], "I_str": [0.0, 1.0], "J": [0.0, 1.0], "dR_penalty": [0.0, 0.0]}
     assert len(judge.prompts) == 1 and gold_number not in judge.prompts[0].split("Strategy:")[1]
+    assert core.with_strategy == 1  # the honest strategy's call only
     assert eng.stats["leaked"] == 1
+    outcomes = await eng.outcomes([leaking], problem_id=[p[0].id])
+    assert outcomes[0].leaked and outcomes[0].leak_reason.startswith("math.number: states the gold value")
+    assert eng.total(outcomes[0]) == 0.0
+
+
+@needs_shared_data
+async def test_judge_only_keeps_the_papers_looser_rule(gsm8k_problems, tmp_path):
+    """leak_reward=judge_only: J = 0 for a leak, R and I_str as computed (and the judge not asked)."""
+    p = gsm8k_problems
+    leaking = f"<think>x</think>\n<strategy>\n1. The total is {p[0].target}.\n</strategy>"
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 1, "leaks": false}')
+    eng = engine(p, core, judge, tmp_path, leak_reward="judge_only")
+    out = await components(eng, [p[0].id, p[0].id], [leaking, GOOD])
+    assert out["J"] == [0.0, 1.0] and out["R"] == [1.0, 1.0] and out["I_str"] == [1.0, 1.0]
+    assert len(judge.prompts) == 1
+    with pytest.raises(ValueError, match="leak_reward"):
+        RewardSettings(leak_reward="sometimes")  # type: ignore[arg-type]
+
+
+@needs_shared_data
+async def test_the_judges_leak_verdict_zeroes_the_reward(gsm8k_problems, tmp_path):
+    """A leak only the judge sees (here: the judge says so for an otherwise honest strategy) earns 0."""
+    p = gsm8k_problems
+    core, judge = ScriptedModel(answer_right(p)), judge_returning('{"score": 0.9, "leaks": true}')
+    eng = engine(p, core, judge, tmp_path)
+    out = await components(eng, [p[0].id], [GOOD])
+    assert out == {"R": [0.0], "I_str": [0.0], "J": [0.0], "dR_penalty": [0.0]}
+    outcome = (await eng.outcomes([GOOD], problem_id=[p[0].id]))[0]
+    assert outcome.leaked and outcome.leak_reason.startswith("judge:")
 
 
 @needs_shared_data
 async def test_invalid_judge_reply_is_retried_then_unscorable(gsm8k_problems, tmp_path):
     p = gsm8k_problems
     # first reply invalid, second valid: the retry's score counts
-    judge = judge_returning("I'd say 0.8", '{"score": 0.8}')
+    judge = judge_returning("I'd say 0.8", '{"score": 0.8, "leaks": false}')
     eng = engine(p, ScriptedModel(answer_right(p)), judge, tmp_path, judge_attempts=2)
     assert (await components(eng, [p[0].id], [GOOD]))["J"] == [0.8]
     assert len(judge.prompts) == 2 and eng.stats["judge_invalid"] == 1
     # never valid: the completion is unscorable (None everywhere), not a silent 0
-    judge = judge_returning('{"score": 7}')
+    judge = judge_returning('{"score": 7, "leaks": false}')
     eng = engine(p, ScriptedModel(answer_right(p)), judge, tmp_path, judge_attempts=3)
     out = await components(eng, [p[0].id, p[1].id], [GOOD, "malformed"])
     assert out == {name: [None, 0.0] for name in COMPONENTS["exectune"]}
@@ -232,7 +267,7 @@ async def test_failing_core_makes_the_completion_unscorable(gsm8k_problems, tmp_
         return ok(prompt)
 
     core = ScriptedModel(answer)
-    eng = engine(p, core, judge_returning('{"score": 0.5}'), tmp_path)
+    eng = engine(p, core, judge_returning('{"score": 0.5, "leaks": false}'), tmp_path)
     out = await components(eng, [p[0].id, p[0].id, p[1].id], [GOOD, GOOD_2, "garbage"])
     assert out == {"R": [1.0, None, 0.0], "I_str": [1.0, None, 0.0], "J": [0.5, None, 0.0], "dR_penalty": [0.0, None, 0.0]}
     assert eng.stats["unscorable"] == 1 and eng.stats["core_failures"] == 1
@@ -249,7 +284,7 @@ async def test_failing_baseline_is_unscorable_and_not_cached(gsm8k_problems, tmp
             raise ConnectionError("down")
         return ok(prompt)
 
-    eng = engine(p, ScriptedModel(answer), judge_returning('{"score": 0.5}'), tmp_path)
+    eng = engine(p, ScriptedModel(answer), judge_returning('{"score": 0.5, "leaks": false}'), tmp_path)
     assert (await components(eng, [p[0].id], [GOOD]))["R"] == [None]
     assert not list((tmp_path / "baselines").rglob("*.json"))
     down["on"] = False
@@ -304,7 +339,7 @@ async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path)
     p = gsm8k_problems
     latency = 0.3
     core = ScriptedModel(answer_right(p), latency=latency)
-    judge = ScriptedModel(lambda _: '{"score": 0.5}', latency=latency)
+    judge = ScriptedModel(lambda _: '{"score": 0.5, "leaks": false}', latency=latency)
     eng = engine(p, core, judge, tmp_path)
     ids = [q.id for q in p for _ in range(4)]  # 16 completions, 4 problems
     started = time.perf_counter()
@@ -316,7 +351,7 @@ async def test_batch_runs_concurrently_under_one_limit(gsm8k_problems, tmp_path)
     assert elapsed < 2 * latency + 0.5, elapsed
     # one limit for everything: 4 at a time
     core2 = ScriptedModel(answer_right(p), latency=0.05)
-    judge2 = ScriptedModel(lambda _: '{"score": 0.5}', latency=0.05)
+    judge2 = ScriptedModel(lambda _: '{"score": 0.5, "leaks": false}', latency=0.05)
     eng2 = engine(p, core2, judge2, tmp_path / "b", max_concurrency=4)
     await components(eng2, ids, [GOOD] * 16)
     assert core2.max_in_flight + judge2.max_in_flight <= 8 and max(core2.max_in_flight, judge2.max_in_flight) <= 4
