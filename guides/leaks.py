@@ -336,6 +336,24 @@ def _spans(strategy: str) -> list[tuple[int, int, str]]:
     return lines
 
 
+# Words that name what follows as the result ("that gives 20", "the result is twenty", "= 20"): a
+# quantity of the problem stated this way is the answer, not a restatement.
+_ANSWER_CUE = re.compile(
+    r"(?:answer|result|total|final|finally|gives?|giving|comes?\s+to|arrive\s+at|arrives\s+at|equals?|=|"
+    r"end\s+up\s+with)\W+(?:\w+\W+){0,2}$")
+
+
+def _offset(run: str, tokens: list[str], index: int) -> int:
+    """Where token ``index`` of ``run`` starts in it."""
+    at = 0
+    for n, token in enumerate(tokens):
+        at = run.index(token, at)
+        if n == index:
+            return at
+        at += len(token)
+    return at
+
+
 def math_leak(strategy: str, gold: Any, problem: str = "") -> LeakFinding | None:
     """The first place where ``strategy`` states the gold value ``gold`` (see the module
     docstring), or None. ``problem``: the problem text, whose own quantities may be restated."""
@@ -352,8 +370,8 @@ def math_leak(strategy: str, gold: Any, problem: str = "") -> LeakFinding | None
                     if value != target:
                         continue
                     single = j - i == 1 or (j - i == 2 and tokens[i] == "-")
-                    if single and value in given:
-                        continue  # a quantity the problem states, restated
+                    if single and value in given and not _ANSWER_CUE.search(text[:run.start() + _offset(run.group(0), tokens, i)]):
+                        continue  # a quantity the problem states, restated (not named as the result)
                     rule = "math.number" if single else "math.expression"
                     shown = " ".join(tokens[i:j])
                     what = "states the gold value" if single else f"has an expression ({shown}) equal to the gold value"
@@ -425,12 +443,42 @@ def _solution_like(nodes: list[ast.stmt]) -> bool:
     return len(work) >= 1 and len(nodes) >= 2
 
 
-def _signature(entry_point: str, problem: str) -> str:
-    """The entry point's ``def`` line as the problem shows it, else one taking any arguments."""
+def _signature(entry_point: str, problem: str, body: str = "") -> str:
+    """The entry point's ``def`` line as the problem shows it, else one whose parameters are the
+    names ``body`` reads without binding them, in order of first use."""
     match = re.search(rf"^[ \t]*def[ \t]+{re.escape(entry_point)}[ \t]*\(.*?\)[^:\n]*:", problem, re.MULTILINE | re.DOTALL)
     if match and _parse(match.group(0).strip() + "\n    pass\n") is not None:
         return match.group(0).strip()
-    return f"def {entry_point}(*args, **kwargs):"
+    params = _free_names(body)
+    return f"def {entry_point}({', '.join(params)}):" if params else f"def {entry_point}(*args, **kwargs):"
+
+
+def _body_candidate(entry_point: str, problem: str, body: str) -> str:
+    # The problem's signature may use typing's names (List, Optional) without importing them.
+    return f"from typing import *\n\n{_signature(entry_point, problem, body)}\n{textwrap.indent(body, '    ')}\n"
+
+
+def _free_names(body: str) -> list[str]:
+    """Names a function body reads but never binds, builtins and imports aside (its parameters)."""
+    import builtins
+
+    tree = _parse("def _f():\n" + textwrap.indent(body, "    "))
+    if tree is None:
+        return []
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+    loads = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    loads.sort(key=lambda n: (n.lineno, n.col_offset))
+    free = [n.id for n in loads if n.id not in bound and not hasattr(builtins, n.id)]
+    return list(dict.fromkeys(free))
 
 
 def _forward(entry_point: str, call: str) -> str:
@@ -445,7 +493,7 @@ def _candidates_from(code: str, entry_point: str, problem: str) -> list[str]:
         body = _parse("def _f():\n" + textwrap.indent(code, "    "))
         if body is None or not _solution_like(body.body[0].body):  # type: ignore[attr-defined]
             return []
-        return [f"{_signature(entry_point, problem)}\n{textwrap.indent(code, '    ')}\n"]
+        return [_body_candidate(entry_point, problem, code)]
     if not _solution_like(module.body):
         return []
     found: list[str] = []
@@ -467,7 +515,7 @@ def _candidates_from(code: str, entry_point: str, problem: str) -> list[str]:
             found.append(_forward(entry_point, f"({ast.get_source_segment(code, node.value)})").lstrip("\n"))
     if not defined and not found:
         # Top-level statements with no definition: the body of the entry point.
-        found.append(f"{_signature(entry_point, problem)}\n{textwrap.indent(code, '    ')}\n")
+        found.append(_body_candidate(entry_point, problem, code))
     return found
 
 

@@ -1,6 +1,6 @@
 """The ``gcop`` command line: the commands are listed in :data:`COMMANDS`, each module of this
 package registering its own subcommands (``checks``: verify, selfcheck, sandbox; ``train``:
-accept, sft, grpo; ``results``: grid, leaderboard, regress, executability)."""
+accept, sft, grpo; ``train_models``: reward; ``results``: grid, leaderboard, regress, executability)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from .checks import register_sandbox, register_selfcheck, register_verify
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, apply_docker_hosts
 from .results import register_executability, register_grid, register_leaderboard, register_regress
 from .train import register_train
+from .train_models import register_reward
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_SANDBOX", "EXIT_USAGE", "build_parser", "main"]
 
 #: Every subcommand, in the order ``gcop --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    register_verify, register_selfcheck, register_sandbox, register_train,
+    register_verify, register_selfcheck, register_sandbox, register_train, register_reward,
     register_grid, register_leaderboard, register_regress, register_executability,
 )
 

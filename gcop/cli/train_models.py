@@ -128,3 +128,51 @@ def _grpo(args: argparse.Namespace) -> int:
 
     return _train("grpo", lambda: run_grpo(config, resume=args.resume), (PreflightError,),
                   "no checkpoint was saved for this run")
+
+
+# --------------------------------------------------------------------------- reward
+
+
+def register_reward(sub: argparse._SubParsersAction) -> None:
+    from evals.benchmarks import benchmark_names
+
+    parser = sub.add_parser(
+        "reward", allow_abbrev=False,
+        help="the GRPO reward of guide completions from a file, without a trainer",
+        description=textwrap.fill(
+            "Score guide completions (JSONL lines {\"id\": problem id, \"completion\": the guide's output}) "
+            "with the training reward of a GRPO config: its core, judge, sandbox, weights and leak rule "
+            "(a strategy that leaks the answer or the code earns 0 under leak_reward: zero). Prints the mean "
+            "reward, strategy validity and leak rate; --out writes one JSON line per completion with every "
+            "component, the reward, and whether and why it leaked. Bad lines are reported with file:line "
+            "and skipped."
+        ),
+        epilog="example:\n  gcop reward gsm8k runs/guide_outputs.jsonl --config train/configs/smoke_grpo.yaml "
+               "--out runs/rewards.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("benchmark", choices=benchmark_names(), help="the benchmark the completions' ids belong to")
+    parser.add_argument("completions", metavar="COMPLETIONS.jsonl", help="the guide completions")
+    parser.add_argument("--out", metavar="OUT.jsonl", help="write one JSON line per scored completion")
+    _common(parser, "GRPOConfig")
+    parser.set_defaults(func=_reward)
+
+
+def _reward(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from train.score_file import score_completions
+
+    config = _load(args, "grpo")
+    if config is None:
+        return EXIT_USAGE
+    if args.print_config:
+        return _print_config(config)
+    if not Path(args.completions).is_file():
+        print(f"gcop reward: no such file: {args.completions}", file=sys.stderr)
+        return EXIT_USAGE
+    report = score_completions(args.benchmark, args.completions, config, out=args.out)
+    print(report.format())
+    if args.out:
+        print(f"wrote {len(report.rows)} line(s) to {args.out}")
+    return EXIT_OK if report.rows else EXIT_FAILED

@@ -33,9 +33,9 @@ OFFLINE_MODELS = OFFLINE_CORES + OFFLINE_JUDGES + OFFLINE_TEACHERS
 
 def offline_judge(kind: str = "mockllm/judge") -> Model:
     """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4), "leaks": b}`` for a
-    strategy of ``steps`` non-empty lines, where ``b`` says whether it holds a code fence or an
-    "answer is" (a crude stand-in for a judge's reading; the leak check itself does not rely on
-    it). Deterministic; for smoke runs."""
+    strategy of ``steps`` non-empty lines, where ``b`` says whether it holds the words "answer is"
+    (a crude stand-in for a judge's reading; the leak check does not rely on it). Deterministic;
+    for smoke runs."""
     if kind not in OFFLINE_JUDGES:
         raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(OFFLINE_JUDGES)}")
     def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
@@ -43,7 +43,7 @@ def offline_judge(kind: str = "mockllm/judge") -> Model:
         match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
         steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
         body = match.group(1) if match else ""
-        leaks = "```" in body or re.search(r"\banswer\s+is\b", body, re.IGNORECASE) is not None
+        leaks = re.search(r"\banswer\s+is\b", body, re.IGNORECASE) is not None
         content = json.dumps({"score": min(1.0, len(steps) / 4), "leaks": leaks})
         output = ModelOutput.from_content("mockllm/model", content)
         output.usage = ModelUsage(input_tokens=len(prompt.split()), output_tokens=3, total_tokens=len(prompt.split()) + 3)
