@@ -191,7 +191,6 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"{_NUM}\s*(?:%|percent\b|per\s+cent\b)"), r"\1/100"),
 ]
 _FRACTION_TOKEN = re.compile(r"<(half|third|quarter|fourth|fifth|tenth)>")
-_SCI_POWER = re.compile(rf"{_NUM}\s*\*\s*10\s*\^\s*(-?\d+)")
 
 
 def _rewrite(text: str) -> str:

@@ -91,6 +91,8 @@ class Row:
     created: str
     log: str
     variant: str = ""  # data revision / core prompt marker (v1, v2, ...): separate panels
+    #: accuracy with every sample whose strategy leaked counted as a failure (guided rows)
+    accuracy_without_leaks: float | None = None
     #: roles priced at a batch API's rate (Inspect's --batch), e.g. {"core": 0.5}; empty: list prices
     batch_priced: dict[str, float] = field(default_factory=dict)
     guide_variant: str = ""  # guide prompt marker (g1, g2, ...): separate rows, same panel
@@ -171,6 +173,7 @@ class Leaderboard:
                 "tokens_per_problem": "tokens per problem, all its attempts together, per role (guide: the guide role's usage; core: the rest)",
                 "strategy_validity": "mean of the scores' strategy_valid over guided samples",
                 "leak_rate": "mean of the scores' leaked over samples with a valid strategy",
+                "accuracy_without_leaks": "guided rows: share of scored samples that are correct and whose strategy did not leak (evals.leaks); a row cannot gain from leaks",
                 "cascade": "cascade rows (recipes cascade, guided-cascade, memory): the deferral rule, its k cheap samples and threshold; rows that differ only in the threshold are drawn as one curve",
                 "escalation_rate": "share of scored samples sent to the strong model", "cheap_accuracy": "share of scored samples whose cheap-core answer passed (escalated or not)",
                 "memory_size": "memory rows: strategies in the memory at the end of the run",
@@ -246,6 +249,7 @@ def row_from_run(run: Run) -> Row:
         tokens_total=tokens_total,
         strategy_validity=mean_or_none(s.strategy_valid for s in scored) if guided else None,
         leak_rate=mean_or_none(s.leaked for s in scored) if guided else None,
+        accuracy_without_leaks=mean_or_none(bool(s.correct) and not s.leaked for s in scored) if guided else None,
         data_revision=info.data_revision,
         core_prompt_version=info.core_prompt_version,
         guide_prompt_version=info.guide_prompt_version if guided else None,

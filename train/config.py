@@ -78,8 +78,8 @@ class GuideFields:
     eval_top_p: float = _help("Top-p written to the checkpoint's generation_config.json.", default=0.95)
 
     # -- the models the rewards call -------------------------------------------------------------
-    core: str = _help("The black-box core the rewards run (an Inspect model; mockllm/reference, mockllm/strategy_gated "
-                      "and mockllm/wrong are offline cores, see gcop.testing.offline_models).",
+    core: str = _help("The black-box core the rewards run (an Inspect model; mockllm/reference, mockllm/strategy_gated, "
+                      "mockllm/wrong and mockllm/copies_leaks are offline cores, see gcop.testing.offline_models).",
                       default_factory=lambda: default_model("core"))
     teacher: str = _help("The teacher of acceptance sampling, and the judge when judge is unset.",
                          default_factory=lambda: default_model("teacher"))

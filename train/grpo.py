@@ -268,7 +268,7 @@ def run_grpo(
     data = {"benchmark": config.benchmark, "split": config.split, "problems": len(problems),
             "data_dir": config.data_dir or "(default)", "core": engine.core_name,
             "judge": str(engine.judge_name), "core_config": json.dumps(engine.core_config.model_dump(exclude_none=True)), "reward_version": REWARD_VERSION,
-            "judge_prompt_version": JUDGE_PROMPT_VERSION,
+            "judge_prompt_version": JUDGE_PROMPT_VERSION, "leak_reward": engine.leak_reward,
             "reward_weights": dict(zip(engine.components, engine.reward_weights(), strict=True))}
     if config.recipe == "advisor":
         data["advisor_prompt_version"] = ADVISOR_PROMPT_VERSION

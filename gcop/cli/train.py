@@ -66,7 +66,7 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
             "  gcop train accept --benchmark kodcode --executor local --teacher mockllm/teacher \\\n"
             "      --core mockllm/reference --limit 10 --out /tmp/accept_smoke      # offline smoke run\n\n"
             "Offline stand-ins: --teacher mockllm/teacher (synthetic guide outputs); --core mockllm/reference,\n"
-            "mockllm/strategy_gated or mockllm/wrong.\n"
+            "mockllm/strategy_gated, mockllm/wrong or mockllm/copies_leaks.\n"
             "Exit code: 0 every selected problem is finished; 1 the run stopped early (budget, repeated\n"
             "errors) or some problems ended in error (re-run to retry them); 2 bad options or settings that\n"
             "differ from the run already in OUT; 3 the sandbox cannot be used."

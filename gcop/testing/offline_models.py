@@ -10,6 +10,7 @@ tests train against them. Outputs carry explicit usage (no tokenizer download).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -25,10 +26,13 @@ __all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHER
 
 
 #: Offline cores, judges and teachers, by the names a config or a command line gives them.
-OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong")
+OFFLINE_CORES = ("mockllm/reference", "mockllm/strategy_gated", "mockllm/wrong", "mockllm/copies_leaks")
 OFFLINE_JUDGES = ("mockllm/judge",)
 OFFLINE_TEACHERS = ("mockllm/teacher",)
 OFFLINE_MODELS = OFFLINE_CORES + OFFLINE_JUDGES + OFFLINE_TEACHERS
+
+
+_STRATEGY = re.compile(r"<strategy>(.*?)</strategy>", re.DOTALL)
 
 
 def offline_judge(kind: str = "mockllm/judge") -> Model:
@@ -60,6 +64,10 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
       strategy block, a wrong answer otherwise (so a valid strategy helps: R(with) = 1,
       R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
     * ``mockllm/wrong``: always a wrong answer (the spec's :meth:`~evals.benchmarks.Benchmark.wrong_answer`).
+    * ``mockllm/copies_leaks``: the core a leaking guide would love. Right whenever its strategy
+      gives the answer away (the leak check's text rules, :func:`evals.leaks.static_leak`); with
+      an honest strategy, right on a fixed half of the problems (by a hash of the problem); with
+      none, wrong. Under a reward that pays leaks, leaking beats honesty on every other problem.
 
     Outputs carry explicit usage (no tokenizer download).
     """
@@ -67,12 +75,30 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
         raise ValueError(f"unknown offline core {kind!r}; expected one of {', '.join(OFFLINE_CORES)}")
 
     index: dict[str, tuple[str, str]] = {}
+    leaks: dict[str, Any] = {}
     for problem in problems:
         spec = benchmark_for(problem)
         sample = spec.sample(problem)
         target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
         metadata = sample.metadata or {}
         index[str(sample.input).strip()] = (metadata["reference"], spec.wrong_answer(target, metadata))
+        leaks[str(sample.input).strip()] = (spec.name, target, metadata, str(sample.input))
+
+    def copies(prompt: str) -> bool:
+        """``mockllm/copies_leaks``: whether this prompt's strategy gets the right answer."""
+        from evals.leaks import static_leak
+
+        blocks = [b for b in _STRATEGY.findall(prompt) if b.strip()]
+        if not blocks:
+            return False
+        body = next((prompt[len(label):] for label in ("Problem:\n", "Task:\n") if prompt.startswith(label)), "")
+        problem = next((key for key in leaks if body.startswith(key)), None)
+        if problem is None:
+            return False
+        name, target, metadata, text = leaks[problem]
+        if static_leak(blocks[0], name, target=target, metadata=metadata, problem=text) is not None:
+            return True
+        return int(hashlib.sha256(problem.encode()).hexdigest(), 16) % 2 == 0
 
     def find(prompt: str) -> tuple[str, str] | None:
         for label in ("Problem:\n", "Task:\n"):
@@ -90,7 +116,8 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
         found = find(prompt)
         if found is None:
             content = "I do not know this problem. \\boxed{none}"
-        elif kind == "mockllm/wrong" or (kind == "mockllm/strategy_gated" and not carries_strategy(prompt)):
+        elif kind == "mockllm/wrong" or (kind == "mockllm/strategy_gated" and not carries_strategy(prompt)) \
+                or (kind == "mockllm/copies_leaks" and not copies(prompt)):
             content = found[1]
         else:
             content = found[0]

@@ -287,3 +287,30 @@ def test_code_leaks_are_judged_in_the_docker_sandbox(corpus):
     verdicts = _verdicts(chosen, problems, "docker")
     assert [v.leaked for v in verdicts] == [c.leak for c in chosen]
     assert all(v.candidates_run >= 1 for v in verdicts)
+
+
+def test_leaking_pays_under_judge_only_and_never_under_zero(corpus):
+    """mockllm/copies_leaks (the core of the leaking-shortcut training run) copies a leaked answer
+    and is right on only half of the problems with an honest strategy: under the paper's
+    judge_only rule a leak out-earns honesty there; under gcop's zero rule it earns nothing."""
+    from train.rewards import GuideRewards, RewardModels, RewardSettings
+
+    cases, problems = corpus
+    by_problem: dict[str, dict[str, Case]] = {}
+    for case in cases:
+        if case.benchmark == "gsm8k":
+            by_problem.setdefault(case.problem_id, {})["leak" if case.leak else "honest"] = case
+    pairs = [(pid, c["leak"], c["honest"]) for pid, c in by_problem.items() if {"leak", "honest"} <= set(c)]
+    records = [problems["gsm8k"][pid] for pid, _, _ in pairs]
+    totals: dict[str, list[tuple[float, float]]] = {}
+    for rule in ("judge_only", "zero"):
+        engine = GuideRewards(records, RewardModels(core="mockllm/copies_leaks", judge="mockllm/judge"),
+                              RewardSettings(executor="local", leak_reward=rule))  # type: ignore[arg-type]
+        ids = [pid for pid, _, _ in pairs] * 2
+        texts = [wrapped(leak.strategy) for _, leak, _ in pairs] + [wrapped(honest.strategy) for _, _, honest in pairs]
+        outcomes = asyncio.run(engine.outcomes(texts, problem_id=ids))
+        n = len(pairs)
+        totals[rule] = [(engine.total(outcomes[i]), engine.total(outcomes[n + i])) for i in range(n)]  # type: ignore[misc]
+        assert all(o.leaked for o in outcomes[:n]) and not any(o.leaked for o in outcomes[n:])
+    assert any(leak > honest for leak, honest in totals["judge_only"])  # leaking pays where honesty fails
+    assert all(leak == 0.0 < honest for leak, honest in totals["zero"])
