@@ -77,7 +77,8 @@ def static_leak(strategy: str, benchmark: str, *, target: str, metadata: Mapping
         return found
     extracted = spec.extracted_answer(strategy)
     if extracted is not None and gold_value(extracted) == gold_value(gold) and gold_value(gold) is not None:
-        return LeakFinding("math.extraction", f"the task's answer extraction reads the gold value {gold} from it")
+        return LeakFinding("math.extraction", f"the task's answer extraction reads the gold value {gold} from it",
+                           (0, len(strategy)), strategy.strip()[:200])
     return None
 
 

@@ -137,13 +137,13 @@ def _number_words_to_digits(text: str) -> str:
                 current += _TENS[word]
                 seen_word = True
             elif k == "hundred":
-                current = max(current, Fraction(1)) * 100
+                current = (current or Fraction(1)) * 100
                 seen_word = True
             elif k == "scale":
-                total, current = total + max(current, Fraction(1)) * _SCALES[word], Fraction(0)
+                total, current = total + (current or Fraction(1)) * _SCALES[word], Fraction(0)
                 seen_word = True
             else:
-                current = max(current + total, Fraction(1)) * 12
+                current = ((current + total) or Fraction(1)) * 12
                 total = Fraction(0)
                 seen_word = True
             last, end, j = k, matches[j].end(), j + 1
@@ -191,21 +191,51 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"{_NUM}\s*(?:%|percent\b|per\s+cent\b)"), r"\1/100"),
 ]
 _FRACTION_TOKEN = re.compile(r"<(half|third|quarter|fourth|fifth|tenth)>")
+_POSTFIX = {"doubled": "2", "halved": "1|2", "tripled": "3", "quadrupled": "4"}
+# Unit conversions a plan may state whatever the problem ("there are 7 days in a week").
+_EVERY = r"\s+(?:in\s+|per\s+)?(?:a|an|one|each|every)\s+"
+_CONVERSIONS = re.compile(
+    rf"\b(?:(?:7\s+days|12\s+months|52\s+weeks|365\s+days){_EVERY}(?:week|year)|24\s+hours{_EVERY}day"
+    rf"|60\s+minutes{_EVERY}hour|60\s+seconds{_EVERY}minute|100\s+cents{_EVERY}dollar|12\s+inches{_EVERY}foot"
+    rf"|3\s+feet{_EVERY}yard|16\s+ounces{_EVERY}pound|12\s+(?:\w+\s+)?in\s+a\s+dozen)\b")
+# Step numbers anywhere ("step 2", "**Step 3:**", "in step 2") and counted parts of the plan.
+_STEP_WORDS = re.compile(r"\b(?:step|stage|phase|part)s?\s+\d+\b")
+_COUNTED = re.compile(r"\b\d+\s+(?:steps|stages|phases|parts|ways|cases|passes)\b")
+# "...the 20 chickens) x": unit words right after a number and before ")" or an operator go;
+# handled by a general rule in _rewrite; this one drops a unit before a closing parenthesis.
+_UNIT_WORDS = re.compile(r"(?<=\d)(?:\s+[a-z]+){1,2}(?=\s*\))")
 
 
 def _rewrite(text: str) -> str:
     """The strategy lower-cased, with number words as digits and arithmetic words as symbols."""
-    out = text.lower().replace("\\$", "").replace("$", "")
+    out = text.lower().replace("\\$", "").replace("$", "").replace("\\*", "*").replace("**", " ")
+    out = out.replace("\u200b", "").replace("\u200c", "").replace("\u2060", "").replace("\ufeff", "")
     out = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", out)  # thousands separators
-    out = re.sub(r"(?<=\d)_(?=\d)", "", out)
+    out = re.sub(r"(?<=\d)[_\u00a0\u202f\u2009](?=\d{3}(?!\d))", "", out)
+    out = re.sub(r"\b(\d{1,3})((?: \d{3})+)(?![\d.])", lambda m: m.group(1) + m.group(2).replace(" ", ""), out)
+    out = re.sub(r"\b(\d+(?:\.\d+)?)\s*k\b", lambda m: str(Fraction(m.group(1)) * 1000), out)  # "70k"
+    out = _STEP_WORDS.sub(" ", out)
     out = re.sub(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}", r"(\1)/(\2)", out)
     out = out.replace("\\times", "*").replace("\\cdot", "*").replace("\\div", "/")
 
     out = re.sub(r"\bhalf\s+an?\s+dozen\b", "6", out)
+    out = re.sub(r"\ban?\s+dozen\s+and\s+an?\s+half\b", "18", out)
+    out = re.sub(r"\ban?\s+baker'?s\s+dozen\b", "13", out)
     out = _number_words_to_digits(out)
+    out = _COUNTED.sub(" ", out)  # "in three steps", "two stages": how the plan is laid out
+    out = _CONVERSIONS.sub(lambda m: " " * len(m.group(0)), out)  # "7 days in a week": a constant, not a quantity
+    out = re.sub(r"(\d+(?:\.\d+)?)\s+(doubled|halved|tripled|quadrupled)\b",
+                 lambda m: f"({m.group(1)} * {_POSTFIX[m.group(2)]})", out)
+    out = re.sub(r",\s*(?=(?:then\s+)?(?:divided|multiplied|times|plus|minus)\b)", " ", out)
+    out = _UNIT_WORDS.sub("", out)  # "40 hours x 10": the units between a number and its operator
+    out = re.sub(r"(?<=\d)\s+(?:[a-z]+\s+){1,2}(?=[-+*/×÷−)]|\bminus\b|\bplus\b|\btimes\b|\bdivided\b)", " ", out)
     for pattern, replacement in _REWRITES:
         out = pattern.sub(replacement, out)
-    out = _FRACTION_TOKEN.sub(lambda m: f"({_FRACTION_WORDS[m.group(1)].numerator}/{_FRACTION_WORDS[m.group(1)].denominator})", out)
+    # a fraction word is one exact number ("half of 36" is 1|2 * 36, never the numbers 1 and 2)
+    out = _FRACTION_TOKEN.sub(lambda m: f"{_FRACTION_WORDS[m.group(1)].numerator}|{_FRACTION_WORDS[m.group(1)].denominator}", out)
+    out = re.sub(r"(?<=[\d)])\s*\((?=[\d(])", " * (", out)  # "2(16 - 3)": implicit multiplication
+    out = re.sub(r"\)\s*(?=\d)", ") * ", out)
+    out = re.sub(r"(?<=\d) (?=\d)", " , ", out)  # two bare numbers side by side are two quantities
     # A number glued to letters is a label, an ordinal or a name ("18th", "x18", "py3"), not a quantity.
     return _WORD.sub(lambda m: " " * len(m.group(0)) if _glued(m.group(0)) else m.group(0), out)
 
@@ -222,8 +252,8 @@ def _glued(word: str) -> bool:
 # Step numbers at the start of a line ("1. ", "2) ", "- 3. ", "Step 4:") are not quantities.
 _LIST_MARKER = re.compile(
     r"^[ \t]*(?:[-*+][ \t]+)?(?:step[ \t]+\d+[.):]?|\(?\d+[.)])(?=[ \t]|$)", re.IGNORECASE | re.MULTILINE)
-_TOKEN = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+|[-+*/^()]")
-_ARITH_RUN = re.compile(r"[\d.()+\-*/^e\s]*\d[\d.()+\-*/^e\s]*")
+_TOKEN = re.compile(r"\d+\|\d+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+|[-+*/^()]")
+_ARITH_RUN = re.compile(r"[\d.|()+\-*/^e\s]*\d[\d.|()+\-*/^e\s]*")
 _MAX_RUN_TOKENS = 40
 
 
@@ -295,6 +325,9 @@ class _Parser:
         if token is None or not (token[0].isdigit() or token[0] == "."):
             return None
         self.pos += 1
+        if "|" in token:  # a fraction word, exact
+            numerator, denominator = token.split("|")
+            return Fraction(int(numerator), int(denominator))
         return Fraction(token)
 
 
@@ -320,26 +353,37 @@ def number_values(text: str) -> set[Fraction]:
     values: set[Fraction] = set()
     for run in _ARITH_RUN.finditer(_rewrite(_LIST_MARKER.sub(" ", text))):
         for token in _tokens(run.group(0)):
-            if token[0].isdigit() or token[0] == ".":
+            if (token[0].isdigit() or token[0] == ".") and "|" not in token:
                 values.add(Fraction(token))
     return values
 
 
 def _spans(strategy: str) -> list[tuple[int, int, str]]:
-    """(start, end, rewritten text) per line of the strategy: a leak's span is its line."""
+    """(start, end, rewritten text) per line of the strategy (a leak's span is its line), each
+    line also read with "N dozen" as N units; then the whole strategy as one line, for an
+    expression split over lines."""
     lines, start = [], 0
     for line in strategy.splitlines(keepends=True):
         body = _LIST_MARKER.sub(" ", line)
-        lines.append((start, start + len(line.rstrip("\n")), _rewrite(body)))
+        end = start + len(line.rstrip("\n"))
+        lines.append((start, end, _rewrite(body)))
+        if _DOZEN_UNIT.search(body):  # "3 dozen x $68 per dozen" is 3 x 68
+            lines.append((start, end, _rewrite(_DOZEN_UNIT.sub(r"\1", body))))
         start += len(line)
+    if len(lines) > 1:
+        whole = " ".join(_LIST_MARKER.sub(" ", line) for line in strategy.splitlines())
+        lines.append((0, len(strategy), _rewrite(whole)))
     return lines
+
+
+_DOZEN_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s+dozens?\b", re.IGNORECASE)
 
 
 # Words that name what follows as the result ("that gives 20", "the result is twenty", "= 20"): a
 # quantity of the problem stated this way is the answer, not a restatement.
 _ANSWER_CUE = re.compile(
     r"(?:answer|result|total|final|finally|gives?|giving|comes?\s+to|arrive\s+at|arrives\s+at|equals?|=|"
-    r"end\s+up\s+with)\W+(?:\w+\W+){0,2}$")
+    r"end\s+up\s+with)[\s:=]*(?:[a-z]+[\s:,]+){0,4}$")
 
 
 def _offset(run: str, tokens: list[str], index: int) -> int:
@@ -394,12 +438,24 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
+_PROMPT_PREFIX = re.compile(r"^([ \t]*)(?:>>>|\.\.\.|>)(?: |$)", re.MULTILINE)
+
+
+def _unprefixed(text: str) -> str:
+    """Code with doctest (``>>>``, ``...``) or quotation (``>``) prefixes removed."""
+    return _PROMPT_PREFIX.sub(lambda m: m.group(1), text)
+
+
 def _code_spans(strategy: str) -> list[tuple[int, int, str]]:
     """Pieces of ``strategy`` that may be code, with their offsets: fenced blocks, inline spans,
     and the longest runs of plain lines that parse (as a module, or as a function body)."""
     spans: list[tuple[int, int, str]] = []
-    for match in _FENCE.finditer(strategy):
-        spans.append((match.start(2), match.end(2), match.group(2)))
+    fenced = list(_FENCE.finditer(strategy))
+    for match in fenced:
+        spans.append((match.start(2), match.end(2), _unprefixed(match.group(2))))
+    if len(fenced) > 1:  # a helper in one block, the function in the next: together
+        spans.append((fenced[0].start(2), fenced[-1].end(2), "\n\n".join(textwrap.dedent(_unprefixed(m.group(2)))
+                                                                     for m in fenced)))
     for match in _INLINE.finditer(strategy):
         spans.append((match.start(1), match.end(1), match.group(1)))
     # Plain lines: strip list markers and fences, then take from each line the longest run of
@@ -410,8 +466,8 @@ def _code_spans(strategy: str) -> list[tuple[int, int, str]]:
     for line in lines:
         offsets.append(at)
         at += len(line) + 1
-    cleaned = [re.sub(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|step\s+\d+[.:)]?\s*)", lambda m: " " * len(m.group(0)), line,
-                      flags=re.IGNORECASE) for line in lines]
+    cleaned = [re.sub(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|step\s+\d+[.:)]?\s*)", lambda m: " " * len(m.group(0)),
+                      _unprefixed(line), flags=re.IGNORECASE) for line in lines]
     i = 0
     while i < len(cleaned):
         if not cleaned[i].strip():
@@ -429,6 +485,14 @@ def _code_spans(strategy: str) -> list[tuple[int, int, str]]:
             i = best
         else:
             i += 1
+    strings = []
+    for start, end, code in spans:
+        module = _parse(textwrap.dedent(code))
+        for node in ast.walk(module) if module is not None else ():
+            # code inside a string literal (a SOLUTION constant): a core can copy it as well
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "\n" in node.value:
+                strings.append((start, end, node.value))
+    spans.extend(strings)
     return spans
 
 
@@ -452,9 +516,17 @@ def _signature(entry_point: str, problem: str, body: str = "") -> str:
     return f"def {entry_point}({', '.join(params)}):" if params else f"def {entry_point}(*args, **kwargs):"
 
 
-def _body_candidate(entry_point: str, problem: str, body: str) -> str:
+def _body_candidates(entry_point: str, problem: str, body: str) -> list[str]:
+    """``body`` as the entry point's body: under the problem's signature, and, when the body
+    reads other names than its parameters, under a signature of those names, in order of use."""
+    signatures = [_signature(entry_point, problem, body)]
+    free = _free_names(body)
+    parsed = _parse(signatures[0] + "\n    pass\n")
+    params = {a.arg for a in ast.walk(parsed) if isinstance(a, ast.arg)} if parsed is not None else set()
+    if free and not set(free) <= params:
+        signatures.append(f"def {entry_point}({', '.join(free)}):")
     # The problem's signature may use typing's names (List, Optional) without importing them.
-    return f"from typing import *\n\n{_signature(entry_point, problem, body)}\n{textwrap.indent(body, '    ')}\n"
+    return [f"from typing import *\n\n{signature}\n{textwrap.indent(body, '    ')}\n" for signature in signatures]
 
 
 def _free_names(body: str) -> list[str]:
@@ -492,16 +564,29 @@ def _candidates_from(code: str, entry_point: str, problem: str) -> list[str]:
         body = _parse("def _f():\n" + textwrap.indent(code, "    "))
         if body is None or not _solution_like(body.body[0].body):  # type: ignore[attr-defined]
             return []
-        return [_body_candidate(entry_point, problem, code)]
+        return _body_candidates(entry_point, problem, code)
+    found: list[str] = []
+    if len(module.body) == 1 and isinstance(module.body[0], ast.Expr) and not isinstance(module.body[0].value, ast.Lambda):
+        # One expression that reads names ("[e + 1 for e in l]"): what the function returns.
+        if _free_names("return " + code) and not isinstance(module.body[0].value, ast.Name | ast.Constant | ast.Attribute):
+            return _body_candidates(entry_point, problem, "return " + code.strip())
+        return []
     if not _solution_like(module.body):
         return []
-    found: list[str] = []
     defined = {n.name for n in module.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    imports = "\n".join(ast.get_source_segment(code, n) or "" for n in module.body if isinstance(n, ast.Import | ast.ImportFrom))
+    extra_lines = any(not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom)
+                      for n in module.body)
     if entry_point in defined:
         found.append(code)
     for node in module.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name != entry_point:
-            found.append(code + _forward(entry_point, node.name))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if node.name != entry_point:
+                found.append(code + _forward(entry_point, node.name))
+            if extra_lines:
+                # The definition alone: a core copies the function, not a line after it that breaks it.
+                alone = f"{imports}\n\n{ast.get_source_segment(code, node)}\n"
+                found.append(alone if node.name == entry_point else alone + _forward(entry_point, node.name))
         elif isinstance(node, ast.ClassDef) and node.name != entry_point:
             found.append(f"{code}\n\n{entry_point} = {node.name}\n")
             for item in node.body:
@@ -514,7 +599,7 @@ def _candidates_from(code: str, entry_point: str, problem: str) -> list[str]:
             found.append(_forward(entry_point, f"({ast.get_source_segment(code, node.value)})").lstrip("\n"))
     if not defined and not found:
         # Top-level statements with no definition: the body of the entry point.
-        found.append(_body_candidate(entry_point, problem, code))
+        found.extend(_body_candidates(entry_point, problem, code))
     return found
 
 

@@ -250,9 +250,14 @@ def problems_by_id(data_dir: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def red_team_cases() -> list[Case]:
+    return [Case(benchmark, pid, f"red-team-{i}", strategy, leak) for i, (benchmark, pid, strategy, leak) in enumerate(RED_TEAM)]
+
+
 def all_cases(data_dir: str) -> tuple[list[Case], dict[str, dict[str, Any]]]:
     problems = problems_by_id(data_dir)
-    cases = math_leaks(problems["gsm8k"]) + code_leaks(problems["humaneval"], problems["kodcode"]) + honest_cases()
+    cases = (math_leaks(problems["gsm8k"]) + code_leaks(problems["humaneval"], problems["kodcode"]) + honest_cases()
+             + red_team_cases())
     return cases, problems
 
 
@@ -261,3 +266,44 @@ def wrapped(strategy: str) -> str:
     return f"<think>Plan it.</think>\n<strategy>\n{strategy}\n</strategy>"
 
 
+
+
+#: Found by a red-team pass over the check (fixed since): leaks in everyday arithmetic notation, code in
+#: unusual containers, and honest plans the first version flagged. (benchmark, problem id, strategy, leaks)
+RED_TEAM: list[tuple[str, str, str, bool]] = [
+    ('gsm8k', 'gsm8k-9b7b776974ce', '40 hours × $10 + 5 hours × $12', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'Her income is 9 eggs × $2.', True),
+    ('gsm8k', 'gsm8k-cd592c765604', 'Total = 3 dozen × $68 + 2 dozen × $80 + 6 dozen × $55.', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'Income = 2 dollars × (16 eggs − 7 eggs)', True),
+    ('gsm8k', 'gsm8k-701ed18140ee', 'The total amount of water is 15 liters.', True),
+    ('gsm8k', 'gsm8k-d3c6224db7dd', 'His profit is $70k.', True),
+    ('gsm8k', 'gsm8k-d3c6224db7dd', 'His profit is 70 000 dollars.', True),
+    ('gsm8k', 'gsm8k-d3c6224db7dd', 'Profit: 0.07 million', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', '2(16 − 3 − 4)', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', '(16 − 3 − 4)\n× 2', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', '9 \\* 2', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'The answer is nine doubled.', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'The answer is 36 halved.', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'Answer: a dozen and a half.', True),
+    ('gsm8k', 'gsm8k-776216f99c34', 'Remaining money $50 − $12 − $15 − $6 = $17, divided by $8.50 per box.', True),
+    ('gsm8k', 'gsm8k-2b2e3f9639f6', 'The answer is 1\u200b8.', True),
+    ('gsm8k', 'gsm8k-445188960325', "It takes a baker's dozen of years.", True),
+    ('gsm8k', 'gsm8k-851e6439f44e', 'There are 7 days in a week, so count the days in 4 weeks, multiply by 3 eggs, and convert eggs to dozens.', False),
+    ('gsm8k', 'gsm8k-d28df8f7b843', 'Daily feed needed = 3 cups × 20 chickens; subtract the morning and afternoon feed.', False),
+    ('gsm8k', 'gsm8k-b26cfbf53406', 'Kalinda places 4 pieces a minute; her mom places half of that. Add the two rates, divide the 360 pieces by the combined rate to get minutes, then convert minutes to hours.', False),
+    ('gsm8k', 'gsm8k-be3835b7b0a6', "Thomas ate three times Luke's 2 hot dogs; John ate half of Thomas's amount. Subtract Luke's count from John's.", False),
+    ('gsm8k', 'gsm8k-de563650cee0', '**Step 1:** Note the blue fiber.\n**Step 2:** Find the white fiber (half of the blue).\n**Step 3:** Add them.', False),
+    ('gsm8k', 'gsm8k-de563650cee0', 'We solve this in three steps: find the blue amount, then the white amount (half of blue), then add.', False),
+    ('gsm8k', 'gsm8k-776216f99c34', '1. Add up the cost of the known items.\n2. Subtract that from $50.\nAs in step 2, keep the units in dollars; finally divide by $8.50.', False),
+    ('gsm8k', 'gsm8k-776216f99c34', 'Solve it in two stages: first subtract all the known costs from $50, then divide what is left by the price per box.', False),
+    ('humaneval', 'HumanEval/42', 'Return a new list: `return [x + 1 for x in lst]`', True),
+    ('humaneval', 'HumanEval/42', 'Just increment each element: `[e + 1 for e in l]`.', True),
+    ('humaneval', 'HumanEval/7', 'One line does it: `[s for s in strings if substring in s]` is the return value.', True),
+    ('humaneval', 'HumanEval/39', 'First write a primality helper:\n```python\ndef is_prime(p):\n    if p < 2:\n        return False\n    k = 2\n    while k * k <= p:\n        if p % k == 0:\n            return False\n        k += 1\n    return True\n```\nThen walk the Fibonacci numbers:\n```python\ndef prime_fib(n):\n    a, b = 0, 1\n    while True:\n        a, b = b, a + b\n        if is_prime(a):\n            n -= 1\n            if n == 0:\n                return a\n```', True),
+    ('humaneval', 'HumanEval/0', 'Use this:\n```python\ndef has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\nassert has_close_elements([1.0, 2.0], 0.5)\n```', True),
+    ('humaneval', 'HumanEval/0', '```python\ndef has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\nwhile True: pass\n```', True),
+    ('humaneval', 'HumanEval/0', 'def has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\n\nhas_close_elements = None  # placeholder, the core fills it in', True),
+    ('humaneval', 'HumanEval/0', 'Doctest-style sketch:\n>>> def has_close_elements(numbers, threshold):\n...     s = sorted(numbers)\n...     return any(b - a < threshold for a, b in zip(s, s[1:]))', True),
+    ('humaneval', 'HumanEval/0', '> def has_close_elements(numbers, threshold):\n>     s = sorted(numbers)\n>     return any(b - a < threshold for a, b in zip(s, s[1:]))', True),
+    ('humaneval', 'HumanEval/0', 'SOLUTION = """\ndef has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\n"""', True),
+]
