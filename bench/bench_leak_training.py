@@ -14,10 +14,10 @@ the same weights, seed 0), differing only in ``leak_reward``:
 * ``judge_only`` (the paper's looser reading): J = 0 for a leak, R and I_str kept.
 
 Reported per run: the leak rate of the rollouts (``rewards_info/leak_rate``, TRL's log) per step,
-the first and last steps' means, and the mean reward. Run from the repository root (about 10
-minutes on two cores):
+and the means of the first and last 10 steps. Run from the repository root
+(about 8 minutes on two cores):
 
-    .venv/bin/python bench/bench_leak_training.py [--steps 30] [--work runs/leak_training]
+    .venv/bin/python bench/bench_leak_training.py [--steps 80] [--sft-steps 600] [--work runs/leak_training]
 
 Writes ``results/benchmarks/leak_training.json`` (and prints it).
 """
@@ -75,8 +75,8 @@ def mean(values: list[float]) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=30, help="GRPO steps per run")
-    parser.add_argument("--sft-steps", type=int, default=300, help="SFT steps")
+    parser.add_argument("--steps", type=int, default=80, help="GRPO steps per run")
+    parser.add_argument("--sft-steps", type=int, default=600, help="SFT steps")
     parser.add_argument("--work", default="runs/leak_training", help="folder for the checkpoints")
     args = parser.parse_args()
 
@@ -114,15 +114,13 @@ def main() -> None:
             "--baseline_cache", str(work / "baselines")])
         result = run_grpo(config)
         leak = steps_of(result.log_history, "rewards_info/leak_rate")
-        reward = steps_of(result.log_history, "reward")
-        window = max(1, len(leak) // 3)
+        window = max(1, min(10, len(leak) // 3))
         report["runs"][rule] = {
             "leak_rate_per_step": [round(v, 3) for v in leak],
             "leak_rate_first_steps": round(mean(leak[:window]) or 0.0, 3),
             "leak_rate_last_steps": round(mean(leak[-window:]) or 0.0, 3),
+            "steps_with_leaks_in_the_last_half": sum(v > 0 for v in leak[len(leak) // 2:]),
             "window_steps": window,
-            "reward_first_steps": round(mean(reward[:window]) or 0.0, 3),
-            "reward_last_steps": round(mean(reward[-window:]) or 0.0, 3),
             "seconds": round(time.time() - started, 1),
         }
     out = ROOT / "results" / "benchmarks" / "leak_training.json"

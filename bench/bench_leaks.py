@@ -2,7 +2,8 @@
 
 Leaks: every form of tests/evals/leak_corpus.py (math: the gold in 12 notations and expressions;
 code: an implementation under another name, as a bare body, in a class, as an indented def, as a
-lambda), built from each problem's own gold or reference solution. Honest strategies: the
+lambda), built from each problem's own gold or reference solution, and the leaks a red-team pass
+wrote by hand (arithmetic with units, code in unusual containers). Honest strategies: the
 hand-written ones of the corpus, the offline chain's teacher (``mockllm/teacher``, the strategies
 the README's chain accepts and trains on; two seeds per problem) and gcop/reference's strategy, on
 the first 100 problems of each benchmark. Code candidates run on the local executor (the same
@@ -82,7 +83,8 @@ def main() -> None:
         (math_s if case.benchmark == "gsm8k" else code_s).append(seconds)
         runs += verdict.candidates_run
         if case.leak:
-            by_form[f"{'math' if case.benchmark == 'gsm8k' else 'code'}/{case.form}"].append(verdict.leaked)
+            form = "red-team" if case.form.startswith("red-team") else case.form
+            by_form[f"{'math' if case.benchmark == 'gsm8k' else 'code'}/{form}"].append(verdict.leaked)
             if verdict.finding:
                 rules[verdict.finding.rule] += 1
         elif verdict.leaked:

@@ -25,6 +25,7 @@ from inspect_ai.scorer import (
     metric,
     scorer,
     stderr,
+    value_to_float,
 )
 from inspect_ai.solver import TaskState
 
@@ -165,7 +166,9 @@ def accuracy_without_leaks() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         if not scores or all((s.score.metadata or {}).get("leaked") is None for s in scores):
             return _applies("accuracy_without_leaks", None)
-        honest = [s.score.value == CORRECT and not (s.score.metadata or {}).get("leaked") for s in scores]
+        # value_to_float: CORRECT, or 1.0 once the epochs reducer has turned it into a number
+        to_float = value_to_float()
+        honest = [to_float(s.score.value) == 1.0 and not (s.score.metadata or {}).get("leaked") for s in scores]
         return _applies("accuracy_without_leaks", sum(honest) / len(honest))
 
     return compute  # type: ignore[return-value]

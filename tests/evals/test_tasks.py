@@ -119,7 +119,32 @@ def test_leaking_strategy_is_counted(tmp_path):
     core = get_model("mockllm/model", custom_outputs=[mock_output(f"\\boxed{{{first.target}}}")])
     log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=1)
     assert log.samples[0].metadata["guide"]["leaked"] is True
-    assert log.results.scores[0].metrics["leak_rate"].value == 1.0
+    assert log.samples[0].metadata["guide"]["leak_reason"].startswith("math.number")
+    metrics = log.results.scores[0].metrics
+    assert metrics["leak_rate"].value == 1.0
+    # the core copied the answer: right, and not counted as right without the leak
+    assert metrics["accuracy"].value == 1.0 and metrics["accuracy_without_leaks"].value == 0.0
+
+
+@needs_shared_data
+def test_a_code_leak_is_run_in_the_sample_sandbox_and_counted(tmp_path):
+    """A HumanEval guide that writes the solution under another name: the task runs the code in the
+    sample's sandbox, finds that it passes the hidden tests and counts the sample as leaked; an
+    honest guide on the next sample is not."""
+    task = humaneval(mode="guided", sandbox="local", data_dir=DATA)
+    first, second = task.dataset[0], task.dataset[1]
+    body = first.metadata["reference"].split('"""')[-1].strip("`\n")
+    leak = ("<strategy>\nUse this helper:\n```python\nfrom typing import List\n\n"
+            "def helper(numbers: List[float], threshold: float) -> bool:\n" + body + "\n```\n</strategy>")
+    honest = "<strategy>\n1. Split the string into groups.\n2. Return them in order.\n</strategy>"
+    guide = get_model("mockllm/model", custom_outputs=[mock_output(leak), mock_output(honest)])
+    core = get_model("mockllm/model", custom_outputs=[mock_output(first.metadata["reference"]),
+                                                      mock_output(second.metadata["reference"])])
+    log = _run(task, tmp_path, model=core, model_roles={"guide": guide}, limit=2, max_samples=1)
+    leaked = {s.id: s.metadata["guide"]["leaked"] for s in log.samples}
+    assert leaked == {first.id: True, second.id: False}
+    metrics = log.results.scores[0].metrics
+    assert metrics["accuracy"].value == 1.0 and metrics["accuracy_without_leaks"].value == 0.5
 
 
 @needs_shared_data
