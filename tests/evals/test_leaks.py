@@ -227,31 +227,32 @@ def test_every_leak_earns_zero_from_the_grpo_reward_functions(corpus):
     assert engine.stats["leaked"] == sum(c.leak for c in cases)
 
 
-def test_gcop_reward_scores_a_file_and_skips_bad_lines(corpus, tmp_path):
+@pytest.mark.parametrize("benchmark", ["gsm8k", "humaneval", "kodcode"])
+def test_gcop_reward_scores_a_file_and_skips_bad_lines(corpus, tmp_path, benchmark):
     cases, _ = corpus
-    chosen = [c for c in cases if c.benchmark == "humaneval"]
+    chosen = [c for c in cases if c.benchmark == benchmark]
     path = tmp_path / "completions.jsonl"
     lines = [json.dumps({"id": c.problem_id, "completion": wrapped(c.strategy)}) for c in chosen]
     lines.insert(3, "{not json")
-    lines.insert(5, json.dumps({"id": "HumanEval/9999", "completion": "x"}))
-    lines.insert(7, json.dumps({"id": "HumanEval/0", "completion": 5}))
+    lines.insert(5, json.dumps({"id": "no-such-problem", "completion": "x"}))
+    lines.insert(7, json.dumps({"id": chosen[0].problem_id, "completion": 5}))
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "rewards.jsonl"
     run = subprocess.run(
-        [sys.executable, "-m", "gcop", "reward", "humaneval", str(path), "--config",
+        [sys.executable, "-m", "gcop", "reward", benchmark, str(path), "--config",
          str(REPO_ROOT / "train/configs/smoke_grpo.yaml"), "--out", str(out), "--executor", "local",
          "--core", "mockllm/reference", "--baseline_cache", str(tmp_path / "baselines"), "--data_dir", str(SHARED_DATA)],
         capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr
     assert f"{path}:4: not valid JSON" in run.stdout
-    assert f"{path}:6: field 'id': 'HumanEval/9999' is not a problem of this benchmark" in run.stdout
+    assert f"{path}:6: field 'id': 'no-such-problem' is not a problem of this benchmark" in run.stdout
     assert f"{path}:8: field 'completion': must be a string" in run.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == len(chosen)
     for case, row in zip(chosen, rows, strict=True):
         assert row["id"] == case.problem_id and row["leaked"] is case.leak
         if case.leak:
-            assert row["reward"] == 0.0 and row["leak_reason"].startswith("code.candidate")
+            assert row["reward"] == 0.0 and row["leak_reason"].startswith("math." if benchmark == "gsm8k" else "code.")
             assert all(row[name] == 0.0 for name in ("R", "I_str", "J", "dR_penalty"))
         else:
             assert row["reward"] > 1.0 and row["leak_reason"] is None
