@@ -371,11 +371,13 @@ def _spans(strategy: str) -> list[tuple[int, int, str]]:
             lines.append((start, end, _rewrite(_DOZEN_UNIT.sub(r"\1", body))))
         start += len(line)
     if len(lines) > 1:
-        whole = " ".join(_LIST_MARKER.sub(" ", line) for line in strategy.splitlines())
+        # bullets go first: "...5\n- 3 cups" is not 5 - 3
+        whole = " ".join(_BULLET.sub(" ", _LIST_MARKER.sub(" ", line)) for line in strategy.splitlines())
         lines.append((0, len(strategy), _rewrite(whole)))
     return lines
 
 
+_BULLET = re.compile(r"^[ \t]*[-*+•][ \t]+")
 _DOZEN_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s+dozens?\b", re.IGNORECASE)
 
 

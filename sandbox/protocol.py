@@ -121,14 +121,28 @@ class Verdict:
             return cls(Status.ERROR, f"malformed runner answer: {exc}", attempts=attempts, executor=executor)
 
     def result_dict(self) -> dict[str, Any]:
-        """The short ``result`` record written next to each sample by ``gcop verify``."""
-        return {
+        """The short ``result`` record written next to each sample by ``gcop verify``, with how the
+        verdict was decided (``boundary``: tests by value, through a handle, or the whole job
+        in-process and why) where the sandbox said."""
+        result = {
             "status": self.status.value,
             "reason": self.reason,
             "tests_passed": self.tests_passed,
             "tests_collected": self.tests_collected,
             "duration_s": self.duration_s,
         }
+        if isinstance(self.extra.get("boundary"), dict):
+            result["boundary"] = self.extra["boundary"]
+        return result
+
+    @property
+    def in_process(self) -> str | None:
+        """Why this code verdict was decided with the solution inside the judge's process (a
+        verdict a sample could forge), or None when it was not."""
+        boundary = self.extra.get("boundary")
+        if isinstance(boundary, dict) and boundary.get("mode") == "in-process":
+            return str(boundary.get("reason") or "judged in-process")
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1840,6 +1840,16 @@ def _bound_names(tree: Any) -> set[str]:
     return names
 
 
+def _unbound_module_names(test_source: str) -> set[str]:
+    """Names of standard-library modules that the test reads but never binds itself."""
+    try:
+        tree = ast.parse(test_source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return set()
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    return (used - _bound_names(tree)) & set(sys.stdlib_module_names)
+
+
 def star_import_names(exported: list[str], test_source: str) -> list[str]:
     """What ``from solution import *`` gives the test: the solution's public names minus those
     that shadow a builtin, a name the test binds itself, or a name pytest gives meaning to."""
@@ -1994,8 +2004,28 @@ class _Boundary:
     def fill(self, module: Any) -> None:
         exports, handle = self.import_solution()
         module.__dict__.update(exports)
+        module.__dict__.update(self._judges_modules(exports))
         module.__dict__["_gcop_module"] = handle
         module.__dict__["__all__"] = star_import_names(list(exports), self.test_source)
+
+    def _judges_modules(self, exports: dict[str, Any]) -> dict[str, Any]:
+        """A test that uses ``math.pi`` without importing ``math`` takes ``math`` from ``from
+        solution import *``: the solution's own ``import math`` normally, but a solution could
+        export ``class math: pi = 0.0`` instead. Names of standard-library modules the test uses
+        without binding them are the judge's own imports, unless the solution exports a function
+        of that name (which the test then means)."""
+        wanted = _unbound_module_names(self.test_source) & set(exports)
+        found: dict[str, Any] = {}
+        for name in sorted(wanted):
+            value = exports[name]
+            kind = object.__getattribute__(value, "_gcop_type") if isinstance(value, _ProxyBase) else type(value).__name__
+            if kind in ("function", "builtin_function_or_method", "method"):
+                continue
+            try:
+                found[name] = __import__(name)
+            except Exception:  # noqa: BLE001 - a module the judge cannot import stays the solution's
+                continue
+        return found
 
     def test_started(self, nodeid: str) -> None:
         self._at_setup[nodeid] = self.peer.stats.handle_comparisons
@@ -2113,14 +2143,36 @@ class _Zygote:
         return int(reply)
 
     def check(self) -> bool:
-        """True while the zygote lives (it is our child)."""
+        """True while the zygote lives (it is our child) and runs: a zygote still stopped after
+        :meth:`resume` counts as gone."""
         if not self.dead:
             try:
                 done, _ = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
                 done = self.pid
-            self.dead = done == self.pid
+            self.dead = done == self.pid or self.state() in ("T", "t")
         return not self.dead
+
+    def state(self) -> str:
+        """The zygote's scheduler state (``R``, ``S``, ``T`` stopped, ``t`` traced...), "" if unknown."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            return ""
+
+    def resume(self) -> None:
+        """Continue the zygote if a sample stopped it, and wait until it runs again."""
+        if self.dead:
+            return
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except OSError:
+            return
+        for _ in range(100):
+            if self.state() not in ("T", "t"):
+                return
+            time.sleep(0.001)
 
 
 def _zygote_main(sock: Any) -> None:
@@ -2374,6 +2426,9 @@ class Runner:
             server = None  # HumanEval style needs no pytest session
         workdir = server.new_workdir() if server is not None else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
         output = tempfile.TemporaryFile(dir=self.work_root)
+        # The sample's own descriptors 1 and 2: a file of its own. Sharing the judge's would let
+        # it read back (pread) what the judge writes there: tracebacks, expected values.
+        sample_output = tempfile.TemporaryFile(dir=self.work_root)
         report_r, report_w = os.pipe()
         in_job_process = False
         judge_end: Any = None
@@ -2393,7 +2448,7 @@ class Runner:
                 judge_end, sample_end = socket.socketpair()
                 try:
                     params = {"workdir": workdir, "timeout": timeout, "isolation": self.isolation}
-                    self.zygote.spawn(sample_end.fileno(), output.fileno(), params)
+                    self.zygote.spawn(sample_end.fileno(), sample_output.fileno(), params)
                 finally:
                     sample_end.close()
                 plan.sample_fd = judge_end.fileno()
@@ -2422,6 +2477,7 @@ class Runner:
             if sample_pid > 0:
                 self._kill_group(sample_pid)
             self._sweep(pid)
+            self.zygote.resume()  # a sample may have stopped it (SIGSTOP): the next job must not wait on it
             self._clean(workdir)
             cleaned = True
             marks.append(("kill, sweep, clean", time.monotonic()))
@@ -2433,6 +2489,9 @@ class Runner:
             else:
                 verdict, extra = self._decide(raw, status, nonce, expected, timeout)
             text = self._tail(output)
+            own = self._tail(sample_output)
+            if own:
+                text = (text + "\n--- the sample's own output ---\n" + own)[-OUTPUT_TAIL_CHARS:]
             answer = self._answer(job_id, verdict[0], verdict[1], started, verdict[2], verdict[3], text)
             answer.update(extra)
             if job.get("profile"):
@@ -2451,6 +2510,7 @@ class Runner:
                 if judge_end is not None:
                     judge_end.close()
                 output.close()
+                sample_output.close()
                 if not cleaned:
                     self._clean(workdir)
                 if not self.zygote.check():
@@ -2630,7 +2690,9 @@ class Runner:
         _remove_tree(workdir)
         if not self.is_init:
             return
-        for root in (self.work_root, "/tmp", "/dev/shm"):
+        # /dev/mqueue: POSIX message queues (mq_open) live on past their process, like files.
+        roots = (self.work_root, "/tmp", "/dev/shm", "/dev/mqueue")
+        for root in roots:
             try:
                 entries = os.listdir(root)
             except OSError:
@@ -2639,7 +2701,7 @@ class Runner:
                 _remove_tree(os.path.join(root, name))
         left = [
             os.path.join(root, name)
-            for root in (self.work_root, "/tmp", "/dev/shm")
+            for root in roots
             for name in (os.listdir(root) if os.path.isdir(root) else [])
         ]
         left += _remove_sysv_ipc()

@@ -177,6 +177,9 @@ class AcceptConfig:
     timeout: int | None = None
     #: Send a strategy that fails the leak check back to the teacher (counts as a round).
     reject_leaks: bool = True
+    #: Count code verdicts judged with the solution inside the judge's process (forgeable). Off:
+    #: such a problem ends as an error, never as accepted.
+    allow_in_process_verdicts: bool = False
     #: Feedback: at most this many failing answers, each cut to this many characters.
     feedback_failures: int = 2
     feedback_chars: int = 1500
@@ -530,6 +533,9 @@ class _Runner:
                                        sample_id=info.id, executor=self.executor)
         if verdict.status is Status.ERROR:
             raise _ProblemFailed(f"sandbox infrastructure error: {verdict.reason}")
+        if verdict.in_process is not None and not self.config.allow_in_process_verdicts:
+            raise _ProblemFailed(f"the core's answer was judged in-process ({verdict.in_process}): a forgeable verdict, "
+                                 "not used (allow_in_process_verdicts)")
         return {"passed": bool(verdict.passed), "status": verdict.status.value, "reason": verdict.reason,
                 "output": verdict.output if info.sandboxed and not verdict.passed else "",
                 "response": response}

@@ -113,6 +113,10 @@ class GuideFields:
                              "'leaks' decide): zero (every reward component 0, like a malformed strategy) or "
                              "judge_only (the paper's reading: J = 0, R, I_str and the regression term kept; leaking "
                              "then pays whenever the honest success rate is below 0.9).", default="zero")
+    allow_in_process_verdicts: bool = _help("Pay code verdicts judged with the solution inside the judge's process "
+                                            "(tests that patch or seed what the solution sees: a verdict a sample "
+                                            "could forge). Off: such a rollout is masked, never a reward.",
+                                            default=False)
     max_concurrency: int = _help("Core calls, judge calls and sandbox runs in flight at once (one limit for all); the "
                                  "default holds one batch of the paper's size.", default=144)
     executor: str = _help("Sandbox for code rewards: docker (the warm pool) or local (weaker isolation).",

@@ -206,6 +206,8 @@ class Outcome:
     leak_reason: str | None = None
     #: Leaked under ``leak_reward="zero"``: every component is 0.
     zeroed: bool = False
+    #: Unscorable by rule (an in-process verdict), not by an infrastructure failure.
+    masked: bool = False
     r_with: float | None = None
     r_without: float | None = None
     judge: float | None = None
@@ -249,6 +251,11 @@ class UnscorableRewardsError(RuntimeError):
 
 class _CallFailed(Exception):
     """A model call or sandbox run that failed for good (the completion becomes unscorable)."""
+
+
+class _Masked(_CallFailed):
+    """A verdict that may not be a reward (judged in-process): unscorable, but no failure of the
+    infrastructure, so it does not count towards ``max_unscorable_share``."""
 
 
 class _DedupingExecutor:
@@ -365,6 +372,9 @@ class RewardSettings:
       judge_attempts: judge calls per strategy before an invalid reply makes it unscorable.
       leak_reward: what a leaking strategy earns: ``zero`` (every component 0, the default) or
         ``judge_only`` (the paper's reading: J = 0, the rest as computed).
+      allow_in_process_verdicts: pay code verdicts judged with the solution inside the judge's
+        process (tests that patch or seed what the solution sees; a forgeable verdict). Off: such
+        a completion is masked (all components None, counted as ``masked``).
       max_concurrency: core calls, judge calls and sandbox runs in flight at once.
       executor: ``docker`` / ``local`` (made on first use, closed by :meth:`GuideRewards.aclose`)
         or an :class:`~sandbox.executors.Executor` (not closed here).
@@ -383,6 +393,7 @@ class RewardSettings:
     kappa: float = 0.5
     judge_attempts: int = 2
     leak_reward: LeakReward = "zero"
+    allow_in_process_verdicts: bool = False
     max_concurrency: int = 144
     executor: str | Any = "docker"
     executor_workers: int = 2
@@ -423,6 +434,7 @@ class GuideRewards:
         how = RewardSettings(
             recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
             judge_attempts=config.judge_attempts, leak_reward=getattr(config, "leak_reward", "zero"),
+            allow_in_process_verdicts=getattr(config, "allow_in_process_verdicts", False),
             max_concurrency=config.max_concurrency,
             executor=config.executor, executor_workers=config.executor_workers,
             executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),
@@ -470,6 +482,7 @@ class GuideRewards:
         self.beta, self.gamma, self.kappa = float(settings.beta), float(settings.gamma), float(settings.kappa)
         self.judge_attempts = settings.judge_attempts
         self.leak_reward = settings.leak_reward
+        self.allow_in_process_verdicts = settings.allow_in_process_verdicts
         self.max_concurrency = settings.max_concurrency
         self.executor_spec = settings.executor
         self.executor_workers = settings.executor_workers
@@ -609,6 +622,9 @@ class GuideRewards:
                            leak_reason=found.describe() if found else None, zeroed=found is not None and zero,
                            r_with=r_with, r_without=r_without, judge=judge, core_response=response,
                            verdict_status=status)
+        except _Masked as exc:
+            self.stats["masked"] += 1
+            return Outcome(valid=True, failed=str(exc), masked=True)
         except _CallFailed as exc:
             self.stats["unscorable"] += 1
             self.last_failure = str(exc)
@@ -673,6 +689,10 @@ class GuideRewards:
         if verdict.status is Status.ERROR:
             self.stats["sandbox_errors"] += 1
             raise _CallFailed(f"sandbox infrastructure error: {verdict.reason}")
+        if verdict.in_process is not None and not self.allow_in_process_verdicts:
+            # The solution ran inside the judge: a forged pass looks like a real one. Never a reward.
+            self.stats["in_process_verdicts"] += 1
+            raise _Masked(f"verdict judged in-process ({verdict.in_process}): masked, never a reward")
         return (1.0 if verdict.passed else 0.0), verdict.status.value
 
     async def _core_reward(self, state: _LoopState, info: ProblemInfo, strategy: str | None) -> tuple[float, str, str]:
@@ -759,7 +779,7 @@ class GuideRewards:
         than ``max_unscorable_share`` of its rollouts were unscorable."""
         if not outcomes:
             return
-        self._recent.append((len(outcomes), sum(1 for o in outcomes if not o.ok)))
+        self._recent.append((len(outcomes), sum(1 for o in outcomes if not o.ok and not o.masked)))
         if self.max_unscorable_share is None or len(self._recent) < (self._recent.maxlen or 1):
             return
         total = sum(n for n, _ in self._recent)
@@ -782,6 +802,7 @@ class GuideRewards:
         scorable = [o for o in outcomes if o.ok]
         valid = [o for o in scorable if o.valid]
         log_metric("rewards_info/unscorable_frac", (n - len(scorable)) / n)
+        log_metric("rewards_info/masked_frac", sum(o.masked for o in outcomes) / n)
         if self.recipe == "exectune":
             leaked = [o for o in valid if o.leaked]
             log_metric("rewards_info/leak_rate", len(leaked) / len(valid) if valid else 0.0)

@@ -315,3 +315,16 @@ def test_leaking_pays_under_judge_only_and_never_under_zero(corpus):
         assert all(o.leaked for o in outcomes[:n]) and not any(o.leaked for o in outcomes[n:])
     assert any(leak > honest for leak, honest in totals["judge_only"])  # leaking pays where honesty fails
     assert all(leak == 0.0 < honest for leak, honest in totals["zero"])
+
+
+@pytest.mark.parametrize("strategy,gold", [
+    ("Buy 5 apples\n- 3 cups of flour", 2),  # a bullet after a number is no minus sign
+    ("Half of the 16 glasses cost $5.", 1),  # "half of" is 1/2 as one number, never the numbers 1 and 2
+    ("**Step 3:** add them.", 3),  # a step number anywhere
+    ("We solve it in three steps.", 3),
+    ("There are 7 days in a week.", 7),  # a unit conversion
+    ("Daily feed = 3 cups x 20 chickens.", 20),  # a restated quantity inside an expression
+])
+def test_plan_structure_is_not_a_leak(strategy, gold):
+    problem = "Wendi has 20 chickens and 16 glasses; each costs $5."
+    assert math_leak(strategy, gold, problem) is None

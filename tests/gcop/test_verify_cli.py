@@ -51,6 +51,11 @@ def test_humaneval_results_keep_fields_order_and_report_bad_lines(tmp_path, huma
     assert [r["passed"] for r in results] == [True, False, False, True]
     assert results[2]["result"]["reason"].startswith("empty completion")
     assert {r["result"]["status"] for r in results} == {"passed", "failed"}
+    # how each sandboxed verdict was decided is in the file a user keeps (the empty completion
+    # never reached the sandbox)
+    boundary = results[0]["result"]["boundary"]
+    assert boundary["mode"] == "process" and boundary["tests_by_value"] + boundary["tests_through_handle"] == 1
+    assert "boundary" not in results[2]["result"]
     bad = "\n".join(summary.bad_lines)
     assert f"{samples}:2: not valid JSON" in bad
     assert "HumanEval/9999" in bad and f"{samples}:4:" in bad

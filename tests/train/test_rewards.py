@@ -443,3 +443,38 @@ async def test_engines_sharing_a_cache_compute_a_missing_baseline_once(gsm8k_pro
     assert sum(core.without_strategy for core in cores) == 1
     assert sorted(eng.stats["baseline_computed"] for eng in engines) == [0, 1]
     assert sorted(eng.stats["baseline_disk_hits"] for eng in engines) == [0, 1]
+
+
+class _InProcessSandbox:
+    """A sandbox whose every verdict says the solution ran inside the judge (a forgeable pass)."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    async def run(self, job):
+        from sandbox.protocol import Status, Verdict
+
+        self.jobs += 1
+        return Verdict(Status.PASSED, "1 passed", extra={"boundary": {"mode": "in-process", "reason": "patches objects"}})
+
+
+@needs_shared_data
+async def test_an_in_process_verdict_is_never_a_reward(kodcode_problems, tmp_path):
+    """A code verdict decided with the solution inside the judge can be forged (the classic
+    TestReport patch): the rollout is masked, counted, and not taken for an infrastructure
+    failure; allow_in_process_verdicts pays it."""
+    p = kodcode_problems
+    core = ScriptedModel(lambda prompt: "```python\ndef f():\n    return 1\n```")
+    strategy = "<think>t</think>\n<strategy>\n1. Keep the signature.\n2. Handle empty input.\n</strategy>"
+    for allow in (False, True):
+        sandbox = _InProcessSandbox()
+        eng = GuideRewards(p, RewardModels(core=core.model()), RewardSettings(
+            gamma=0.0, executor=sandbox, allow_in_process_verdicts=allow, max_unscorable_share=0.0, unscorable_window=1,
+            baseline_cache=tmp_path / str(allow)))
+        out = await components(eng, [p[0].id, p[1].id], [strategy, strategy])
+        assert sandbox.jobs > 0
+        if allow:
+            assert out["R"] == [1.0, 1.0]
+        else:
+            assert out == {name: [None, None] for name in COMPONENTS["exectune"]}
+            assert eng.stats["masked"] == 2 and eng.stats["unscorable"] == 0  # no UnscorableRewardsError either

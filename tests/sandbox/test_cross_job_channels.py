@@ -1,0 +1,199 @@
+"""Attacks that need no knowledge of the tests but run many times in one warm sandbox, as GRPO's
+rollouts do: reading what the judge writes, keeping what was learnt in a channel that outlives
+the job, stopping the zygote that forks the next job's sample, and shadowing a module the test
+uses without importing it. Each batch runs in order on one sandbox (``workers=1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import pytest
+
+from tests.sandbox.test_sandbox_attacks import (
+    FAILED,
+    PASSED,
+    RIGHT_ADD,
+    Case,
+    humaneval_job,
+    judge_batch,
+    kind,  # noqa: F401 - the executor fixture (docker, local)
+    pytest_job,
+    run_jobs,
+    skip_on_local,
+    src,
+)
+from sandbox.protocol import Status
+
+pytestmark = pytest.mark.slow
+
+PEEK = src(
+    """
+    import os
+
+    def add(a, b):
+        return a + b
+
+    def peek():
+        # what this process can read back from its own stdout and stderr: the judge's output
+        # (pytest's progress, tracebacks, expected values) if they were the judge's file
+        seen = b""
+        for fd in (1, 2):
+            try:
+                seen += os.pread(fd, 65536, 0)
+            except OSError:
+                pass
+        return seen.decode("utf-8", "replace")
+    """
+)
+PEEK_TEST = src(
+    """
+    def test_first():
+        assert add(2, 3) == 5
+
+    def test_second_sees_nothing_of_the_judge():
+        assert peek() == ""
+    """
+)
+
+
+def test_the_sample_cannot_read_what_the_judge_writes(kind):
+    """The sample's descriptors 1 and 2 are a file of its own: after the judge has written the
+    first test's progress, the sample reads back nothing (``os.pread`` at offset 0). Its raw
+    writes still reach the answer's output tail."""
+    loud = PEEK.replace("def add(a, b):\n", "def add(a, b):\n    os.write(1, b'RAW-WRITE-OF-THE-SAMPLE')\n")
+    verdicts = judge_batch(kind, [
+        Case(pytest_job(PEEK, PEEK_TEST, id="peek"), PASSED),
+        Case(pytest_job(loud, PEEK_TEST.replace('assert peek() == ""', 'assert "." not in peek()'), id="peek-loud"),
+             PASSED),
+    ])
+    assert "RAW-WRITE-OF-THE-SAMPLE" in verdicts["peek-loud"].output
+
+
+MQUEUE = src(
+    """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mq_open.restype = ctypes.c_int
+    NAME = @NAME@
+
+    def add(a, b):
+        return a + b
+
+    def leave():
+        fd = libc.mq_open(NAME.encode(), os.O_CREAT | os.O_RDWR, 0o600, None)
+        return fd >= 0
+
+    def find():
+        fd = libc.mq_open(NAME.encode(), os.O_RDONLY)
+        return fd >= 0
+    """,
+    NAME="/gcop-" + secrets.token_hex(4),
+)
+
+
+def test_a_posix_message_queue_does_not_outlive_its_job(kind):
+    """``/dev/mqueue`` is writable in the container: a queue one job makes is gone for the next
+    (the reader's verdict after the writer is the one it gets in a fresh sandbox)."""
+    writer = pytest_job(MQUEUE, "def test_leave():\n    assert leave()\n    assert find()\n", id="mq-writer")
+    reader = pytest_job(MQUEUE, "def test_nothing_left():\n    assert not find()\n", id="mq-reader")
+    after = dataclasses.replace(reader, id="mq-reader-after")
+    judge_batch(kind, [Case(reader, PASSED), Case(writer, PASSED), Case(after, PASSED)], controls=False)
+
+
+STOP_ZYGOTE = RIGHT_ADD + src(
+    """
+    import os, signal
+    os.kill(os.getppid(), signal.SIGSTOP)  # the zygote that forks every later job's sample
+    """
+)
+
+
+def test_a_sample_that_stops_the_zygote_delays_no_later_job(kind):
+    """A correct completion that also sends SIGSTOP to its parent (the zygote): its own verdict
+    is its own, and the correct job after it still passes instead of timing out, which in GRPO
+    would lower its group-mates' rewards and raise the saboteur's advantage."""
+    cases = []
+    for n in range(3):
+        cases.append(Case(pytest_job(STOP_ZYGOTE, id=f"stop-zygote-{n}"), PASSED))
+        cases.append(Case(humaneval_job(STOP_ZYGOTE, id=f"stop-zygote-check-{n}"), PASSED))
+    judge_batch(kind, cases)  # each followed by a correct control job
+
+
+SHADOW_MATH = src(
+    """
+    class math:  # a stand-in for the module the test uses without importing it
+        pi = 0.0
+
+    def area(r):
+        return 0.0
+    """
+)
+HONEST_MATH = src(
+    """
+    import math
+
+    def area(r):
+        return math.pi * r * r
+    """
+)
+AREA_TEST = src(
+    """
+    from pytest import approx
+
+    def test_area():
+        assert area(2) == approx(math.pi * 4)
+        assert area(0) == 0
+    """
+)
+FUNCTION_NAMED_LIKE_A_MODULE = src(
+    """
+    def statistics(values):
+        return sum(values) / len(values)
+    """
+)
+
+
+def test_modules_the_test_does_not_import_are_the_judges(kind):
+    """A test that uses ``math.pi`` without importing ``math`` gets the real module, not a class
+    the solution exports under that name; an honest solution that imports math still passes, and
+    a solution function that happens to have a module's name is still the solution's."""
+    judge_batch(kind, [
+        Case(pytest_job(SHADOW_MATH, AREA_TEST, id="shadow-math"), FAILED),
+        Case(pytest_job(HONEST_MATH, AREA_TEST, id="honest-math"), PASSED),
+        Case(pytest_job(FUNCTION_NAMED_LIKE_A_MODULE, "def test_mean():\n    assert statistics([1, 3]) == 2\n",
+                        id="function-named-statistics"), PASSED),
+    ], controls=False)
+
+
+PID_WRITER = src(
+    """
+    import os
+    def add(a, b):
+        for _ in range(600):  # move the PID counter on by a recognisable amount
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        return a + b
+    """
+)
+PID_READER = src(
+    """
+    import os
+    GAP = os.getpid() - os.getppid()
+    def add(a, b):
+        return a + b if GAP < 500 else a - b  # "the last job moved the counter": a message
+    """
+)
+
+
+@pytest.mark.xfail(strict=True, reason="known open channel: the PID counter is shared by every job of a "
+                                       "sandbox (no PID namespace per job without CAP_SYS_ADMIN or user namespaces)")
+def test_the_pid_counter_carries_nothing_between_jobs(kind):
+    skip_on_local(kind, "the local executor shares the host's PID counter with everything else running")
+    verdicts = run_jobs(kind, [pytest_job(PID_READER, id="pid-fresh"), pytest_job(PID_WRITER, id="pid-writer"),
+                               pytest_job(PID_READER, id="pid-after")])
+    assert verdicts[0].status is Status.PASSED and verdicts[1].status is Status.PASSED
+    assert verdicts[2].status is verdicts[0].status
