@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from guides.leaks import LeakFinding, code_candidates, gold_value, math_leak
 from sandbox.executors import Executor
 from sandbox.protocol import Status
@@ -104,7 +106,8 @@ async def check_leak(
     if spec.domain != "code":
         return LeakVerdict()
     entry_point = spec.leak_args(target, metadata).get("entry_point")
-    candidates = code_candidates(strategy, entry_point, problem)
+    # parsing a long strategy's lines is bounded but not free: off the event loop, as judge_response does
+    candidates = await anyio.to_thread.run_sync(lambda: code_candidates(strategy, entry_point, problem))
     if not candidates or not run_code:
         return LeakVerdict(candidates=len(candidates))
     from .scorers import judge_response

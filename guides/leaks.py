@@ -440,6 +440,7 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
+_CODE_CHAR = re.compile(r"[=()\[\]:]|\breturn\b|\bpass\b")
 _PROMPT_PREFIX = re.compile(r"^([ \t]*)(?:>>>|\.\.\.|>)(?: |$)", re.MULTILINE)
 
 
@@ -472,11 +473,11 @@ def _code_spans(strategy: str) -> list[tuple[int, int, str]]:
                       _unprefixed(line), flags=re.IGNORECASE) for line in lines]
     i = 0
     while i < len(cleaned):
-        if not cleaned[i].strip():
-            i += 1
+        if not _CODE_CHAR.search(cleaned[i]):
+            i += 1  # a run of code starts with a line that has some: prose is skipped unparsed
             continue
         best = 0
-        for j in range(min(len(cleaned), i + 80), i, -1):
+        for j in range(min(len(cleaned), i + 60), i, -1):
             chunk = textwrap.dedent("\n".join(cleaned[i:j]))
             if _parse(chunk) is not None or _parse("def _f():\n" + textwrap.indent(chunk, "    ")) is not None:
                 best = j
