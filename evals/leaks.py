@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from guides.leaks import LeakFinding, code_candidates, gold_value, math_leak
+from guides.leaks import LeakFinding, code_candidates, math_leak
 from sandbox.executors import Executor
 from sandbox.protocol import Status
 
@@ -77,8 +77,7 @@ def static_leak(strategy: str, benchmark: str, *, target: str, metadata: Mapping
     found = math_leak(strategy, gold, problem)
     if found is not None:
         return found
-    extracted = spec.extracted_answer(strategy)
-    if extracted is not None and gold_value(extracted) == gold_value(gold) and gold_value(gold) is not None:
+    if spec.verdict(strategy, target, metadata).passed:  # the task's own scorer would take it as the answer
         return LeakFinding("math.extraction", f"the task's answer extraction reads the gold value {gold} from it",
                            (0, len(strategy)), strategy.strip()[:200])
     return None

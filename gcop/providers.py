@@ -44,9 +44,14 @@ REFERENCE_STRATEGY = (
 _STRATEGY_BLOCK = re.compile(r"<strategy>(.*?)</strategy>", re.DOTALL)
 
 
+def strategy_blocks(prompt: str) -> list[str]:
+    """The non-empty ``<strategy>`` blocks' contents in a prompt."""
+    return [block for block in _STRATEGY_BLOCK.findall(prompt) if block.strip()]
+
+
 def carries_strategy(prompt: str) -> bool:
     """Whether a core prompt holds a non-empty ``<strategy>`` block (the strategy-gated rule)."""
-    return any(block.strip() for block in _STRATEGY_BLOCK.findall(prompt))
+    return bool(strategy_blocks(prompt))
 
 
 def _words(text: str) -> int:

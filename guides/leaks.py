@@ -22,8 +22,10 @@ Each finding names its rule and the span of the strategy it came from (:class:`L
 from __future__ import annotations
 
 import ast
+import operator
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -261,6 +263,10 @@ def _tokens(run: str) -> list[str]:
     return _TOKEN.findall(run)
 
 
+_OPERATIONS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 class _Parser:
     """A recursive-descent evaluator over tokens with exact fractions; None on anything odd."""
 
@@ -278,25 +284,21 @@ class _Parser:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def expr(self) -> Fraction | None:
-        value = self.term()
-        while value is not None and self.peek() in ("+", "-"):
-            op = self.tokens[self.pos]
-            self.pos += 1
-            right = self.term()
-            if right is None:
-                return None
-            value = value + right if op == "+" else value - right
-        return value
+        return self._chain(self.term, "+-")
 
     def term(self) -> Fraction | None:
-        value = self.power()
-        while value is not None and self.peek() in ("*", "/"):
-            op = self.tokens[self.pos]
+        return self._chain(self.power, "*/")
+
+    def _chain(self, operand: Callable[[], Fraction | None], ops: str) -> Fraction | None:
+        """``operand (op operand)*`` for the left-associative operators ``ops``."""
+        value = operand()
+        while value is not None and self.peek() is not None and self.peek() in ops:
+            op = _OPERATIONS[self.tokens[self.pos]]
             self.pos += 1
-            right = self.power()
+            right = operand()
             if right is None:
                 return None
-            value = value * right if op == "*" else value / right
+            value = op(value, right)
         return value
 
     def power(self) -> Fraction | None:

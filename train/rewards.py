@@ -433,8 +433,8 @@ class GuideRewards:
                               judge_config=config.judge_config, core_args=config.core_args)
         how = RewardSettings(
             recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
-            judge_attempts=config.judge_attempts, leak_reward=getattr(config, "leak_reward", "zero"),
-            allow_in_process_verdicts=getattr(config, "allow_in_process_verdicts", False),
+            judge_attempts=config.judge_attempts, leak_reward=config.leak_reward,
+            allow_in_process_verdicts=config.allow_in_process_verdicts,
             max_concurrency=config.max_concurrency,
             executor=config.executor, executor_workers=config.executor_workers,
             executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),

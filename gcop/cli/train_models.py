@@ -70,6 +70,17 @@ def _load(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-de
         return None
 
 
+def _config_or_exit(args: argparse.Namespace, stage: str) -> tuple[Any, int | None]:
+    """``(config, None)`` to go on with, or ``(config, exit code)`` when the command is done: the
+    config could not be read, or ``--print-config`` printed it."""
+    config = _load(args, stage)
+    if config is None:
+        return None, EXIT_USAGE
+    if args.print_config:
+        return config, _print_config(config)
+    return config, None
+
+
 def _print_config(config: Any) -> int:
     from train.config import config_dict
 
@@ -105,11 +116,9 @@ def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Except
 
 
 def _sft(args: argparse.Namespace) -> int:
-    config = _load(args, "sft")
-    if config is None:
-        return EXIT_USAGE
-    if args.print_config:
-        return _print_config(config)
+    config, done = _config_or_exit(args, "sft")
+    if done is not None:
+        return done
     from gcop.preflight import PreflightError
     from train.sft import CorpusError, run_sft
 
@@ -118,11 +127,9 @@ def _sft(args: argparse.Namespace) -> int:
 
 
 def _grpo(args: argparse.Namespace) -> int:
-    config = _load(args, "grpo")
-    if config is None:
-        return EXIT_USAGE
-    if args.print_config:
-        return _print_config(config)
+    config, done = _config_or_exit(args, "grpo")
+    if done is not None:
+        return done
     from gcop.preflight import PreflightError
     from train.grpo import run_grpo
 
@@ -163,11 +170,9 @@ def _reward(args: argparse.Namespace) -> int:
 
     from train.score_file import score_completions
 
-    config = _load(args, "grpo")
-    if config is None:
-        return EXIT_USAGE
-    if args.print_config:
-        return _print_config(config)
+    config, done = _config_or_exit(args, "grpo")
+    if done is not None:
+        return done
     if not Path(args.completions).is_file():
         print(f"gcop reward: no such file: {args.completions}", file=sys.stderr)
         return EXIT_USAGE

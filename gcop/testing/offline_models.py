@@ -19,7 +19,7 @@ from typing import Any
 from inspect_ai.model import ChatMessage, Model, ModelOutput, ModelUsage, get_model
 
 from evals.benchmarks import benchmark_for
-from gcop.providers import carries_strategy
+from gcop.providers import carries_strategy, strategy_blocks
 
 __all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHERS", "offline_core",
            "offline_judge", "offline_model", "offline_teacher"]
@@ -32,9 +32,6 @@ OFFLINE_TEACHERS = ("mockllm/teacher",)
 OFFLINE_MODELS = OFFLINE_CORES + OFFLINE_JUDGES + OFFLINE_TEACHERS
 
 
-_STRATEGY = re.compile(r"<strategy>(.*?)</strategy>", re.DOTALL)
-
-
 def offline_judge(kind: str = "mockllm/judge") -> Model:
     """An offline judge (``mockllm/judge``): ``{"score": min(1, steps / 4), "leaks": b}`` for a
     strategy of ``steps`` non-empty lines, where ``b`` says whether it holds the words "answer is"
@@ -44,9 +41,8 @@ def offline_judge(kind: str = "mockllm/judge") -> Model:
         raise ValueError(f"unknown offline judge {kind!r}; expected one of {', '.join(OFFLINE_JUDGES)}")
     def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
         prompt = input[-1].text if input else ""
-        match = re.search(r"<strategy>(.*?)</strategy>", prompt, re.DOTALL)
-        steps = [line for line in (match.group(1) if match else "").splitlines() if line.strip()]
-        body = match.group(1) if match else ""
+        body = next(iter(strategy_blocks(prompt)), "")
+        steps = [line for line in body.splitlines() if line.strip()]
         leaks = re.search(r"\banswer\s+is\b", body, re.IGNORECASE) is not None
         content = json.dumps({"score": min(1.0, len(steps) / 4), "leaks": leaks})
         output = ModelOutput.from_content("mockllm/model", content)
@@ -88,7 +84,7 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
         """``mockllm/copies_leaks``: whether this prompt's strategy gets the right answer."""
         from evals.leaks import static_leak
 
-        blocks = [b for b in _STRATEGY.findall(prompt) if b.strip()]
+        blocks = strategy_blocks(prompt)
         if not blocks:
             return False
         body = next((prompt[len(label):] for label in ("Problem:\n", "Task:\n") if prompt.startswith(label)), "")
