@@ -5,6 +5,9 @@ and every recorded KodCode trial, then counts, per benchmark:
 
 * tests decided by value only (no comparison went through a handle, i.e. through the sample's
   own ``__eq__``/``__bool__``/...), tests with at least one such comparison, and the total;
+* arithmetic, conversions, indexing and iteration done on the sample's objects (``handle_data_ops``)
+  and what each job allowed them (``handle_ops_allowed``: from the reference solution, see
+  ``sandbox.protocol.handle_ops_of``);
 * jobs judged ``in-process`` (the test needs what cannot cross the boundary) and why;
 * trial verdicts that disagree with KodCode's recorded ones.
 
@@ -58,6 +61,11 @@ def boundary_shares(verdicts: list[Verdict]) -> dict[str, Any]:
         "tests_through_handle": totals["tests_through_handle"],
         "share_by_value": round(totals["tests_by_value"] / tests, 4) if tests else None,
         "handle_comparisons": sum(int((v.extra.get("boundary") or {}).get("handle_comparisons") or 0) for v in verdicts),
+        # arithmetic, conversions, indexing, iteration on the sample's objects (allowed ones)
+        "handle_data_ops": sum(int((v.extra.get("boundary") or {}).get("handle_data_ops") or 0) for v in verdicts),
+        # what the jobs let handles do, from their reference solutions: "none", "any", or the ops
+        "handle_ops_allowed": dict(Counter(str((v.extra.get("boundary") or {}).get("handle_ops", "unrecorded"))
+                                           for v in verdicts).most_common()),
         "jobs_in_process": totals["jobs_in_process"],
         "share_in_process": round(totals["jobs_in_process"] / len(verdicts), 4) if verdicts else None,
         "in_process_reasons": dict(reasons),

@@ -8,6 +8,7 @@ A :class:`TestJob` is what to run (a solution and its tests, in one of two style
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -49,6 +50,13 @@ class TestJob:
     timeout: float | None = None
     id: str = ""
     prelude: str | None = None
+    #: The data operations (arithmetic, conversion, container access, iteration) the test may do
+    #: on a *handle*, an object the solution made that is not plain data: None allows them all
+    #: (each counted, so the verdict is not "decided by value"); a tuple (``handle_ops_of`` the
+    #: reference solution) allows those and refuses the rest, failing the test. Where the reference
+    #: returns data, the candidate must too: an object whose ``__sub__`` says 0.0 passes no
+    #: ``abs(f(x) - y) < eps``.
+    handle_ops: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.style not in DEFAULT_TIMEOUTS:
@@ -69,7 +77,76 @@ class TestJob:
             "entry_point": self.entry_point,
             "timeout": self.effective_timeout,
             "prelude": self.prelude,
+            "handle_ops": None if self.handle_ops is None else list(self.handle_ops),
         }
+
+
+#: Data operations on a handle that a test may be refused (see ``TestJob.handle_ops``), by the
+#: dunder methods that give them; in-place forms fall back on the plain operator.
+HANDLE_DATA_OPS: dict[str, str] = {
+    **{f"__{name}__": name for name in (
+        "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv",
+        "mod", "rmod", "pow", "rpow", "matmul", "and", "or", "xor", "lshift", "rshift", "neg", "pos",
+        "abs", "invert", "int", "float", "index", "round", "contains", "len", "getitem", "setitem",
+        "delitem", "iter", "next", "reversed", "fspath",
+    )},
+    **{f"__i{name}__": name for name in (
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift", "rshift",
+    )},
+}
+_ITERATION_OPS = ("iter", "next", "contains", "reversed")
+#: Calls whose result is an iterator a reference may return (the test then iterates a handle).
+_ITERATOR_MAKERS = frozenset({"iter", "map", "filter", "zip", "enumerate", "reversed"})
+
+
+_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
+
+
+def _plain_base(name: str) -> bool:
+    """A base that brings no data dunders to a handle: ``object``, an abstract base or protocol,
+    an exception (exceptions cross as exceptions, not handles), or a typed tuple or dict (data)."""
+    return name in ("object", "ABC", "Protocol", "Generic", "NamedTuple", "TypedDict") or name.endswith(("Error", "Exception"))
+
+
+@functools.lru_cache(maxsize=4096)
+def handle_ops_of(reference: str) -> tuple[str, ...]:
+    """The handle operations a reference solution's answers need, read from its source: the data
+    dunders its classes define (every one for a class built on another class than ``object``, whose
+    inherited dunders the source does not show), iteration where it yields or returns an iterator
+    (``map``, ``zip``, ``itertools``...), and iteration and ``in`` where a class can be indexed
+    or iterated. A reference that cannot be parsed allows every operation (the old behaviour)."""
+    import ast
+
+    try:
+        tree = ast.parse(reference)
+    except (SyntaxError, ValueError):
+        return tuple(sorted(set(HANDLE_DATA_OPS.values())))
+    allowed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            bases = {base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+                     for base in node.bases}
+            if bases & _ENUM_BASES:
+                allowed |= {*_ITERATION_OPS, "len", "getitem"}  # list(Color), len(Color), Color["RED"]
+            elif not all(_plain_base(base) for base in bases) or any(k.arg == "metaclass" for k in node.keywords):
+                return tuple(sorted(set(HANDLE_DATA_OPS.values())))
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in HANDLE_DATA_OPS:
+                    allowed.add(HANDLE_DATA_OPS[item.name])
+                elif isinstance(item, ast.Assign):  # __radd__ = __add__
+                    allowed |= {HANDLE_DATA_OPS[t.id] for t in item.targets
+                                if isinstance(t, ast.Name) and t.id in HANDLE_DATA_OPS}
+        elif isinstance(node, (ast.Yield, ast.YieldFrom)):
+            allowed |= set(_ITERATION_OPS)
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            module = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if name in _ITERATOR_MAKERS or module == "itertools":
+                allowed |= set(_ITERATION_OPS)
+    if allowed & {"getitem", "iter"}:
+        allowed |= set(_ITERATION_OPS)
+    return tuple(sorted(allowed))
 
 
 def _answer_extra(answer: dict[str, Any]) -> dict[str, Any]:

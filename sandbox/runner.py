@@ -9,7 +9,13 @@ A job is one JSON object::
 
     {"id": "...", "style": "pytest" | "check", "solution": "<python source>",
      "test": "<test source>", "entry_point": "name" | null, "timeout": 10.0,
-     "prelude": "<HumanEval's canonical prompt>" | null, "profile": false}
+     "prelude": "<HumanEval's canonical prompt>" | null, "profile": false,
+     "handle_ops": ["add", "iter", ...] | null}
+
+``handle_ops``: the data operations (arithmetic, conversions, indexing, iteration) the tests may
+do on an object of the solution that is not plain data (a handle, see "the boundary"); any other
+raises :class:`HandleRefused` in the test. ``null`` allows all of them, each counted as a test
+decided through a handle.
 
 * ``pytest`` style (KodCode): ``solution.py`` holds the solution, ``test_solution.py`` holds
   ``from solution import *`` followed by the tests, exactly as KodCode's own runner lays them out.
@@ -313,6 +319,116 @@ def _unshare_network(ipc: bool = False) -> bool:
     return True
 
 
+# Syscalls that reach another process, by machine: (audit arch, the x32 bit to refuse or 0,
+# {name: number}). Those named in _SIGNAL_SYSCALLS take the target pid as their first argument.
+_SYSCALLS = {
+    "x86_64": (0xC000003E, 0x40000000, {
+        "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
+        "pidfd_open": 434, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
+        "pidfd_send_signal": 424, "pidfd_getfd": 438,
+    }),
+    "aarch64": (0xC00000B7, 0, {
+        "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
+        "pidfd_open": 434, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
+        "pidfd_send_signal": 424, "pidfd_getfd": 438,
+    }),
+}
+_SIGNAL_SYSCALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open")
+#: Refused whatever the target: tracing, reading or writing another process's memory, stealing
+#: its descriptors, and signals through a pidfd (a ``/proc/<pid>`` directory is one).
+_NEVER_SYSCALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_send_signal", "pidfd_getfd")
+_BPF_MAX_PIDS = 1800  # two instructions each, under the kernel's 4,096
+
+
+def _processes_to_protect() -> set[int]:
+    """Every other process (and thread) there is now, with its process group and session: the
+    server, the zygote, the judge. The sample's own children come later and stay its own. Where
+    there are too many (a local run sees the whole host), this runner's own family: its
+    ancestors and everything they forked."""
+    me = os.getpid()
+    found: dict[int, tuple[int, int, int]] = {}  # pid -> (ppid, pgid, sid)
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+        except (OSError, IndexError, ValueError):
+            continue
+    chosen = set(found)
+    if len(found) > _BPF_MAX_PIDS // 2:
+        family, parent = set(), os.getppid()
+        while parent > 1 and parent in found and parent not in family:
+            family.add(parent)
+            parent = found[parent][0]
+        grew = True
+        while grew:  # every descendant of the family
+            before = len(family)
+            family |= {pid for pid, (ppid, _, _) in found.items() if ppid in family}
+            grew = len(family) > before
+        chosen = family
+    protected = set()
+    for pid in chosen:
+        protected |= {pid, found[pid][1], found[pid][2]}
+        try:
+            protected |= {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+        except OSError:
+            pass
+    protected.discard(me)
+    protected.discard(0)
+    return set(sorted(protected)[:_BPF_MAX_PIDS])
+
+
+def _guard_other_processes(protected: set[int]) -> bool:
+    """Install a seccomp filter in this process (the sample's; inherited by all it forks): it
+    cannot signal, trace or read the memory of any process in ``protected`` (nor use ``kill(-1)``,
+    which reaches them all), so it cannot stop or kill its judge, the zygote or the server. Its own
+    children stay its own to signal. Returns False where the machine has no table here."""
+    import platform
+    import struct
+
+    table = _SYSCALLS.get(platform.machine())
+    if table is None:
+        return False
+    arch, x32_bit, numbers = table
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    program: list[tuple[int, int, int, int]] = [
+        (ld_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, deny),  # another ABI (i386 via int 0x80): nothing of it
+        (ld_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if x32_bit:
+        program += [(jge, 0, 1, x32_bit), (ret, 0, 0, deny)]
+    for name in _NEVER_SYSCALLS:
+        program += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, deny)]
+    checks = [numbers[name] for name in _SIGNAL_SYSCALLS]
+    for position, number in enumerate(checks):
+        # equal: jump over the remaining tests and the "allow" to the argument check
+        program.append((jeq, len(checks) - position, 0, number))
+    program.append((ret, 0, 0, allow))
+    program.append((ld_abs, 0, 0, 16))  # the low 32 bits of args[0]: the target pid
+    for value in sorted({0xFFFFFFFF} | {p & 0xFFFFFFFF for p in protected} | {-p & 0xFFFFFFFF for p in protected}):
+        program += [(jeq, 0, 1, value), (ret, 0, 0, deny)]
+    program.append((ret, 0, 0, allow))
+    raw = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(raw)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = SockFprog(len(program), ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+    return True
+
+
 def _local_definitions_only(pytest: Any) -> object:
     """A plugin that stops pytest collecting functions and classes the test module imported
     rather than defined (their ``__module__`` is another module's)."""
@@ -580,7 +696,7 @@ def _enter_judge_process(
     if not across:
         return None
     test_file = os.path.join(workdir, "test_solution.py") if plan.style == "pytest" else None
-    boundary = _Boundary(plan.sample_fd, workdir, test_file, plan.test_source)
+    boundary = _Boundary(plan.sample_fd, workdir, test_file, plan.test_source, plan.handle_ops)
     boundary.install()
     _JUDGE_SOCKET.append(boundary.peer.sock)
     return boundary
@@ -678,6 +794,7 @@ class _Stats:
 
     def __init__(self) -> None:
         self.handle_comparisons = 0
+        self.handle_data_ops = 0  # judge: arithmetic, conversions, indexing, iteration on handles
         self.calls = 0
 
 
@@ -1274,6 +1391,11 @@ class _Peer:
         self.outputs: "tuple[_OutputBuffer, _OutputBuffer] | None" = None
         self.other = "the sample's process" if judge else "the judge's process"
         self.output_left = SAMPLE_OUTPUT_TOTAL_CHARS  # judge: what it writes of the sample's output
+        #: judge: the data operations handles may do (None: all, counted); see TestJob.handle_ops
+        self.allowed_ops: frozenset[str] | None = None
+        #: sample: the isolation ("container", "local") whose guard goes up before the solution
+        #: runs (see _guard_the_others); None once it is up, and always in the judge
+        self.guard: str | None = None
 
     # ------------------------------------------------------------------ framing
 
@@ -1501,11 +1623,25 @@ class _Peer:
         if self.judge and name.startswith("_"):
             raise AttributeError(name)
 
+    def _guard_the_others(self) -> None:
+        """Before the solution's first line: nothing of this process may signal, trace or read
+        the judge, the zygote or the server (all alive by now). In a container a filter that
+        cannot be installed ends the job (the sample never runs unguarded); a local run goes on
+        without it (weaker isolation, as documented)."""
+        try:
+            _guard_other_processes(_processes_to_protect())
+        except OSError:
+            if self.guard == "container":
+                raise
+        self.guard = None
+
     def _import_solution(self) -> Any:
         """Import the solution here, in the sample's process; answer its public names (its
         ``__all__`` if it has one), each as data or a handle, and a handle to the module."""
         import importlib
 
+        if self.guard is not None:
+            self._guard_the_others()
         module = importlib.import_module("solution")
         names = getattr(module, "__all__", None)
         if not (isinstance(names, (list, tuple)) and all(type(n) is str for n in names)):
@@ -1546,11 +1682,40 @@ _FORWARDED_DUNDERS = frozenset({"__name__", "__qualname__", "__dict__"})
 _LOCAL_PROBES = ("_mock_", "_pytest", "pytest", "_fixture")
 
 
+class HandleRefused(BaseException):
+    """A data operation on a handle that the job does not allow (see ``TestJob.handle_ops``): the
+    test fails. A BaseException, so a test's ``except Exception`` or ``pytest.raises(TypeError)``
+    cannot turn the refusal into a pass."""
+
+
+#: Operations on a handle that make it stand in for data (arithmetic, conversion, container
+#: access, iteration): in the judge, each is allowed by the job or refused, and always counted.
+_DATA_OPS = frozenset(
+    {
+        "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "mod",
+        "rmod", "pow", "rpow", "matmul", "and", "or", "xor", "lshift", "rshift", "neg", "pos", "abs", "invert",
+        "int", "float", "index", "round", "contains", "len", "getitem", "setitem", "delitem", "iter", "next",
+        "reversed", "fspath",
+    }
+)
+
+
 def _make_forwarder(name: str, *, counted: bool = False, result: type | None = None) -> Callable[..., Any]:
+    data_op = name in _DATA_OPS
+
     def forward(self: Any, *args: Any) -> Any:
         peer = object.__getattribute__(self, "_gcop_peer")
         if counted:
             peer.stats.handle_comparisons += 1
+        if data_op and peer.judge:
+            if peer.allowed_ops is not None and name not in peer.allowed_ops:
+                kind = object.__getattribute__(self, "_gcop_type")
+                message = (f"{name}() on an object of the solution ({kind}, not plain data) is refused: the "
+                           "reference solution's answers are data here, so the candidate's must be too")
+                if name == "len":
+                    raise TypeError(message)  # as an unsized object's: list() and others ask for a length hint
+                raise HandleRefused(message)
+            peer.stats.handle_data_ops += 1
         value = peer.op(name, object.__getattribute__(self, "_gcop_hid"), *args)
         if result is not None and type(value) is not result:
             raise TypeError(f"{name}() of an object of the other process gave {type(value).__name__}, not {result.__name__}")
@@ -1958,10 +2123,13 @@ class _Boundary:
     """The judge's end of one job's boundary: installs ``solution`` as an import that asks the
     sample's process, and counts what the verdict reports about comparisons."""
 
-    def __init__(self, sock_fd: int, workdir: str, test_file: str | None, test_source: str) -> None:
+    def __init__(
+        self, sock_fd: int, workdir: str, test_file: str | None, test_source: str, handle_ops: list[str] | None = None,
+    ) -> None:
         import socket
 
         self.peer = _Peer(socket.socket(fileno=sock_fd), judge=True)
+        self.peer.allowed_ops = None if handle_ops is None else frozenset(handle_ops)
         self.workdir = workdir
         self.test_file = test_file
         self.test_source = test_source
@@ -2027,14 +2195,17 @@ class _Boundary:
                 continue
         return found
 
+    def _through_handles(self) -> int:
+        return self.peer.stats.handle_comparisons + self.peer.stats.handle_data_ops
+
     def test_started(self, nodeid: str) -> None:
-        self._at_setup[nodeid] = self.peer.stats.handle_comparisons
+        self._at_setup[nodeid] = self._through_handles()
 
     def test_finished(self, nodeid: str) -> None:
         start = self._at_setup.pop(nodeid, None)
         if start is None:
             return
-        if self.peer.stats.handle_comparisons > start:
+        if self._through_handles() > start:
             self.tests_through_handle += 1
         else:
             self.tests_by_value += 1
@@ -2045,6 +2216,9 @@ class _Boundary:
             "tests_by_value": self.tests_by_value,
             "tests_through_handle": self.tests_through_handle,
             "handle_comparisons": self.peer.stats.handle_comparisons,
+            "handle_data_ops": self.peer.stats.handle_data_ops,
+            # what the job allowed handles: "any", "none", or the operations ("add,iter")
+            "handle_ops": "any" if self.peer.allowed_ops is None else ",".join(sorted(self.peer.allowed_ops)) or "none",
             "calls": self.peer.stats.calls,
         }
 
@@ -2229,6 +2403,7 @@ def _sample_process(sock_fd: int, output_fd: int, params: dict[str, Any], *, clo
         workdir, timeout, isolation = str(params["workdir"]), float(params["timeout"]), str(params["isolation"])
         _enter_job_process(workdir, sock_fd, output_fd, timeout, isolation, pytest_env=False, ipc=True)
         peer = _Peer(socket.socket(fileno=sock_fd), judge=False)
+        peer.guard = isolation
         peer.outputs = (_OutputBuffer(1), _OutputBuffer(2))
         sys.stdout, sys.stderr = peer.outputs
         sys.stdin = _JudgeStdin(peer)  # type: ignore[assignment]
@@ -2309,11 +2484,73 @@ def _remove_sysv_ipc() -> list[str]:
     return left
 
 
+class _PidCounter:
+    """Closes the PID counter as a channel between jobs. Linux hands out process ids in order,
+    so a job that forks N processes moves every later job's pids on by N, and a later sample reads
+    that back (``os.getpid()``, its children's pids, ``/proc``): a message from one job to the
+    next that no clean-up of files or IPC removes. A PID namespace per job would cut it but needs
+    capabilities the container does not have. Instead, every job gets the same block of ids: after
+    a job, the server takes ids (short-lived threads, one id each) until the counter stands
+    exactly ``BLOCK`` past where it stood before that job. A job that used more than its block, or
+    a counter near its wrap-around, retires the sandbox: the next job starts in a fresh one. So
+    what a sample can read of the counter depends on how many jobs the sandbox has run, never on
+    what they did (a forced replacement remains a one-bit signal, as any crash is)."""
+
+    BLOCK = 32
+
+    def __init__(self) -> None:
+        self.mark: int | None = None
+        try:
+            with open("/proc/sys/kernel/pid_max") as f:
+                self.pid_max = int(f.read())
+        except (OSError, ValueError):
+            self.pid_max = 32768
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._create, self._join = libc.pthread_create, libc.pthread_join
+        self._routine = ctypes.cast(libc.getpid, ctypes.c_void_p)  # a thread that returns at once
+
+    @staticmethod
+    def last() -> int:
+        """The id most recently handed out in this PID namespace."""
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[4])
+
+    def start(self) -> None:
+        """Before the first job: this is where the first block begins."""
+        if self.mark is None:
+            self.mark = self.last()
+
+    def settle(self) -> str | None:
+        """After a job (its processes gone): move the counter to the end of the job's block.
+        Returns why the sandbox must be replaced instead, or None."""
+        if self.mark is None:
+            return None
+        end = self.mark + self.BLOCK
+        used = self.last() - self.mark
+        if not 0 <= used < self.BLOCK:
+            return f"a job used {used} process ids (a block is {self.BLOCK}): the PID counter would carry it to the next job"
+        if end + self.BLOCK >= self.pid_max:
+            return "the PID counter is near its wrap-around"
+        thread = ctypes.c_ulong()
+        while self.last() < end:
+            if self._create(ctypes.byref(thread), None, self._routine, None) != 0:
+                return "could not create a thread to move the PID counter on"
+            self._join(thread, None)
+        if self.last() != end:
+            return "the PID counter moved past its block while it was being settled"
+        self.mark = end
+        return None
+
+
 class _JobPlan:
     """How one job runs: its style, the test source, and whether its sample runs across the
     boundary (``sample_fd``, the judge's end of the socket) or in-process (``in_process``: why)."""
 
-    def __init__(self, style: str, test_source: str, prelude: str | None, in_process: str | None) -> None:
+    def __init__(
+        self, style: str, test_source: str, prelude: str | None, in_process: str | None,
+        handle_ops: list[str] | None = None,
+    ) -> None:
+        self.handle_ops = handle_ops
         self.style = style
         self.test_source = test_source
         self.prelude = prelude
@@ -2344,6 +2581,7 @@ class Runner:
         #: Set when a job left something behind that cleaning could not remove (or killed the
         #: zygote): the answer asks the host to replace this sandbox.
         self.retire: str | None = None
+        self.pids = _PidCounter() if isolation == "container" else None
 
     def _prewarm(self) -> None:
         """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) once,
@@ -2403,6 +2641,8 @@ class Runner:
         """
         job_id = str(job.get("id", ""))
         started = time.monotonic()
+        if self.pids is not None:
+            self.pids.start()
         try:
             timeout = float(job.get("timeout") or 10.0)
             if not 0 < timeout <= MAX_TIMEOUT_S:
@@ -2415,13 +2655,16 @@ class Runner:
         prelude = job.get("prelude")
         if prelude is not None and not isinstance(prelude, str):
             return self._answer(job_id, STATUS_ERROR, "bad job: 'prelude' must be a string", started)
+        handle_ops = job.get("handle_ops")
+        if handle_ops is not None and not (isinstance(handle_ops, list) and all(isinstance(o, str) for o in handle_ops)):
+            return self._answer(job_id, STATUS_ERROR, "bad job: 'handle_ops' must be a list of strings or null", started)
         if style == "check":
             expected: list[str] | None = [HUMANEVAL_TEST_NAME]
-            plan = _JobPlan(style, files["test_solution.py"], prelude, None)
+            plan = _JobPlan(style, files["test_solution.py"], prelude, None, handle_ops)
             del files["test_solution.py"]  # the judge holds it in memory; the disk never has it
         else:
             expected = expected_tests(files["test_solution.py"])
-            plan = _JobPlan(style, files["test_solution.py"], None, in_process_reason(job.get("test") or ""))
+            plan = _JobPlan(style, files["test_solution.py"], None, in_process_reason(job.get("test") or ""), handle_ops)
         if style != "pytest":
             server = None  # HumanEval style needs no pytest session
         workdir = server.new_workdir() if server is not None else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
@@ -2480,6 +2723,8 @@ class Runner:
             self.zygote.resume()  # a sample may have stopped it (SIGSTOP): the next job must not wait on it
             self._clean(workdir)
             cleaned = True
+            if self.pids is not None:
+                self.retire = self.retire or self.pids.settle()
             marks.append(("kill, sweep, clean", time.monotonic()))
             extra: dict[str, Any] = {}
             if timed_out:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from inspect_ai.dataset import Sample
 
-from sandbox.protocol import TestJob
+from sandbox.protocol import TestJob, handle_ops_of
 
 from ..data import (
     DATA_DIR_ENV,
@@ -220,6 +220,7 @@ class HumanEvalBenchmark(Benchmark):
             timeout=timeout,
             id=sample_id,
             prelude=prompt,
+            handle_ops=handle_ops_of(extract_code(metadata["reference"])) if metadata.get("reference") else None,
         )
 
     def extracted_answer(self, response: str) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from inspect_ai.dataset import Sample
 
-from sandbox.protocol import TestJob
+from sandbox.protocol import TestJob, handle_ops_of
 
 from ..data import (
     DataRecordError,
@@ -360,7 +360,8 @@ class KodCodeBenchmark(Benchmark):
         self, response: str, target: str, metadata: Mapping[str, Any], *, sample_id: str = "",
         timeout: float | None = None,
     ) -> TestJob:
-        return _pytest_job(kodcode_solution(response), metadata["test"], timeout, sample_id)
+        reference = extract_code(metadata["reference"]) if metadata.get("reference") else None
+        return _pytest_job(kodcode_solution(response), metadata["test"], timeout, sample_id, reference)
 
     def extracted_answer(self, response: str) -> str | None:
         return extract_code(response) or None
@@ -397,8 +398,11 @@ def kodcode_job(
     ``verbatim`` writes the response itself as ``solution.py``, without extracting code, as
     KodCode's own runner did when it recorded its trials (prose around the code fails there)."""
     solution = response if verbatim else kodcode_solution(response)
-    return _pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id)
+    return _pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id, problem.solution)
 
 
-def _pytest_job(solution: str, test: str, timeout: float | None, job_id: str) -> TestJob:
-    return TestJob(style="pytest", solution=solution, test=test, timeout=timeout, id=job_id)
+def _pytest_job(solution: str, test: str, timeout: float | None, job_id: str, reference: str | None) -> TestJob:
+    """``reference``: the reference solution, whose answers say what the candidate's objects may
+    do in the tests (``handle_ops_of``); None (no reference known) allows everything, counted."""
+    return TestJob(style="pytest", solution=solution, test=test, timeout=timeout, id=job_id,
+                   handle_ops=None if reference is None else handle_ops_of(reference))

@@ -105,7 +105,10 @@ def test_a_posix_message_queue_does_not_outlive_its_job(kind):
 STOP_ZYGOTE = RIGHT_ADD + src(
     """
     import os, signal
-    os.kill(os.getppid(), signal.SIGSTOP)  # the zygote that forks every later job's sample
+    try:
+        os.kill(os.getppid(), signal.SIGSTOP)  # the zygote that forks every later job's sample
+    except PermissionError:
+        pass  # refused by the sample's guard: the completion stays correct
     """
 )
 
@@ -113,12 +116,82 @@ STOP_ZYGOTE = RIGHT_ADD + src(
 def test_a_sample_that_stops_the_zygote_delays_no_later_job(kind):
     """A correct completion that also sends SIGSTOP to its parent (the zygote): its own verdict
     is its own, and the correct job after it still passes instead of timing out, which in GRPO
-    would lower its group-mates' rewards and raise the saboteur's advantage."""
+    would lower its group-mates' rewards and raise the saboteur's advantage. (The guard refuses
+    the signal; were it ever to get through, the server continues the zygote after the job.)"""
     cases = []
     for n in range(3):
         cases.append(Case(pytest_job(STOP_ZYGOTE, id=f"stop-zygote-{n}"), PASSED))
         cases.append(Case(humaneval_job(STOP_ZYGOTE, id=f"stop-zygote-check-{n}"), PASSED))
     judge_batch(kind, cases)  # each followed by a correct control job
+
+
+REACH_THE_OTHERS = src(
+    """
+    import ctypes, errno, os, signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    OTHERS = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+
+    def _errno(call):
+        try:
+            call()
+        except OSError as exc:
+            return errno.errorcode.get(exc.errno, exc.errno)
+        return "done"
+
+    def _c(result):
+        if result == -1:
+            raise OSError(ctypes.get_errno(), "")
+        return result
+
+    def attempts():
+        # every way to reach another process: stop it, kill them all, trace it, read its memory,
+        # signal it through a pidfd or through its /proc directory
+        seen = {}
+        for pid in OTHERS:
+            seen[f"SIGSTOP {pid}"] = _errno(lambda: os.kill(pid, signal.SIGSTOP))
+            seen[f"SIGSTOP group {pid}"] = _errno(lambda: os.killpg(pid, signal.SIGSTOP))
+            seen[f"ptrace {pid}"] = _errno(lambda: _c(libc.ptrace(16, pid, None, None)))  # PTRACE_ATTACH
+            seen[f"pidfd_open {pid}"] = _errno(lambda: os.pidfd_open(pid))
+            seen[f"tgkill {pid}"] = _errno(lambda: _c(libc.syscall(@TGKILL@, pid, pid, 0)))
+            def via_proc_dir():
+                fd = os.open(f"/proc/{pid}", os.O_RDONLY)
+                try:
+                    _c(libc.syscall(424, fd, signal.SIGSTOP, None, 0))  # pidfd_send_signal
+                finally:
+                    os.close(fd)
+            seen[f"pidfd_send_signal {pid}"] = _errno(via_proc_dir)
+        seen["kill(-1)"] = _errno(lambda: os.kill(-1, signal.SIGSTOP))
+        return {what: result for what, result in seen.items() if result != "EPERM"}
+
+    def own_child_can_be_signalled():
+        pid = os.fork()
+        if pid == 0:
+            signal.pause()
+            os._exit(0)
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    """,
+    TGKILL={"x86_64": 234, "aarch64": 131}.get(__import__("platform").machine(), 234),
+)
+
+
+def test_the_sample_cannot_signal_trace_or_read_the_others(kind):
+    """Every process the sample finds when it starts (its judge, the zygote, the server, and on
+    the local executor the whole host) is out of its reach: signals by pid, by group, by thread,
+    through a pidfd or a ``/proc`` directory, ``kill(-1)``, ``ptrace`` are all refused. Its own
+    children it still signals."""
+    test = src(
+        """
+        def test_nothing_reached():
+            assert attempts() == {}
+
+        def test_own_children():
+            assert own_child_can_be_signalled()
+        """
+    )
+    judge_batch(kind, [Case(pytest_job(REACH_THE_OTHERS, test, id="reach-the-others"), PASSED)])
 
 
 SHADOW_MATH = src(
@@ -167,33 +240,53 @@ def test_modules_the_test_does_not_import_are_the_judges(kind):
     ], controls=False)
 
 
-PID_WRITER = src(
-    """
-    import os
-    def add(a, b):
-        for _ in range(600):  # move the PID counter on by a recognisable amount
-            pid = os.fork()
-            if pid == 0:
-                os._exit(0)
-            os.waitpid(pid, 0)
-        return a + b
-    """
-)
+def _pid_writer(forks: int) -> str:
+    return src(
+        """
+        import os
+        def add(a, b):
+            for _ in range(@FORKS@):  # move the PID counter on by a recognisable amount
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            return a + b
+        """,
+        FORKS=forks,
+    )
+
+
 PID_READER = src(
     """
     import os
-    GAP = os.getpid() - os.getppid()
+    GAP = os.getpid() - os.getppid()  # how far the counter has moved since the zygote was forked
+    os.write(1, f"GAP={GAP};".encode())
     def add(a, b):
-        return a + b if GAP < 500 else a - b  # "the last job moved the counter": a message
+        return a + b
     """
 )
 
 
-@pytest.mark.xfail(strict=True, reason="known open channel: the PID counter is shared by every job of a "
-                                       "sandbox (no PID namespace per job without CAP_SYS_ADMIN or user namespaces)")
+def _gaps(kind: str, middle: str, tag: str) -> tuple[int, int]:
+    """The reader's reading in a fresh sandbox, and after ``middle`` ran in that sandbox."""
+    verdicts = run_jobs(kind, [pytest_job(PID_READER, id=f"{tag}-fresh"), pytest_job(middle, id=f"{tag}-middle"),
+                               pytest_job(PID_READER, id=f"{tag}-after")])
+    assert all(v.status is Status.PASSED for v in verdicts), [v.reason for v in verdicts]
+    first, after = (int(v.output.split("GAP=")[1].split(";")[0]) for v in (verdicts[0], verdicts[2]))
+    return first, after
+
+
 def test_the_pid_counter_carries_nothing_between_jobs(kind):
+    """What the next job reads of the PID counter does not depend on what the job before it did:
+    after one that forked 10 processes (within its block: the server takes the rest of the block)
+    the reading is the one after an honest job, and after one that forked 600 (over its block)
+    the sandbox is replaced and the reader sees a fresh one. (That a replacement happened stays
+    readable, as after any job that brings its sandbox down: one bit, which the writer pays for
+    with a new sandbox.) Readings may differ by one: the judge and the sample are forked at the
+    same moment by two processes, in either order."""
     skip_on_local(kind, "the local executor shares the host's PID counter with everything else running")
-    verdicts = run_jobs(kind, [pytest_job(PID_READER, id="pid-fresh"), pytest_job(PID_WRITER, id="pid-writer"),
-                               pytest_job(PID_READER, id="pid-after")])
-    assert verdicts[0].status is Status.PASSED and verdicts[1].status is Status.PASSED
-    assert verdicts[2].status is verdicts[0].status
+    fresh, after_honest = _gaps(kind, RIGHT_ADD, "pid-honest")
+    _, after_small = _gaps(kind, _pid_writer(10), "pid-small")
+    _, after_large = _gaps(kind, _pid_writer(600), "pid-large")
+    assert abs(after_small - after_honest) <= 1, (after_honest, after_small)
+    assert abs(after_large - fresh) <= 1, (fresh, after_large)

@@ -563,8 +563,9 @@ def test_testjob_timeouts_and_wire_form():
     assert job.effective_timeout == 2.0
     assert job.to_wire() == {
         "id": "x", "style": "check", "solution": "sol", "test": "tst", "entry_point": "f", "timeout": 2.0,
-        "prelude": None,
+        "prelude": None, "handle_ops": None,
     }
+    assert dataclasses.replace(job, handle_ops=("add",)).to_wire()["handle_ops"] == ["add"]
     # The wire form is exactly what build_files reads.
     assert build_files(job.to_wire()) == {"solution.py": "sol", "test_solution.py": "tst"}
 
