@@ -156,13 +156,16 @@ def _sample_from_record(
         problem = index().get(problem_id or "")
         if problem is None:
             raise InputLineError(f"{where}: unknown {spec.id_field} {problem_id!r} (not in any split of {spec.name})")
-        sample = spec.sample(problem)
-        target = sample.target if isinstance(sample.target, str) else "".join(sample.target)
-        metadata = dict(sample.metadata or {})
+        known = spec.record(problem)  # not spec.sample(): judging needs no Inspect (a second of imports)
+        target = known.target
+        metadata = dict(known.metadata)
     for name in spec.verify_overrides:
         value = _text_field(record, name, where, required=False)
-        if value is not None:
+        if value is not None and value != metadata.get(name):
             metadata[name] = value
+            # the reference solution goes with the problem's own tests, not these: what its
+            # answers need of the candidate's objects (TestJob.handle_ops) is unknown here
+            metadata.pop("reference", None)
     judged = Sample(line, record, problem_id or f"line-{line}")
     judgement = prepare_judgement(spec.name, completion, target=target, metadata=metadata,
                                   sample_id=problem_id or "", timeout=timeout)
@@ -257,25 +260,46 @@ def verify_file(
     """Judge ``samples_path`` and write the results file; see the module docstring."""
     log = log or sys.stderr
     path = Path(samples_path)
-    samples, bad, total = read_samples(benchmark, path, data_dir=data_dir, timeout=timeout)
-    for message in bad:
-        print(f"skipped {message}", file=log)
     out = Path(out_path) if out_path is not None else default_out_path(path)
-
     pool_report: dict[str, Any] = {}
+    read: list[Any] = []
+
+    def read_all() -> None:
+        samples, bad, total = read_samples(benchmark, path, data_dir=data_dir, timeout=timeout)
+        for message in bad:
+            print(f"skipped {message}", file=log)
+        read.extend((samples, bad, total))
 
     async def run() -> None:
         from tqdm import tqdm
 
+        pool: Executor | None = None
+        if not get_benchmark(benchmark).sandboxed:
+            read_all()
+        else:
+            # The sandboxes start (containers, their warm-up) while the samples are read.
+            pool = make_executor(executor, workers=workers)
+            starting = asyncio.ensure_future(pool.start())
+            try:
+                await asyncio.to_thread(read_all)
+            except BaseException:
+                await asyncio.gather(starting, return_exceptions=True)
+                await pool.close()
+                raise
+            await asyncio.gather(starting, return_exceptions=True)  # a failed start is raised below
+        samples = read[0]
         with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=None if progress else True, file=log) as bar:
-            if any(s.verdict is None for s in samples):
-                async with make_executor(executor, workers=workers) as pool:
+            if pool is not None and any(s.verdict is None for s in samples):
+                async with pool:
                     await judge_samples(samples, pool, bar.update)
                 pool_report.update(retries=pool.infrastructure_retries, engines=pool.engine_report())
             else:
+                if pool is not None:
+                    await pool.close()
                 await judge_samples(samples, None, bar.update)
 
     asyncio.run(run())
+    samples, bad, total = read
     write_results(samples, out)
     summary = VerifySummary(benchmark, total, bad, Counter(s.verdict.status.value for s in samples if s.verdict), out_path=out)
     summary.pass_at_k = pass_at_k(samples)

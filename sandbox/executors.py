@@ -124,6 +124,8 @@ class Executor(abc.ABC):
     """
 
     name: str = "executor"
+    #: Replace a sandbox after every job (see DockerPoolExecutor).
+    fresh_per_job: bool = False
     #: Seconds between probes of an engine that went away.
     REPROBE_S = 10.0
 
@@ -314,6 +316,8 @@ class Executor(abc.ABC):
             # The job left something its sandbox could not clean: judged, but the next
             # job gets a fresh sandbox.
             log.info("replacing the sandbox after job %r: %s", job.id, answer["retire"])
+            await worker.reset()
+        elif self.fresh_per_job:
             await worker.reset()
         return Verdict.from_wire(answer, attempts=attempt, executor=self.name)
 
@@ -652,8 +656,12 @@ class DockerPoolExecutor(Executor):
     name = "docker"
 
     def __init__(self, workers: int = 2, image: str = DEFAULT_IMAGE, limits: ContainerLimits | None = None,
-                 hosts: Sequence[str | EngineSpec] | None = None) -> None:
+                 hosts: Sequence[str | EngineSpec] | None = None, fresh_per_job: bool = False) -> None:
         super().__init__(workers)
+        #: Replace each container after every job: no counter or clock a container keeps (cgroup
+        #: statistics, load average) passes from one job to the next, at the price of a container
+        #: start per job (``bench/bench_sandbox.py`` measures it).
+        self.fresh_per_job = fresh_per_job
         self.image = image
         self.limits = limits or ContainerLimits()
         specs = [h if isinstance(h, EngineSpec) else EngineSpec.parse(h) for h in hosts or ()]

@@ -88,13 +88,17 @@ HANDLE_DATA_OPS: dict[str, str] = {
         "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv",
         "mod", "rmod", "pow", "rpow", "matmul", "and", "or", "xor", "lshift", "rshift", "neg", "pos",
         "abs", "invert", "int", "float", "index", "round", "contains", "len", "getitem", "setitem",
-        "delitem", "iter", "next", "reversed", "fspath",
+        "delitem", "iter", "next", "reversed", "fspath", "enter", "exit",
     )},
     **{f"__i{name}__": name for name in (
         "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift", "rshift",
     )},
 }
 _ITERATION_OPS = ("iter", "next", "contains", "reversed")
+#: What an *object* answer needs beyond data operations: comparing two handles, truth and hash
+#: (``compare``), ``str``/``repr`` (``text``), reading attributes and calling methods
+#: (``attributes``). Allowed where the reference defines a class (or, for attributes, yields).
+HANDLE_OBJECT_OPS = ("attributes", "compare", "text")
 #: Calls whose result is an iterator a reference may return (the test then iterates a handle).
 _ITERATOR_MAKERS = frozenset({"iter", "map", "filter", "zip", "enumerate", "reversed"})
 
@@ -113,23 +117,29 @@ def handle_ops_of(reference: str) -> tuple[str, ...]:
     """The handle operations a reference solution's answers need, read from its source: the data
     dunders its classes define (every one for a class built on another class than ``object``, whose
     inherited dunders the source does not show), iteration where it yields or returns an iterator
-    (``map``, ``zip``, ``itertools``...), and iteration and ``in`` where a class can be indexed
-    or iterated. A reference that cannot be parsed allows every operation (the old behaviour)."""
+    (``map``, ``zip``, ``itertools``...), iteration and ``in`` where a class can be indexed or
+    iterated, and the object operations (``HANDLE_OBJECT_OPS``: comparing two handles, ``str``,
+    attributes) where it defines a class. A reference that cannot be parsed allows everything
+    (the old behaviour)."""
     import ast
 
+    everything = tuple(sorted({*HANDLE_DATA_OPS.values(), *HANDLE_OBJECT_OPS}))
     try:
         tree = ast.parse(reference)
     except (SyntaxError, ValueError):
-        return tuple(sorted(set(HANDLE_DATA_OPS.values())))
+        return everything
     allowed: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             bases = {base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
                      for base in node.bases}
+            if bases and all(base.endswith(("Error", "Exception")) for base in bases):
+                continue  # exceptions cross as exceptions, not handles
+            allowed |= set(HANDLE_OBJECT_OPS)  # instances of it are the answers: compared, shown, used
             if bases & _ENUM_BASES:
                 allowed |= {*_ITERATION_OPS, "len", "getitem"}  # list(Color), len(Color), Color["RED"]
             elif not all(_plain_base(base) for base in bases) or any(k.arg == "metaclass" for k in node.keywords):
-                return tuple(sorted(set(HANDLE_DATA_OPS.values())))
+                return everything
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in HANDLE_DATA_OPS:
                     allowed.add(HANDLE_DATA_OPS[item.name])
@@ -137,7 +147,7 @@ def handle_ops_of(reference: str) -> tuple[str, ...]:
                     allowed |= {HANDLE_DATA_OPS[t.id] for t in item.targets
                                 if isinstance(t, ast.Name) and t.id in HANDLE_DATA_OPS}
         elif isinstance(node, (ast.Yield, ast.YieldFrom)):
-            allowed |= set(_ITERATION_OPS)
+            allowed |= {*_ITERATION_OPS, "attributes"}  # a generator: iterated, maybe sent to
         elif isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
             func = node.value.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""

@@ -74,6 +74,7 @@ import secrets
 import select
 import shutil
 import signal
+import struct  # here, not in each sample's process (its seccomp program is packed with it)
 import sys
 import tempfile
 import time
@@ -320,24 +321,43 @@ def _unshare_network(ipc: bool = False) -> bool:
 
 
 # Syscalls that reach another process, by machine: (audit arch, the x32 bit to refuse or 0,
-# {name: number}). Those named in _SIGNAL_SYSCALLS take the target pid as their first argument.
+# {name: number}).
 _SYSCALLS = {
     "x86_64": (0xC000003E, 0x40000000, {
         "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
-        "pidfd_open": 434, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
-        "pidfd_send_signal": 424, "pidfd_getfd": 438,
+        "pidfd_open": 434, "prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144,
+        "sched_setparam": 142, "sched_setattr": 314, "setpriority": 141, "ioprio_set": 251, "fcntl": 72,
+        "ioctl": 16, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_send_signal": 424,
+        "pidfd_getfd": 438, "migrate_pages": 256, "move_pages": 279, "process_madvise": 440, "process_mrelease": 448,
     }),
     "aarch64": (0xC00000B7, 0, {
         "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
-        "pidfd_open": 434, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
-        "pidfd_send_signal": 424, "pidfd_getfd": 438,
+        "pidfd_open": 434, "prlimit64": 261, "sched_setaffinity": 122, "sched_setscheduler": 119,
+        "sched_setparam": 118, "sched_setattr": 274, "setpriority": 140, "ioprio_set": 30, "fcntl": 25,
+        "ioctl": 29, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "pidfd_send_signal": 424,
+        "pidfd_getfd": 438, "migrate_pages": 238, "move_pages": 239, "process_madvise": 440, "process_mrelease": 448,
     }),
 }
-_SIGNAL_SYSCALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open")
+#: The target pid is the first argument: signals, and what a process inherits or runs under
+#: (resource limits, CPU affinity, scheduling), which would otherwise pass to every later sample
+#: through the zygote, or stop the next job.
+_PID_FIRST_SYSCALLS = (
+    "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open", "prlimit64",
+    "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr",
+)
+#: ``(which, who, ...)``: the target is the second argument, unless ``which`` names a whole user
+#: (every process of the uid, the judge's included: refused).
+_WHO_SECOND_SYSCALLS = {"setpriority": 2, "ioprio_set": 3}  # PRIO_USER, IOPRIO_WHO_USER
+#: Commands refused whatever the descriptor: naming a process to receive a descriptor's SIGIO
+#: (any signal, with F_SETSIG).
+_REFUSED_COMMANDS = {"fcntl": (8, 10, 15), "ioctl": (0x8901, 0x8902)}  # F_SETOWN, F_SETSIG, F_SETOWN_EX; FIOSETOWN, SIOCSPGRP
 #: Refused whatever the target: tracing, reading or writing another process's memory, stealing
-#: its descriptors, and signals through a pidfd (a ``/proc/<pid>`` directory is one).
-_NEVER_SYSCALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_send_signal", "pidfd_getfd")
-_BPF_MAX_PIDS = 1800  # two instructions each, under the kernel's 4,096
+#: its descriptors, signals through a pidfd (a ``/proc/<pid>`` directory is one), moving its pages.
+_NEVER_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_send_signal", "pidfd_getfd", "migrate_pages",
+    "move_pages", "process_madvise", "process_mrelease",
+)
+_BPF_MAX_PIDS = 900  # four instructions each (the pid and its group's -pid), under the kernel's 4,096
 
 
 def _processes_to_protect() -> set[int]:
@@ -380,47 +400,80 @@ def _processes_to_protect() -> set[int]:
     return set(sorted(protected)[:_BPF_MAX_PIDS])
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_LIBC: list[Any] = []
+
+
+def _libc() -> Any:
+    """The C library, opened once (before the zygote forks, by the warm-up)."""
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+def _seccomp_program(arch: int, x32_bit: int, numbers: dict[str, int], protected: set[int]) -> list[tuple[int, int, int, int]]:
+    """The guard's classic-BPF program (see :func:`_guard_other_processes`), as (code, jt, jf, k)."""
+    ld_abs, jeq, jge, ja, ret = 0x20, 0x15, 0x35, 0x05, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    nr, arch_at, arg0, arg1 = 0, 4, 16, 24  # offsets in seccomp_data (the low 32 bits of an argument)
+    code: list[tuple[int, int, int, Any]] = []  # k may be a label: resolved below for `ja`
+
+    def if_equal(value: int, then: Any) -> None:
+        """If A == value: ``then`` ("deny", or a label to jump to); else fall through."""
+        code.append((jeq, 0, 1, value))
+        code.append((ret, 0, 0, deny) if then == "deny" else (ja, 0, 0, then))
+
+    code += [(ld_abs, 0, 0, arch_at), (jeq, 1, 0, arch), (ret, 0, 0, deny), (ld_abs, 0, 0, nr)]
+    if x32_bit:
+        code += [(jge, 0, 1, x32_bit), (ret, 0, 0, deny)]  # x32 ABI calls
+    for name in _NEVER_SYSCALLS:
+        if_equal(numbers[name], "deny")
+    for name in _PID_FIRST_SYSCALLS:
+        if_equal(numbers[name], "first")
+    for name in _WHO_SECOND_SYSCALLS:
+        if_equal(numbers[name], f"who-{name}")
+    for name in _REFUSED_COMMANDS:
+        if_equal(numbers[name], f"command-{name}")
+    code.append((ret, 0, 0, allow))
+    labels: dict[str, int] = {}
+    for name, commands in _REFUSED_COMMANDS.items():
+        labels[f"command-{name}"] = len(code)
+        code.append((ld_abs, 0, 0, arg1))
+        for command in commands:
+            if_equal(command, "deny")
+        code.append((ret, 0, 0, allow))
+    for name, whole_user in _WHO_SECOND_SYSCALLS.items():
+        labels[f"who-{name}"] = len(code)
+        code.append((ld_abs, 0, 0, arg0))
+        if_equal(whole_user, "deny")
+        code += [(ld_abs, 0, 0, arg1), (ja, 0, 0, "check")]
+    labels["first"] = len(code)
+    code.append((ld_abs, 0, 0, arg0))
+    labels["check"] = len(code)  # A holds the target: -1 (every process), a protected pid or -pgid
+    for value in sorted({0xFFFFFFFF} | {p & 0xFFFFFFFF for p in protected} | {-p & 0xFFFFFFFF for p in protected}):
+        if_equal(value, "deny")
+    code.append((ret, 0, 0, allow))
+    return [(op, jt, jf, labels[k] - i - 1 if isinstance(k, str) else k) for i, (op, jt, jf, k) in enumerate(code)]
+
+
 def _guard_other_processes(protected: set[int]) -> bool:
     """Install a seccomp filter in this process (the sample's; inherited by all it forks): it
-    cannot signal, trace or read the memory of any process in ``protected`` (nor use ``kill(-1)``,
-    which reaches them all), so it cannot stop or kill its judge, the zygote or the server. Its own
-    children stay its own to signal. Returns False where the machine has no table here."""
-    import platform
-    import struct
-
-    table = _SYSCALLS.get(platform.machine())
+    cannot signal, trace, read the memory of, or change the limits, priority or CPUs of any process
+    in ``protected`` (nor use ``kill(-1)`` or a whole-user ``setpriority``, which reach them all, nor
+    have a descriptor's SIGIO sent anywhere), so it cannot stop, kill or hobble its judge, the zygote
+    or the server, or pass anything to later samples through them. Its own children stay its own to
+    signal. Returns False where the machine has no table here."""
+    table = _SYSCALLS.get(os.uname().machine)
     if table is None:
         return False
-    arch, x32_bit, numbers = table
-    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
-    program: list[tuple[int, int, int, int]] = [
-        (ld_abs, 0, 0, 4),  # seccomp_data.arch
-        (jeq, 1, 0, arch),
-        (ret, 0, 0, deny),  # another ABI (i386 via int 0x80): nothing of it
-        (ld_abs, 0, 0, 0),  # seccomp_data.nr
-    ]
-    if x32_bit:
-        program += [(jge, 0, 1, x32_bit), (ret, 0, 0, deny)]
-    for name in _NEVER_SYSCALLS:
-        program += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, deny)]
-    checks = [numbers[name] for name in _SIGNAL_SYSCALLS]
-    for position, number in enumerate(checks):
-        # equal: jump over the remaining tests and the "allow" to the argument check
-        program.append((jeq, len(checks) - position, 0, number))
-    program.append((ret, 0, 0, allow))
-    program.append((ld_abs, 0, 0, 16))  # the low 32 bits of args[0]: the target pid
-    for value in sorted({0xFFFFFFFF} | {p & 0xFFFFFFFF for p in protected} | {-p & 0xFFFFFFFF for p in protected}):
-        program += [(jeq, 0, 1, value), (ret, 0, 0, deny)]
-    program.append((ret, 0, 0, allow))
+    program = _seccomp_program(*table, protected)
     raw = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
     buffer = ctypes.create_string_buffer(raw)
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    prog = SockFprog(len(program), ctypes.addressof(buffer))
-    libc = ctypes.CDLL(None, use_errno=True)
+    prog = _SockFprog(len(program), ctypes.addressof(buffer))
+    libc = _libc()
     pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
     if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
@@ -1097,6 +1150,9 @@ class _Codec:
                 factory = decode(node[5], refs, aliases) if node[5] is not None else None
                 if factory is not None and not callable(factory):
                     raise BoundaryError("defaultdict factory is not callable")
+                if (self.judge and isinstance(factory, _Remote) and self.peer.allowed_ops is not None
+                        and "attributes" not in self.peer.allowed_ops):
+                    factory = _refused_factory  # the solution's own code, answering missing keys
                 out = collections.defaultdict(factory)
             else:
                 raise BoundaryError(f"unknown container {name!r}")
@@ -1695,9 +1751,33 @@ _DATA_OPS = frozenset(
         "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "mod",
         "rmod", "pow", "rpow", "matmul", "and", "or", "xor", "lshift", "rshift", "neg", "pos", "abs", "invert",
         "int", "float", "index", "round", "contains", "len", "getitem", "setitem", "delitem", "iter", "next",
-        "reversed", "fspath",
+        "reversed", "fspath", "enter", "exit",
     }
 )
+
+
+#: Object operations on a handle (see ``HANDLE_OBJECT_OPS`` in the protocol), by what asks for them.
+_OBJECT_OPS = {"eq": "compare", "ne": "compare", "lt": "compare", "le": "compare", "gt": "compare", "ge": "compare",
+               "bool": "compare", "hash": "compare", "isinstance_of": "compare", "str": "text", "repr": "text",
+               "getattr": "attributes"}
+
+
+def _refuse_unless_allowed(peer: "_Peer", name: str, proxy: Any) -> None:
+    """In the judge, with a job that names what handles may do: refuse ``name`` unless allowed."""
+    if not peer.judge or peer.allowed_ops is None:
+        return
+    needed = _OBJECT_OPS.get(name, name)
+    if needed not in peer.allowed_ops:
+        kind = object.__getattribute__(proxy, "_gcop_type")
+        raise HandleRefused(
+            f"{name} on an object of the solution ({kind}, not plain data) is refused: the reference "
+            "solution's answers are data here, so the candidate's must be too"
+        )
+
+
+def _refused_factory() -> Any:
+    raise HandleRefused("a missing key of a defaultdict from the solution would run the solution's own factory: "
+                        "refused where the reference solution's answers are data")
 
 
 def _make_forwarder(name: str, *, counted: bool = False, result: type | None = None) -> Callable[..., Any]:
@@ -1705,16 +1785,13 @@ def _make_forwarder(name: str, *, counted: bool = False, result: type | None = N
 
     def forward(self: Any, *args: Any) -> Any:
         peer = object.__getattribute__(self, "_gcop_peer")
+        if name == "len" and peer.judge and peer.allowed_ops is not None and "len" not in peer.allowed_ops:
+            # as an unsized object's: list() and others ask for a length hint first
+            raise TypeError("len() of an object of the solution is refused: the reference's answers are data here")
+        _refuse_unless_allowed(peer, name, self)
         if counted:
             peer.stats.handle_comparisons += 1
         if data_op and peer.judge:
-            if peer.allowed_ops is not None and name not in peer.allowed_ops:
-                kind = object.__getattribute__(self, "_gcop_type")
-                message = (f"{name}() on an object of the solution ({kind}, not plain data) is refused: the "
-                           "reference solution's answers are data here, so the candidate's must be too")
-                if name == "len":
-                    raise TypeError(message)  # as an unsized object's: list() and others ask for a length hint
-                raise HandleRefused(message)
             peer.stats.handle_data_ops += 1
         value = peer.op(name, object.__getattribute__(self, "_gcop_hid"), *args)
         if result is not None and type(value) is not result:
@@ -1732,7 +1809,7 @@ def _make_comparison(name: str) -> Callable[[Any, Any], Any]:
         # Two handles: the owner compares them (and it is counted). A handle and data: never equal,
         # whatever the other side would say.
         if isinstance(other, (_Remote, _JudgeProxy)) and object.__getattribute__(other, "_gcop_peer") is object.__getattribute__(self, "_gcop_peer"):
-            return forward(self, other)
+            return forward(self, other)  # refused there where handles may not be compared
         return NotImplemented
 
     compare.__name__ = f"__{name}__"
@@ -1761,6 +1838,8 @@ class _ProxyBase:
             # this side: nothing of the other process decides how pytest treats the object
             raise AttributeError(name)
         peer = object.__getattribute__(self, "_gcop_peer")
+        if name not in _FORWARDED_DUNDERS:
+            _refuse_unless_allowed(peer, "getattr", self)
         return peer.request("getattr", object.__getattribute__(self, "_gcop_hid"), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -1773,15 +1852,19 @@ class _ProxyBase:
 
     def __repr__(self) -> str:
         try:
-            text = object.__getattribute__(self, "_gcop_peer").op("repr", object.__getattribute__(self, "_gcop_hid"))
-        except Exception:  # noqa: BLE001 - repr must not raise in a failure report
+            peer = object.__getattribute__(self, "_gcop_peer")
+            _refuse_unless_allowed(peer, "repr", self)
+            text = peer.op("repr", object.__getattribute__(self, "_gcop_hid"))
+        except (Exception, HandleRefused):  # noqa: BLE001 - repr must not raise in a failure report
             text = None
         if type(text) is str:
             return text[:2000]
         return f"<{object.__getattribute__(self, '_gcop_type')} of the other process>"
 
     def __str__(self) -> str:
-        text = object.__getattribute__(self, "_gcop_peer").op("str", object.__getattribute__(self, "_gcop_hid"))
+        peer = object.__getattribute__(self, "_gcop_peer")
+        _refuse_unless_allowed(peer, "str", self)
+        text = peer.op("str", object.__getattribute__(self, "_gcop_hid"))
         if type(text) is not str:
             raise TypeError("__str__ gave no str")
         return text
@@ -1835,6 +1918,7 @@ class _ProxyBase:
 def _remote_isinstance(cls_proxy: Any, instance: Any) -> bool:
     """``isinstance(x, TheirClass)``, asked of the class's owner."""
     peer = object.__getattribute__(cls_proxy, "_gcop_peer")
+    _refuse_unless_allowed(peer, "isinstance_of", cls_proxy)
     hid = object.__getattribute__(cls_proxy, "_gcop_hid")
     memo: dict[int, Any] = {}
     peer.stats.handle_comparisons += 1
@@ -2005,14 +2089,31 @@ def _bound_names(tree: Any) -> set[str]:
     return names
 
 
-def _unbound_module_names(test_source: str) -> set[str]:
-    """Names of standard-library modules that the test reads but never binds itself."""
+#: Conventional names of modules of the image that a test may use without importing them.
+_MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "plt": "matplotlib.pyplot", "sp": "scipy", "nx": "networkx"}
+
+
+def _unbound_modules(test_source: str) -> dict[str, str]:
+    """Names the test uses as modules (``math.pi``, ``np.allclose``: attribute reads, never a call
+    of the name itself) without binding them, that name a standard-library module or a
+    conventional alias of one of the image's (``np``): name -> module to import."""
     try:
         tree = ast.parse(test_source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return set()
-    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-    return (used - _bound_names(tree)) & set(sys.stdlib_module_names)
+        return {}
+    as_module, called = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            as_module.add(node.value.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+    found = {}
+    for name in as_module - called - _bound_names(tree):
+        if name in sys.stdlib_module_names:
+            found[name] = name
+        elif name in _MODULE_ALIASES:
+            found[name] = _MODULE_ALIASES[name]
+    return found
 
 
 def star_import_names(exported: list[str], test_source: str) -> list[str]:
@@ -2172,27 +2273,32 @@ class _Boundary:
     def fill(self, module: Any) -> None:
         exports, handle = self.import_solution()
         module.__dict__.update(exports)
-        module.__dict__.update(self._judges_modules(exports))
+        for name, judges in self._judges_modules(exports).items():
+            if judges is None:
+                exports.pop(name, None)
+                module.__dict__.pop(name, None)
+            else:
+                module.__dict__[name] = judges
         module.__dict__["_gcop_module"] = handle
         module.__dict__["__all__"] = star_import_names(list(exports), self.test_source)
 
-    def _judges_modules(self, exports: dict[str, Any]) -> dict[str, Any]:
-        """A test that uses ``math.pi`` without importing ``math`` takes ``math`` from ``from
-        solution import *``: the solution's own ``import math`` normally, but a solution could
-        export ``class math: pi = 0.0`` instead. Names of standard-library modules the test uses
-        without binding them are the judge's own imports, unless the solution exports a function
-        of that name (which the test then means)."""
-        wanted = _unbound_module_names(self.test_source) & set(exports)
+    def _judges_modules(self, exports: dict[str, Any]) -> dict[str, Any | None]:
+        """A test that uses ``math.pi`` (or ``np.allclose``) without importing it takes the name
+        from ``from solution import *``: the solution's own ``import math`` normally (a module
+        crosses by name: the judge imports its own copy), but a solution could export ``class
+        math: pi = 0.0``, or anything else, under that name. Every name the test uses as such a
+        module (see :func:`_unbound_modules`) is the judge's own import, whatever the solution
+        exported under it; a name the test calls (``statistics(values)``) stays the solution's."""
+        import importlib
+
         found: dict[str, Any] = {}
-        for name in sorted(wanted):
-            value = exports[name]
-            kind = object.__getattribute__(value, "_gcop_type") if isinstance(value, _ProxyBase) else type(value).__name__
-            if kind in ("function", "builtin_function_or_method", "method"):
-                continue
+        for name, module in sorted(_unbound_modules(self.test_source).items()):
+            if name not in exports or isinstance(exports[name], type(sys)):
+                continue  # absent (a NameError, as anywhere), or already the judge's own module
             try:
-                found[name] = __import__(name)
-            except Exception:  # noqa: BLE001 - a module the judge cannot import stays the solution's
-                continue
+                found[name] = importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - not in the image (so no real module): None, left out
+                found[name] = None
         return found
 
     def _through_handles(self) -> int:
@@ -2249,6 +2355,9 @@ def _warm_up_boundary() -> None:
     processes jobs are forked from, instead of being warmed in every job's own copy."""
     import socket
     import threading
+
+    _libc()
+    _seccomp_program(*_SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"]), _processes_to_protect())  # warm, not installed
 
     class Sample:
         value = [1, (2.5, "x"), {"k": None}]
@@ -2484,62 +2593,130 @@ def _remove_sysv_ipc() -> list[str]:
     return left
 
 
-class _PidCounter:
-    """Closes the PID counter as a channel between jobs. Linux hands out process ids in order,
-    so a job that forks N processes moves every later job's pids on by N, and a later sample reads
-    that back (``os.getpid()``, its children's pids, ``/proc``): a message from one job to the
-    next that no clean-up of files or IPC removes. A PID namespace per job would cut it but needs
-    capabilities the container does not have. Instead, every job gets the same block of ids: after
-    a job, the server takes ids (short-lived threads, one id each) until the counter stands
-    exactly ``BLOCK`` past where it stood before that job. A job that used more than its block, or
-    a counter near its wrap-around, retires the sandbox: the next job starts in a fresh one. So
-    what a sample can read of the counter depends on how many jobs the sandbox has run, never on
-    what they did (a forced replacement remains a one-bit signal, as any crash is)."""
+class _IdCounter:
+    """One counter of ids the kernel hands out in order, which a job can move and a later job can
+    read back: a message from one job to the next that no clean-up of files or IPC removes. A job
+    that makes N processes moves every later job's pids on by N (``os.getpid()``, its children's
+    pids, ``/proc``); one that creates N files moves the inode numbers of a tmpfs (``os.stat``);
+    one that makes N SysV objects moves their ids. A namespace per job would cut these but needs
+    capabilities the container does not have. Instead every job gets the same *block* of ids:
+    after a job the server takes ids itself (``take``: hand out one id, return it) until the
+    counter stands exactly ``block`` past where it stood before that job. A job that used more,
+    or a counter near its wrap-around, retires the sandbox (the next job starts in a fresh one).
+    So what a sample reads of a counter depends on how many jobs the sandbox has run, never on
+    what they did (that a replacement happened stays readable, as after any job that brings its
+    sandbox down: one bit, paid for with a new sandbox)."""
 
-    BLOCK = 32
-
-    def __init__(self) -> None:
+    def __init__(self, name: str, block: int, take: Callable[[], int], limit: int | None = None) -> None:
+        self.name, self.block, self.take, self.limit = name, block, take, limit
         self.mark: int | None = None
-        try:
-            with open("/proc/sys/kernel/pid_max") as f:
-                self.pid_max = int(f.read())
-        except (OSError, ValueError):
-            self.pid_max = 32768
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._create, self._join = libc.pthread_create, libc.pthread_join
-        self._routine = ctypes.cast(libc.getpid, ctypes.c_void_p)  # a thread that returns at once
 
-    @staticmethod
-    def last() -> int:
-        """The id most recently handed out in this PID namespace."""
+    def start(self) -> None:
+        """Before the first job: where the first block begins."""
+        if self.mark is None:
+            self.mark = self.take()
+
+    def settle(self) -> str | None:
+        """After a job (its processes gone, its files deleted): move the counter to the end of the
+        job's block. Returns why the sandbox must be replaced instead, or None."""
+        if self.mark is None:
+            return None
+        end = self.mark + self.block
+        value = self.take()
+        if not self.mark < value <= end:
+            return (f"a job moved the {self.name} on by {value - self.mark - 1} (a job's block is {self.block}): "
+                    "it would carry that to the next job")
+        if self.limit is not None and end + self.block >= self.limit:
+            return f"the {self.name} is near its wrap-around"
+        while value < end:
+            value = self.take()
+        if value != end:
+            return f"the {self.name} moved past its block while it was being settled"
+        self.mark = end
+        return None
+
+
+def _id_counters(work_root: str) -> list[_IdCounter]:
+    """The counters a container's jobs share: process ids, the inode numbers of each writable
+    tmpfs, and the ids of each kind of SysV IPC object."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    counters = []
+
+    def last_pid() -> int:
         with open("/proc/loadavg") as f:
             return int(f.read().split()[4])
 
-    def start(self) -> None:
-        """Before the first job: this is where the first block begins."""
-        if self.mark is None:
-            self.mark = self.last()
+    thread, routine = ctypes.c_ulong(), ctypes.cast(libc.getpid, ctypes.c_void_p)  # a thread that returns at once
 
-    def settle(self) -> str | None:
-        """After a job (its processes gone): move the counter to the end of the job's block.
-        Returns why the sandbox must be replaced instead, or None."""
-        if self.mark is None:
-            return None
-        end = self.mark + self.BLOCK
-        used = self.last() - self.mark
-        if not 0 <= used < self.BLOCK:
-            return f"a job used {used} process ids (a block is {self.BLOCK}): the PID counter would carry it to the next job"
-        if end + self.BLOCK >= self.pid_max:
-            return "the PID counter is near its wrap-around"
-        thread = ctypes.c_ulong()
-        while self.last() < end:
-            if self._create(ctypes.byref(thread), None, self._routine, None) != 0:
-                return "could not create a thread to move the PID counter on"
-            self._join(thread, None)
-        if self.last() != end:
-            return "the PID counter moved past its block while it was being settled"
-        self.mark = end
-        return None
+    def take_pid() -> int:
+        if libc.pthread_create(ctypes.byref(thread), None, routine, None) != 0:
+            raise OSError(ctypes.get_errno(), "pthread_create")
+        libc.pthread_join(thread, None)
+        return last_pid()
+
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            pid_max = int(f.read())
+    except (OSError, ValueError):
+        pid_max = 32768
+    counters.append(_IdCounter("PID counter", 16, take_pid, pid_max))
+
+    def inode_taker(directory: str) -> Callable[[], int]:
+        path = os.path.join(directory, ".gcop-inode-counter")
+
+        def take() -> int:
+            try:  # an unnamed file: one inode, gone with its descriptor
+                fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            except OSError:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+                os.unlink(path)
+            try:
+                return os.fstat(fd).st_ino
+            finally:
+                os.close(fd)
+
+        return take
+
+    seen: set[str] = set()
+    for directory, block in ((work_root, 16), ("/tmp", 8), ("/dev/shm", 8)):
+        real = os.path.realpath(directory)
+        if real in seen or not (os.path.isdir(real) and os.access(real, os.W_OK)):
+            continue
+        seen.add(real)
+        take = inode_taker(real)
+        try:
+            probe = [take() for _ in range(3)]
+        except OSError:
+            continue
+        if probe[1] - probe[0] == 1 and probe[2] - probe[1] == 1:  # handed out in order (tmpfs): a counter
+            counters.append(_IdCounter(f"inode counter of {directory}", block, take))
+
+    ipc_private, ipc_creat, ipc_rmid = 0, 0o1000, 0
+    kinds = (
+        ("SysV shared memory id counter", lambda: libc.shmget(ipc_private, 1, ipc_creat | 0o600),
+         lambda i: libc.shmctl(i, ipc_rmid, None)),
+        ("SysV message queue id counter", lambda: libc.msgget(ipc_private, ipc_creat | 0o600),
+         lambda i: libc.msgctl(i, ipc_rmid, None)),
+        ("SysV semaphore id counter", lambda: libc.semget(ipc_private, 1, ipc_creat | 0o600),
+         lambda i: libc.semctl(i, 0, ipc_rmid)),
+    )
+    for name, make, remove in kinds:
+        def take_ipc(make: Callable[[], int] = make, remove: Callable[[int], Any] = remove) -> int:
+            ident = make()
+            if ident < 0:
+                raise OSError(ctypes.get_errno(), "SysV IPC")
+            remove(ident)
+            return ident
+
+        try:
+            take_ipc()
+        except OSError:
+            continue  # no SysV IPC here
+        # An id is seq << 15 | index. With no object in use, the kernel hands out indexes 0..63 in
+        # turn (ipc_min_cycle) and adds one to seq at each wrap: seq * 64 + index counts them.
+        counters.append(_IdCounter(name, 4, lambda take=take_ipc: (lambda i: (i >> 15) * 64 + (i & 0x7FFF))(take()),
+                                   (0x7FFFFFFF >> 15) * 64))
+    return counters
 
 
 class _JobPlan:
@@ -2581,7 +2758,9 @@ class Runner:
         #: Set when a job left something behind that cleaning could not remove (or killed the
         #: zygote): the answer asks the host to replace this sandbox.
         self.retire: str | None = None
-        self.pids = _PidCounter() if isolation == "container" else None
+        #: The id counters jobs could pass messages through (containers only: a local run
+        #: shares them with the whole host).
+        self.counters = _id_counters(self.work_root) if isolation == "container" else []
 
     def _prewarm(self) -> None:
         """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) once,
@@ -2641,8 +2820,8 @@ class Runner:
         """
         job_id = str(job.get("id", ""))
         started = time.monotonic()
-        if self.pids is not None:
-            self.pids.start()
+        for counter in self.counters:
+            counter.start()
         try:
             timeout = float(job.get("timeout") or 10.0)
             if not 0 < timeout <= MAX_TIMEOUT_S:
@@ -2723,9 +2902,14 @@ class Runner:
             self.zygote.resume()  # a sample may have stopped it (SIGSTOP): the next job must not wait on it
             self._clean(workdir)
             cleaned = True
-            if self.pids is not None:
-                self.retire = self.retire or self.pids.settle()
             marks.append(("kill, sweep, clean", time.monotonic()))
+            for counter in self.counters:
+                try:
+                    self.retire = self.retire or counter.settle()
+                except OSError as exc:
+                    self.retire = self.retire or f"could not settle the {counter.name}: {exc}"
+            if self.counters:
+                marks.append(("settle the id counters", time.monotonic()))
             extra: dict[str, Any] = {}
             if timed_out:
                 verdict = (STATUS_TIMEOUT, f"time limit of {timeout:g} s exceeded", 0, 0)

@@ -12,12 +12,13 @@ import importlib
 import importlib.metadata
 from typing import Any
 
-from .base import Benchmark, DataDir, Problem
+from .base import Benchmark, DataDir, Problem, SampleRecord
 
 __all__ = [
     "Benchmark",
     "DataDir",
     "Problem",
+    "SampleRecord",
     "benchmark_for",
     "benchmark_names",
     "get_benchmark",

@@ -20,6 +20,7 @@ import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names without loading Inspect
@@ -29,6 +30,17 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
     from sandbox.protocol import TestJob, Verdict
 
 from ..data import local_files_revision, resolve_data_dir
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """What an Inspect sample of a problem holds, without importing Inspect (``gcop verify``
+    judges samples without loading it): :meth:`Benchmark.sample` makes the Inspect sample."""
+
+    id: str
+    input: str
+    target: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
 
 #: The prompt family a benchmark's problems get (evals.prompts, guides.prompts).
 Domain = Literal["math", "code"]
@@ -104,8 +116,16 @@ class Benchmark(ABC):
         return self.hub_revision if root is None else local_files_revision(self.name, root / self.name)
 
     @abstractmethod
+    def record(self, problem: Any) -> SampleRecord:
+        """A problem's sample: id, input, target and metadata (see the class docstring for the
+        metadata it carries)."""
+
     def sample(self, problem: Any) -> Sample:
-        """The Inspect sample of a problem (see the class docstring for the metadata it carries)."""
+        """The Inspect sample of a problem (its :meth:`record`)."""
+        from inspect_ai.dataset import Sample
+
+        record = self.record(problem)
+        return Sample(id=record.id, input=record.input, target=record.target, metadata=dict(record.metadata))
 
     @abstractmethod
     def reference_answer(self, problem: Any) -> str:

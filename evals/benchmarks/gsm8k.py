@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from inspect_ai.dataset import Sample
 
 from sandbox.protocol import Status, Verdict
 
@@ -37,7 +36,7 @@ from ..data import (
 )
 from ..extraction import extract_gsm8k_answer, gsm8k_is_correct, gsm8k_target
 from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir
+from .base import Benchmark, DataDir, SampleRecord
 
 
 GSM8K_HF_PATH = "openai/gsm8k"
@@ -188,8 +187,8 @@ class GSM8KBenchmark(Benchmark):
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_gsm8k(split, data_dir, strict=strict))
 
-    def sample(self, problem: GSM8KProblem) -> Sample:
-        return Sample(
+    def record(self, problem: GSM8KProblem) -> SampleRecord:
+        return SampleRecord(
             id=problem.id, input=problem.question, target=problem.target,
             metadata={"benchmark": self.name, "split": problem.split, "reference": self.reference_answer(problem)},
         )

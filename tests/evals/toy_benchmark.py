@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from inspect_ai import Task, task
-from inspect_ai.dataset import Sample
 
-from evals.benchmarks import Benchmark, DataDir
+from evals.benchmarks import Benchmark, DataDir, SampleRecord
 from evals.data import (
     DataRecordError,
     check_split,
@@ -76,10 +75,10 @@ class ToyBenchmark(Benchmark):
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         return list(load_toy(split, data_dir, strict=strict))
 
-    def sample(self, problem: ToyProblem) -> Sample:
-        return Sample(id=problem.id, input=problem.prompt, target="",
-                      metadata={"benchmark": self.name, "split": problem.split, "test": problem.test,
-                                "reference": self.reference_answer(problem)})
+    def record(self, problem: ToyProblem) -> SampleRecord:
+        return SampleRecord(id=problem.id, input=problem.prompt, target="",
+                            metadata={"benchmark": self.name, "split": problem.split, "test": problem.test,
+                                      "reference": self.reference_answer(problem)})
 
     def reference_answer(self, problem: ToyProblem) -> str:
         return "```python\n" + problem.solution + "```"

@@ -13,6 +13,7 @@ import pytest
 
 from tests.sandbox.test_sandbox_attacks import (
     FAILED,
+    control,
     PASSED,
     RIGHT_ADD,
     Case,
@@ -130,7 +131,23 @@ REACH_THE_OTHERS = src(
     import ctypes, errno, os, signal
 
     libc = ctypes.CDLL(None, use_errno=True)
-    OTHERS = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+    def _started(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+
+    def _older_than_me():
+        # what existed when this process started (its judge, the zygote, the server...): on the
+        # local executor, a host process born since is the host's business (weaker isolation)
+        me, found = _started(os.getpid()), []
+        for name in os.listdir("/proc"):
+            try:
+                if name.isdigit() and int(name) != os.getpid() and _started(name) <= me:
+                    found.append(int(name))
+            except OSError:
+                pass
+        return found
+
+    OTHERS = _older_than_me()
 
     def _errno(call):
         try:
@@ -194,6 +211,113 @@ def test_the_sample_cannot_signal_trace_or_read_the_others(kind):
     judge_batch(kind, [Case(pytest_job(REACH_THE_OTHERS, test, id="reach-the-others"), PASSED)])
 
 
+PRLIMIT64 = {"x86_64": 302, "aarch64": 261}.get(__import__("platform").machine(), 302)
+SABOTEURS = {
+    # lower the zygote's file size limit: every later sample dies setting its own
+    "prlimit-zygote": "_prlimit(os.getppid(), 1, 1 << 20)",
+    "nice-zygote": "os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)",
+    "nice-user": "os.setpriority(os.PRIO_USER, os.getuid(), 19)",
+    "affinity-zygote": "os.sched_setaffinity(os.getppid(), {0})",
+    "sigio-zygote": "_sigio(os.getppid())",
+}
+SABOTEUR = src(
+    """
+    import ctypes, fcntl, os, signal
+
+    class _Limit(ctypes.Structure):
+        _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+
+    def _prlimit(pid, resource, value):
+        if ctypes.CDLL(None, use_errno=True).syscall(@PRLIMIT64@, pid, resource, ctypes.byref(_Limit(value, value)), None):
+            raise OSError(ctypes.get_errno(), "prlimit64")
+
+    def _sigio(pid):
+        r, w = os.pipe()
+        fcntl.fcntl(r, fcntl.F_SETOWN, pid)
+        fcntl.fcntl(r, 10, signal.SIGSTOP)  # F_SETSIG
+        fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+        os.write(w, b"x")
+
+    try:
+        ACTION
+    except OSError:
+        pass  # refused: the completion stays correct
+
+    def add(a, b):
+        return a + b
+    """,
+    PRLIMIT64=PRLIMIT64,
+)
+
+
+@pytest.mark.parametrize("saboteur", sorted(SABOTEURS))
+def test_a_correct_saboteur_changes_no_later_verdict(kind, saboteur):
+    """A correct completion that also tries to hobble the zygote (its limits, priority, CPUs, or a
+    SIGIO that stops it) passes itself, and every job after it still passes: a saboteur in GRPO
+    would otherwise keep its reward while its group-mates lose theirs."""
+    solution = SABOTEUR.replace("ACTION", SABOTEURS[saboteur])
+    judge_batch(kind, [Case(pytest_job(solution, id=f"saboteur-{saboteur}"), PASSED),
+                       control(), control("check")])
+
+
+COUNTER_READER = src(
+    """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def _inode(directory):
+        path = os.path.join(directory, "reader-probe")
+        with open(path, "w"):
+            pass
+        number = os.stat(path).st_ino
+        os.unlink(path)
+        return number
+
+    def _shm_id():
+        ident = libc.shmget(0, 1, 0o1000 | 0o600)
+        libc.shmctl(ident, 0, None)
+        return ident
+
+    READING = {"work": _inode("."), "tmp": _inode("/tmp"), "shm": _inode("/dev/shm"), "sysv": _shm_id()}
+    os.write(1, ("READING=" + repr(READING) + ";").encode())
+
+    def add(a, b):
+        return a + b
+    """
+)
+COUNTER_WRITER = src(
+    """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    for directory in (".", "/tmp", "/dev/shm"):
+        for n in range(3):  # within a job's block: the server takes the rest
+            path = os.path.join(directory, f"writer-{n}")
+            open(path, "w").close()
+            os.unlink(path)
+    for _ in range(2):
+        libc.shmctl(libc.shmget(0, 1, 0o1000 | 0o600), 0, None)
+
+    def add(a, b):
+        return a + b
+    """
+)
+
+
+def _readings(kind: str, middle: str, tag: str) -> dict:
+    verdicts = run_jobs(kind, [pytest_job(COUNTER_READER, id=f"{tag}-fresh"), pytest_job(middle, id=f"{tag}-middle"),
+                               pytest_job(COUNTER_READER, id=f"{tag}-after")])
+    assert all(v.status is Status.PASSED for v in verdicts), [v.reason for v in verdicts]
+    return eval(verdicts[2].output.split("READING=")[1].split(";")[0])  # noqa: S307 - our own reader's dict
+
+
+def test_inode_and_sysv_id_counters_carry_nothing_between_jobs(kind):
+    """Files a job creates and deletes (in its directory, /tmp, /dev/shm) move the inode numbers a
+    later job's files get, and SysV objects move their ids: after each job the server takes the rest
+    of the job's block of each, so the reader's readings after a writer are those after an honest job."""
+    skip_on_local(kind, "the local executor shares the host's file systems and IPC")
+    assert _readings(kind, COUNTER_WRITER, "counters-writer") == _readings(kind, RIGHT_ADD, "counters-honest")
+
+
 SHADOW_MATH = src(
     """
     class math:  # a stand-in for the module the test uses without importing it
@@ -228,12 +352,44 @@ FUNCTION_NAMED_LIKE_A_MODULE = src(
 )
 
 
+SHADOW_MATH_FUNCTION = src(
+    """
+    def math():  # a function (its type says so) carrying the attributes the test reads
+        pass
+    math.isclose = lambda *args, **kwargs: True
+    math.pi = 3.141592653589793
+
+    def area(r):
+        return 0.0
+    """
+)
+SHADOW_NUMPY = src(
+    """
+    class _AnythingGoes:
+        def __getattr__(self, name):
+            return self if name == "testing" else (lambda *args, **kwargs: True)
+
+    np = _AnythingGoes()
+
+    def area(r):
+        return 0.0
+    """
+)
+
+
 def test_modules_the_test_does_not_import_are_the_judges(kind):
-    """A test that uses ``math.pi`` without importing ``math`` gets the real module, not a class
-    the solution exports under that name; an honest solution that imports math still passes, and
-    a solution function that happens to have a module's name is still the solution's."""
+    """A test that uses ``math.pi`` (or ``np.testing``) without importing it gets the real module,
+    not whatever the solution exports under that name (a class, a function carrying attributes, an
+    object answering every call); an honest solution that imports math still passes, and a
+    solution function that the test calls by a module's name is still the solution's."""
+    isclose_test = "def test_area():\n    assert math.isclose(area(2), math.pi * 4)\n    assert math.isclose(area(1), math.pi)\n"
+    numpy_test = "def test_area():\n    np.testing.assert_allclose(area(2), math.pi * 4)\n    assert np.isclose(area(1), 3.14159, atol=1e-4)\n"
     judge_batch(kind, [
         Case(pytest_job(SHADOW_MATH, AREA_TEST, id="shadow-math"), FAILED),
+        Case(pytest_job(SHADOW_MATH_FUNCTION, isclose_test, id="shadow-math-function"), FAILED),
+        Case(pytest_job("import math\n" + SHADOW_NUMPY, numpy_test, id="shadow-numpy"), FAILED),
+        Case(pytest_job("import math\nimport numpy as np\ndef area(r):\n    return math.pi * r * r\n", numpy_test,
+                        id="honest-numpy"), PASSED),
         Case(pytest_job(HONEST_MATH, AREA_TEST, id="honest-math"), PASSED),
         Case(pytest_job(FUNCTION_NAMED_LIKE_A_MODULE, "def test_mean():\n    assert statistics([1, 3]) == 2\n",
                         id="function-named-statistics"), PASSED),

@@ -55,6 +55,37 @@ LIAR = src(
         return Liar()
     """
 )
+#: A second liar, for what is not arithmetic: it equals, orders and hashes like anything, shows
+#: itself as "2.0", is true, and answers every method call with True.
+FLATTERER = src(
+    """
+    class Flatterer:
+        def __str__(self):
+            return "2.0"
+        __repr__ = __str__
+        def __format__(self, spec):
+            return "2.0"
+        def __eq__(self, other):
+            return True
+        def __ne__(self, other):
+            return True
+        def __lt__(self, other):
+            return True
+        __le__ = __gt__ = __ge__ = __lt__
+        def __hash__(self):
+            return hash(2.0)
+        def __bool__(self):
+            return True
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: True
+
+    def f(x):
+        if x == 3:  # a dict, as data, whose missing keys the solution's own code answers
+            import collections
+            return collections.defaultdict(lambda: "2.0")
+        return Flatterer()
+    """
+)
 HONEST = "def f(x):\n    return [1.0, 2.0] if x == 0 else 2.0\n"
 REFERENCE = HONEST  # its answers are data
 
@@ -78,6 +109,24 @@ FORMS = {
     "numpy-testing": "import numpy as np\n    np.testing.assert_array_almost_equal(f(0), [1.0, 2.0])",
     "range-over-len": "for i in range(len(f(0))):\n        assert f(0)[i] > 0",
 }
+#: Forms the flatterer is made for (``f(1)`` is 2.0, ``f(2)`` 2.0 too; a text answer, "2.0", has
+#: str methods).
+OBJECT_FORMS = {
+    "str": "assert str(f(1)) == '2.0'",
+    "f-string": "assert f'{f(1)}' == '2.0'",
+    "percent": "assert '%s' % f(1) == '2.0'",
+    "repr": "assert repr(f(1)) == '2.0'",
+    "truth": "assert f(1)",
+    "hash": "assert hash(f(1)) == hash(2.0)",
+    "handles-equal": "assert f(1) == f(2)",
+    "in-list": "assert f(1) in [f(2), 7]",
+    "set": "assert len({f(1), f(2)}) == 1",
+    "max": "assert max(f(1), f(2)) == f(2)",
+    "method": "assert str(f(1)).startswith('2') and f(1).startswith('2')",
+    "numpy-round": "import numpy as np\n    assert np.round(f(1), 2) == 2.0",
+    "numpy-all": "import numpy as np\n    assert np.all(f(1))",
+    "defaultdict": "assert f(3)['total'] == '2.0'",
+}
 
 
 def _test(body: str) -> str:
@@ -85,14 +134,15 @@ def _test(body: str) -> str:
 
 
 def _job(solution: str, form: str, *, id: str, reference: str | None = REFERENCE) -> TestJob:
-    return TestJob("pytest", solution, _test(FORMS[form]), timeout=20, id=id,
+    body = FORMS.get(form) or OBJECT_FORMS[form]
+    return TestJob("pytest", solution, _test(body), timeout=20, id=id,
                    handle_ops=None if reference is None else handle_ops_of(reference))
 
 
 def test_the_reference_decides_which_operations_a_handle_may_do():
     assert handle_ops_of(REFERENCE) == ()
     vector = "class Vector:\n    def __add__(self, other):\n        pass\n    __radd__ = __add__\n"
-    assert handle_ops_of(vector) == ("add", "radd")
+    assert handle_ops_of(vector) == ("add", "attributes", "compare", "radd", "text")
     assert set(handle_ops_of("def gen(n):\n    yield from range(n)\n")) >= {"iter", "next", "contains"}
     assert set(handle_ops_of("import itertools\ndef pairs(x):\n    return itertools.combinations(x, 2)\n")) >= {"iter"}
     # a class built on a builtin brings dunders the source does not show: all of them
@@ -112,6 +162,17 @@ def test_a_liar_object_passes_no_form_where_the_reference_answers_data(kind):
     for form in ("abs-difference", "float", "loop"):
         assert "refused" in verdicts[f"liar-{form}"].output, verdicts[f"liar-{form}"].output[-600:]
     assert verdicts["honest-abs-difference"].extra["boundary"]["handle_ops"] == "none"
+
+
+def test_a_flattering_object_passes_no_form_where_the_reference_answers_data(kind):
+    """Comparing two of the solution's objects, their truth, hash, text and methods are the
+    sample's own code: refused where the reference answers with data (it defines no class)."""
+    honest = "def f(x):\n    return '2.0'\n"  # its answers are text, so str methods are data methods
+    cases = []
+    for form in OBJECT_FORMS:
+        cases.append(Case(_job(FLATTERER, form, id=f"flatterer-{form}", reference=honest), FAILED))
+    cases.append(Case(_job(honest, "method", id="honest-method", reference=honest), PASSED))
+    judge_batch(kind, cases, controls=False)
 
 
 def test_without_a_reference_handle_operations_are_allowed_and_counted(kind):
