@@ -3,7 +3,7 @@ US$ per role (guide, core, strong) next to Inspect's own score summary (and, wit
 reducers, the scores under each reducer's name), writes a memory run's memory next to its log,
 and warns at the start of one when a paid model has no price (its cost would otherwise read as
 unknown only at the end).
-Registered through gcop's ``inspect_ai`` entry point; tasks that are not gcop's are left alone."""
+Registered through gcop's ``inspect_ai`` entry point; tasks gcop runs no part of are left alone."""
 
 from __future__ import annotations
 
@@ -44,14 +44,23 @@ def write_memory_file(log: Any) -> str | None:
     return path
 
 
-@hooks(name="gcop_costs", description="prints tokens and $ per role after each gcop task")
+def runs_gcop(spec: Any, plan: Any = None) -> bool:
+    """A gcop task, or another task run with one of gcop's solvers (``--solver gcop/guided``, or
+    wrapped in Python or by ``gcop/wrap``)."""
+    if "benchmark" in (spec.metadata or {}) or str(getattr(spec, "solver", None) or "").startswith("gcop/"):
+        return True
+    steps = getattr(plan, "steps", None) or []
+    return any(str(getattr(step, "solver", "")).startswith("gcop/") for step in steps)
+
+
+@hooks(name="gcop_costs", description="prints tokens and $ per role after each task that runs gcop")
 class RoleCosts(Hooks):
     def __init__(self) -> None:
         self._tables: dict[str, list[str]] = {}
 
     async def on_task_start(self, data: TaskStart) -> None:
         spec = data.spec
-        if "benchmark" not in (spec.metadata or {}):
+        if not runs_gcop(spec):
             return
         from gcop.costs import model_kind, price_for
 
@@ -69,8 +78,8 @@ class RoleCosts(Hooks):
         metadata = log.eval.metadata or {}
         if "memory" in metadata and log.location:
             write_memory_file(log)
-        # not a gcop task; or a grid row, whose table `gcop grid` prints itself, under the row's name
-        if "benchmark" not in metadata or "gcop_grid" in metadata or log.stats is None:
+        # gcop runs no part of it; or a grid row, whose table `gcop grid` prints itself, under the row's name
+        if not runs_gcop(log.eval, log.plan) or "gcop_grid" in metadata or log.stats is None:
             return
         from gcop.costs import format_role_table, role_rows
 

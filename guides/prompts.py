@@ -75,8 +75,11 @@ GUIDE_USER_TEMPLATES: dict[str, str] = {
 }
 
 
-def guide_messages(domain: Domain, problem_text: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> list[ChatMessage]:
-    """The guide's input for one problem: its system prompt and the problem."""
+def guide_messages(domain: Domain, problem_text: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
+                   system_prompt: str | None = None) -> list[ChatMessage]:
+    """The guide's input for one problem: its system prompt and the problem. ``system_prompt``
+    replaces the domain's system prompt (another domain's rules); the answer format is appended
+    unless it asks for a ``<strategy>`` block itself."""
     if domain not in GUIDE_SYSTEM_TEMPLATES:
         raise ValueError(f"domain must be one of {sorted(GUIDE_SYSTEM_TEMPLATES)}, got {domain!r}")
     if max_strategy_tokens <= 0:
@@ -84,7 +87,10 @@ def guide_messages(domain: Domain, problem_text: str, max_strategy_tokens: int =
     budget = str(max_strategy_tokens)
     # str.replace, not str.format: the problem text may contain braces (code, LaTeX); the problem
     # goes in last so that nothing in it is substituted.
-    system = GUIDE_SYSTEM_TEMPLATES[domain].replace("{max_strategy_tokens}", budget)
+    template = GUIDE_SYSTEM_TEMPLATES[domain]
+    if system_prompt is not None:
+        template = system_prompt if "<strategy>" in system_prompt else system_prompt.rstrip() + "\n\n" + _FORMAT
+    system = template.replace("{max_strategy_tokens}", budget)
     user = GUIDE_USER_TEMPLATES[domain].replace("{max_strategy_tokens}", budget)
     user = user.replace("{problem}", problem_text.strip())
     return [ChatMessageSystem(content=system), ChatMessageUser(content=user)]

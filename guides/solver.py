@@ -113,6 +113,7 @@ def guide_step(
     count_tokens: Callable[[str], int] | None = None,
     config: GenerateConfig | None = None,
     max_tokens: int | None = None,
+    system_prompt: str | None = None,
 ) -> Solver:
     """Ask the ``role`` model for a strategy and store it in ``state.metadata["guide"]``.
 
@@ -128,6 +129,8 @@ def guide_step(
       config: generation config for the guide call (merged over the role's own).
       max_tokens: the guide call's output cap (default :func:`guide_max_tokens`: a think budget
         plus ``max_strategy_tokens``); a ``max_tokens`` in ``config`` wins.
+      system_prompt: the guide's system prompt instead of the domain's (see
+        :func:`~guides.prompts.guide_messages`); recorded as ``prompt_version`` "custom".
 
     The stored dict has ``raw``, ``reasoning``, ``strategy``, ``valid``, ``reason``,
     ``strategy_tokens`` (see :class:`~guides.strategy.ParsedStrategy`), ``input_tokens`` and
@@ -153,7 +156,8 @@ def guide_step(
         model = get_model(role=role, required=True)
         check_not_retired(str(model))  # before the first call, with the replacement named
         problem_text = problem(state) if problem is not None else state.input_text
-        output = await model.generate(guide_messages(domain, problem_text, max_strategy_tokens), config=call_config)
+        messages = guide_messages(domain, problem_text, max_strategy_tokens, system_prompt=system_prompt)
+        output = await model.generate(messages, config=call_config)
         if count_tokens is not None:
             counter, counted_with = count_tokens, "the caller's counter"
         else:
@@ -173,7 +177,7 @@ def guide_step(
             "max_tokens": call_config.max_tokens,
             "token_counter": counted_with,
             "model": str(model),
-            "prompt_version": GUIDE_PROMPT_VERSION,
+            "prompt_version": GUIDE_PROMPT_VERSION if system_prompt is None else "custom",
         }
         return state
 
