@@ -87,6 +87,26 @@ def test_a_user_task_wrapped_in_the_guide_step_scores_with_its_own_scorer(tmp_pa
     assert "cost by role" in capsys.readouterr().err  # the end-of-run table, on a task gcop did not write
 
 
+def test_a_guide_prompt_for_another_domain_replaces_gcops(tmp_path):
+    """``guide_prompt`` (a file or the text) is the guide's system prompt, its budget filled in
+    and gcop's answer format appended; the record says the prompt was custom."""
+    seen = []
+
+    def reply(messages, tools, tool_choice, config):
+        seen.append(messages[0].text)
+        return mock_output("<strategy>1. Balance the equation.</strategy>")
+
+    prompt = tmp_path / "chemistry.txt"
+    prompt.write_text("You plan chemistry tasks in at most {max_strategy_tokens} tokens.")
+    core, _ = answering_core()
+    [log] = eval(wrap_task(user_task(), "guided", guide_prompt=str(prompt), max_strategy_tokens=77), model=core,
+                 model_roles={"guide": get_model("mockllm/model", custom_outputs=reply)}, display="none",
+                 log_dir=str(tmp_path))
+    assert len(seen) == 3
+    assert all(text.startswith("You plan chemistry tasks in at most 77 tokens.") and "<strategy>" in text for text in seen)
+    assert all(s.metadata["guide"]["prompt_version"] == "custom" for s in log.samples)
+
+
 def test_an_invalid_strategy_scores_zero_when_asked(tmp_path):
     core, prompts = answering_core()
     silent = get_model("mockllm/model", custom_outputs=lambda *a: mock_output("no strategy here"))
