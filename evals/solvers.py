@@ -38,6 +38,21 @@ def _price_guide() -> None:
         pass
 
 
+def skip_core(state: TaskState) -> TaskState:
+    """An invalid strategy under ``on_invalid=score_zero``: no core call, an empty answer."""
+    state.metadata["core_skipped"] = True
+    state.output = ModelOutput.from_content(model="none", content="")
+    state.completed = True
+    return state
+
+
+def record_core_usage(state: TaskState, core: str) -> None:
+    """The core's usage, kept per sample: Inspect's model_usage merges a guide and a core that are
+    the same model, and role_usage has no entry for the main model."""
+    usage = state.output.usage if state.output and state.output.choices else None
+    state.metadata["core"] = {"model": core, **(usage_fields(usage) if usage is not None else {})}
+
+
 def _problem_text(state: TaskState) -> str:
     return str(state.metadata.get("problem_text") or state.input_text)
 
@@ -116,10 +131,7 @@ def guide_core(
             else:
                 guide["leaked"] = None
                 if on_invalid == "score_zero":
-                    state.metadata["core_skipped"] = True
-                    state.output = ModelOutput.from_content(model="none", content="")
-                    state.completed = True
-                    return state
+                    return skip_core(state)
         elif chosen == "icl":
             assert retriever is not None
             picked = retriever().nearest(problem, icl_k, exclude_ids=[str(state.sample_id)])
@@ -136,10 +148,7 @@ def guide_core(
             return await run_cascade(state, benchmark, cascade, problem, memory=memory if chosen == "memory" else None,
                                      strong_calls=warm_calls)
         state = await generate(state)
-        # The core's usage, kept per sample: Inspect's model_usage merges a guide and a core that are
-        # the same model, and role_usage has no entry for the main model.
-        usage = state.output.usage if state.output and state.output.choices else None
-        state.metadata["core"] = {"model": core, **(usage_fields(usage) if usage is not None else {})}
+        record_core_usage(state, core)
         return state
 
     return solve

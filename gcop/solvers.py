@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai import Task, task, task_with
-from inspect_ai.model import ChatMessageUser, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, chain, generate, solver
 
 from evals.extraction import extract_code
 from evals.icl import Retriever
-from gcop.costs import usage_fields
+from evals.solvers import record_core_usage, skip_core
 from guides.leaks import math_leak
 from guides.solver import GUIDE_METADATA_KEY, guide_step
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -170,10 +170,7 @@ def guided(
         else:
             guide["leaked"] = None
             if on_invalid == "score_zero":
-                state.metadata["core_skipped"] = True
-                state.output = ModelOutput.from_content(model="none", content="")
-                state.completed = True
-                return state
+                return skip_core(state)
         return await _with_core_usage(inner, state, _checked(generate, "gcop/guided"))
 
     return solve
@@ -181,8 +178,7 @@ def guided(
 
 async def _with_core_usage(inner: Solver, state: TaskState, generate: Generate) -> TaskState:
     state = await inner(state, generate)
-    usage = state.output.usage if state.output and state.output.choices else None
-    state.metadata["core"] = {"model": str(get_model()), **(usage_fields(usage) if usage is not None else {})}
+    record_core_usage(state, str(get_model()))
     return state
 
 
