@@ -60,16 +60,21 @@ class RoleCosts(Hooks):
 
     async def on_task_start(self, data: TaskStart) -> None:
         spec = data.spec
-        if not runs_gcop(spec):
+        if not runs_gcop(spec, data.plan):
             return
-        from gcop.costs import model_kind, price_for
+        from gcop.costs import apply_prices, model_kind, price_for, price_if_self_hosted
 
         models = {"core": str(spec.model)}
         for role, config in (spec.model_roles or {}).items():
             if not isinstance(config, list):
                 models[role] = str(config.model)
+        # gcop's tasks price their models when built; a task gcop did not write is priced here,
+        # before its first call, the same way: list prices (results/prices.yaml), the self-hosted rate
+        apply_prices()
         for role, model in models.items():
-            if model_kind(model) == "remote" and price_for(model) is None:
+            if model_kind(model) == "self-hosted":
+                price_if_self_hosted(model)
+            elif model_kind(model) == "remote" and price_for(model) is None:
                 print(f"gcop: WARNING: the {role} model {model} has no price in results/prices.yaml: its cost "
                       "will read as unknown (never $0); add its list price there", file=sys.stderr)
 

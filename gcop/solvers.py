@@ -43,7 +43,7 @@ from guides.leaks import math_leak
 from guides.solver import GUIDE_METADATA_KEY, guide_step
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-__all__ = ["UnsupportedTaskError", "cascade", "guided", "icl", "wrap", "wrap_task"]
+__all__ = ["UnsupportedTaskError", "cascade", "guide_prompt_version", "guided", "icl", "load_task", "wrap", "wrap_task"]
 
 DOMAINS = ("auto", "math", "code")
 ON_INVALID = ("run_core_without", "score_zero")
@@ -192,6 +192,13 @@ def _read_prompt(value: str | None) -> str | None:
     except OSError:
         pass
     return value
+
+
+def guide_prompt_version(guide_prompt: str | None = None) -> str:
+    """The version ``gcop/guided`` records for its ``guide_prompt`` option (a file or the text)."""
+    from guides.prompts import prompt_version
+
+    return prompt_version(_read_prompt(guide_prompt))
 
 
 def _load_examples(path: str, input_field: str, target_field: str) -> tuple[list[str], list[str], list[str]]:
@@ -349,15 +356,26 @@ def wrap(task: str, recipe: str = "guided", task_args: str = "{}", options: str 
     """``inspect eval gcop/wrap -T task=inspect_evals/gsm8k -T recipe=guided``: the named task
     (``task_args``: its -T options, as JSON) with its own solver inside gcop's ``recipe`` solver
     (``options``: the solver's, as JSON)."""
-    from inspect_ai._eval.loader import load_tasks  # registry names and file@task specs alike
-
     try:
         inner_args = json.loads(task_args) if isinstance(task_args, str) else dict(task_args)
         recipe_options = json.loads(options) if isinstance(options, str) else dict(options)
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"-T task_args and -T options must be JSON objects: {exc}") from None
-    found = load_tasks([task], inner_args)
-    if len(found) != 1:
-        raise ValueError(f"-T task={task!r} names {len(found)} tasks; name one")
-    return wrap_task(found[0], recipe, **recipe_options)
+    return wrap_task(load_task(task, inner_args), recipe, **recipe_options)
+
+
+def load_task(name: str, task_args: dict[str, Any] | None = None) -> Task:
+    """A new instance of the task ``name`` (a registry name such as ``inspect_evals/gsm8k``, or
+    ``file.py@task``) built with ``task_args``, the way ``inspect eval NAME -T ...`` builds it."""
+    # Inspect's own loader: registry names, packages' entry points and file@task specs alike.
+    # Private (inspect_ai exports no loader); if it moves, this is the one place to change.
+    from inspect_ai._eval.loader import load_tasks
+
+    found = load_tasks([name], dict(task_args or {}))
+    if not found:
+        raise ValueError(f"no task named {name!r}: give a registry name (e.g. inspect_evals/gsm8k, its package "
+                         "installed) or FILE.py@TASK")
+    if len(found) > 1:
+        raise ValueError(f"{name!r} names {len(found)} tasks; name one (FILE.py@TASK)")
+    return found[0]
 

@@ -16,9 +16,21 @@ from typing import Literal
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
-__all__ = ["GUIDE_PROMPT_VERSION", "GUIDE_SYSTEM_TEMPLATES", "GUIDE_USER_TEMPLATES", "guide_messages"]
+__all__ = ["GUIDE_PROMPT_VERSION", "GUIDE_SYSTEM_TEMPLATES", "GUIDE_USER_TEMPLATES", "guide_messages",
+           "prompt_version"]
 
 GUIDE_PROMPT_VERSION = "guide-v1"
+
+
+def prompt_version(system_prompt: str | None = None) -> str:
+    """The version a guide prompt is recorded under: gcop's (:data:`GUIDE_PROMPT_VERSION`), or
+    ``custom-`` and a hash of an override's text, so that runs with different overrides are never
+    taken for one variant."""
+    if system_prompt is None:
+        return GUIDE_PROMPT_VERSION
+    import hashlib
+
+    return "custom-" + hashlib.sha256(system_prompt.encode()).hexdigest()[:8]
 
 Domain = Literal["math", "code"]
 

@@ -24,7 +24,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from gcop.lifecycle import check_not_retired
 
-from .prompts import GUIDE_PROMPT_VERSION, guide_messages
+from .prompts import guide_messages, prompt_version
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
 
 __all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
@@ -130,7 +130,7 @@ def guide_step(
       max_tokens: the guide call's output cap (default :func:`guide_max_tokens`: a think budget
         plus ``max_strategy_tokens``); a ``max_tokens`` in ``config`` wins.
       system_prompt: the guide's system prompt instead of the domain's (see
-        :func:`~guides.prompts.guide_messages`); recorded as ``prompt_version`` "custom".
+        :func:`~guides.prompts.guide_messages`); recorded as ``prompt_version`` ``custom-<hash of the text>``.
 
     The stored dict has ``raw``, ``reasoning``, ``strategy``, ``valid``, ``reason``,
     ``strategy_tokens`` (see :class:`~guides.strategy.ParsedStrategy`), ``input_tokens`` and
@@ -177,7 +177,7 @@ def guide_step(
             "max_tokens": call_config.max_tokens,
             "token_counter": counted_with,
             "model": str(model),
-            "prompt_version": GUIDE_PROMPT_VERSION if system_prompt is None else "custom",
+            "prompt_version": prompt_version(system_prompt),
         }
         return state
 

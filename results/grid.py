@@ -18,6 +18,15 @@ Rows (recipes):
 ``--cascade-threshold`` (repeatable) sweeps the threshold: each value is its own row (its own,
 measured run), and the leaderboard joins a cascade's rows into a curve on the accuracy-cost plot.
 
+A task gcop did not write (``--task inspect_evals/mbpp``, or ``FILE.py@TASK``) gets the same rows
+from gcop's drop-in solvers (:mod:`gcop.solvers`) wrapped around the task's own solver chain, its
+scorer scoring: ``core`` is the task as it is, ``icl`` its ``gcop/icl`` (examples from a file
+the user names), ``guided`` its ``gcop/guided``, ``cascade`` its ``gcop/cascade`` (the agreement
+rule). Guided cascades and memory rows are gcop's benchmarks' alone (they need gcop's own
+answer extraction and strategy memory). The grid metadata of such rows also carries what gcop's
+tasks put in theirs: a fingerprint of the task's dataset, its version and scorer, the guide
+prompt's version, so that the leaderboard groups and compares them the same way.
+
 Each row is a task built by the benchmark's task function and adapted with
 :func:`inspect_ai.task_with` (its own model, model roles and metadata). The row's recipe, guide
 name and the grid's settings are written to the task metadata under ``gcop_grid``, so they are
@@ -139,6 +148,8 @@ class CascadePlan:
     k: int | None = None
     memory: bool = False
     plain: bool = True
+    #: a guided cascade row for each guided row (gcop's benchmarks only)
+    guided: bool = True
 
     def rows(self, core: Any, guided: Sequence[GridRow]) -> list[GridRow]:
         if _model_name(self.strong) == _model_name(core):
@@ -151,12 +162,124 @@ class CascadePlan:
                        **({"cascade_k": self.k} if self.k is not None else {})}
             if self.plain:
                 rows.append(GridRow("cascade", core, mode="cascade", strong=self.strong, options=options))
-            for row in guided:
+            for row in guided if self.guided else ():
                 rows.append(GridRow("guided-cascade", core, guide=row.guide, guide_model=row.guide_model,
                                     mode="guided_cascade", strong=self.strong, options=options))
             if self.memory:
                 rows.append(GridRow("memory", core, mode="memory", strong=self.strong, options=options))
         return rows
+
+
+def is_gcop_benchmark(name: str) -> bool:
+    """A benchmark gcop wrote (``gsm8k``, ...), as against a task named for ``--task``."""
+    from evals.benchmarks import benchmark_names
+
+    return name in benchmark_names()
+
+
+@dataclass(frozen=True)
+class ForeignOptions:
+    """How gcop's recipes run on a task gcop did not write (``gcop grid --task``)."""
+
+    #: options of ``gcop/guided`` for the guided rows (domain, max_strategy_tokens, on_invalid, guide_prompt, ...)
+    guided: Mapping[str, Any] = field(default_factory=dict)
+    #: the ICL row's examples (the task's train split as JSONL or CSV) and how to read them
+    icl_examples: str | None = None
+    icl_k: int = 3
+    icl_input_field: str = "input"
+    icl_target_field: str = "target"
+
+    def check(self, icl: bool = False) -> None:
+        """Build the solvers once, so that a misspelt or bad option fails before any row runs."""
+        from gcop.solvers import guided
+        from gcop.solvers import icl as icl_solver
+
+        try:
+            guided(**dict(self.guided))
+            if icl and self.icl_examples:
+                icl_solver(examples=self.icl_examples, k=self.icl_k, input_field=self.icl_input_field,
+                           target_field=self.icl_target_field)
+        except (TypeError, ValueError, OSError) as exc:
+            message = str(exc).replace("guided()", "-S: gcop/guided").replace("-S examples", "--icl-examples")
+            raise GridConfigError(" ".join(message.split())) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"guided": {k: self.guided[k] for k in sorted(self.guided)}, "icl_examples": self.icl_examples,
+                "icl_k": self.icl_k, "icl_input_field": self.icl_input_field, "icl_target_field": self.icl_target_field}
+
+
+#: rows a task gcop did not write can have (see the module doc)
+FOREIGN_MODES = ("core", "icl", "guided", "cascade")
+
+
+def _foreign_row_task(name: str, row: GridRow, task_args: Mapping[str, Any], options: ForeignOptions) -> Any:
+    """A new instance of the task with its own solver inside the row's gcop solver."""
+    from gcop.solvers import load_task, wrap_task
+
+    if row.mode not in FOREIGN_MODES:
+        raise GridConfigError(f"the {row.recipe} rows are for gcop's own benchmarks; on --task {name} the grid has "
+                              f"{', '.join(FOREIGN_MODES)} rows")
+    try:
+        task = load_task(name, dict(task_args))
+    except Exception as exc:  # noqa: BLE001 - a task that cannot be built is the user's to fix: say why
+        raise GridConfigError(f"--task {name}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+    try:
+        if row.mode == "guided":
+            return wrap_task(task, "guided", **dict(options.guided))
+        if row.mode == "icl":
+            if not options.icl_examples:
+                raise GridConfigError(f"--icl on --task {name} needs --icl-examples FILE (solved examples of the task, "
+                                      "e.g. its train split, as JSONL or CSV)")
+            return wrap_task(task, "icl", examples=options.icl_examples, k=options.icl_k,
+                             input_field=options.icl_input_field, target_field=options.icl_target_field)
+        if row.mode == "cascade":
+            if row.options.get("cascade_rule", "agreement") != "agreement":
+                raise GridConfigError(f"--cascade-rule {row.options['cascade_rule']} is for gcop's code benchmarks; "
+                                      f"--task {name} takes the agreement rule")
+            return wrap_task(task, "cascade", k=row.options.get("cascade_k") or 3,
+                             threshold=row.options.get("cascade_threshold", 1.0))
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        if isinstance(exc, GridConfigError):
+            raise
+        raise GridConfigError(f"{row.recipe} row of --task {name}: {exc}") from None
+    return task
+
+
+def dataset_fingerprint(task: Any) -> str:
+    """What identifies the data a task ran on: a hash of every sample's id, input and target
+    (twelve hex digits), so that rows made from other data are never compared."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for sample in task.dataset:
+        text = sample.input if isinstance(sample.input, str) else [m.model_dump(exclude={"id"}) for m in sample.input]
+        digest.update(json.dumps([sample.id, text, sample.target], default=str, sort_keys=True).encode())
+    return f"sha256:{digest.hexdigest()[:12]}"
+
+
+def _scorer_names(task: Any) -> str:
+    from inspect_ai._util.registry import registry_unqualified_name
+
+    names = []
+    for scorer in task.scorer or []:
+        try:
+            names.append(registry_unqualified_name(scorer))
+        except Exception:  # noqa: BLE001 - an unregistered scorer still has a Python name
+            names.append(getattr(scorer, "__name__", type(scorer).__name__))
+    return ", ".join(names) or "none"
+
+
+def _foreign_metadata(name: str, task: Any, options: ForeignOptions) -> dict[str, Any]:
+    """For a foreign task's rows, what gcop's tasks write in their metadata (see the module doc)."""
+    from gcop.solvers import guide_prompt_version
+
+    return {
+        "task": name,
+        "data_revision": dataset_fingerprint(task),
+        "core_prompt_version": f"{name} v{task.version}, scorer {_scorer_names(task)}",
+        "guide_prompt_version": guide_prompt_version(options.guided.get("guide_prompt")),
+    }
 
 
 def _task_function(benchmark: str) -> Any:
@@ -168,10 +291,14 @@ def _task_function(benchmark: str) -> Any:
         raise GridConfigError(str(exc)) from None
 
 
-def grid_settings(benchmark: str, task_args: Mapping[str, Any], limit: int | None, epochs: int | None) -> dict[str, Any]:
+def grid_settings(benchmark: str, task_args: Mapping[str, Any], limit: int | None, epochs: int | None,
+                  foreign: ForeignOptions | None = None) -> dict[str, Any]:
     """What must be equal for a re-run to resume a log folder (eval_set does not check these)."""
-    return {"benchmark": benchmark, "task_args": {k: task_args[k] for k in sorted(task_args)},
-            "limit": limit, "epochs": epochs or 1}
+    settings = {"benchmark": benchmark, "task_args": {k: task_args[k] for k in sorted(task_args)},
+                "limit": limit, "epochs": epochs or 1}
+    if foreign is not None:
+        settings["recipe_options"] = foreign.as_dict()
+    return settings
 
 
 def build_tasks(
@@ -181,21 +308,39 @@ def build_tasks(
     task_args: Mapping[str, Any] | None = None,
     limit: int | None = None,
     epochs: int | None = None,
+    foreign: ForeignOptions | None = None,
 ) -> list[Any]:
-    """One Inspect task per row, with its model, guide role and ``gcop_grid`` metadata."""
+    """One Inspect task per row, with its model, guide role and ``gcop_grid`` metadata.
+    ``benchmark`` is one of gcop's, or a task gcop did not write (see the module doc), whose
+    recipes ``foreign`` configures."""
     from inspect_ai import task_with
 
     task_args = dict(task_args or {})
-    if "mode" in task_args:
-        raise GridConfigError("-T mode is set by each row of the grid; leave it out")
-    for key in ("cascade_rule", "cascade_k", "cascade_threshold"):
-        if key in task_args and any(row.options for row in rows):
-            raise GridConfigError(f"-T {key} is set by the cascade rows (--cascade-rule, --cascade-k, --cascade-threshold)")
-    fn = _task_function(benchmark)
-    settings = grid_settings(benchmark, task_args, limit, epochs)
+    gcop_benchmark = is_gcop_benchmark(benchmark)
+    if gcop_benchmark:
+        if "mode" in task_args:
+            raise GridConfigError("-T mode is set by each row of the grid; leave it out")
+        for key in ("cascade_rule", "cascade_k", "cascade_threshold"):
+            if key in task_args and any(row.options for row in rows):
+                raise GridConfigError(f"-T {key} is set by the cascade rows (--cascade-rule, --cascade-k, --cascade-threshold)")
+        fn = _task_function(benchmark)
+    else:
+        foreign = foreign or ForeignOptions()
+    settings = grid_settings(benchmark, task_args, limit, epochs, None if gcop_benchmark else foreign)
     tasks = []
+    foreign_meta: dict[str, Any] | None = None
     for row in rows:
-        task = fn(mode=row.mode, **task_args, **row.options)
+        extra: dict[str, Any] = {}
+        if gcop_benchmark:
+            task = fn(mode=row.mode, **task_args, **row.options)
+        else:
+            assert foreign is not None
+            task = _foreign_row_task(benchmark, row, task_args, foreign)
+            foreign_meta = foreign_meta or _foreign_metadata(benchmark, task, foreign)
+            extra = {**foreign_meta, "mode": row.mode}
+            if row.mode == "cascade":
+                extra["cascade"] = {"rule": "agreement", "k": row.options.get("cascade_k") or 3,
+                                    "threshold": row.options.get("cascade_threshold", 1.0)}
         meta = dict(task.metadata or {})
         meta[GRID_METADATA_KEY] = {
             "version": GRID_VERSION,
@@ -206,6 +351,7 @@ def build_tasks(
             "row": row.name,
             "strong": _model_name(row.strong) or None,
             **settings,
+            **extra,
         }
         roles = {"guide": row.guide_model} if row.guide_model is not None else {}
         if row.strong is not None:
@@ -276,35 +422,65 @@ def run_grid(
     core_args: Mapping[str, Any] | None = None,
     guide_args: Mapping[str, Any] | None = None,
     cascade: CascadePlan | None = None,
+    foreign: ForeignOptions | None = None,
     **eval_set_kwargs: Any,
 ) -> GridResult:
-    """Run (or resume) the grid. ``core``, reference cores and guides are model names or Inspect
-    ``Model`` objects; ``core_args`` / ``guide_args`` are model arguments (``-M``) for the core and
-    for every guide given by name. Other keyword arguments go to ``eval_set`` (``display``,
-    ``retry_attempts``, ``max_tasks``, ``max_samples``, ...)."""
+    """Run (or resume) the grid. ``benchmark`` is one of gcop's benchmarks or, with ``foreign``
+    (its recipes' options), a task gcop did not write. ``core``, reference cores and guides are
+    model names or Inspect ``Model`` objects; ``core_args`` / ``guide_args`` are model arguments
+    (``-M``) for the core and for every guide given by name. Other keyword arguments go to
+    ``eval_set`` (``display``, ``retry_attempts``, ``max_tasks``, ``max_samples``, ...)."""
     from inspect_ai import eval_set
     from inspect_ai.model import get_model
 
     from evals.benchmarks import benchmark_names
 
-    if benchmark not in benchmark_names():
-        raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(benchmark_names())}")
+    if foreign is None and not is_gcop_benchmark(benchmark):
+        raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(benchmark_names())} "
+                              "(a task gcop did not write: --task)")
+    if foreign is not None:
+        if is_gcop_benchmark(benchmark):
+            raise GridConfigError(f"{benchmark} is gcop's own benchmark: --benchmark {benchmark}")
+        cascade = foreign_cascade(cascade, benchmark)
+        foreign.check(icl=icl)
     if core_args and isinstance(core, str):
         core = get_model(core, memoize=False, **dict(core_args))
     pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
     if guide_args:
         pairs = [(n, get_model(m, memoize=False, **dict(guide_args)) if isinstance(m, str) else m) for n, m in pairs]
     rows = plan_rows(core, icl=icl, reference_cores=reference_cores, guides=pairs, cascade=cascade)
-    log_dir = log_dir or os.path.join("logs", f"grid-{benchmark}")
+    log_dir = log_dir or default_log_dir(benchmark)
     task_args = dict(task_args or {})
-    check_log_dir(log_dir, grid_settings(benchmark, task_args, limit, epochs))
-    tasks = build_tasks(benchmark, rows, task_args=task_args, limit=limit, epochs=epochs)
+    check_log_dir(log_dir, grid_settings(benchmark, task_args, limit, epochs, foreign))
+    tasks = build_tasks(benchmark, rows, task_args=task_args, limit=limit, epochs=epochs, foreign=foreign)
     success, logs = eval_set(
         tasks, log_dir=log_dir, limit=limit, epochs=epochs,
         tags=["gcop-grid", benchmark], metadata=None, **eval_set_kwargs,
     )
     _restore_memory_files(logs)
     return GridResult(success=bool(success), rows=rows, logs=list(logs), tasks=tasks)
+
+
+def foreign_cascade(cascade: CascadePlan | None, task: str) -> CascadePlan | None:
+    """The cascade rows a task gcop did not write can have: the core's own cascade (agreement)."""
+    if cascade is None:
+        return None
+    if cascade.memory:
+        raise GridConfigError(f"--memory (Inter-Cascade) is for gcop's own benchmarks, not --task {task}")
+    if cascade.rule != "agreement":
+        raise GridConfigError(f"--cascade-rule {cascade.rule} is for gcop's code benchmarks; --task {task} takes "
+                              "the agreement rule")
+    from dataclasses import replace
+
+    return replace(cascade, guided=False)
+
+
+def default_log_dir(benchmark: str) -> str:
+    """``logs/grid-NAME``, the task's name made a folder name (``inspect_evals/mbpp`` -> ``inspect_evals-mbpp``)."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(benchmark) if ".py@" in benchmark else benchmark)
+    return os.path.join("logs", f"grid-{name.strip('-') or 'task'}")
 
 
 def _restore_memory_files(logs: Sequence[Any]) -> None:
@@ -345,10 +521,13 @@ def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
     from guides.prompts import guide_messages
     from guides.strategy import approx_token_count
 
-    domain = get_benchmark(benchmark).domain
+    domain = get_benchmark(benchmark).domain if is_gcop_benchmark(benchmark) else None
     sizes = []
     for sample in dataset:
         text = sample.input if isinstance(sample.input, str) else " ".join(m.text for m in sample.input)
+        if domain is None:  # a task gcop did not write: its input is what scales (its template is fixed)
+            sizes.append(approx_token_count(text))
+            continue
         messages = guide_messages(domain, text) if role == "guide" else core_messages(domain, text)  # type: ignore[arg-type]
         sizes.append(approx_token_count("\n".join(m.text for m in messages)))
     return sizes

@@ -16,6 +16,10 @@ Definitions used everywhere:
 * **recipe / guide**: from the ``gcop_grid`` task metadata written by ``gcop grid`` when
   present; otherwise inferred (``mode`` of the task or its samples; the guide is the model bound
   to the ``guide`` role).
+* **tasks gcop did not write** are read when ``gcop grid --task`` made the log (its metadata
+  names the task, its data fingerprint and scorer) or when one of gcop's drop-in solvers
+  (``gcop/guided``, ``gcop/icl``, ``gcop/cascade``) ran in it; the task's name stands for the
+  benchmark, its (first) scorer decides what is correct.
 """
 
 from __future__ import annotations
@@ -144,14 +148,62 @@ def _batch_priced(log: EvalLog) -> dict[str, float]:
     return found
 
 
+#: gcop's drop-in solvers (gcop.solvers) and the mode each gives a run
+GCOP_SOLVERS = {"gcop/guided": "guided", "gcop/icl": "icl", "gcop/cascade": "cascade"}
+
+
+def _gcop_solver_mode(log: EvalLog) -> str | None:
+    """The mode of a run of a task gcop did not write where one of gcop's solvers ran (the
+    ``--solver`` given, or a step of its plan), else None."""
+    names = [log.eval.solver or ""] + [step.solver for step in (log.plan.steps if log.plan else [])]
+    for name in names:
+        if name in GCOP_SOLVERS:
+            return GCOP_SOLVERS[name]
+    return None
+
+
+def _foreign_fields(log: EvalLog, mode: str) -> dict[str, Any]:
+    """What a log of a task gcop did not write, run outside the grid, is identified by: the task
+    (and its version and scorer) for the prompt, the dataset's name for the data."""
+    from guides.prompts import prompt_version
+
+    dataset = log.eval.dataset
+    scorer = (log.results.scores[0].scorer if log.results and log.results.scores else None) or "unknown"
+    params: dict[str, Any] = {}
+    for step in log.plan.steps if log.plan else []:
+        if step.solver in GCOP_SOLVERS:
+            params = dict(step.params_passed or step.params or {})
+    guide_prompt = params.get("guide_prompt")
+    if isinstance(guide_prompt, str):
+        from gcop.solvers import guide_prompt_version
+
+        guide_version = guide_prompt_version(guide_prompt)
+    else:
+        guide_version = prompt_version()
+    cascade = ({"rule": "agreement", "k": params.get("k", 3), "threshold": params.get("threshold", 1.0)}
+               if mode == "cascade" else {})
+    return {"benchmark": log.eval.task, "mode": mode,
+            "data_revision": f"{dataset.name or dataset.location or 'unnamed dataset'}",
+            "core_prompt_version": f"{log.eval.task} v{log.eval.task_version}, scorer {scorer}",
+            "guide_prompt_version": guide_version, **({"cascade": cascade} if cascade else {})}
+
+
 def run_info(log: EvalLog) -> RunInfo:
     """The row identity of a gcop log (header only is enough). Raises :class:`LogError` for a
-    log that no gcop task wrote."""
+    log that neither a gcop task, ``gcop grid`` nor a gcop solver made."""
     meta = dict(log.eval.metadata or {})
-    benchmark = meta.get("benchmark")
-    if not benchmark:
-        raise LogError(f"{local_path(log.location)}: not a gcop task log (no 'benchmark' in the task metadata)")
     grid = dict(meta.get(GRID_METADATA_KEY) or {})
+    if not meta.get("benchmark"):
+        if grid.get("task"):  # gcop grid --task: its metadata holds what gcop's tasks write
+            meta.update({k: grid[k] for k in ("data_revision", "core_prompt_version", "guide_prompt_version", "mode",
+                                              "cascade") if k in grid})
+            meta["benchmark"] = grid["task"]
+        elif (solver_mode := _gcop_solver_mode(log)) is not None:
+            meta.update(_foreign_fields(log, solver_mode))
+        else:
+            raise LogError(f"{local_path(log.location)}: not a gcop log (no gcop task, grid or solver made it: "
+                           "run a task gcop did not write through `gcop grid --task` for its core row)")
+    benchmark = meta["benchmark"]
     guide_model = _role_model(log, "guide")
     mode = str(meta.get("mode") or "")
     if mode not in ("core", "icl", "guided", "cascade", "guided_cascade", "memory"):
@@ -268,6 +320,10 @@ def sample_record(sample: Any) -> SampleRecord:
     leaked = meta.get("leaked")
     if leaked is None and isinstance(guide, dict):
         leaked = guide.get("leaked")
+    cascade = (sample.metadata or {}).get("cascade")
+    escalated = meta.get("escalated")
+    if escalated is None and isinstance(cascade, dict):  # gcop/cascade on a task gcop did not write
+        escalated = cascade.get("escalated")
     return SampleRecord(
         id=str(sample.id),
         epoch=int(sample.epoch),
@@ -279,7 +335,7 @@ def sample_record(sample: Any) -> SampleRecord:
         leaked=None if leaked is None else bool(leaked),
         strategy=strategy,
         mode=(meta.get("mode") or (sample.metadata or {}).get("mode")),
-        escalated=meta.get("escalated"),
+        escalated=escalated,
         cheap_correct=meta.get("cheap_correct"),
         memory_size=meta.get("memory_size"),
     )

@@ -57,13 +57,19 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
             "  gcop grid --benchmark humaneval --core gcop/reference --guide ref=gcop/reference -T executor=local\n"
             "  gcop grid --benchmark gsm8k --core gcop/replay -M path=completions.jsonl --guide g=gcop/reference\n"
             "  gcop grid --benchmark gsm8k --core anthropic/claude-haiku-4-5 --cascade anthropic/claude-sonnet-5-5 \\\n"
-            "      --memory --cascade-threshold 0.5 --cascade-threshold 1.0 --limit 200\n\n"
+            "      --memory --cascade-threshold 0.5 --cascade-threshold 1.0 --limit 200\n"
+            "  gcop grid --task inspect_evals/mbpp --core anthropic/claude-haiku-4-5 --guide sft=vllm/ckpt/sft \\\n"
+            "      -S domain=code --cascade anthropic/claude-sonnet-5-5 --limit 100\n\n"
             "exit codes: 0 every row complete; 1 some row failed (re-run to retry it); 2 usage error,\n"
             "or a log folder made with another --limit/--epochs/-T (use another --log-dir)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--benchmark", required=True, choices=benchmark_names())
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--benchmark", choices=benchmark_names(), help="one of gcop's benchmarks")
+    which.add_argument("--task", metavar="TASK",
+                       help="a task gcop did not write (inspect_evals/mbpp, FILE.py@TASK): the rows run gcop's drop-in "
+                            "solvers around the task's own solver, its scorer scoring (core, --icl, --guide, --cascade)")
     parser.add_argument("--core", default=None, metavar="MODEL",
                         help="the core model (default anthropic/claude-haiku-4-5, see results/models.yaml)")
     parser.add_argument("-M", "--model-arg", action="append", metavar="KEY=VALUE", help="model argument for the core (repeatable)")
@@ -85,7 +91,17 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
                         help="the deferral rule (examples: code benchmarks, the statement's examples in the sandbox)")
     parser.add_argument("--cascade-k", type=int, default=None, metavar="K",
                         help="cheap-core samples the rule reads (default 3 for agreement, 1 for examples)")
-    parser.add_argument("--log-dir", default=None, metavar="DIR", help="the eval set's log folder (default logs/grid-BENCHMARK)")
+    foreign = parser.add_argument_group("with --task")
+    foreign.add_argument("-S", "--solver-arg", action="append", metavar="KEY=VALUE",
+                         help="option of gcop/guided for the guided rows (domain, max_strategy_tokens, max_guide_tokens, "
+                              "on_invalid, guide_prompt; repeatable)")
+    foreign.add_argument("--icl-examples", default=None, metavar="FILE",
+                         help="the ICL row's solved examples (the task's train split), JSONL or CSV")
+    foreign.add_argument("--icl-k", type=int, default=3, metavar="K", help="examples shown per problem (default 3)")
+    foreign.add_argument("--icl-input-field", default="input", metavar="NAME", help="the examples' problem field")
+    foreign.add_argument("--icl-target-field", default="target", metavar="NAME", help="the examples' answer field")
+    parser.add_argument("--log-dir", default=None, metavar="DIR",
+                        help="the eval set's log folder (default logs/grid-BENCHMARK, or logs/grid-TASK)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems of the split")
     parser.add_argument("--epochs", type=int, default=None, metavar="K", help="epochs per sample (default 1)")
     parser.add_argument("-T", "--task-arg", action="append", metavar="KEY=VALUE",
@@ -111,12 +127,13 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from results.grid import DEFAULT_CORE, GridConfigError, plan_rows, run_grid
+    from results.grid import DEFAULT_CORE, ForeignOptions, GridConfigError, default_log_dir, foreign_cascade, plan_rows, run_grid
 
     try:
         task_args = _key_values(args.task_arg, "-T")
         core_args = _key_values(args.model_arg, "-M")
         guide_args = _key_values(args.guide_arg, "-G")
+        solver_args = _key_values(args.solver_arg, "-S")
         guides = []
         for item in args.guide:
             name, sep, model = item.partition("=")
@@ -125,6 +142,18 @@ def _grid(args: argparse.Namespace) -> int:
             guides.append((name, model))
     except ValueError as exc:
         return _fail("grid", str(exc))
+    name = args.benchmark or args.task
+    foreign = None
+    if args.task:
+        if args.executor or args.data_dir:
+            return _fail("grid", "--executor and --data-dir are options of gcop's benchmarks; a --task takes its own -T")
+        foreign = ForeignOptions(guided=solver_args, icl_examples=args.icl_examples, icl_k=args.icl_k,
+                                 icl_input_field=args.icl_input_field, icl_target_field=args.icl_target_field)
+        if args.icl and not args.icl_examples:
+            return _fail("grid", f"--icl on --task {args.task} needs --icl-examples FILE (solved examples of the task, "
+                                 "e.g. its train split, as JSONL or CSV)")
+    elif solver_args or args.icl_examples:
+        return _fail("grid", "-S and --icl-examples are for --task; gcop's benchmarks take -T options")
     if args.executor:
         task_args["executor"] = args.executor
     if args.data_dir:
@@ -136,13 +165,18 @@ def _grid(args: argparse.Namespace) -> int:
 
     cascade = CascadePlan(strong=args.cascade, thresholds=tuple(args.cascade_threshold or (1.0,)), rule=args.cascade_rule,
                           k=args.cascade_k, memory=args.memory) if args.cascade else None
-    args.cascade_plan = cascade
     try:
+        if foreign is not None:
+            cascade = foreign_cascade(cascade, args.task)
+            foreign.check(icl=args.icl)
         rows = plan_rows(core, icl=args.icl, reference_cores=args.reference_core, guides=guides, cascade=cascade)
     except GridConfigError as exc:
         return _fail("grid", str(exc))
-    log_dir = args.log_dir or f"logs/grid-{args.benchmark}"
-    print(f"grid for {args.benchmark}: {len(rows)} row(s) -> {log_dir}")
+    args.cascade_plan = cascade
+    args.foreign = foreign
+    args.name = name
+    log_dir = args.log_dir or default_log_dir(name)
+    print(f"grid for {name}: {len(rows)} row(s) -> {log_dir}")
     for row in rows:
         print(f"  {row.recipe:<15} {row.name}")
     if args.dry_run:
@@ -167,9 +201,9 @@ def _grid(args: argparse.Namespace) -> int:
         return _grid_estimate(args, core, guides, log_dir, task_args, core_args, guide_args, kwargs)
     try:
         result = run_grid(
-            args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
+            name, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
             log_dir=log_dir, limit=args.limit, epochs=args.epochs, task_args=task_args,
-            core_args=core_args, guide_args=guide_args, cascade=cascade, **kwargs,
+            core_args=core_args, guide_args=guide_args, cascade=cascade, foreign=foreign, **kwargs,
         )
     except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         import re
@@ -192,9 +226,10 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
     pilot_dir = f"{log_dir.rstrip('/')}-pilot"
     print(f"estimate: a pilot of {pilot} problem(s) per row -> {pilot_dir}")
     try:
-        result = run_grid(args.benchmark, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
+        result = run_grid(args.name, core, icl=args.icl, reference_cores=args.reference_core, guides=guides,
                           log_dir=pilot_dir, limit=pilot, epochs=args.epochs, task_args=task_args,
-                          core_args=core_args, guide_args=guide_args, cascade=args.cascade_plan, **kwargs)
+                          core_args=core_args, guide_args=guide_args, cascade=args.cascade_plan,
+                          foreign=args.foreign, **kwargs)
     except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
         return _fail("grid", " ".join(str(exc).split()))
     if not result.success:
@@ -204,7 +239,7 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
     # the pilot's own tasks hold every sample (the pilot limit is eval_set's): the full run's prompts
     by_row = {(log.eval.metadata or {}).get("gcop_grid", {}).get("row"): log for log in result.logs}
     logs = [by_row[row.name] for row in result.rows]
-    print(format_estimates(estimate_rows(args.benchmark, logs, result.tasks, pilot=pilot, epochs=args.epochs)))
+    print(format_estimates(estimate_rows(args.name, logs, result.tasks, pilot=pilot, epochs=args.epochs)))
     print(f"run it: the same command without --estimate{' and --limit' if args.limit else ''}")
     return EXIT_OK
 

@@ -104,7 +104,11 @@ def test_a_guide_prompt_for_another_domain_replaces_gcops(tmp_path):
                  log_dir=str(tmp_path))
     assert len(seen) == 3
     assert all(text.startswith("You plan chemistry tasks in at most 77 tokens.") and "<strategy>" in text for text in seen)
-    assert all(s.metadata["guide"]["prompt_version"] == "custom" for s in log.samples)
+    from gcop.solvers import guide_prompt_version
+
+    assert {s.metadata["guide"]["prompt_version"] for s in log.samples} == {guide_prompt_version(str(prompt))}
+    assert guide_prompt_version(str(prompt)).startswith("custom-") and guide_prompt_version() == "guide-v1"
+    assert guide_prompt_version(str(prompt)) != guide_prompt_version("You plan biology tasks.")
 
 
 def test_an_invalid_strategy_scores_zero_when_asked(tmp_path):
@@ -290,3 +294,24 @@ def test_inspect_evals_mbpp_with_the_guide_step(tmp_path, monkeypatch):
     assert scores == {11: "C", 12: "I"}
     assert all(s.metadata["guide"]["valid"] and s.metadata["guide"]["domain"] == "code" for s in log.samples)
     assert all(s.metadata["guide"]["leaked"] is None for s in log.samples)  # tests, not a short answer
+
+
+@needs_shared_data
+def test_gcops_gsm8k_and_inspect_evals_gsm8k_make_the_same_guide_decisions(tmp_path):
+    """The same recorded guide and core outputs through gcop's GSM8K task and inspect_evals' GSM8K
+    task with gcop/guided (bench/bench_gsm8k_tasks.py, smaller): the same strategy validity and
+    leak verdicts; the scorers differ where match() reads another number than gcop's judge."""
+    pytest.importorskip("inspect_evals.gsm8k.gsm8k")
+    from bench.bench_gsm8k_tasks import compare, load_records, run_both
+
+    records = load_records(Path(SHARED_DATA), 36)
+    ours, theirs, forms = run_both(records, Path(SHARED_DATA), tmp_path)
+    report = compare(records, ours, theirs, forms)
+    assert report["strategy_validity"] == {"same": 36}
+    assert report["leak_verdict_where_both_valid"] == {"same": 24}  # 4 of the 6 guide forms are valid
+    # gcop's judge reads the recorded answer in every form: its accuracy is the recordings' own
+    assert report["accuracy"]["gcop"] == report["accuracy"]["recorded_right"]
+    # match() skips \boxed{N} (not a number token) and takes the check's last number instead
+    by_form = report["scorer_verdicts_by_core_form"]
+    assert "gcop C, match I, recorded right" in by_form["boxed"] and "gcop C, match I, recorded right" in by_form["check_after"]
+    assert set(by_form["answer_colon"]) <= {"gcop C, match C, recorded right", "gcop I, match I, recorded wrong"}
