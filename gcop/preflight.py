@@ -8,6 +8,9 @@ every problem:
 * ``hf/`` / ``vllm/`` models that are neither an existing local folder, nor in the local Hub
   cache, nor found on the Hub within a few seconds (a local path that does not exist fails at
   once, instead of a minute of Hub retries and a message about the internet);
+* ``hf/`` / ``vllm/`` models (and training guides) on this machine with no chat template:
+  Inspect's ``hf`` provider would prompt them as plain ``system: ... user: ...`` text with no
+  model turn, silently (:func:`chat_template_problem`);
 * ``mockllm/<name>`` that is not one of the command's offline models (Inspect's generic mockllm
   would take any name, then download a tokenizer and fail every call offline);
 * a paid model with no price when the command has a budget (elsewhere: a loud warning).
@@ -18,6 +21,7 @@ is set, so that a misspelt or unserved name fails now, not after the teacher pha
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -27,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PreflightError", "PreflightReport", "check_guide_source", "check_model", "preflight"]
+__all__ = ["PreflightError", "PreflightReport", "chat_template_problem", "check_guide_source", "check_model",
+           "guide_template_problem", "preflight"]
 
 #: Environment variables holding each provider's API key (Inspect's names).
 API_KEY_ENV = {
@@ -96,12 +101,63 @@ def _hub_problem(provider: str, path: str) -> str | None:
     return None
 
 
+def chat_template_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why the model folder ``path`` cannot be prompted as a chat, or None: it must carry a chat
+    template (``chat_template.jinja``, ``chat_template.json`` or ``tokenizer_config.json``'s
+    ``chat_template``). Reads two small files; loads nothing."""
+    folder = Path(path).expanduser()
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return None
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        try:
+            if json.loads(config.read_text(encoding="utf-8")).get("chat_template"):
+                return None
+        except (OSError, ValueError) as exc:
+            return f"{config} cannot be read ({exc})"
+    return (f"{folder} has no chat template: Inspect's hf provider would prompt it as plain 'system: ... user: ...' "
+            "text with no model turn, and training could not build its prompts. Add one to the folder "
+            "(chat_template.jinja), or build a guide folder with `gcop guide prepare gemma3-270m`")
+
+
+def _local_model_folder(path: str) -> Path | None:
+    """The folder on this machine holding the model ``path`` (a folder, or a Hub id in the cache)."""
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return local
+    if _HUB_ID.match(path):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(path, "config.json")
+        except ImportError:  # pragma: no cover - comes with transformers and datasets
+            return None
+        if isinstance(found, str):
+            return Path(found).parent
+    return None
+
+
+def guide_template_problem(model: str) -> str | None:
+    """Why the ``hf/`` or ``vllm/`` model ``model`` on this machine cannot be prompted as a chat
+    (no chat template), or None (another provider, a model on the Hub only, or a template)."""
+    provider, _, path = model.partition("/")
+    return _template_problem(provider, path) if provider in ("hf", "vllm") and path else None
+
+
+def _template_problem(provider: str, path: str) -> str | None:
+    folder = _local_model_folder(path)
+    if folder is None:  # on the Hub only: its template is checked when it loads
+        return None
+    problem = chat_template_problem(folder)
+    return f"{provider}/{path}: {problem}" if problem else None
+
+
 def check_guide_source(role: str, source: str) -> None:
     """Raise :class:`PreflightError` unless ``source`` (a training guide: a local folder, a Hub id,
     or ``tiny``) can be loaded; see :func:`_hub_problem`."""
     if source == "tiny":
         return
-    problem = _hub_problem("hf", source)
+    problem = _hub_problem("hf", source) or _template_problem("hf", source)
     if problem:
         raise PreflightError([f"{role}: {problem.removeprefix('hf/')}"])
 
@@ -130,7 +186,7 @@ def check_model(role: str, model: Any, *, budget: bool = False, offline: Iterabl
         problems.append(f"{role}: {model} is not one of this command's offline models ({known}); Inspect's "
                         "generic mockllm would download a tokenizer and fail every call offline")
     if provider in ("hf", "vllm"):
-        problem = _hub_problem(provider, rest)
+        problem = _hub_problem(provider, rest) or _template_problem(provider, rest)
         if problem:
             problems.append(f"{role}: {problem}")
     if model_kind(model) == "remote":

@@ -27,7 +27,7 @@ from gcop.lifecycle import check_not_retired
 from .prompts import guide_messages, prompt_version
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
 
-__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
+__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "GuideTemplateError", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
 
 #: Where the guide's result lives in ``state.metadata``.
 GUIDE_METADATA_KEY = "guide"
@@ -62,22 +62,67 @@ def guide_role_bound(role: str = "guide") -> bool:
 APPROX_COUNTER = "approx: one token per word, digit or symbol (guides.strategy.approx_token_count)"
 
 
+class GuideTemplateError(ValueError):
+    """A self-hosted guide on this machine has no chat template (see gcop.preflight)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _template_problem(model_name: str) -> str | None:
+    from gcop.preflight import guide_template_problem
+
+    return guide_template_problem(model_name)
+
+
+@functools.lru_cache(maxsize=16)
+def _guide_tokenizer(model_name: str) -> Any:
+    """The tokenizer of an ``hf/`` or ``vllm/`` guide on this machine, or None."""
+    provider, _, path = model_name.partition("/")
+    if provider not in ("hf", "vllm") or not path:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - no tokenizer here: the callers fall back
+        return None
+
+
+#: Inspect's ``hf`` provider reports each sample of a batch the batch's padded token counts and
+#: no stop reason; the guide step recounts them (:func:`_recounted_usage`).
+RECOUNTED = "recounted with the guide's tokenizer (Inspect's hf provider reports the batch's padded totals)"
+
+
+def _recounted_usage(model_name: str, messages: list[Any], completion: str, cap: int | None) -> dict[str, Any] | None:
+    """Per-sample input/output tokens and stop reason of an ``hf/`` guide's call, from its
+    tokenizer: the prompt as the template renders it, the output as decoded plus its stop token
+    when it stopped before the cap. None for other providers (their counts are per call)."""
+    if not model_name.startswith("hf/"):
+        return None
+    tokenizer = _guide_tokenizer(model_name)
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return None
+    chat = [{"role": m.role, "content": m.text} for m in messages]
+    prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+    prompt_ids = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
+    # the decoded text re-encoded: the ids the model generated, up to tokenizer round trips
+    # (exact for ordinary text; random ids can re-encode longer), never more than the cap
+    generated = len(tokenizer.encode(completion, add_special_tokens=False))
+    stopped = cap is None or generated < cap
+    output_tokens = generated + 1 if stopped else cap
+    return {"input_tokens": len(prompt_ids), "output_tokens": output_tokens,
+            "stop_reason": "stop" if stopped else "max_tokens", "usage_source": RECOUNTED}
+
+
 @functools.lru_cache(maxsize=16)
 def guide_token_counter(model_name: str) -> tuple[Callable[[str], int], str]:
     """How the strategy budget is counted for a guide: with the guide's own tokenizer when it is a
     self-hosted model whose tokenizer is on this machine (``hf/`` or ``vllm/`` with a local folder
     or a cached Hub id), else with the one documented approximation. Returns the counter and a
     description, which each sample records (``metadata.guide.token_counter``)."""
-    provider, _, path = model_name.partition("/")
-    if provider in ("hf", "vllm") and path:
-        try:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        except Exception:  # noqa: BLE001 - no tokenizer here: fall back to the approximation
-            tokenizer = None
-        if tokenizer is not None:
-            return (lambda text: len(tokenizer.encode(text, add_special_tokens=False))), f"tokenizer of {path}"
+    tokenizer = _guide_tokenizer(model_name)
+    if tokenizer is not None:
+        path = model_name.partition("/")[2]
+        return (lambda text: len(tokenizer.encode(text, add_special_tokens=False))), f"tokenizer of {path}"
     return approx_token_count, APPROX_COUNTER
 
 
@@ -155,6 +200,8 @@ def guide_step(
             return state
         model = get_model(role=role, required=True)
         check_not_retired(str(model))  # before the first call, with the replacement named
+        if (no_template := _template_problem(str(model))) is not None:
+            raise GuideTemplateError(no_template)
         problem_text = problem(state) if problem is not None else state.input_text
         messages = guide_messages(domain, problem_text, max_strategy_tokens, system_prompt=system_prompt)
         output = await model.generate(messages, config=call_config)
@@ -169,11 +216,15 @@ def guide_step(
             count_tokens=counter,
         )
         usage = output.usage
+        recounted = _recounted_usage(str(model), messages, output.completion, call_config.max_tokens)
         state.metadata[GUIDE_METADATA_KEY] = {
             **parsed.to_dict(),
             "input_tokens": usage.input_tokens if usage is not None else None,
             "output_tokens": usage.output_tokens if usage is not None else None,
             "stop_reason": output.stop_reason if output.choices else None,
+            **(recounted or {}),
+            **({"provider_usage": {"input_tokens": usage.input_tokens if usage else None,
+                                   "output_tokens": usage.output_tokens if usage else None}} if recounted else {}),
             "max_tokens": call_config.max_tokens,
             "token_counter": counted_with,
             "model": str(model),

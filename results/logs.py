@@ -313,6 +313,12 @@ def sample_record(sample: Any) -> SampleRecord:
         tokens[role] = {k: int(part.get(k) or 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
     meta = _score_metadata(sample)
     guide = (sample.metadata or {}).get("guide")
+    recount = _recounted_guide(guide, role_usage.get("guide"))
+    if recount is not None:  # an hf/ guide: its own counts, not the batch's padded ones
+        tokens["guide"], recounted_cost = recount
+        if guide_cost is not None and total_cost is not None:
+            total_cost += recounted_cost - guide_cost
+            guide_cost = recounted_cost
     strategy = guide.get("strategy") if isinstance(guide, dict) and guide.get("valid") else None
     valid = meta.get("strategy_valid")
     if valid is None and isinstance(guide, dict):
@@ -339,6 +345,21 @@ def sample_record(sample: Any) -> SampleRecord:
         cheap_correct=meta.get("cheap_correct"),
         memory_size=meta.get("memory_size"),
     )
+
+
+def _recounted_guide(guide: Any, usage: Any) -> tuple[dict[str, int], float] | None:
+    """The guide's tokens as the guide step recounted them (``hf/`` guides, see
+    ``guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
+    if not isinstance(guide, dict) or not guide.get("usage_source") or usage is None:
+        return None
+    from gcop.costs import price_for
+
+    counts = {"input_tokens": int(guide.get("input_tokens") or 0), "output_tokens": int(guide.get("output_tokens") or 0)}
+    counts["total_tokens"] = counts["input_tokens"] + counts["output_tokens"]
+    price = price_for(str(guide.get("model") or ""))
+    if price is None:
+        return None
+    return counts, (counts["input_tokens"] * price.input + counts["output_tokens"] * price.output) / 1e6
 
 
 @dataclass

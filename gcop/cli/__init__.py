@@ -1,5 +1,5 @@
 """The ``gcop`` command line: the commands are listed in :data:`COMMANDS`, each module of this
-package registering its own subcommands (``checks``: verify, selfcheck, sandbox; ``train``:
+package registering its own subcommands (``checks``: verify, selfcheck, sandbox; ``guide``: prepare; ``train``:
 accept, sft, grpo; ``train_models``: reward; ``results``: grid, leaderboard, regress, executability)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .checks import register_sandbox, register_selfcheck, register_verify
+from .guide import register_guide
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, apply_docker_hosts
 from .results import register_executability, register_grid, register_leaderboard, register_regress
 from .train import register_train
@@ -19,7 +20,7 @@ __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_SANDBOX", "EXIT_USAGE", "
 
 #: Every subcommand, in the order ``gcop --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    register_verify, register_selfcheck, register_sandbox, register_train, register_reward,
+    register_verify, register_selfcheck, register_sandbox, register_guide, register_train, register_reward,
     register_grid, register_leaderboard, register_regress, register_executability,
 )
 

@@ -257,6 +257,7 @@ def test_a_missing_local_guide_fails_in_under_a_second(tmp_path, monkeypatch):
     assert relative and "no such local model folder" in relative[0]
     assert hub and "HF_HUB_OFFLINE" in hub[0]
     (tmp_path / "checkpoints" / "gsm8k_sft").mkdir()
+    (tmp_path / "checkpoints" / "gsm8k_sft" / "chat_template.jinja").write_text("{{ messages }}")
     assert check_model("guide", "vllm/checkpoints/gsm8k_sft") == ([], [])
 
 
