@@ -27,7 +27,7 @@ from gcop.lifecycle import check_not_retired
 from .prompts import guide_messages, prompt_version
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
 
-__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "GuideTemplateError", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
+__all__ = ["APPROX_COUNTER", "DEFAULT_GUIDE_THINK_TOKENS", "GUIDE_METADATA_KEY", "GUIDE_SAMPLING", "SAMPLING_FILE", "GuideTemplateError", "folder_sampling", "guide_max_tokens", "guide_token_counter", "GuideRoleMissingError", "guide_role_bound", "guide_step", "reasoning_text", "strategy_from_state"]
 
 #: Where the guide's result lives in ``state.metadata``.
 GUIDE_METADATA_KEY = "guide"
@@ -60,6 +60,30 @@ def guide_role_bound(role: str = "guide") -> bool:
 
 
 APPROX_COUNTER = "approx: one token per word, digit or symbol (guides.strategy.approx_token_count)"
+
+#: gcop's default sampling of a guide: rollouts, the held-out evaluation and ``inspect eval`` alike
+#: (``top_k`` 0: off). A trained or prepared guide folder records its own in :data:`SAMPLING_FILE`.
+GUIDE_SAMPLING: dict[str, Any] = {"temperature": 0.6, "top_p": 0.95, "top_k": 0}
+#: In a guide folder: ``temperature``, ``top_p``, ``top_k``, ``max_new_tokens`` and ``stop_ids``,
+#: written by ``gcop train sft|grpo`` and ``gcop guide prepare``, read by the guide step.
+SAMPLING_FILE = "gcop_sampling.json"
+
+
+@functools.lru_cache(maxsize=16)
+def folder_sampling(model_name: str) -> dict[str, Any] | None:
+    """The sampling recorded in an ``hf/`` or ``vllm/`` guide's folder on this machine, or None."""
+    import json
+    from pathlib import Path
+
+    provider, _, path = model_name.partition("/")
+    if provider not in ("hf", "vllm") or not path:
+        return None
+    file = Path(path).expanduser() / SAMPLING_FILE
+    try:
+        found = json.loads(file.read_text()) if file.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 class GuideTemplateError(ValueError):
@@ -191,7 +215,18 @@ def guide_step(
     cap = max_tokens if max_tokens is not None else guide_max_tokens(max_strategy_tokens)
     if cap < max_strategy_tokens:
         raise ValueError(f"max_tokens ({cap}) must be >= max_strategy_tokens ({max_strategy_tokens})")
-    call_config = GenerateConfig(max_tokens=cap).merge(config or GenerateConfig())
+    default_config = GenerateConfig(max_tokens=cap).merge(config or GenerateConfig())
+
+    def sampled_as_trained(model_name: str) -> tuple[GenerateConfig, str | None]:
+        """The call's config: a guide folder's recorded sampling (and cap, unless ``max_tokens``
+        was given) under what the caller set in ``config``."""
+        recorded = folder_sampling(model_name)
+        if not recorded:
+            return default_config, None
+        fields = {k: recorded[k] for k in ("temperature", "top_p", "top_k") if recorded.get(k) is not None}
+        if max_tokens is None and recorded.get("max_new_tokens"):
+            fields["max_tokens"] = max(int(recorded["max_new_tokens"]), max_strategy_tokens)
+        return GenerateConfig(**{"max_tokens": cap, **fields}).merge(config or GenerateConfig()), SAMPLING_FILE
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         if not guide_role_bound(role):
@@ -204,6 +239,7 @@ def guide_step(
             raise GuideTemplateError(no_template)
         problem_text = problem(state) if problem is not None else state.input_text
         messages = guide_messages(domain, problem_text, max_strategy_tokens, system_prompt=system_prompt)
+        call_config, sampling_source = sampled_as_trained(str(model))
         output = await model.generate(messages, config=call_config)
         if count_tokens is not None:
             counter, counted_with = count_tokens, "the caller's counter"
@@ -226,6 +262,8 @@ def guide_step(
             **({"provider_usage": {"input_tokens": usage.input_tokens if usage else None,
                                    "output_tokens": usage.output_tokens if usage else None}} if recounted else {}),
             "max_tokens": call_config.max_tokens,
+            "sampling": {"temperature": call_config.temperature, "top_p": call_config.top_p, "top_k": call_config.top_k,
+                         "source": f"the guide folder's {sampling_source}" if sampling_source else "the task's"},
             "token_counter": counted_with,
             "model": str(model),
             "prompt_version": prompt_version(system_prompt),

@@ -34,6 +34,7 @@ from trl import GRPOConfig, SFTConfig, TrlParser
 
 from evals.benchmarks import benchmark_names, get_benchmark
 from gcop.lifecycle import default_model
+from guides.solver import GUIDE_SAMPLING, guide_max_tokens
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 __all__ = [
@@ -73,9 +74,12 @@ class GuideFields:
                                            default_factory=lambda: ["all-linear"])
     merge_lora: bool = _help("Merge the adapter into the base weights when saving (a plain checkpoint any loader reads).",
                              default=True)
-    eval_temperature: float = _help("Sampling temperature written to the checkpoint's generation_config.json "
-                                    "(how the trained guide is evaluated).", default=0.6)
-    eval_top_p: float = _help("Top-p written to the checkpoint's generation_config.json.", default=0.95)
+    eval_temperature: float = _help("The guide's sampling temperature, one for GRPO's rollouts (unless `temperature` "
+                                    "is set apart), the held-out evaluation and the checkpoint (generation_config.json "
+                                    "and gcop_sampling.json, which inspect eval's guide step reads).",
+                                    default=GUIDE_SAMPLING["temperature"])
+    eval_top_p: float = _help("The guide's top-p (as eval_temperature).", default=GUIDE_SAMPLING["top_p"])
+    eval_top_k: int = _help("The guide's top-k, 0: off (as eval_temperature).", default=GUIDE_SAMPLING["top_k"])
 
     # -- the models the rewards call -------------------------------------------------------------
     core: str = _help("The black-box core the rewards run (an Inspect model; mockllm/reference, mockllm/strategy_gated, "
@@ -146,16 +150,26 @@ class GuideFields:
                                   "phases eval_core / eval_judge); false: strategy validity only, no model calls.",
                                   default=True)
     heldout_samples: int = _help("Guide outputs per held-out problem.", default=1)
-    heldout_max_new_tokens: int | None = _help("Token cap per held-out guide output (unset: the Inspect tasks' guide "
-                                               "cap, 1,024 + max_strategy_tokens).", default=None)
-    heldout_temperature: float | None = _help("Held-out sampling temperature (unset: eval_temperature; 0: greedy).",
-                                              default=None)
-    heldout_top_p: float | None = _help("Held-out top-p (unset: eval_top_p).", default=None)
+    heldout_max_new_tokens: int | None = _help("The guide's cap: per held-out output, recorded in the checkpoint for "
+                                               "inspect eval, and GRPO's rollouts unless max_completion_length is set "
+                                               "(unset: the Inspect tasks' guide cap, 1,024 + max_strategy_tokens).",
+                                               default=None)
     heldout_batch_size: int = _help("Prompts per generate call of the held-out evaluation.", default=16)
 
     @property
     def domain(self) -> str:
         return get_benchmark(self.benchmark).domain
+
+    @property
+    def guide_cap(self) -> int:
+        """The guide's output cap: the held-out evaluation's, the one inspect eval's guide step uses."""
+        return self.heldout_max_new_tokens or guide_max_tokens(self.max_strategy_tokens)
+
+    @property
+    def guide_sampling(self) -> dict[str, Any]:
+        """The guide's one sampling (see ``eval_temperature``), with its cap."""
+        return {"temperature": self.eval_temperature, "top_p": self.eval_top_p, "top_k": self.eval_top_k,
+                "max_new_tokens": self.guide_cap}
 
     @property
     def judge_model(self) -> str:
@@ -187,8 +201,8 @@ class GuideFields:
         need(self.heldout_split in ("train", "test"), "heldout_split must be train or test")
         need(self.heldout_samples >= 1 and self.heldout_batch_size >= 1, "heldout_samples and heldout_batch_size must be >= 1")
         need(self.heldout_max_new_tokens is None or self.heldout_max_new_tokens > 0, "heldout_max_new_tokens must be > 0")
-        need(self.heldout_temperature is None or self.heldout_temperature >= 0, "heldout_temperature must be >= 0")
-        need(self.heldout_top_p is None or 0 < self.heldout_top_p <= 1, "heldout_top_p must be in (0, 1]")
+        need(self.eval_temperature >= 0 and 0 < self.eval_top_p <= 1 and self.eval_top_k >= 0,
+             "eval_temperature must be >= 0, eval_top_p in (0, 1] and eval_top_k >= 0")
         from inspect_ai.model import GenerateConfig
 
         for name in ("core_config", "judge_config", "core_args"):
@@ -273,7 +287,12 @@ class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
     per_device_train_batch_size: int = _help("Completions per device per forward/backward pass.", default=8)
     gradient_accumulation_steps: int = _help("Passes per optimizer step.", default=8)
     num_generations: int = _help("Completions per prompt (the group GRPO normalises over).", default=8)
-    max_completion_length: int | None = _help("Longest guide output sampled in training.", default=2048)
+    max_completion_length: int | None = _help("Longest guide output sampled in training (unset: the guide's cap, "
+                                              "the held-out evaluation's and inspect eval's).", default=None)
+    temperature: float | None = _help("Rollout temperature (unset: eval_temperature, so that rollouts sample as the "
+                                      "guide is evaluated; set apart, the card records both).", default=None)
+    top_p: float | None = _help("Rollout top-p (unset: eval_top_p).", default=None)
+    top_k: int | None = _help("Rollout top-k (unset: eval_top_k).", default=None)
     lr_scheduler_type: str = _help("Learning-rate schedule.", default="constant")
     logging_steps: float = _help("Log every N steps.", default=1)
     save_steps: float = _help("Write a checkpoint-N every N steps (for --resume).", default=50)
@@ -285,7 +304,24 @@ class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
         if self.reward_weights is not None:
             raise ConfigError("reward_weights is derived from recipe, reward_beta, reward_gamma and reward_kappa; "
                               "set those instead")
+        # rollouts sample as the guide is evaluated unless a key sets them apart (rollout_deviations)
+        self.temperature = self.eval_temperature if self.temperature is None else self.temperature
+        self.top_p = self.eval_top_p if self.top_p is None else self.top_p
+        self.top_k = self.eval_top_k if self.top_k is None else self.top_k
+        self.max_completion_length = self.max_completion_length or self.guide_cap
         super().__post_init__()
+
+    @property
+    def rollout_sampling(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
+                "max_new_tokens": self.max_completion_length}
+
+    def rollout_deviations(self) -> list[str]:
+        """Where rollouts sample unlike the evaluated guide (set on purpose, e.g. the paper's
+        temperature 1.0 rollouts): printed at the start and kept in the card."""
+        guide = self.guide_sampling
+        return [f"{key} {value} in rollouts, {guide[key]} in evaluation" for key, value in self.rollout_sampling.items()
+                if value != guide[key]]
 
 
 STAGES: dict[str, type[GuideFields]] = {"sft": GuideSFTConfig, "grpo": GuideGRPOConfig}

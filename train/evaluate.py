@@ -111,9 +111,10 @@ def eval_settings(config: GuideFields, *, recipe: str) -> dict[str, Any]:
         "held_out": c.heldout_split != c.split and c.split != "all",
         "limit": c.heldout_limit,
         "samples": c.heldout_samples,
-        "max_new_tokens": c.heldout_max_new_tokens or guide_max_tokens(c.max_strategy_tokens),
-        "temperature": c.eval_temperature if c.heldout_temperature is None else c.heldout_temperature,
-        "top_p": c.eval_top_p if c.heldout_top_p is None else c.heldout_top_p,
+        "max_new_tokens": c.guide_cap,
+        "temperature": c.eval_temperature,
+        "top_p": c.eval_top_p,
+        "top_k": c.eval_top_k,
         "seed": getattr(c, "seed", 0),
         "recipe": recipe,
         "scored": c.heldout_rewards,
@@ -123,9 +124,12 @@ def eval_settings(config: GuideFields, *, recipe: str) -> dict[str, Any]:
 
 def generate_guide_outputs(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *,
                            max_new_tokens: int, temperature: float, top_p: float, seed: int,
-                           batch_size: int = 16) -> list[str]:
-    """One completion per prompt (chat messages), with the chat template and sampling of training
-    (temperature 0: greedy). Left-padded batches; the model's training mode is restored."""
+                           top_k: int = 0, batch_size: int = 16) -> list[str]:
+    """One completion per prompt (chat messages), with the chat template and the guide's sampling
+    (temperature 0: greedy; every field given, none left to the model's generation_config). The
+    prompt is the template's text tokenized with no special tokens added, the ids TRL's rollouts
+    and Inspect's hf provider get for a guide folder of gcop's. Left-padded batches; the model's
+    training mode is restored."""
     import torch
     from transformers import set_seed
 
@@ -141,7 +145,8 @@ def generate_guide_outputs(model: Any, tokenizer: Any, prompts: Sequence[list[di
         device = next(model.parameters()).device
     set_seed(seed)
     sampling: dict[str, Any] = (
-        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+        {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k} if temperature > 0
+        else {"do_sample": False}
     )
     outputs: list[str] = []
     try:
@@ -193,7 +198,7 @@ def evaluate_guide(
     ids = [row["problem_id"] for row in rows for _ in range(config.heldout_samples)]
     texts = generate_guide_outputs(model, tokenizer, prompts, max_new_tokens=settings["max_new_tokens"],
                                    temperature=settings["temperature"], top_p=settings["top_p"],
-                                   seed=settings["seed"], batch_size=config.heldout_batch_size)
+                                   top_k=settings["top_k"], seed=settings["seed"], batch_size=config.heldout_batch_size)
     result = GuideEval(label=label, model=model_name, problems=len(problems), outputs=len(texts),
                        validity=None, validity_ci=None, settings=settings, ids=list(ids))
     exectune = recipe == "exectune"
@@ -341,7 +346,8 @@ def comparison_rows(before: GuideEval, after: GuideEval) -> list[tuple[str, str,
 def _header(before: GuideEval) -> str:
     s = before.settings
     held = "held out" if s.get("held_out") else "NOT held out: the training split"
-    sampling = "greedy" if s.get("temperature") == 0 else f"temperature {s.get('temperature')}, top-p {s.get('top_p')}"
+    sampling = ("greedy" if s.get("temperature") == 0 else
+                f"temperature {s.get('temperature')}, top-p {s.get('top_p')}, top-k {s.get('top_k') or 'off'}")
     scored = f"scored with core {s.get('core')}" if s.get("scored") else "validity only (heldout_rewards: false)"
     per = f"{s.get('samples')} outputs" if s.get("samples", 1) > 1 else "1 output"
     return (f"{before.problems} problems of the {s.get('split')} split ({held}), {per} each, {sampling}, "

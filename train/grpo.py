@@ -9,8 +9,12 @@ components with their weights (``GRPOConfig.reward_weights``, set from ``recipe`
 checkpoint, any path or Hub id).
 
 Defaults follow the paper: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts per
-step with 8 completions each, completions of up to 2,048 tokens; the checkpoint's
-``generation_config.json`` carries the evaluation sampling (temperature 0.6, top-p 0.95).
+step with 8 completions each, completions of up to 2,048 tokens. Rollouts sample as the guide is
+evaluated (``eval_temperature``/``eval_top_p``/``eval_top_k``, the guide's cap) unless the config
+sets TRL's ``temperature``/``top_p``/``top_k``/``max_completion_length`` apart, as the paper's
+configs do (temperature 1.0 rollouts, 2,048 tokens); the run prints where they differ and the
+card records both. The checkpoint carries the guide's sampling (``generation_config.json``,
+``gcop_sampling.json``).
 Generation uses vLLM when ``use_vllm`` is true (``vllm_mode`` colocate or server, TRL's keys);
 plain transformers otherwise. ``resume=True`` continues from the last ``checkpoint-N`` in
 ``output_dir`` (``save_steps`` writes them), or from a given path.
@@ -202,6 +206,8 @@ def run_grpo(
     init = config.model_name_or_path
     if rewards is None:
         _preflight(config)
+    for deviation in config.rollout_deviations():
+        print(f"grpo: rollouts sample apart from the evaluated guide: {deviation}", flush=True)
     problems = load_train_problems(config)
     with config.main_process_first(desc="guide"):  # a `tiny` guide is built once, then loaded by every rank
         model, tokenizer, base = load_guide(init, workdir=output_dir, problems=problems, bf16=bool(config.bf16))

@@ -13,9 +13,9 @@ providers, ``gcop train sft|grpo``'s ``model_name_or_path``):
 * **one ``<bos>``**: the template writes it, and the tokenizer is saved with ``add_bos_token``
   off, so that tokenizing the rendered prompt (Inspect's ``hf`` provider, held-out evaluation)
   adds no second one and tokenizing it through the template (TRL) gives the same ids;
-* **stop ids** ``[<eos>, <end_of_turn>]`` and **the sampling** of :data:`GUIDE_SAMPLING` in
-  ``generation_config.json``, which Inspect's ``hf`` provider, vLLM and gcop's held-out
-  evaluation all read;
+* **stop ids** ``[<eos>, <end_of_turn>]`` and gcop's guide sampling
+  (:data:`guides.solver.GUIDE_SAMPLING`) in ``generation_config.json`` (what Inspect's ``hf``
+  provider and vLLM read) and ``gcop_sampling.json`` (what gcop's guide step reads);
 * ``gcop_guide.json``: where it came from (package, version, GGUF sha256), the template's stop
   ids, the sampling, and how far the saved weights are from the GGUF's (largest logit difference
   on a probe prompt).
@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GEMMA_GUIDE_TEMPLATE", "GUIDE_SAMPLING", "REAL_GUIDES", "RealGuide", "prepare_guide", "read_card",
+from guides.solver import GUIDE_SAMPLING, SAMPLING_FILE
+
+__all__ = ["GEMMA_GUIDE_TEMPLATE", "REAL_GUIDES", "RealGuide", "prepare_guide", "read_card",
            "template_check"]
 
 #: The model turn ends with <eos> (see the module doc); a system message is folded into the first
@@ -59,8 +61,6 @@ GEMMA_GUIDE_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
 
-#: One sampling for a guide everywhere: rollouts, held-out evaluation and ``inspect eval``.
-GUIDE_SAMPLING: dict[str, Any] = {"do_sample": True, "temperature": 0.7, "top_p": 0.95, "top_k": 64}
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def prepare_guide(name: str, out_dir: str | os.PathLike[str], *, dtype: str = "b
         raise RuntimeError(f"{name}: a stop token of {spec.stop_tokens} is not in the tokenizer")
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
-        **spec.sampling)
+        do_sample=True, **spec.sampling)
     tokenizer.chat_template = spec.template
     tokenizer.add_bos_token = False  # the template writes the one <bos>
     out.mkdir(parents=True, exist_ok=True)
@@ -178,6 +178,8 @@ def prepare_guide(name: str, out_dir: str | os.PathLike[str], *, dtype: str = "b
         "prepared_in_s": round(time.monotonic() - started, 1),
     }
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    # what the guide step reads back (the cap is the task's until training sets one)
+    (out / SAMPLING_FILE).write_text(json.dumps({**spec.sampling, "stop_ids": stop_ids}, indent=2) + "\n")
     for path in out.iterdir():  # checkpoint files readable by the group that shares them
         path.chmod(0o644)
     return out

@@ -187,18 +187,28 @@ def load_guide(spec: str, *, workdir: str | Path, problems: Sequence[Any] = (), 
 
 def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, config: GuideFields) -> None:
     """Model (the LoRA adapter merged when ``merge_lora``), tokenizer with its chat template, and the
-    evaluation sampling (``eval_temperature`` / ``eval_top_p``) as the generation defaults."""
+    guide's one sampling (:attr:`GuideFields.guide_sampling`) as the generation defaults
+    (generation_config.json, what vLLM and Inspect's hf provider read) and in ``gcop_sampling.json``
+    with the cap and stop ids (what gcop's guide step reads)."""
+    from guides.solver import SAMPLING_FILE
+
     if config.use_peft and config.merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
+    sampling = config.guide_sampling
     generation_config = getattr(model, "generation_config", None)
+    stop_ids: list[int] = []
     if generation_config is not None:
-        generation_config.do_sample = True
-        generation_config.temperature = config.eval_temperature
-        generation_config.top_p = config.eval_top_p
+        generation_config.do_sample = sampling["temperature"] > 0  # temperature 0: greedy
+        generation_config.temperature = sampling["temperature"]
+        generation_config.top_p = sampling["top_p"]
+        generation_config.top_k = sampling["top_k"]
         if tokenizer.pad_token_id is not None and generation_config.pad_token_id is None:
             generation_config.pad_token_id = tokenizer.pad_token_id
+        eos = generation_config.eos_token_id
+        stop_ids = [eos] if isinstance(eos, int) else list(eos or [])
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+    write_atomic(Path(output_dir) / SAMPLING_FILE, json.dumps({**sampling, "stop_ids": stop_ids}, indent=2) + "\n")
 
 
 def _versions() -> dict[str, str]:
@@ -229,6 +239,8 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_m
         "config_file": getattr(config, "source", None),
         "config": config_dict(config),
         "guide_prompt_version": GUIDE_PROMPT_VERSION,
+        "sampling": config.guide_sampling,
+        **({"rollout_sampling": config.rollout_sampling} if hasattr(config, "rollout_sampling") else {}),
         "metrics": metrics,
         "evaluation": evaluation.to_dict() if evaluation is not None else None,
         "versions": _versions(),
@@ -248,8 +260,11 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_m
         f"- recipe: **{recipe}**\n- base model: `{base_model}`\n- benchmark: {config.benchmark}\n"
         f"- guide prompt version: {GUIDE_PROMPT_VERSION}\n"
         f"- config: `{record['config_file'] or '(in code)'}`, sha256 `{record['config_sha256']}`\n"
-        f"- evaluation sampling (generation_config.json): temperature {config.eval_temperature}, "
-        f"top-p {config.eval_top_p}\n\n"
+        f"- the guide's sampling (generation_config.json, gcop_sampling.json; the held-out evaluation's and "
+        f"inspect eval's): {_sampling_text(config.guide_sampling)}\n"
+        + (f"- rollouts sampled apart from it: {'; '.join(config.rollout_deviations())}\n"
+           if hasattr(config, "rollout_deviations") and config.rollout_deviations() else "")
+        + "\n"
         f"## Data\n\n{data_lines}\n\n"
         + (f"## Did training help?\n\n{evaluation.format(markdown=True)}\n\n" if evaluation is not None else "")
         + f"## Metrics\n\n{metric_lines}\n\n"
@@ -258,6 +273,11 @@ def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_m
         f"## Versions\n\n" + "\n".join(f"- {k} {v}" for k, v in record["versions"].items()) + "\n"
     )
     return write_atomic(output_dir / "README.md", card)
+
+
+def _sampling_text(sampling: dict[str, Any]) -> str:
+    return (f"temperature {sampling['temperature']}, top-p {sampling['top_p']}, top-k {sampling['top_k'] or 'off'}, "
+            f"up to {sampling['max_new_tokens']} tokens")
 
 
 def _final_metrics(log_history: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:

@@ -305,6 +305,8 @@ def test_guide_step_stores_the_parsed_strategy_and_counts_role_usage(tmp_path):
         "input_tokens": 40, "output_tokens": 12, "stop_reason": "stop", "max_tokens": 1536,
         "token_counter": APPROX_COUNTER,
         "model": "mockllm/model", "prompt_version": GUIDE_PROMPT_VERSION,
+        # no guide folder: the task's sampling (the provider's defaults), said so
+        "sampling": {"temperature": None, "top_p": None, "top_k": None, "source": "the task's"},
     }
     # The call itself ran under the cap: a think budget of 1,024 plus the 512-token strategy budget.
     assert caps == [1536]

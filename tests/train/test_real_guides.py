@@ -171,7 +171,9 @@ def test_the_prepared_gemma_guide_round_trips_its_template(gemma_guide):
                                            add_generation_prompt=True, tokenize=False)
     assert prompt == "<bos><start_of_turn>user\nPlan.\n\n2+3?<end_of_turn>\n<start_of_turn>model\n"
     generation = json.loads((Path(gemma_guide) / "generation_config.json").read_text())
-    assert generation["eos_token_id"] == [1, 106] and generation["temperature"] == card["sampling"]["temperature"]
+    sampling = json.loads((Path(gemma_guide) / "gcop_sampling.json").read_text())
+    assert generation["eos_token_id"] == [1, 106] == sampling["stop_ids"]
+    assert generation["temperature"] == sampling["temperature"] == card["sampling"]["temperature"] == 0.6
     assert guide_template_problem(f"hf/{gemma_guide}") is None
 
 
