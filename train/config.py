@@ -274,8 +274,9 @@ class GuideSFTConfig(_TrainingDefaults, SFTConfig, GuideFields):
 class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
     """``gcop train grpo``: TRL's ``GRPOConfig`` plus :class:`GuideFields` and the recipe. The paper's
     defaults: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts x 8 completions per step
-    (``per_device_train_batch_size`` x ``gradient_accumulation_steps`` = 64 completions), completions
-    of up to 2,048 tokens."""
+    (``per_device_train_batch_size`` x ``gradient_accumulation_steps`` = 64 completions). Rollouts
+    sample as the guide is evaluated unless TRL's sampling keys set them apart (the paper's configs
+    do: temperature 1.0, top-p 1.0, completions of up to 2,048 tokens)."""
 
     recipe: str = _help("exectune (the strategy schema, every reward component) or advisor (free-form advice, "
                         "reward = the core's task reward only).", default="exectune")

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks import load_problems
-from guides.solver import guide_max_tokens
 from guides.strategy import parse_guide_output
 from results.logs import wilson_interval
 from results.regress import mcnemar_exact

@@ -9,7 +9,7 @@ components with their weights (``GRPOConfig.reward_weights``, set from ``recipe`
 checkpoint, any path or Hub id).
 
 Defaults follow the paper: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts per
-step with 8 completions each, completions of up to 2,048 tokens. Rollouts sample as the guide is
+step with 8 completions each (the paper's configs add its 2,048-token completions). Rollouts sample as the guide is
 evaluated (``eval_temperature``/``eval_top_p``/``eval_top_k``, the guide's cap) unless the config
 sets TRL's ``temperature``/``top_p``/``top_k``/``max_completion_length`` apart, as the paper's
 configs do (temperature 1.0 rollouts, 2,048 tokens); the run prints where they differ and the
