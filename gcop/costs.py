@@ -163,6 +163,11 @@ def price_for(model: str) -> ModelCost | None:
     return None
 
 
+def cost_of(input_tokens: float, output_tokens: float, price: ModelCost) -> float:
+    """US$ of ``input_tokens`` in and ``output_tokens`` out at ``price`` ($ per M tokens)."""
+    return (input_tokens * price.input + output_tokens * price.output) / 1e6
+
+
 # --------------------------------------------------------------------------- cost table
 
 def usage_fields(usage: Any) -> dict[str, Any]:

@@ -213,13 +213,11 @@ def _load_examples(path: str, input_field: str, target_field: str) -> tuple[list
         with file.open(newline="", encoding="utf-8") as handle:
             rows = [(n, row) for n, row in enumerate(csv.DictReader(handle), start=2)]
     else:
-        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((n, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        from gcop.readers import read_jsonl
+
+        rows, bad = read_jsonl(file)
+        if bad:
+            raise ValueError(str(bad[0]))
     ids, inputs, targets = [], [], []
     for n, row in rows:
         missing = [f for f in (input_field, target_field) if not isinstance(row, dict) or f not in row]

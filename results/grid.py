@@ -223,26 +223,24 @@ def _foreign_row_task(name: str, row: GridRow, task_args: Mapping[str, Any], opt
         task = load_task(name, dict(task_args))
     except Exception as exc:  # noqa: BLE001 - a task that cannot be built is the user's to fix: say why
         raise GridConfigError(f"--task {name}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+    if row.mode == "icl" and not options.icl_examples:
+        raise GridConfigError(f"--icl on --task {name} needs --icl-examples FILE (solved examples of the task, "
+                              "e.g. its train split, as JSONL or CSV)")
+    if row.mode == "cascade" and row.options.get("cascade_rule", "agreement") != "agreement":
+        raise GridConfigError(f"--cascade-rule {row.options['cascade_rule']} is for gcop's code benchmarks; "
+                              f"--task {name} takes the agreement rule")
+    recipes = {
+        "guided": dict(options.guided),
+        "icl": {"examples": options.icl_examples, "k": options.icl_k, "input_field": options.icl_input_field,
+                "target_field": options.icl_target_field},
+        "cascade": {"k": row.options.get("cascade_k") or 3, "threshold": row.options.get("cascade_threshold", 1.0)},
+    }
+    if row.mode not in recipes:  # core: the task as it is
+        return task
     try:
-        if row.mode == "guided":
-            return wrap_task(task, "guided", **dict(options.guided))
-        if row.mode == "icl":
-            if not options.icl_examples:
-                raise GridConfigError(f"--icl on --task {name} needs --icl-examples FILE (solved examples of the task, "
-                                      "e.g. its train split, as JSONL or CSV)")
-            return wrap_task(task, "icl", examples=options.icl_examples, k=options.icl_k,
-                             input_field=options.icl_input_field, target_field=options.icl_target_field)
-        if row.mode == "cascade":
-            if row.options.get("cascade_rule", "agreement") != "agreement":
-                raise GridConfigError(f"--cascade-rule {row.options['cascade_rule']} is for gcop's code benchmarks; "
-                                      f"--task {name} takes the agreement rule")
-            return wrap_task(task, "cascade", k=row.options.get("cascade_k") or 3,
-                             threshold=row.options.get("cascade_threshold", 1.0))
+        return wrap_task(task, row.mode, **recipes[row.mode])
     except (TypeError, ValueError, FileNotFoundError) as exc:
-        if isinstance(exc, GridConfigError):
-            raise
         raise GridConfigError(f"{row.recipe} row of --task {name}: {exc}") from None
-    return task
 
 
 def dataset_fingerprint(task: Any) -> str:
@@ -539,7 +537,7 @@ def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any
     the prompts of every sample: per role, input tokens scale with the prompts' token counts
     (all samples against the pilot's), output tokens with the number of samples, each priced at
     the model's list price (results/prices.yaml); cache reads and writes are priced as input."""
-    from gcop.costs import price_for, role_rows
+    from gcop.costs import cost_of, price_for, role_rows
 
     estimates = []
     for log, task in zip(pilot_logs, tasks, strict=True):
@@ -561,7 +559,7 @@ def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any
             pilot_size = sum(sizes[:min(pilot, len(sizes))]) or 1
             input_full = usage["input_tokens"] * (sum(sizes) / pilot_size)
             output_full = usage["output_tokens"] * (n_full / n_pilot)
-            expected[role] = (input_full * price.input + output_full * price.output) / 1e6
+            expected[role] = cost_of(input_full, output_full, price)
         costs = [r.get("cost") for r in rows.values()]
         estimates.append(RowEstimate(row=str(grid.get("row", log.eval.task)), pilot_samples=n_pilot, full_samples=n_full,
                                      pilot_cost=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]

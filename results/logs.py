@@ -352,14 +352,14 @@ def _recounted_guide(guide: Any, usage: Any) -> tuple[dict[str, int], float] | N
     ``guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
     if not isinstance(guide, dict) or not guide.get("usage_source") or usage is None:
         return None
-    from gcop.costs import price_for
+    from gcop.costs import cost_of, price_for
 
     counts = {"input_tokens": int(guide.get("input_tokens") or 0), "output_tokens": int(guide.get("output_tokens") or 0)}
     counts["total_tokens"] = counts["input_tokens"] + counts["output_tokens"]
     price = price_for(str(guide.get("model") or ""))
     if price is None:
         return None
-    return counts, (counts["input_tokens"] * price.input + counts["output_tokens"] * price.output) / 1e6
+    return counts, cost_of(counts["input_tokens"], counts["output_tokens"], price)
 
 
 @dataclass
