@@ -7,6 +7,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
+from evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from evals.tasks import build_task, reject_unknown_options
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
@@ -18,6 +19,7 @@ def gsm8k(
     icl_k: int = 3,
     max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     max_guide_tokens: int | None = None,
+    max_core_tokens: int = DEFAULT_MAX_CORE_TOKENS,
     on_invalid: str = "run_core_without",
     cascade_rule: str = "agreement",
     cascade_k: int | None = None,
@@ -36,6 +38,7 @@ def gsm8k(
       max_strategy_tokens: the guide's strategy budget.
       max_guide_tokens: cap on the guide call's output (default: a think budget of 1,024 plus
         max_strategy_tokens); recorded in each sample's guide metadata.
+      max_core_tokens: cap on each core call's output (default 2,048; `--max-tokens` overrides it).
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
       cascade_rule: the cascade modes' deferral rule: agreement.
       cascade_k: cheap-core samples the rule reads (default 3 for agreement, 1 for examples).
@@ -46,7 +49,8 @@ def gsm8k(
     reject_unknown_options("gsm8k", unknown)
     return build_task(
         "gsm8k", split=split, mode=mode, icl_k=icl_k,
-        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens, on_invalid=on_invalid,
+        max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens,
+        max_core_tokens=max_core_tokens, on_invalid=on_invalid,
         cascade_rule=cascade_rule, cascade_k=cascade_k, cascade_threshold=cascade_threshold,
         memory_k=memory_k, memory_warm=memory_warm, data_dir=data_dir,
     )

@@ -15,6 +15,12 @@ from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
 CORE_PROMPT_VERSION = "core-v1"
 
+#: The core's output cap, one for every call gcop makes to a core (the Inspect tasks' ``-T
+#: max_core_tokens``, GRPO's rewards and acceptance sampling unless their ``core_config`` sets
+#: ``max_tokens``): without one each provider applies its own default, and cost and accuracy
+#: rows would not compare across providers. A math solution or a code answer fits well inside it.
+DEFAULT_MAX_CORE_TOKENS = 2048
+
 Domain = Literal["math", "code"]
 
 _SYSTEM: dict[str, str] = {

@@ -12,6 +12,7 @@ from typing import Any
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset
+from inspect_ai.model import GenerateConfig
 from inspect_ai.util import SandboxEnvironmentType
 
 from gcop.costs import apply_prices
@@ -21,7 +22,7 @@ from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from .benchmarks import get_benchmark
 from .data import DATA_DIR_ENV
 from .icl import Retriever
-from .prompts import CORE_PROMPT_VERSION
+from .prompts import CORE_PROMPT_VERSION, DEFAULT_MAX_CORE_TOKENS
 from .scorers import task_scorer
 from .cascade import CascadeSettings
 from .memory import MemoryCascade
@@ -50,6 +51,7 @@ def build_task(
     max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
     on_invalid: str = "run_core_without",
     max_guide_tokens: int | None = None,
+    max_core_tokens: int = DEFAULT_MAX_CORE_TOKENS,
     data_dir: str | None = None,
     limit_ids: Sequence[str] | None = None,
     sandbox: SandboxEnvironmentType | None = None,
@@ -73,6 +75,8 @@ def build_task(
         raise ValueError(f"-T on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}")
     if icl_k < 0 or max_strategy_tokens <= 0:
         raise ValueError("-T icl_k must be >= 0 and -T max_strategy_tokens > 0")
+    if not isinstance(max_core_tokens, int) or max_core_tokens < 1:
+        raise ValueError(f"-T max_core_tokens must be a whole number >= 1, got {max_core_tokens!r}")
     if max_guide_tokens is not None and max_guide_tokens < max_strategy_tokens:
         raise ValueError(f"-T max_guide_tokens ({max_guide_tokens}) must be >= -T max_strategy_tokens ({max_strategy_tokens})")
     spec = get_benchmark(benchmark)
@@ -118,6 +122,8 @@ def build_task(
         ),
         scorer=task_scorer(spec),
         sandbox=sandbox,
+        # The core's cap (the guide step sets its own); `inspect eval --max-tokens` overrides it.
+        config=GenerateConfig(max_tokens=max_core_tokens),
         metadata={
             "benchmark": spec.name,
             "split": split or "all",
@@ -126,6 +132,7 @@ def build_task(
             "guide_prompt_version": GUIDE_PROMPT_VERSION,
             "mode": mode or "auto (guided when a guide role is bound, else core)",
             "on_invalid": on_invalid,
+            "max_core_tokens": max_core_tokens,
             **({"cascade": cascade.as_dict()} if cascade is not None else {}),
             **({"memory": {"k": memory_k, "warm": memory_warm, "order": "data set order, one sample at a time"}}
                if mode == "memory" else {}),

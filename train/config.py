@@ -90,7 +90,8 @@ class GuideFields:
     judge: str | None = _help("The strategy judge (J); unset: the teacher. mockllm/judge is an offline judge.",
                               default=None)
     core_config: dict[str, Any] = _help("Inspect GenerateConfig fields for the core's calls (temperature, max_tokens, "
-                                        "...; YAML only).", default_factory=dict)
+                                        "...; YAML only). max_tokens unset: 2,048, the Inspect tasks' core cap.",
+                                        default_factory=dict)
     judge_config: dict[str, Any] = _help("Inspect GenerateConfig fields for the judge's calls (YAML only).",
                                          default_factory=lambda: {"reasoning_effort": "none", "max_tokens": 256})
     core_args: dict[str, Any] = _help("Extra Inspect model args for the core, e.g. max_retries: 0 (YAML only).",

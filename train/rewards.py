@@ -72,6 +72,7 @@ from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
+from evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from gcop.testing.offline_models import offline_model
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
@@ -477,7 +478,8 @@ class GuideRewards:
         self.core_spec = offline_model(core, problems)
         self.judge_spec = offline_model(models.judge)
         self.core_args = dict(models.core_args or {})
-        self.core_config = _generate_config(models.core_config, settings.max_concurrency)
+        self.core_config = _generate_config(models.core_config, settings.max_concurrency,
+                                            max_tokens=DEFAULT_MAX_CORE_TOKENS)
         self.judge_config = _generate_config(models.judge_config, settings.max_concurrency)
         self.beta, self.gamma, self.kappa = float(settings.beta), float(settings.gamma), float(settings.kappa)
         self.judge_attempts = settings.judge_attempts
@@ -829,13 +831,18 @@ async def _const(value: Any) -> Any:
     return value
 
 
-def _generate_config(config: GenerateConfig | Mapping[str, Any] | None, max_concurrency: int) -> GenerateConfig:
+def _generate_config(config: GenerateConfig | Mapping[str, Any] | None, max_concurrency: int,
+                     max_tokens: int | None = None) -> GenerateConfig:
+    """``config`` with gcop's defaults where it sets nothing: the concurrency, and ``max_tokens``
+    (the core's: the Inspect tasks' cap, so rewards see the core the leaderboard rows ran)."""
     if config is None:
         config = GenerateConfig()
     elif not isinstance(config, GenerateConfig):
         config = GenerateConfig(**dict(config))
     if config.max_connections is None:
         config = config.merge(GenerateConfig(max_connections=max_concurrency))
+    if max_tokens is not None and config.max_tokens is None:
+        config = config.merge(GenerateConfig(max_tokens=max_tokens))
     return config
 
 

@@ -285,3 +285,31 @@ def test_a_data_revision_is_the_content_not_the_folder(tmp_path):
     sample.chmod(0o644)
     sample.write_text(sample.read_text()[:-2] + "\n")
     assert data_revision("kodcode", str(copy)) != data_revision("kodcode", DATA)
+
+
+def _model_calls(log, role: str | None) -> list:
+    """The model events of the log's one sample made by ``role`` (None: the task's model)."""
+    [sample] = log.samples
+    return [e for e in sample.events if e.event == "model" and e.role == role]
+
+
+@needs_shared_data
+def test_the_core_call_has_gcops_cap_and_the_guide_keeps_its_own(tmp_path):
+    """Every core call runs under -T max_core_tokens (default 2,048), whatever the provider's own
+    default; `--max-tokens` overrides it, and the guide call keeps the guide's cap."""
+    def run(task, **kwargs):
+        guide = get_model("mockllm/model", custom_outputs=[mock_output("<strategy>Add, then halve.</strategy>")])
+        return _run(task, tmp_path, model=get_model("mockllm/model"), model_roles={"guide": guide}, limit=1, **kwargs)
+
+    log = run(gsm8k(split="test", data_dir=DATA, mode="guided"))
+    [core_call] = _model_calls(log, None)
+    [guide_call] = _model_calls(log, "guide")
+    assert core_call.config.max_tokens == 2048 and log.eval.metadata["max_core_tokens"] == 2048
+    assert guide_call.config.max_tokens == 1024 + 512  # the guide's own: think budget + strategy budget
+    log = run(gsm8k(split="test", data_dir=DATA, mode="guided", max_core_tokens=300))
+    assert _model_calls(log, None)[0].config.max_tokens == 300
+    assert _model_calls(log, "guide")[0].config.max_tokens == 1536
+    log = run(gsm8k(split="test", data_dir=DATA, mode="guided", max_core_tokens=300), max_tokens=77)
+    assert _model_calls(log, None)[0].config.max_tokens == 77  # inspect eval --max-tokens wins
+    with pytest.raises(ValueError, match="max_core_tokens must be a whole number >= 1, got 0"):
+        gsm8k(data_dir=DATA, max_core_tokens=0)

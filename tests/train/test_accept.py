@@ -480,11 +480,15 @@ def test_accept_against_the_fake_anthropic_api(tmp_path: Path, fake_anthropic: A
     fast_inspect_retries(monkeypatch)
     problems = gsm8k(3)
 
+    core_caps = []
+
     def respond(request: dict[str, Any]) -> str:
         text = prompt_text(request)
         if "Reference solution" in text:
             return GOOD
         p = next((p for p in problems if p.question.strip() in text), None)
+        if p is not None:
+            core_caps.append(request["max_tokens"])
         return "ok" if p is None else f"\\boxed{{{p.target}}}"  # "ok": the preflight's test call
 
     fake_anthropic.responder = respond
@@ -495,6 +499,8 @@ def test_accept_against_the_fake_anthropic_api(tmp_path: Path, fake_anthropic: A
     result = run_acceptance(cfg, problems=problems)
     assert result.this_run == {"accepted": 3}
     assert fake_anthropic.injected > 0  # faults happened and were retried
+    # the core's requests carry the Inspect tasks' core cap, not the provider's default
+    assert core_caps and set(core_caps) == {2048}
     # one preflight call per model came first
     first = [r for r in fake_anthropic.records if r.status == 200][:2]
     assert {r.prompt for r in first} == {"Reply with the word: ok"}

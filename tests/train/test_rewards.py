@@ -56,12 +56,14 @@ class ScriptedModel:
         self.answer = answer
         self.latency = latency
         self.prompts: list[str] = []
+        self.max_tokens: list[int | None] = []  # each call's cap, as the model was asked
         self.in_flight = 0
         self.max_in_flight = 0
 
     async def __call__(self, input, tools, tool_choice, config):  # noqa: A002 - mockllm's signature
         prompt = input[-1].text
         self.prompts.append(prompt)
+        self.max_tokens.append(config.max_tokens)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -319,6 +321,21 @@ async def test_baseline_cached_once_per_problem_and_on_disk(gsm8k_problems, tmp_
     await components(eng3, ids[:1], [GOOD])
     assert core3.without_strategy == 1
     assert len(list((tmp_path / "baselines").rglob("*.json"))) == 3
+
+
+@needs_shared_data
+async def test_core_calls_run_under_the_tasks_core_cap(gsm8k_problems, tmp_path):
+    """The rewards' core calls (with and without the strategy) have the Inspect tasks' cap, so a
+    reward is earned by the core the leaderboard rows ran; core_config's max_tokens wins."""
+    p = gsm8k_problems
+    core = ScriptedModel(answer_right(p))
+    await components(engine(p, core, None, tmp_path), [p[0].id], [GOOD])
+    assert core.with_strategy == core.without_strategy == 1 and core.max_tokens == [2048, 2048]
+    capped = ScriptedModel(answer_right(p))
+    eng = engine(p, capped, None, tmp_path, core_config={"max_tokens": 100})
+    await components(eng, [p[0].id], [GOOD])
+    assert capped.max_tokens == [100, 100]
+    assert eng.baseline_key_fields(eng.problems[p[0].id])["sampling"]["max_tokens"] == 100
 
 
 @needs_shared_data
