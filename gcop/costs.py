@@ -46,15 +46,29 @@ def offline_price() -> ModelCost:
     return _price_from_env(OFFLINE_ENV, (0.0, 0.0))
 
 
+def known_info(model: str) -> ModelInfo | None:
+    """Inspect's info for ``model`` (``get_model_info``), except that a self-hosted model's provider
+    is never instantiated to look it up: for a name it does not know, ``get_model_info`` builds
+    the provider, which loads an ``hf/`` model's weights a second time or starts a vLLM engine.
+    Those are looked up in gcop's registrations, ``--model-cost-config`` and the model database only."""
+    if not str(model).startswith(SELF_HOSTED_PROVIDERS):
+        return get_model_info(model)
+    try:
+        from inspect_ai.model._model_info import _get_model_info_direct  # private: no public lookup skips the provider
+    except ImportError:  # a later Inspect moved it: unknown (gcop then gives it the self-hosted rate)
+        return None
+    return _get_model_info_direct(model)
+
+
 def price_offline(model: str) -> None:
     """Give a gcop offline model (``gcop/replay/<label>`` too) the offline rate unless priced."""
-    info = get_model_info(model)
+    info = known_info(model)
     if info is None or info.cost is None:
         _register(model, offline_price())
 
 
 def _register(model: str, cost: ModelCost) -> None:
-    if get_model_info(model) is None:
+    if known_info(model) is None:
         set_model_info(model, ModelInfo(organization=model.split("/")[0]))
     set_model_cost(model, cost)
 
@@ -94,7 +108,7 @@ def price_if_self_hosted(model: str) -> None:
     """Give a self-hosted model with no cost data the self-hosted rate (called for the guide role)."""
     if not model.startswith(SELF_HOSTED_PROVIDERS):
         return
-    info = get_model_info(model)
+    info = known_info(model)
     if info is None or info.cost is None:
         _register(model, self_hosted_price())
 
@@ -152,7 +166,7 @@ def price_for(model: str) -> ModelCost | None:
     ``apply_prices`` put ``results/prices.yaml``), the offline or self-hosted rate for those
     kinds, else None (a paid model nobody priced)."""
     name = str(model)
-    info = get_model_info(name)
+    info = known_info(name)
     if info is not None and info.cost is not None:
         return info.cost
     kind = model_kind(name)
@@ -210,6 +224,9 @@ def format_role_table(rows: dict[str, dict[str, Any]], *, title: str = "cost by 
                      f"{total['reasoning_tokens']:>9,} {'unknown' if cost is None else f'{cost:.4f}':>10}")
     if any(r.get("cost") is None for r in rows.values()):
         lines.append(f"  unknown: a model with no price ({PRICES_FILE.name} lists the priced ones)")
+    if any(r.get("recounted") for r in rows.values()):
+        lines.append("  guide: counted per sample with the guide's tokenizer (Inspect's hf provider reports each "
+                     "batch's padded totals)")
     return "\n".join(lines)
 
 
@@ -240,4 +257,21 @@ def role_rows(log: Any) -> dict[str, dict[str, Any]]:
         core.update(input_tokens=0, output_tokens=0, reasoning_tokens=0, cost=0.0)
     grid = (spec.metadata or {}).get("gcop_grid") or {}
     rows["strong" if grid.get("recipe") == "reference-core" else "core"] = core
+    recounted = recounted_guide_usage(log)
+    if recounted is not None and "guide" in rows:
+        rows["guide"].update(recounted, recounted=True)
     return rows
+
+
+def recounted_guide_usage(log: Any) -> dict[str, Any] | None:
+    """The guide's tokens and $ summed over the samples' own counts, where the guide step
+    recounted them (an ``hf/`` guide: Inspect's provider gives every sample of a batch the batch's
+    padded totals, so its role usage overstates the guide); None where no sample was recounted."""
+    guides = [s.metadata["guide"] for s in (getattr(log, "samples", None) or [])
+              if isinstance((s.metadata or {}).get("guide"), dict) and s.metadata["guide"].get("usage_source")]
+    if not guides:
+        return None
+    tokens = {key: sum(int(g.get(key) or 0) for g in guides) for key in ("input_tokens", "output_tokens")}
+    price = price_for(str(guides[0].get("model") or ""))
+    return {**tokens, "reasoning_tokens": 0,
+            "cost": None if price is None else cost_of(tokens["input_tokens"], tokens["output_tokens"], price)}

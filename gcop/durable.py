@@ -34,7 +34,7 @@ from .readers import JsonlLineError, read_jsonl
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LineAppender", "fsync_dir", "read_jsonl_tolerant", "write_atomic"]
+__all__ = ["LineAppender", "fsync_dir", "new_file_mode", "read_jsonl_tolerant", "share_like_new_files", "write_atomic"]
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -48,6 +48,29 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
             os.close(fd)
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0o666 less the process's umask (read from
+    /proc where it can be, so the umask is never changed, even for a moment, under other threads)."""
+    mask = None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            mask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), None)
+    if mask is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def share_like_new_files(folder: str | os.PathLike[str]) -> None:
+    """Give the files directly in ``folder`` the mode of a file ``open()`` makes (see
+    :func:`new_file_mode`): temp-file-and-rename writers (``tempfile.mkstemp``, safetensors) leave
+    0600, which hides a checkpoint from the group that shares it."""
+    mode = new_file_mode()
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            os.chmod(entry.path, mode)
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, encoding: str = "utf-8") -> Path:
     """Replace ``path`` with ``data``: temp file, fsync, rename, fsync of the folder (see the
     module docstring). Returns the path."""
@@ -55,6 +78,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, encoding: s
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide the file from everyone else
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode(encoding) if isinstance(data, str) else data)
             handle.flush()

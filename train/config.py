@@ -199,6 +199,11 @@ class GuideFields:
         need(0 <= self.max_unscorable_share <= 1, "max_unscorable_share must be in [0, 1]")
         need(self.unscorable_window >= 1, "unscorable_window must be >= 1")
         need(self.heldout_limit >= 0, "heldout_limit must be >= 0 (0: no evaluation)")
+        # The guide step lifts a recorded cap below the strategy budget up to that budget, so a
+        # lower cap here would make `inspect eval` sample the checkpoint apart from how it was evaluated.
+        need(self.heldout_max_new_tokens is None or self.heldout_max_new_tokens >= self.max_strategy_tokens,
+             f"heldout_max_new_tokens ({self.heldout_max_new_tokens}) must be >= max_strategy_tokens "
+             f"({self.max_strategy_tokens}), as the guide step's cap must")
         need(self.heldout_split in ("train", "test"), "heldout_split must be train or test")
         need(self.heldout_samples >= 1 and self.heldout_batch_size >= 1, "heldout_samples and heldout_batch_size must be >= 1")
         need(self.heldout_max_new_tokens is None or self.heldout_max_new_tokens > 0, "heldout_max_new_tokens must be > 0")

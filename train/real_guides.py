@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcop.durable import share_like_new_files
 from guides.solver import GUIDE_SAMPLING, SAMPLING_FILE
 
 __all__ = ["GEMMA_GUIDE_TEMPLATE", "REAL_GUIDES", "RealGuide", "prepare_guide", "read_card",
@@ -180,8 +181,7 @@ def prepare_guide(name: str, out_dir: str | os.PathLike[str], *, dtype: str = "b
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     # what the guide step reads back (the cap is the task's until training sets one)
     (out / SAMPLING_FILE).write_text(json.dumps({**spec.sampling, "stop_ids": stop_ids}, indent=2) + "\n")
-    for path in out.iterdir():  # checkpoint files readable by the group that shares them
-        path.chmod(0o644)
+    share_like_new_files(out)  # safetensors writes model.safetensors 0600
     return out
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from gcop.durable import write_atomic
+from gcop.durable import share_like_new_files, write_atomic
 from gcop.readers import read_jsonl
 
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -209,6 +209,7 @@ def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, config: GuideF
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     write_atomic(Path(output_dir) / SAMPLING_FILE, json.dumps({**sampling, "stop_ids": stop_ids}, indent=2) + "\n")
+    share_like_new_files(output_dir)  # safetensors writes model.safetensors 0600
 
 
 def _versions() -> dict[str, str]:

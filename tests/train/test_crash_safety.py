@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 from inspect_ai.model import ModelUsage
 
-from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
+from gcop.durable import LineAppender, new_file_mode, read_jsonl_tolerant, share_like_new_files, write_atomic
 from train.baselines import BaselineCache
 from train.ledger import BudgetExceeded, CostLedger, journal_path
 
@@ -38,6 +40,24 @@ def test_write_atomic_replaces_whole_and_leaves_no_temp_file(tmp_path: Path) -> 
     write_atomic(target, b"two\n")
     assert target.read_text() == "two\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_written_files_get_the_umasks_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    """A checkpoint is shared (a group, a CI cache): its files get what open() would give them."""
+    old = os.umask(0o027)
+    try:
+        assert new_file_mode() == 0o640
+        target = write_atomic(tmp_path / "card.json", "{}\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+        private = tmp_path / "model.safetensors"
+        private.write_bytes(b"x")
+        private.chmod(0o600)  # as safetensors leaves it
+        (tmp_path / "sub").mkdir(mode=0o700)
+        share_like_new_files(tmp_path)
+        assert stat.S_IMODE(private.stat().st_mode) == 0o640
+        assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o700  # folders are left alone
+    finally:
+        os.umask(old)
 
 
 def test_appender_cuts_a_torn_line_and_keeps_a_whole_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

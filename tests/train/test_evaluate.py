@@ -233,6 +233,11 @@ def test_heldout_settings_are_validated(tmp_path):
         _config(tmp_path, limit=-1)
     with pytest.raises(ConfigError, match="unknown key 'heldout_limt'.*did you mean heldout_limit"):
         make_config("sft", heldout_limt=3)
+    # a cap under the strategy budget: the guide step would lift it to the budget at inspect eval,
+    # sampling the checkpoint apart from how it was evaluated
+    with pytest.raises(ConfigError, match=r"heldout_max_new_tokens \(100\) must be >= max_strategy_tokens \(512\)"):
+        _config(tmp_path, max_new_tokens=100)
+    assert _config(tmp_path, max_new_tokens=512).guide_cap == 512
 
 
 @needs_shared_data

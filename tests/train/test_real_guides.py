@@ -46,29 +46,35 @@ def test_gcop_train_sft_refuses_a_template_less_guide_with_one_line(tmp_path, ca
     root = Path(__file__).resolve().parents[2]
     code = main(["train", "sft", "--config", str(root / "train" / "configs" / "smoke_sft.yaml"),
                  "--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "out"),
-                 "--baseline_cache", str(tmp_path / "baselines"), "--max_steps", "1"])
+                 "--baseline_cache", str(tmp_path / "baselines"), "--max_steps", "1", "--data_dir", str(SHARED_DATA)])
     err = capsys.readouterr().err
     assert code == 2, err
     assert "has no chat template" in err and "Traceback" not in err
 
 
 @needs_shared_data
-def test_an_hf_guide_records_its_own_tokens_and_stop_reason_per_sample(tmp_path):
+def test_an_hf_guide_records_its_own_tokens_and_stop_reason_per_sample(tmp_path, monkeypatch):
     """Inspect's hf provider gives every sample of a batch the batch's padded token counts and no
-    stop reason; the guide step recounts each with the guide's tokenizer."""
+    stop reason; the guide step recounts each with the guide's tokenizer. The weights load once
+    (pricing the guide never builds a second provider)."""
     from inspect_ai import eval
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evals.gsm8k import gsm8k
     from guides.solver import RECOUNTED
     from train.tiny import save_tiny_guide
 
     folder = save_tiny_guide(tmp_path / "tiny-guide")
+    loads = []
+    load = AutoModelForCausalLM.from_pretrained.__func__
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: loads.append(a) or load(cls, *a, **k)))
     cap = 24
     [log] = eval(gsm8k(mode="guided", max_strategy_tokens=16, max_guide_tokens=cap, data_dir=str(SHARED_DATA)),
                  model="gcop/strategy_gated", model_roles={"guide": f"hf/{folder}"}, limit=4, display="none",
                  log_dir=str(tmp_path / "logs"), max_connections=4)
     assert log.status == "success", log.error
+    assert len(loads) == 1, loads
     tokenizer = AutoTokenizer.from_pretrained(folder)
     guides = [s.metadata["guide"] for s in log.samples]
     assert all(g["usage_source"] == RECOUNTED for g in guides)
@@ -80,6 +86,18 @@ def test_an_hf_guide_records_its_own_tokens_and_stop_reason_per_sample(tmp_path)
         assert guide["output_tokens"] == (generated + 1 if stopped else cap) and guide["output_tokens"] <= cap
     # the provider's own counts are kept beside them; its input count is the batch's padded prompt
     assert all(g["provider_usage"]["input_tokens"] >= g["input_tokens"] for g in guides)
+    # the end-of-run table (the gcop_costs hook) sums the recounts, not the provider's padded totals
+    from gcop.costs import cost_of, format_role_table, price_for, role_rows
+
+    rows = role_rows(log)
+    guide_row = rows["guide"]
+    assert guide_row["recounted"] is True
+    assert guide_row["input_tokens"] == sum(g["input_tokens"] for g in guides)
+    assert guide_row["output_tokens"] == sum(g["output_tokens"] for g in guides)
+    assert guide_row["input_tokens"] <= log.stats.role_usage["guide"].input_tokens
+    price = price_for(f"hf/{folder}")
+    assert guide_row["cost"] == cost_of(guide_row["input_tokens"], guide_row["output_tokens"], price)
+    assert "counted per sample with the guide's tokenizer" in format_role_table(rows)
 
 
 @needs_shared_data
@@ -194,3 +212,70 @@ def test_the_real_guide_runs_a_guided_inspect_eval(gemma_guide, tmp_path):
         guide = sample.metadata["guide"]
         assert guide["stop_reason"] in ("stop", "max_tokens") and 0 < guide["output_tokens"] <= cap
         assert guide["token_counter"].startswith("tokenizer of")
+
+
+def _completion_nll(folder, rows) -> float:
+    """Mean negative log-likelihood per token of the rows' guide outputs (the model turn, through
+    the folder's own template), as SFT trains it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.sft import guide_chat
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            prompt = tokenizer.apply_chat_template(guide_chat("math", row["problem"], 64), add_generation_prompt=True,
+                                                   tokenize=False)
+            whole = tokenizer.apply_chat_template(
+                [*guide_chat("math", row["problem"], 64), {"role": "assistant", "content": row["guide_output"]}],
+                tokenize=False)
+            prompt_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+            ids = tokenizer(whole, add_special_tokens=False, return_tensors="pt").input_ids
+            labels = ids.clone()
+            labels[:, :prompt_ids.shape[1]] = -100
+            n = int((labels[:, 1:] != -100).sum())
+            total += float(model(ids, labels=labels).loss) * n
+            tokens += n
+    return total / tokens
+
+
+@needs_real_guide
+@needs_shared_data
+@pytest.mark.slow
+def test_the_real_guide_trains_through_gcops_sft_and_grpo(gemma_guide, tmp_path):
+    """The real model through `gcop train sft` and `gcop train grpo` with the real_small configs
+    (a few steps, a 64-token cap): SFT fits the accepted outputs (their loss falls), the
+    checkpoint keeps the template (one <bos>, the model turn ended by a stop id), and GRPO's
+    rollouts stop on their own instead of all running to the cap (the <end_of_turn> trap)."""
+    from gcop.cli import main
+    from train.real_guides import template_check
+    from transformers import AutoTokenizer
+
+    configs = Path(__file__).resolve().parents[2] / "train" / "configs"
+    accept = tmp_path / "accept"
+    assert main(["train", "accept", "--benchmark", "gsm8k", "--teacher", "mockllm/teacher", "--core",
+                 "mockllm/strategy_gated", "--limit", "8", "--out", str(accept), "--no-progress",
+                 "--data-dir", str(SHARED_DATA)]) == 0
+    rows = [json.loads(line) for line in (accept / "corpus.jsonl").read_text().splitlines()]
+    shared = ["--data_dir", str(SHARED_DATA), "--baseline_cache", str(tmp_path / "baselines"), "--heldout_limit", "0",
+              "--max_strategy_tokens", "64", "--heldout_max_new_tokens", "64"]
+    sft = tmp_path / "sft"
+    assert main(["train", "sft", "--config", str(configs / "real_small_sft.yaml"), *shared,
+                 "--model_name_or_path", str(gemma_guide), "--corpus", str(accept / "corpus.jsonl"), "--limit", "8",
+                 "--output_dir", str(sft), "--max_steps", "4"]) == 0
+    before, after = _completion_nll(gemma_guide, rows), _completion_nll(sft, rows)
+    assert after < 0.8 * before, (before, after)
+    assert template_check(AutoTokenizer.from_pretrained(sft), [1, 106]) == {
+        "bos_count": 1, "same_ids_text_and_template": True, "model_turn_ends_with_stop_id": True}
+    assert json.loads((sft / "gcop_sampling.json").read_text())["max_new_tokens"] == 64
+    grpo = tmp_path / "grpo"
+    assert main(["train", "grpo", "--config", str(configs / "real_small_grpo.yaml"), *shared,
+                 "--model_name_or_path", str(sft), "--output_dir", str(grpo), "--max_steps", "1", "--save_steps", "1",
+                 "--num_generations", "4", "--per_device_train_batch_size", "4"]) == 0
+    [step] = [h for h in json.loads((grpo / "checkpoint-1" / "trainer_state.json").read_text())["log_history"]
+              if "completions/clipped_ratio" in h]
+    assert step["completions/clipped_ratio"] < 1 and step["completions/max_length"] <= 64, step
+    assert json.loads((grpo / "gcop_train.json").read_text())["sampling"]["max_new_tokens"] == 64

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from pathlib import Path
 
 import pytest
 from inspect_ai.model import get_model
 
 from evals.benchmarks import load_problems
+from gcop.durable import new_file_mode
 from train.config import load_config, make_config
 from train.rewards import GuideRewards
 
@@ -77,7 +79,7 @@ def sft_run(tmp_path_factory, held_out):
 
     root = tmp_path_factory.mktemp("train")
     # the built-in held-out evaluation on the same 32 problems as valid_rate, scored by the core
-    config = sft_config(root, heldout_limit=32, heldout_max_new_tokens=96)
+    config = sft_config(root, heldout_limit=32, heldout_max_new_tokens=512)  # >= the strategy budget
     from train.sft import load_train_problems
 
     model, tokenizer, _ = load_guide("tiny", workdir=config.output_dir, problems=load_train_problems(config))
@@ -204,6 +206,9 @@ def test_grpo_saves_a_checkpoint_with_a_model_card(grpo_run):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md", "gcop_train.json"):
         assert (out / name).is_file(), name
     assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir()
+    for path in out.iterdir():  # never safetensors' or mkstemp's 0600: what open() gives here
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == new_file_mode(), path.name
     card = (out / "README.md").read_text()
     assert "grpo-exectune" in card and "scripted-core" in card and "'dR_penalty': 0.5" in card
 
@@ -233,7 +238,7 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
         return gcop_main(["train", *argv])
 
     shared = ["--data_dir", DATA, "--limit", "8", "--baseline_cache", str(tmp_path / "baselines"),
-              "--heldout_limit", "3", "--heldout_max_new_tokens", "32"]
+              "--heldout_limit", "3", "--heldout_max_new_tokens", "512"]
     sft = ["--config", str(SMOKE_SFT), *shared, "--output_dir", str(tmp_path / "sft")]
     assert main(["sft", *sft, "--max_steps", "2", "--use_peft"]) == 0
     out = capsys.readouterr().out
