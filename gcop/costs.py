@@ -263,15 +263,24 @@ def role_rows(log: Any) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def recounted_guide_usage(log: Any) -> dict[str, Any] | None:
-    """The guide's tokens and $ summed over the samples' own counts, where the guide step
-    recounted them (an ``hf/`` guide: Inspect's provider gives every sample of a batch the batch's
-    padded totals, so its role usage overstates the guide); None where no sample was recounted."""
-    guides = [s.metadata["guide"] for s in (getattr(log, "samples", None) or [])
-              if isinstance((s.metadata or {}).get("guide"), dict) and s.metadata["guide"].get("usage_source")]
-    if not guides:
+def guide_recount(guide: Any) -> dict[str, Any] | None:
+    """One sample's guide tokens as the guide step recounted them (an ``hf/`` guide: Inspect's
+    provider gives every sample of a batch the batch's padded totals), with the guide's model;
+    None where the sample's guide metadata was not recounted."""
+    if not isinstance(guide, dict) or not guide.get("usage_source"):
         return None
-    tokens = {key: sum(int(g.get(key) or 0) for g in guides) for key in ("input_tokens", "output_tokens")}
-    price = price_for(str(guides[0].get("model") or ""))
+    return {"model": str(guide.get("model") or ""), "input_tokens": int(guide.get("input_tokens") or 0),
+            "output_tokens": int(guide.get("output_tokens") or 0)}
+
+
+def recounted_guide_usage(log: Any) -> dict[str, Any] | None:
+    """The guide's tokens summed over the samples' recounts (:func:`guide_recount`) and their $ at
+    the guide's price, so the role table does not overstate an ``hf/`` guide; None where no
+    sample was recounted."""
+    counts = [c for s in (getattr(log, "samples", None) or []) if (c := guide_recount((s.metadata or {}).get("guide")))]
+    if not counts:
+        return None
+    tokens = {key: sum(c[key] for c in counts) for key in ("input_tokens", "output_tokens")}
+    price = price_for(counts[0]["model"])  # one guide per log
     return {**tokens, "reasoning_tokens": 0,
             "cost": None if price is None else cost_of(tokens["input_tokens"], tokens["output_tokens"], price)}

@@ -350,15 +350,14 @@ def sample_record(sample: Any) -> SampleRecord:
 def _recounted_guide(guide: Any, usage: Any) -> tuple[dict[str, int], float] | None:
     """The guide's tokens as the guide step recounted them (``hf/`` guides, see
     ``guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
-    if not isinstance(guide, dict) or not guide.get("usage_source") or usage is None:
-        return None
-    from gcop.costs import cost_of, price_for
+    from gcop.costs import cost_of, guide_recount, price_for
 
-    counts = {"input_tokens": int(guide.get("input_tokens") or 0), "output_tokens": int(guide.get("output_tokens") or 0)}
-    counts["total_tokens"] = counts["input_tokens"] + counts["output_tokens"]
-    price = price_for(str(guide.get("model") or ""))
-    if price is None:
+    recount = guide_recount(guide) if usage is not None else None
+    price = price_for(recount["model"]) if recount is not None else None
+    if recount is None or price is None:
         return None
+    counts = {k: recount[k] for k in ("input_tokens", "output_tokens")}
+    counts["total_tokens"] = counts["input_tokens"] + counts["output_tokens"]
     return counts, cost_of(counts["input_tokens"], counts["output_tokens"], price)
 
 
