@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -278,11 +279,20 @@ class SecondEngine:
         self.root = root
         self.url = f"unix://{root}/docker.sock"
         self.process: subprocess.Popen | None = None
+        # A bridge of its own: a dockerd started with ``--bridge none`` deletes the host's
+        # docker0, which the first engine's builds need (RUN steps) until it is restarted.
+        self.bridge = f"gcopbr{secrets.token_hex(3)}"
 
     def start(self) -> None:
+        if not os.path.exists(f"/sys/class/net/{self.bridge}"):  # a restart keeps it
+            made = subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], capture_output=True, text=True)
+            if made.returncode != 0:
+                raise RuntimeError(f"could not make the second engine's bridge {self.bridge}: {made.stderr.strip()}")
+            subprocess.run(["ip", "addr", "add", f"10.231.{secrets.randbelow(250) + 1}.1/24", "dev", self.bridge],
+                           check=True, capture_output=True)
         self.process = subprocess.Popen(
             ["dockerd", "--host", self.url, "--data-root", str(self.root / "data"), "--exec-root",
-             str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), "--bridge", "none",
+             str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), "--bridge", self.bridge,
              "--iptables=false", "--ip-masq=false"],
             stdout=(self.root / "dockerd.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -321,6 +331,7 @@ class SecondEngine:
         for mount in sorted(mounts, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
 
 
 def needs_second_engine(test):
@@ -339,12 +350,15 @@ def needs_second_engine(test):
 def second_engine():
     # A short root: a unix socket path must stay under 108 bytes.
     engine = SecondEngine(Path(tempfile.mkdtemp(prefix="gcop-d2-", dir="/tmp")))
+    interfaces = sorted(os.listdir("/sys/class/net"))
     try:
         engine.start()
         engine.load_image(DEFAULT_IMAGE)
         yield engine
     finally:
         engine.remove()
+    # The machine's network is as it was: the first engine's bridge (docker0) included.
+    assert sorted(os.listdir("/sys/class/net")) == interfaces
 
 
 def _default_engine_url() -> str:
