@@ -493,13 +493,15 @@ class _DockerWorker(_Worker):
         )
         container = api.create_container(
             self._image,
-            command=["python3", "/opt/gcop/runner.py", "serve", "--isolation", "container"],
+            # As a module (-m), not a script: a script is compiled at every start, a module is
+            # read from the bytecode the image holds. -P: the working directory is not on the path.
+            command=["python3", "-P", "-m", "runner", "serve", "--isolation", "container"],
             user="10001:10001",
             working_dir="/work",
             stdin_open=True,
             tty=False,
             network_disabled=True,
-            environment={"GCOP_WORK_ROOT": "/work", "PYTHONHASHSEED": VERDICT_HASH_SEED},
+            environment={"GCOP_WORK_ROOT": "/work", "PYTHONHASHSEED": VERDICT_HASH_SEED, "PYTHONPATH": "/opt/gcop"},
             labels={CONTAINER_LABEL: "1"},
             host_config=host_config,
         )

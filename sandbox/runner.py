@@ -40,10 +40,12 @@ present, asks the host to replace this sandbox (a job left something behind); ``
 
 Modes
 -----
-``serve``  a fork server: forks the sample zygote, starts one pytest session in advance, then
-           reads jobs as JSON lines on stdin and writes one answer line per job on stdout. Each
-           job's judge runs in a freshly forked process in a fresh working directory; a
-           pytest-style judge carries on into its own copy of the pre-started session (see
+``serve``  a fork server: forks the sample zygote, says it is ready, then reads jobs as JSON
+           lines on stdin and writes one answer line per job on stdout. Each job's judge runs in
+           a freshly forked process in a fresh working directory. Check-style jobs are judged
+           without pytest: until the first pytest-style job the server has not even imported it
+           (a smaller process forks faster). That job starts one pytest session, and every
+           pytest-style judge from then on carries on into its own copy of it (see
            :class:`_PytestForkServer`), so a job costs its collection and tests, not a pytest
            start-up. Its sample runs in a process the zygote forks. After a job, every process it
            left behind is killed and everything it wrote is deleted. In a container this process
@@ -66,11 +68,11 @@ from __future__ import annotations
 import argparse
 import ast
 import ctypes
+import itertools
 import json
 import os
 import re
 import resource  # here, not in each job's process: importing it there costs ~1.5 ms a job
-import secrets
 import select
 import shutil
 import signal
@@ -360,15 +362,16 @@ _NEVER_SYSCALLS = (
 _BPF_MAX_PIDS = 900  # four instructions each (the pid and its group's -pid), under the kernel's 4,096
 
 
-def _processes_to_protect() -> set[int]:
+def _processes_to_protect(include_self: bool = False) -> set[int]:
     """Every other process (and thread) there is now, with its process group and session: the
     server, the zygote, the judge. The sample's own children come later and stay its own. Where
     there are too many (a local run sees the whole host), this runner's own family: its
-    ancestors and everything they forked."""
+    ancestors and everything they forked. ``include_self``: the caller too (the zygote, which
+    scans for the sample it is about to fork)."""
     me = os.getpid()
     found: dict[int, tuple[int, int, int]] = {}  # pid -> (ppid, pgid, sid)
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit() or (int(name) == me and not include_self):
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
@@ -395,7 +398,8 @@ def _processes_to_protect() -> set[int]:
             protected |= {int(t) for t in os.listdir(f"/proc/{pid}/task")}
         except OSError:
             pass
-    protected.discard(me)
+    if not include_self:
+        protected.discard(me)
     protected.discard(0)
     return set(sorted(protected)[:_BPF_MAX_PIDS])
 
@@ -466,20 +470,44 @@ def _guard_other_processes(protected: set[int]) -> bool:
     have a descriptor's SIGIO sent anywhere), so it cannot stop, kill or hobble its judge, the zygote
     or the server, or pass anything to later samples through them. Its own children stay its own to
     signal. Returns False where the machine has no table here."""
+    raw = _guard_program(protected)
+    if raw is None:
+        return False
+    _install_guard(raw)
+    return True
+
+
+def _guard_program(protected: set[int]) -> bytes | None:
+    """The guard's filter for ``protected``, packed as the kernel takes it; None where the machine
+    has no table here. The zygote packs it before it forks a sample (see :func:`_zygote_main`)."""
     table = _SYSCALLS.get(os.uname().machine)
     if table is None:
-        return False
-    program = _seccomp_program(*table, protected)
-    raw = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
-    buffer = ctypes.create_string_buffer(raw)
-    prog = _SockFprog(len(program), ctypes.addressof(buffer))
-    libc = _libc()
-    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
-    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
-    return True
+        return None
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in _seccomp_program(*table, protected))
+
+
+def _install_guard(raw: bytes) -> None:
+    """Install the packed filter ``raw`` in this process (see :func:`_guard_other_processes`)."""
+    _PreparedGuard(raw).install()
+
+
+class _PreparedGuard:
+    """A packed filter with the structures ``prctl`` takes, made before the sample's fork (by the
+    zygote): made in the freshly forked sample they cost about 0.3 ms of copy-on-write faults,
+    while installing a prepared one costs about 15 us."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.buffer = ctypes.create_string_buffer(raw, len(raw))
+        self.prog = _SockFprog(len(raw) // 8, ctypes.addressof(self.buffer))
+        self.prog_ref = ctypes.byref(self.prog)
+        self.prctl = _libc().prctl
+
+    def install(self) -> None:
+        pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+        if self.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        if self.prctl(pr_set_seccomp, seccomp_mode_filter, self.prog_ref, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
 
 
 def _local_definitions_only(pytest: Any) -> object:
@@ -519,6 +547,10 @@ def pytest_args(workdir: str) -> list[str]:
         # faulthandler would also hold a duplicate of the server's stderr.
         "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:faulthandler",
         "-p", "no:setuponly", "-p", "no:setupplan", "--rootdir", workdir,
+        # Collection starts at the job's directory. Left to pytest (with ``-c /dev/null``) it
+        # starts at the top directory outside /dev, and lists it and every directory down to
+        # the job's (the whole of /tmp, for a local run), for every job.
+        "--confcutdir", workdir,
         "test_solution.py",
     ]
 
@@ -1452,6 +1484,8 @@ class _Peer:
         #: sample: the isolation ("container", "local") whose guard goes up before the solution
         #: runs (see _guard_the_others); None once it is up, and always in the judge
         self.guard: str | None = None
+        #: sample: the guard's filter as the zygote prepared it, or None (the sample scans itself)
+        self.guard_program: _PreparedGuard | None = None
 
     # ------------------------------------------------------------------ framing
 
@@ -1685,7 +1719,10 @@ class _Peer:
         cannot be installed ends the job (the sample never runs unguarded); a local run goes on
         without it (weaker isolation, as documented)."""
         try:
-            _guard_other_processes(_processes_to_protect())
+            if self.guard_program is not None:
+                self.guard_program.install()
+            else:
+                _guard_other_processes(_processes_to_protect())
         except OSError:
             if self.guard == "container":
                 raise
@@ -2488,10 +2525,20 @@ def _zygote_main(sock: Any) -> None:
             if not message or len(fds) != 2:
                 break
             params = json.loads(message)
+            # The sample's guard, made here before the fork: the judge exists by now (the server
+            # forks it before it asks), and scanning and packing in this long-lived process costs
+            # a fraction of what it costs in a freshly forked one (every page it touches there is
+            # a copy-on-write fault).
+            guard_program: _PreparedGuard | None = None
+            try:
+                raw = _guard_program(_processes_to_protect(include_self=True))
+                guard_program = _PreparedGuard(raw) if raw is not None else None
+            except Exception:  # noqa: BLE001 - the sample then scans for itself
+                pass
             pid = os.fork()
             if pid == 0:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _sample_process(fds[0], fds[1], params, close=keep)
+                _sample_process(fds[0], fds[1], params, close=keep, guard_program=guard_program)
             for fd in fds:
                 os.close(fd)
             sock.send(str(pid).encode())
@@ -2500,7 +2547,9 @@ def _zygote_main(sock: Any) -> None:
     os._exit(0)
 
 
-def _sample_process(sock_fd: int, output_fd: int, params: dict[str, Any], *, close: int) -> None:
+def _sample_process(
+    sock_fd: int, output_fd: int, params: dict[str, Any], *, close: int, guard_program: "_PreparedGuard | None" = None
+) -> None:
     """The sample's process for one job: its limits, its directory, the solution, then requests
     from the judge until the judge goes away. Never returns."""
     code = 0
@@ -2513,6 +2562,7 @@ def _sample_process(sock_fd: int, output_fd: int, params: dict[str, Any], *, clo
         _enter_job_process(workdir, sock_fd, output_fd, timeout, isolation, pytest_env=False, ipc=True)
         peer = _Peer(socket.socket(fileno=sock_fd), judge=False)
         peer.guard = isolation
+        peer.guard_program = guard_program
         peer.outputs = (_OutputBuffer(1), _OutputBuffer(2))
         sys.stdout, sys.stderr = peer.outputs
         sys.stdin = _JudgeStdin(peer)  # type: ignore[assignment]
@@ -2646,20 +2696,28 @@ def _id_counters(work_root: str) -> list[_IdCounter]:
         with open("/proc/loadavg") as f:
             return int(f.read().split()[4])
 
-    thread, routine = ctypes.c_ulong(), ctypes.cast(libc.getpid, ctypes.c_void_p)  # a thread that returns at once
+    # A pid is taken by a thread that returns at once. Its routine is gettid(), so joining it
+    # gives the pid it took, with no read of /proc; where the C library has no gettid(), getpid()
+    # and the last pid /proc/loadavg shows.
+    thread, result = ctypes.c_ulong(), ctypes.c_void_p()
+    gettid = getattr(libc, "gettid", None)
+    routine = ctypes.cast(gettid if gettid is not None else libc.getpid, ctypes.c_void_p)
 
     def take_pid() -> int:
         if libc.pthread_create(ctypes.byref(thread), None, routine, None) != 0:
             raise OSError(ctypes.get_errno(), "pthread_create")
-        libc.pthread_join(thread, None)
-        return last_pid()
+        libc.pthread_join(thread, ctypes.byref(result))
+        return (result.value or 0) if gettid is not None else last_pid()
 
     try:
         with open("/proc/sys/kernel/pid_max") as f:
             pid_max = int(f.read())
     except (OSError, ValueError):
         pid_max = 32768
-    counters.append(_IdCounter("PID counter", 16, take_pid, pid_max))
+    # A job's block of pids: its judge, its sample and 5 more threads or processes of either
+    # (the first take after the job is the 8th). Every job pays for the takes it leaves unused
+    # (about 60 us each); a job that makes more retires its sandbox, which costs one new container.
+    counters.append(_IdCounter("PID counter", 8, take_pid, pid_max))
 
     def inode_taker(directory: str) -> Callable[[], int]:
         path = os.path.join(directory, ".gcop-inode-counter")
@@ -2749,11 +2807,9 @@ class Runner:
         self.is_init = os.getpid() == 1
         self._prepare()
         # Started before any job is read, so no sample's memory ever holds a test; and before
-        # pytest is imported, so each sample's process is small (its fork and exit are cheap).
+        # pytest is imported (see serve()), so each sample's process is small (its fork and
+        # exit are cheap).
         self.zygote = _Zygote()
-        import pytest  # noqa: F401 - imported once here, inherited by every forked judge
-        import _pytest.python  # noqa: F401
-
         _warm_up_boundary()
         #: Set when a job left something behind that cleaning could not remove (or killed the
         #: zygote): the answer asks the host to replace this sandbox.
@@ -2854,6 +2910,7 @@ class Runner:
         report_r, report_w = os.pipe()
         in_job_process = False
         judge_end: Any = None
+        sample_end: Any = None
         sample_pid = -1
         cleaned = False
         try:
@@ -2868,17 +2925,15 @@ class Runner:
                 import socket
 
                 judge_end, sample_end = socket.socketpair()
-                try:
-                    params = {"workdir": workdir, "timeout": timeout, "isolation": self.isolation}
-                    self.zygote.spawn(sample_end.fileno(), sample_output.fileno(), params)
-                finally:
-                    sample_end.close()
                 plan.sample_fd = judge_end.fileno()
-                marks.append(("ask for the sample's process", time.monotonic()))
-            nonce = secrets.token_hex(16)
+            nonce = os.urandom(16).hex()  # what secrets.token_hex does, without importing OpenSSL into every process
+            # The judge first, then the sample: the zygote protects every process there is when
+            # it forks the sample, the judge included.
             pid = os.fork()
             if pid == 0:
                 os.close(report_r)
+                if sample_end is not None:
+                    sample_end.close()  # the sample's end is the sample's alone
                 if judge_end is not None:
                     judge_end.detach()  # the descriptor is the judge's now, not this object's
                 if server is None:
@@ -2888,12 +2943,21 @@ class Runner:
                 return None
             os.close(report_w)
             report_w = -1
+            forked_at = time.monotonic()
+            marks.append(("fork the judge", forked_at))
             if judge_end is not None:
                 judge_end.close()
                 judge_end = None
-                sample_pid = self.zygote.spawned()  # forked while the judge started
-            forked_at = time.monotonic()
-            marks.append(("fork the judge", forked_at))
+                try:
+                    params = {"workdir": workdir, "timeout": timeout, "isolation": self.isolation}
+                    self.zygote.spawn(sample_end.fileno(), sample_output.fileno(), params)
+                    sample_pid = self.zygote.spawned()  # forked while the judge starts
+                except OSError:
+                    self._kill_group(pid)  # a judge with no sample to ask must not be left waiting
+                    raise
+                finally:
+                    sample_end.close()
+                marks.append(("ask for the sample's process", time.monotonic()))
             raw, status, timed_out, overflow = self._wait(pid, report_r, started + timeout)
             marks.append(("judge: enter, collect, run, report, exit", time.monotonic()))
             if sample_pid > 0:
@@ -2936,8 +3000,9 @@ class Runner:
                             os.close(fd)
                         except OSError:
                             pass
-                if judge_end is not None:
-                    judge_end.close()
+                for end in (judge_end, sample_end):
+                    if end is not None:
+                        end.close()
                 output.close()
                 sample_output.close()
                 if not cleaned:
@@ -3180,12 +3245,12 @@ def _open_fds() -> set[int]:
 
 
 class _PytestForkServer:
-    """Forks pytest-style jobs' processes from inside one pytest session started in advance.
+    """Forks pytest-style jobs' processes from inside one pytest session shared by every job.
 
     Most of a pytest session's cost is the same for every job: loading and registering the
     plugins, parsing the command line, configuring, building the fixture manager. The server pays
-    it once: it starts a session over a fixed job directory and, from that session's
-    ``pytest_collection`` hook, forks a process per job. A pytest-style job's process returns
+    it once, with the first pytest-style job: it starts a session over a fixed job directory and,
+    from that session's ``pytest_collection`` hook, forks a process per job. A pytest-style job's process returns
     from the hook into the session, and pytest collects and runs the job's tests as in a session
     of its own (same command line, same plugins, the same ``wrap_session`` error handling). Each
     job's process works on its own copy-on-write copy of the session, so nothing one job does
@@ -3194,11 +3259,10 @@ class _PytestForkServer:
 
     JOB_DIR = "job"
 
-    def __init__(self, runner: Runner, jobs: Iterator[dict[str, Any]], send: Callable[[dict[str, Any]], None], ready: Callable[[], None]) -> None:
+    def __init__(self, runner: Runner, jobs: Iterator[dict[str, Any]], send: Callable[[dict[str, Any]], None]) -> None:
         self.runner = runner
         self.jobs = jobs
         self.send = send
-        self.ready = ready
         self.workdir = os.path.join(runner.work_root, self.JOB_DIR)
         self.started = False
         self.pytest_exit_code: int | None = None
@@ -3273,7 +3337,6 @@ class _PytestForkServer:
         gc.collect()
         gc.freeze()  # the session is shared by every job: keep it out of their collections
         self.started = True
-        self.ready()
         for job in self.jobs:
             try:
                 answer = self.runner.run(job, server=self)
@@ -3366,22 +3429,33 @@ def serve(isolation: str) -> None:
         stdout.write(json.dumps(answer).encode() + b"\n")
         stdout.flush()
 
-    def ready(pytest_session: str) -> None:
-        hello = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation}
-        send({**hello, "pytest_session": pytest_session})
+    import gc
 
+    gc.collect()
+    gc.freeze()  # shared by every job: keep it out of their collections
+    send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation})
     jobs = _read_jobs(stdin, send)
-    server = _PytestForkServer(runner, jobs, send, lambda: ready("pre-started"))
+    # Jobs that need no pytest (HumanEval style) are judged before pytest is even imported: the
+    # sandbox is ready sooner, and a judge forked from a smaller process forks and exits faster.
+    for job in jobs:
+        if job.get("style") == "pytest":
+            jobs = itertools.chain([job], jobs)
+            break
+        answer = runner.run(job)
+        assert answer is not None
+        send(answer)
+    else:
+        return
+    server = _PytestForkServer(runner, jobs, send)
     if server.serve():
         return
-    # The pre-started session failed to start: every job runs a whole pytest session of its own.
+    # The shared session failed to start: every job runs a whole pytest session of its own.
     print(
-        f"gcop runner: could not pre-start a pytest session (pytest exited with {server.pytest_exit_code}); "
+        f"gcop runner: could not start a shared pytest session (pytest exited with {server.pytest_exit_code}); "
         "running one per job",
         file=sys.stderr,
     )
     runner._prewarm()
-    ready("per-job")
     for job in jobs:
         answer = runner.run(job)
         assert answer is not None

@@ -16,6 +16,7 @@ from tests.sandbox.test_sandbox_attacks import (
     control,
     PASSED,
     RIGHT_ADD,
+    WRONG_ADD,
     Case,
     humaneval_job,
     judge_batch,
@@ -434,15 +435,72 @@ def _gaps(kind: str, middle: str, tag: str) -> tuple[int, int]:
 
 def test_the_pid_counter_carries_nothing_between_jobs(kind):
     """What the next job reads of the PID counter does not depend on what the job before it did:
-    after one that forked 10 processes (within its block: the server takes the rest of the block)
-    the reading is the one after an honest job, and after one that forked 600 (over its block)
-    the sandbox is replaced and the reader sees a fresh one. (That a replacement happened stays
-    readable, as after any job that brings its sandbox down: one bit, which the writer pays for
-    with a new sandbox.) Readings may differ by one: the judge and the sample are forked at the
-    same moment by two processes, in either order."""
+    after one that forked 5 processes (within its block of 8 with its judge and sample: the server
+    takes the rest of the block) the reading is the one after an honest job, and after one that
+    forked 6, or 600 (over its block), the sandbox is replaced and the reader sees a fresh one.
+    (That a replacement happened stays readable, as after any job that brings its sandbox down:
+    one bit, which the writer pays for with a new sandbox.) The server forks the judge before it
+    asks the zygote for the sample, so the readings are exact."""
     skip_on_local(kind, "the local executor shares the host's PID counter with everything else running")
     fresh, after_honest = _gaps(kind, RIGHT_ADD, "pid-honest")
-    _, after_small = _gaps(kind, _pid_writer(10), "pid-small")
+    _, after_small = _gaps(kind, _pid_writer(5), "pid-small")
+    _, after_just_over = _gaps(kind, _pid_writer(6), "pid-just-over")
     _, after_large = _gaps(kind, _pid_writer(600), "pid-large")
-    assert abs(after_small - after_honest) <= 1, (after_honest, after_small)
-    assert abs(after_large - fresh) <= 1, (fresh, after_large)
+    assert after_small == after_honest, (after_honest, after_small)
+    assert after_just_over == fresh, (fresh, after_just_over)
+    assert after_large == fresh, (fresh, after_large)
+
+
+PLANTER = src(
+    """
+    import os
+
+    # The fork server's shared pytest session starts with the first pytest-style job, in
+    # <work root>/job, after the HumanEval-style jobs before it. Plant there (and in the work
+    # root) what a pytest session would pick up: a conftest that passes every test, ini files
+    # that add options, modules that shadow pytest's.
+    ROOT = os.path.dirname(os.getcwd())
+    FORCE_PASS = (
+        "import pytest\\n"
+        "@pytest.hookimpl(hookwrapper=True)\\n"
+        "def pytest_runtest_makereport(item, call):\\n"
+        "    outcome = yield\\n"
+        "    outcome.get_result().outcome = 'passed'\\n"
+    )
+    for where in (os.path.join(ROOT, "job"), ROOT):
+        try:
+            os.makedirs(where, exist_ok=True)
+            for name, text in (
+                ("conftest.py", FORCE_PASS),
+                ("pytest.ini", "[pytest]\\naddopts = -p conftest\\n"),
+                ("tox.ini", "[pytest]\\naddopts = -p conftest\\n"),
+                ("pytest.py", "raise SystemExit(0)\\n"),
+                ("_pytest_force.py", FORCE_PASS),
+            ):
+                with open(os.path.join(where, name), "w") as f:
+                    f.write(text)
+        except OSError:
+            pass
+
+    def add(a, b):
+        return a + b
+    """
+)
+
+
+def test_jobs_before_the_shared_session_starts_cannot_plant_anything_in_it(kind):
+    """Check-style jobs run before the fork server has started its pytest session; the first
+    pytest-style job starts it, in the work root's ``job`` folder. Completions that plant a
+    conftest forcing every test to pass, ini files and shadowing modules there first change
+    nothing: a wrong pytest-style solution judged right after them still fails, and a right one
+    passes."""
+    judge_batch(kind, [
+        Case(humaneval_job(PLANTER, id="planter-1"), PASSED),
+        Case(humaneval_job(PLANTER, id="planter-2"), PASSED),
+        Case(pytest_job(WRONG_ADD, id="wrong-after-planting"), FAILED),
+    ], controls=False)
+    judge_batch(kind, [
+        Case(humaneval_job(PLANTER, id="planter"), PASSED),
+        Case(pytest_job(RIGHT_ADD, id="right-after-planting"), PASSED),
+        Case(pytest_job(WRONG_ADD, id="wrong-later"), FAILED),
+    ], controls=False)

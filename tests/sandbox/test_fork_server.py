@@ -1,4 +1,4 @@
-"""The fork server's pre-started pytest session (``sandbox.runner._PytestForkServer``), talked to
+"""The fork server's shared pytest session (``sandbox.runner._PytestForkServer``), talked to
 as the executors talk to it: ``runner.py serve`` over stdin/stdout, here with local isolation.
 
 Each job must be judged exactly as a whole pytest session of its own would judge it, must get
@@ -94,9 +94,9 @@ def work_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_the_server_prestarts_one_session_and_each_job_gets_a_clean_copy(work_root):
+def test_the_server_starts_one_session_and_each_job_gets_a_clean_copy(work_root):
     server = Server(work_root)
-    assert server.hello["ready"] and server.hello["pytest_session"] == "pre-started"
+    assert server.hello["ready"]
     answers = {j["id"]: server.judge(j) for j in JOBS}
     assert {k: a["status"] for k, a in answers.items()} == EXPECTED
     assert answers["two-tests"]["tests_passed"] == 2
@@ -126,12 +126,33 @@ def test_a_server_without_a_session_judges_every_job_the_same(work_root):
     expected = [with_session.judge(j) for j in JOBS]
     with_session.close()
     server = Server(work_root, without_session=True)
-    assert server.hello["pytest_session"] == "per-job"
     answers = [server.judge(j) for j in JOBS]
     code, stderr = server.close()
-    assert code == 0 and "could not pre-start a pytest session" in stderr
+    assert code == 0 and "could not start a shared pytest session" in stderr
     keys = ("id", "status", "reason", "tests_collected", "tests_passed")
     assert [{k: a[k] for k in keys} for a in answers] == [{k: a[k] for k in keys} for a in expected]
+
+
+NO_PYTEST_YET = "def check(f):\n    import sys\n    assert f(1, 2) == 3\n    assert 'pytest' not in sys.modules\n"
+
+
+def test_check_style_jobs_are_judged_before_pytest_is_imported(work_root):
+    """Until the first pytest-style job, the server (and so every judge it forks) has not imported
+    pytest: HumanEval's jobs never pay for it. That job starts the shared session, and the jobs
+    after it, of either style, are judged as before."""
+    server = Server(work_root)
+    check = {"style": "check", "solution": RIGHT, "test": NO_PYTEST_YET, "entry_point": "add", "timeout": 10}
+    before = [server.judge({**check, "id": f"check-{i}"}) for i in range(3)]
+    pytest_job = server.judge(job(RIGHT, "first-pytest-job"))
+    after = server.judge({**check, "id": "check-after"})
+    wrong_after = server.judge(job(WRONG, "wrong-after"))
+    code, stderr = server.close()
+    assert code == 0, stderr
+    assert [a["status"] for a in before] == ["passed"] * 3
+    assert pytest_job["status"] == "passed" and wrong_after["status"] == "failed"
+    # the same test now fails on its last line only: the judge's process holds pytest
+    assert after["status"] == "failed" and "assert 'pytest' not in sys.modules" in after["output"], after
+    assert list(work_root.iterdir()) == [], "the server left files behind"
 
 
 def test_a_failure_of_the_server_itself_ends_it_loudly(work_root):
