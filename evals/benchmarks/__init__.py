@@ -8,14 +8,16 @@ found the first time a name is looked up.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import importlib.metadata
+from collections.abc import Iterator
 from typing import Any
 
 from .base import Benchmark, DataDir, Problem, SampleRecord
 
 __all__ = [
     "Benchmark",
+    "BenchmarkChoices",
     "DataDir",
     "Problem",
     "SampleRecord",
@@ -48,7 +50,12 @@ def _load(ref: str) -> Benchmark:
     return spec
 
 
+@functools.cache
 def _entry_points() -> dict[str, str]:
+    """Benchmarks other distributions declare; read once per process (the scan reads every
+    installed distribution's metadata, and each CLI command's parser lists the names)."""
+    import importlib.metadata  # here: 40 ms of imports that judging a built-in never needs
+
     return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
@@ -71,6 +78,18 @@ def benchmark_names() -> tuple[str, ...]:
     """Every benchmark name: the built-ins, then entry points, then registered ones."""
     names = dict.fromkeys([*BUILTIN, *_entry_points(), *_registered])
     return tuple(names)
+
+
+class BenchmarkChoices:
+    """Every benchmark name, as argparse's ``choices``: a built-in name is checked without
+    reading any distribution's metadata (the entry points' scan costs a command 10-20 ms); the
+    others, the help text and error messages see :func:`benchmark_names`."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in BUILTIN or name in _registered or name in benchmark_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(benchmark_names())
 
 
 def get_benchmark(name: str) -> Benchmark:

