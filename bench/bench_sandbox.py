@@ -15,11 +15,13 @@
 (d) Where a pool's KodCode job goes: the runner's own phase times (``"profile": true`` jobs),
     medians over the sample's reference solutions on one warm container.
 (e) The per-job cost of each defence, measured in the image's own Python: the sample's seccomp
-    guard (a forked process that installs it and exits, against one that just exits) and
+    guard (made in the zygote; installed by a forked process that then exits, against one that
+    just exits; and, for comparison, made and installed in the forked process) and
     settling each id counter (taking the whole of a job's block: what a job that used none costs).
 
 The short measurements (the two HumanEval runs, the pool) are repeated ``--repeats`` times and
 compared by their medians, since a 2-second run on a shared 2-core machine varies by ±15%; the
+two HumanEval commands take turns, so a drift of the machine's speed weighs on both. The
 50-second baseline runs once. Every run's time is recorded. The pool's time includes starting
 its containers (``pool_start_s`` says how much of it that was).
 
@@ -162,7 +164,17 @@ def kodcode_pool(jobs: list, workers: int, fresh_per_job: bool = False) -> dict:
 
 def repeated(measure: Callable[[], dict], repeats: int) -> dict:
     """Run ``measure`` ``repeats`` times; the run with the median time, plus every run's time."""
-    runs = [measure() for _ in range(repeats)]
+    return _median_run([measure() for _ in range(repeats)])
+
+
+def alternated(first: Callable[[], dict], second: Callable[[], dict], repeats: int) -> tuple[dict, dict]:
+    """Like :func:`repeated` for two measures taken in turn (first, second, first, ...), so a
+    drift of the shared machine's speed during the runs weighs on both alike."""
+    pairs = [(first(), second()) for _ in range(repeats)]
+    return _median_run([a for a, _ in pairs]), _median_run([b for _, b in pairs])
+
+
+def _median_run(runs: list[dict]) -> dict:
     runs.sort(key=lambda run: run["seconds"])
     median = dict(runs[(len(runs) - 1) // 2])
     median["runs_s"] = [round(run["seconds"], 3) for run in runs]
@@ -246,8 +258,24 @@ def forked(work, n=200):
         runs.append(time.perf_counter() - started)
     return statistics.median(runs) * 1000
 
+def timed(work, n=200):
+    runs = []
+    for _ in range(n):
+        started = time.perf_counter()
+        work()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs) * 1000
+
 bare = forked(lambda: None)
-guarded = forked(lambda: runner._guard_other_processes(runner._processes_to_protect()))
+# The guard as the pool makes it: the zygote scans and packs (in its own, long-lived process),
+# the sample installs; and as a sample that scans and packs for itself would.
+def made_in_the_zygote():
+    return runner._PreparedGuard(runner._guard_program(runner._processes_to_protect(include_self=True)))
+
+prepared = made_in_the_zygote()
+zygote_side = timed(made_in_the_zygote)
+installed = forked(prepared.install)
+guarded_alone = forked(lambda: runner._guard_other_processes(runner._processes_to_protect()))
 settles = {}
 for counter in runner._id_counters("/tmp"):
     runs = []
@@ -257,7 +285,11 @@ for counter in runner._id_counters("/tmp"):
         assert counter.settle() is None
         runs.append(time.perf_counter() - started)
     settles[f"{counter.name} (block {counter.block})"] = round(statistics.median(runs) * 1000, 3)
-print(json.dumps({"seccomp_guard_ms": round(guarded - bare, 3), "fork_and_exit_ms": round(bare, 3),
+print(json.dumps({"seccomp_guard_ms": round(zygote_side + installed - bare, 3),
+                  "seccomp_guard_split_ms": {"made in the zygote": round(zygote_side, 3),
+                                             "installed in the sample": round(installed - bare, 3),
+                                             "made and installed in the sample": round(guarded_alone - bare, 3)},
+                  "fork_and_exit_ms": round(bare, 3),
                   "settle_ms": settles, "settle_total_ms": round(sum(settles.values()), 3)}))
 """
 
@@ -291,8 +323,9 @@ def main() -> None:
     official_harness(harness, args.workers)
     gcop_verify_humaneval(args.workers)
 
-    official = repeated(lambda: official_harness(harness, args.workers), args.repeats)
-    ours = repeated(lambda: gcop_verify_humaneval(args.workers), args.repeats)
+    official, ours = alternated(
+        lambda: official_harness(harness, args.workers), lambda: gcop_verify_humaneval(args.workers), args.repeats
+    )
     kodcode = load_kodcode(None, args.data_dir)
     jobs = [kodcode_job(p, p.solution) for p in kodcode]
     pool = repeated(lambda: kodcode_pool(jobs, args.workers), args.repeats)
