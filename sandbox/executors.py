@@ -374,7 +374,9 @@ class _LocalWorker(_Worker):
             "GCOP_WORK_ROOT": self._work_root,
         }
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(RUNNER_PATH), "serve", "--isolation", "local",
+            # -P: the runner's own folder is not on the server's import path. A local sample can
+            # write there (it runs as you), and a module it planted would run in the next server.
+            sys.executable, "-P", str(RUNNER_PATH), "serve", "--isolation", "local",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

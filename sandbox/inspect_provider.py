@@ -225,8 +225,10 @@ async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verd
         is_local = True
     except TypeError:
         is_local = False
+    flags: list[str] = []
     if is_local:
         python, runner, isolation = sys.executable, str(RUNNER_PATH), "local"
+        flags = ["-P"]  # the runner's folder off the path: a local sample can write there
     else:
         python, isolation = "python3", "container"
         probe = await env.exec(["sh", "-c", f"test -f {shlex.quote(IMAGE_RUNNER_PATH)}"], timeout=30)
@@ -238,7 +240,7 @@ async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verd
     limit = int(job.effective_timeout + HOST_GRACE_S)
     try:
         result = await env.exec(
-            [python, runner, "once", "--isolation", isolation],
+            [python, *flags, runner, "once", "--isolation", isolation],
             input=json.dumps(job.to_wire()),
             env={"PYTHONHASHSEED": VERDICT_HASH_SEED},  # same verdicts as the pool's fork servers
             timeout=limit,

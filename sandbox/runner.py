@@ -42,9 +42,9 @@ Modes
 -----
 ``serve``  a fork server: forks the sample zygote, says it is ready, then reads jobs as JSON
            lines on stdin and writes one answer line per job on stdout. Each job's judge runs in
-           a freshly forked process in a fresh working directory. Check-style jobs are judged
-           without pytest: until the first pytest-style job the server has not even imported it
-           (a smaller process forks faster). That job starts one pytest session, and every
+           a freshly forked process in a fresh working directory. In a container, check-style
+           jobs are judged without pytest: until the first pytest-style job the server has not
+           even imported it (a smaller process forks faster). That job starts one pytest session, and every
            pytest-style judge from then on carries on into its own copy of it (see
            :class:`_PytestForkServer`), so a job costs its collection and tests, not a pytest
            start-up. Its sample runs in a process the zygote forks. After a job, every process it
@@ -674,7 +674,7 @@ def _enter_job_process(
 
     ``also_to_output`` are further descriptors pointed at the output file (the fork server's
     stand-in for stdout that pytest's reporter writes to); ``inherited_devnull`` are descriptors
-    the pre-started pytest session holds open on ``/dev/null`` (checked by the server), kept so
+    the shared pytest session holds open on ``/dev/null`` (checked by the server), kept so
     that no descriptor number of pytest's is reused by the sample's own files.
     """
     os.setsid()
@@ -717,6 +717,12 @@ def _enter_job_process(
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            # numpy's BLAS starts a thread per CPU of the host at import (the container's CPU
+            # quota does not count): threads take pids, and a job over its block of pids retires
+            # its container. One CPU's worth of work needs one thread; it also sums in one order.
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
             # The judge unlinks the test file once imported (see _Boundary): pytest's check that
             # the imported module is that file would then fail.
             "PY_IGNORE_IMPORTMISMATCH": "1",
@@ -2820,7 +2826,7 @@ class Runner:
 
     def _prewarm(self) -> None:
         """Pay pytest's one-time costs (lazy imports of its plugins, assertion rewriting) once,
-        here, so every forked job inherits them warm; for a server without a pre-started session.
+        here, so every forked job inherits them warm; for a server without a shared session.
         Nothing of the warm-up run survives: its modules are dropped and its directory deleted.
 
         numpy is not imported in advance: a server holding it makes every job's fork and exit
@@ -2869,7 +2875,7 @@ class Runner:
     def run(self, job: dict[str, Any], server: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
         """Judge one job in a freshly forked process and return its answer.
 
-        Called by ``server`` (from inside its pre-started pytest session), a pytest-style job's
+        Called by ``server`` (from inside its shared pytest session), a pytest-style job's
         process returns None instead of running pytest itself: it is to carry on into that
         session, whose collection then finds the job's tests. Only the job's process ever gets
         None; the server always gets the answer.
@@ -3435,17 +3441,21 @@ def serve(isolation: str) -> None:
     gc.freeze()  # shared by every job: keep it out of their collections
     send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "isolation": isolation})
     jobs = _read_jobs(stdin, send)
-    # Jobs that need no pytest (HumanEval style) are judged before pytest is even imported: the
-    # sandbox is ready sooner, and a judge forked from a smaller process forks and exits faster.
-    for job in jobs:
-        if job.get("style") == "pytest":
-            jobs = itertools.chain([job], jobs)
-            break
-        answer = runner.run(job)
-        assert answer is not None
-        send(answer)
-    else:
-        return
+    if isolation == "container":
+        # Jobs that need no pytest (HumanEval style) are judged before pytest is even imported:
+        # the sandbox is ready sooner, and a judge forked from a smaller process forks and exits
+        # faster. Not in a local run: there a sample can write wherever its user can, and what
+        # the server imports after samples have run could be a module one of them planted (in a
+        # container nothing on the import path is writable).
+        for job in jobs:
+            if job.get("style") == "pytest":
+                jobs = itertools.chain([job], jobs)
+                break
+            answer = runner.run(job)
+            assert answer is not None
+            send(answer)
+        else:
+            return
     server = _PytestForkServer(runner, jobs, send)
     if server.serve():
         return

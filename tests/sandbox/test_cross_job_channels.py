@@ -489,11 +489,12 @@ PLANTER = src(
 
 
 def test_jobs_before_the_shared_session_starts_cannot_plant_anything_in_it(kind):
-    """Check-style jobs run before the fork server has started its pytest session; the first
-    pytest-style job starts it, in the work root's ``job`` folder. Completions that plant a
-    conftest forcing every test to pass, ini files and shadowing modules there first change
-    nothing: a wrong pytest-style solution judged right after them still fails, and a right one
-    passes."""
+    """In a container, check-style jobs run before the fork server has started its pytest
+    session; the first pytest-style job starts it, in the work root's ``job`` folder (a local
+    server starts it before any job). Completions that plant a conftest forcing every test to
+    pass, ini files and shadowing modules in that folder and in the work root change nothing: a
+    wrong pytest-style solution judged right after them still fails, and a right one passes. (The
+    runner's own folder: see test_a_sample_cannot_plant_modules_beside_the_local_runner.)"""
     judge_batch(kind, [
         Case(humaneval_job(PLANTER, id="planter-1"), PASSED),
         Case(humaneval_job(PLANTER, id="planter-2"), PASSED),
@@ -504,3 +505,112 @@ def test_jobs_before_the_shared_session_starts_cannot_plant_anything_in_it(kind)
         Case(pytest_job(RIGHT_ADD, id="right-after-planting"), PASSED),
         Case(pytest_job(WRONG_ADD, id="wrong-later"), FAILED),
     ], controls=False)
+
+
+NO_PYTEST_YET = "def check(candidate):\n    import sys\n    assert candidate(2, 3) == 5\n    assert 'pytest' not in sys.modules\n"
+
+
+def test_check_style_jobs_are_judged_before_pytest_is_imported(kind):
+    """In a container the server imports pytest only with the first pytest-style job, so every
+    HumanEval-style judge before it forks from a smaller process; after it, the same check sees
+    pytest in its judge (it fails on that line alone) and the jobs are judged as before."""
+    skip_on_local(kind, "a local server imports pytest before any job")
+    judge_batch(kind, [
+        Case(humaneval_job(RIGHT_ADD, NO_PYTEST_YET, id="before-1"), PASSED),
+        Case(humaneval_job(RIGHT_ADD, NO_PYTEST_YET, id="before-2"), PASSED),
+        Case(pytest_job(RIGHT_ADD, id="first-pytest-job"), PASSED),
+        Case(humaneval_job(RIGHT_ADD, NO_PYTEST_YET, id="after"), FAILED),
+        Case(humaneval_job(RIGHT_ADD, id="check-after"), PASSED),
+        Case(pytest_job(WRONG_ADD, id="wrong-after"), FAILED),
+    ], controls=False)
+
+
+NUMPY_THREADS = src(
+    """
+    import os
+    import numpy
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+    """
+)
+NUMPY_THREADS_TEST = src(
+    """
+    import os
+    import numpy
+
+    def test_one_thread_in_each_process():
+        assert numpy.ones(3).sum() == 3.0
+        assert threads() == 1  # the sample's process
+        assert len(os.listdir("/proc/self/task")) == 1  # the judge's
+    """
+)
+
+
+def test_importing_numpy_starts_no_threads(kind):
+    """numpy's BLAS starts a thread per CPU of the host when imported, whatever the container's
+    CPU quota; each takes a pid, and a job over its block of 8 pids gets its container replaced.
+    Every job's processes run BLAS on one thread, so numpy costs no pids (and sums in one order)."""
+    judge_batch(kind, [Case(pytest_job(NUMPY_THREADS, NUMPY_THREADS_TEST, id="numpy-threads"), PASSED)])
+
+
+def _beside_the_runner(marker: str) -> str:
+    return src(
+        """
+        import os, sys
+
+        # A local sample runs as its user and can write beside the runner itself. Plant modules
+        # there under the names the server imports (at start, or later: pytest and its plugins);
+        # each one, if ever imported, leaves a mark and then loads the real module.
+        PAYLOAD = '''
+        import importlib, os, sys
+        with open(@MARKER@, "a") as f:
+            f.write(__name__ + "\\\\n")
+        here = os.path.dirname(os.path.realpath(__file__))
+        del sys.modules[__name__]
+        sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
+        sys.modules[__name__] = importlib.import_module(__name__)
+        '''
+        folder = os.path.dirname(os.path.abspath(sys.modules["__main__"].__file__))
+        for name in ("json", "ctypes", "argparse", "pluggy", "iniconfig", "pprint", "pytest"):
+            try:
+                with open(os.path.join(folder, name + ".py"), "w") as f:
+                    f.write(PAYLOAD)
+            except OSError:
+                pass
+
+        def add(a, b):
+            return a + b
+        """,
+        MARKER=marker,
+    )
+
+
+def test_a_sample_cannot_plant_modules_beside_the_local_runner(kind, tmp_path, monkeypatch):
+    """A local sample can write beside the runner (it runs as you). What it plants there under
+    the names of modules the server imports, later in the same run (pytest, imported with the
+    shared session) or at the next server's start, is never imported: the local server runs
+    with ``-P`` (its folder off the path) and imports pytest before any job. A wrong solution
+    judged after the planting fails, in the same server and in the next one."""
+    if kind != "local":
+        pytest.skip("a container's runner folder is on its read-only root")
+    import shutil
+
+    import sandbox.executors as executors
+
+    runner_copy = tmp_path / "runner" / "runner.py"
+    runner_copy.parent.mkdir()
+    shutil.copy(executors.RUNNER_PATH, runner_copy)
+    monkeypatch.setattr(executors, "RUNNER_PATH", runner_copy)
+    marker = tmp_path / "imported.txt"
+    planter = _beside_the_runner(str(marker))
+    judge_batch(kind, [
+        Case(humaneval_job(planter, id="plant-beside-the-runner"), PASSED),
+        Case(pytest_job(WRONG_ADD, id="wrong-in-the-same-server"), FAILED),
+    ], controls=False)
+    assert (runner_copy.parent / "pluggy.py").exists(), "the planting itself failed: the test tests nothing"
+    judge_batch(kind, [
+        Case(pytest_job(WRONG_ADD, id="wrong-in-the-next-server"), FAILED),
+        Case(humaneval_job(RIGHT_ADD, id="right-in-the-next-server"), PASSED),
+    ], controls=False)
+    assert not marker.exists(), f"a planted module was imported: {marker.read_text()}"
