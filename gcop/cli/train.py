@@ -74,8 +74,8 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = parser.add_argument_group("problems and models")
-    what.add_argument("--benchmark", choices=BenchmarkChoices(), default="gsm8k",
-                      help="benchmark (default gsm8k)")
+    what.add_argument("--benchmark", choices=BenchmarkChoices(), default="gsm8k", metavar="BENCHMARK",
+                      help="benchmark (default gsm8k): %(choices)s")
     what.add_argument("--split", choices=("train", "test", "all"), default="train",
                       help="split (default train; HumanEval has only test)")
     what.add_argument("--limit", type=int, default=None, metavar="N",

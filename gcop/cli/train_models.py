@@ -158,7 +158,8 @@ def register_reward(sub: argparse._SubParsersAction) -> None:
                "--out runs/rewards.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("benchmark", choices=BenchmarkChoices(), help="the benchmark the completions' ids belong to")
+    parser.add_argument("benchmark", choices=BenchmarkChoices(), metavar="BENCHMARK",
+                        help="the benchmark the completions' ids belong to: %(choices)s")
     parser.add_argument("completions", metavar="COMPLETIONS.jsonl", help="the guide completions")
     parser.add_argument("--out", metavar="OUT.jsonl", help="write one JSON line per scored completion")
     _common(parser, "GRPOConfig")

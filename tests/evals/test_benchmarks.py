@@ -11,6 +11,7 @@ from inspect_ai import eval as inspect_eval
 
 from evals.benchmarks import (
     Benchmark,
+    BenchmarkChoices,
     benchmark_for,
     benchmark_names,
     get_benchmark,
@@ -77,6 +78,43 @@ def test_unknown_and_duplicate_names_are_clear_errors(registered):
         register("toy")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not a benchmark problem record"):
         benchmark_for(object())
+
+
+def test_the_command_line_choices_check_a_builtin_without_scanning_entry_points(registered, monkeypatch):
+    """Every gcop command lists the benchmarks as argparse choices. A built-in or registered name
+    is accepted without reading any distribution's metadata (a 10-20 ms scan at every command's
+    start); any other name, the help and the error message see every name."""
+    import argparse
+
+    import evals.benchmarks as registry
+
+    def no_scan() -> dict[str, str]:
+        raise AssertionError("entry points scanned for a built-in name")
+
+    monkeypatch.setattr(registry, "_entry_points", no_scan)
+    parser = argparse.ArgumentParser(prog="gcop verify")
+    parser.add_argument("benchmark", choices=BenchmarkChoices(), metavar="BENCHMARK", help="one of: %(choices)s")
+    assert parser.parse_args(["humaneval"]).benchmark == "humaneval"
+    assert parser.parse_args(["toy"]).benchmark == "toy"
+    monkeypatch.setattr(registry, "_entry_points", lambda: {"plugged": "somewhere:SPEC"})
+    assert parser.parse_args(["plugged"]).benchmark == "plugged"
+    assert list(BenchmarkChoices()) == ["gsm8k", "humaneval", "kodcode", "plugged", "toy"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["mbpp"])
+    assert "one of: gsm8k, humaneval, kodcode, plugged, toy" in parser.format_help()
+
+
+def test_no_gcop_command_scans_entry_points_to_accept_a_builtin(monkeypatch):
+    """The parser of every gcop command is built without reading any distribution's metadata."""
+    import evals.benchmarks as registry
+    from gcop.cli import build_parser
+
+    def no_scan() -> dict[str, str]:
+        raise AssertionError("entry points scanned while building the command line")
+
+    monkeypatch.setattr(registry, "_entry_points", no_scan)
+    args = build_parser().parse_args(["verify", "humaneval", "samples.jsonl"])
+    assert args.benchmark == "humaneval"
 
 
 def test_a_spec_must_implement_the_abstract_methods():
