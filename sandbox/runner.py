@@ -474,7 +474,7 @@ def _guard_other_processes(protected: set[int]) -> bool:
     raw = _guard_program(protected)
     if raw is None:
         return False
-    _install_guard(raw)
+    _PreparedGuard(raw).install()
     return True
 
 
@@ -485,11 +485,6 @@ def _guard_program(protected: set[int]) -> bytes | None:
     if table is None:
         return None
     return b"".join(struct.pack("HBBI", *instruction) for instruction in _seccomp_program(*table, protected))
-
-
-def _install_guard(raw: bytes) -> None:
-    """Install the packed filter ``raw`` in this process (see :func:`_guard_other_processes`)."""
-    _PreparedGuard(raw).install()
 
 
 class _PreparedGuard:
