@@ -119,16 +119,26 @@ def build_files(job: dict[str, Any]) -> dict[str, str]:
     raise ValueError(f"unknown job style {style!r} (expected 'pytest' or 'check')")
 
 
+def _parse(source: str) -> ast.Module | None:
+    """``source`` parsed, or None when it does not parse (pytest then reports a collection error)."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        # ValueError: NUL bytes on older Pythons; MemoryError/RecursionError: absurd nesting.
+        return None
+
+
 def expected_tests(test_source: str) -> list[str] | None:
     """Test functions and classes pytest must collect, found by parsing (not running) the file.
 
     Returns None when the file does not parse (pytest will then report a collection error).
     Names are ``func`` or ``Class::method``.
     """
-    try:
-        tree = ast.parse(test_source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        # ValueError: NUL bytes on older Pythons; MemoryError/RecursionError: absurd nesting.
+    return _expected_tests(_parse(test_source))
+
+
+def _expected_tests(tree: ast.Module | None) -> list[str] | None:
+    if tree is None:
         return None
     names: list[str] = []
     for node in tree.body:
@@ -783,7 +793,7 @@ def _enter_judge_process(
     if not across:
         return None
     test_file = os.path.join(workdir, "test_solution.py") if plan.style == "pytest" else None
-    boundary = _Boundary(plan.sample_fd, workdir, test_file, plan.test_source, plan.handle_ops)
+    boundary = _Boundary(plan.sample_fd, workdir, test_file, plan.test_source, plan.handle_ops, plan.names)
     boundary.install()
     _JUDGE_SOCKET.append(boundary.peer.sock)
     return boundary
@@ -2132,13 +2142,11 @@ def _bound_names(tree: Any) -> set[str]:
 _MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "plt": "matplotlib.pyplot", "sp": "scipy", "nx": "networkx"}
 
 
-def _unbound_modules(test_source: str) -> dict[str, str]:
+def _unbound_modules(tree: ast.Module | None) -> dict[str, str]:
     """Names the test uses as modules (``math.pi``, ``np.allclose``: attribute reads, never a call
     of the name itself) without binding them, that name a standard-library module or a
     conventional alias of one of the image's (``np``): name -> module to import."""
-    try:
-        tree = ast.parse(test_source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    if tree is None:
         return {}
     as_module, called = set(), set()
     for node in ast.walk(tree):
@@ -2155,15 +2163,24 @@ def _unbound_modules(test_source: str) -> dict[str, str]:
     return found
 
 
-def star_import_names(exported: list[str], test_source: str) -> list[str]:
+class _TestNames:
+    """What the judge's side of the boundary needs of a test's names (see :meth:`_Boundary.fill`),
+    found from its syntax tree. The server finds them before it forks the judge, from the tree it
+    parsed anyway: in the judge, every page parsing touched would be a copy-on-write fault."""
+
+    def __init__(self, tree: ast.Module | None) -> None:
+        #: Names the test module binds at its top level (empty when it does not parse).
+        self.bound = _bound_names(tree) if tree is not None else set()
+        #: Names it uses as modules without binding them: name -> module (:func:`_unbound_modules`).
+        self.unbound_modules = _unbound_modules(tree)
+
+
+def star_import_names(exported: list[str], bound: set[str]) -> list[str]:
     """What ``from solution import *`` gives the test: the solution's public names minus those
-    that shadow a builtin, a name the test binds itself, or a name pytest gives meaning to."""
+    that shadow a builtin, a name the test binds itself (``bound``), or a name pytest gives
+    meaning to."""
     import builtins
 
-    try:
-        bound = _bound_names(ast.parse(test_source))
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        bound = set()
     shadowing = set(dir(builtins)) | bound | _PYTEST_RESERVED
     return [
         name for name in exported
@@ -2265,6 +2282,7 @@ class _Boundary:
 
     def __init__(
         self, sock_fd: int, workdir: str, test_file: str | None, test_source: str, handle_ops: list[str] | None = None,
+        names: _TestNames | None = None,
     ) -> None:
         import socket
 
@@ -2273,9 +2291,16 @@ class _Boundary:
         self.workdir = workdir
         self.test_file = test_file
         self.test_source = test_source
+        self._names = names
         self.tests_by_value = 0
         self.tests_through_handle = 0
         self._at_setup: dict[str, int] = {}
+
+    @property
+    def names(self) -> _TestNames:
+        if self._names is None:
+            self._names = _TestNames(_parse(self.test_source))
+        return self._names
 
     def install(self) -> None:
         sys.meta_path.insert(0, _SolutionFinder(self))
@@ -2319,7 +2344,7 @@ class _Boundary:
             else:
                 module.__dict__[name] = judges
         module.__dict__["_gcop_module"] = handle
-        module.__dict__["__all__"] = star_import_names(list(exports), self.test_source)
+        module.__dict__["__all__"] = star_import_names(list(exports), self.names.bound)
 
     def _judges_modules(self, exports: dict[str, Any]) -> dict[str, Any | None]:
         """A test that uses ``math.pi`` (or ``np.allclose``) without importing it takes the name
@@ -2331,7 +2356,7 @@ class _Boundary:
         import importlib
 
         found: dict[str, Any] = {}
-        for name, module in sorted(_unbound_modules(self.test_source).items()):
+        for name, module in sorted(self.names.unbound_modules.items()):
             if name not in exports or isinstance(exports[name], type(sys)):
                 continue  # absent (a NameError, as anywhere), or already the judge's own module
             try:
@@ -2785,9 +2810,10 @@ class _JobPlan:
 
     def __init__(
         self, style: str, test_source: str, prelude: str | None, in_process: str | None,
-        handle_ops: list[str] | None = None,
+        handle_ops: list[str] | None = None, names: _TestNames | None = None,
     ) -> None:
         self.handle_ops = handle_ops
+        self.names = names
         self.style = style
         self.test_source = test_source
         self.prelude = prelude
@@ -2900,8 +2926,13 @@ class Runner:
             plan = _JobPlan(style, files["test_solution.py"], prelude, None, handle_ops)
             del files["test_solution.py"]  # the judge holds it in memory; the disk never has it
         else:
-            expected = expected_tests(files["test_solution.py"])
-            plan = _JobPlan(style, files["test_solution.py"], None, in_process_reason(job.get("test") or ""), handle_ops)
+            tree = _parse(files["test_solution.py"])
+            expected = _expected_tests(tree)
+            plan = _JobPlan(
+                style, files["test_solution.py"], None, in_process_reason(job.get("test") or ""), handle_ops,
+                names=_TestNames(tree),
+            )
+            del tree
         if style != "pytest":
             server = None  # HumanEval style needs no pytest session
         workdir = server.new_workdir() if server is not None else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
@@ -3323,6 +3354,16 @@ class _PytestForkServer:
             def pytest_collection(self, session: Any) -> bool | None:
                 return server.serve_jobs(session)
 
+            @pytest.hookimpl(wrapper=True, tryfirst=True)
+            def pytest_sessionfinish(self, session: Any, exitstatus: int) -> Any:
+                result = yield
+                if server._job is not None:
+                    # A job's process: every other sessionfinish has run (the terminal summary is
+                    # written), so the outcome is whole. What pytest does after (unconfigure:
+                    # plugin clean-up, gc) cannot change it and would be undone by the exit.
+                    server._finish_job(server.recorder, int(session.exitstatus))
+                return result
+
         return ForkServerHook()
 
     def serve_jobs(self, session: Any) -> bool | None:
@@ -3334,6 +3375,7 @@ class _PytestForkServer:
         # keeps those on /dev/null, so none of their numbers is reused under pytest by a file
         # the sample opens; any other kind is closed there like every descriptor of the server's.
         self._devnull_fds = tuple(sorted(fd for fd in _open_fds() - self._before if self._is_devnull(fd)))
+        self._warm(session)
         import gc
 
         gc.collect()
@@ -3359,6 +3401,22 @@ class _PytestForkServer:
         self.new_workdir()  # pytest returns to it when the session ends
         pytest.exit("end of input", returncode=0)
         return True  # not reached
+
+    @staticmethod
+    def _warm(session: Any) -> None:
+        """Fill, once in the server, caches every job's collection would otherwise fill in its own
+        process: the ini values (fixed by the command line) and the compiled ``python_files``
+        patterns. The same for every job, whatever the jobs are."""
+        try:
+            from _pytest.pathlib import fnmatch_ex
+
+            config = session.config
+            for name in list(config._parser._inidict):
+                config.getini(name)
+            for pattern in config.getini("python_files"):
+                fnmatch_ex(pattern, "test_solution.py")
+        except Exception:  # noqa: BLE001 - warming is an optimisation; a failure costs speed only
+            pass
 
     def new_workdir(self) -> str:
         """The job directory, fresh: the session's rootdir and invocation directory are this path."""
@@ -3393,6 +3451,11 @@ class _PytestForkServer:
         try:
             assert self._job is not None
             report_fd, nonce = self._job
+            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                try:
+                    stream.flush()  # type: ignore[union-attr]
+                except Exception:  # noqa: BLE001 - a test may have closed or replaced it
+                    pass
             if ret is not None:
                 code = _send_report(report_fd, _pytest_report(recorder, ret), nonce)
         except BaseException:  # noqa: BLE001 - the child must always end in os._exit
