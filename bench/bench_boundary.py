@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     he, kc, trials = verdicts[: len(he_jobs)], verdicts[len(he_jobs) : len(he_jobs) + len(kc_jobs)], verdicts[len(he_jobs) + len(kc_jobs) :]
     disagree = [
         {"trial": i, "recorded_passed": e, "status": v.status.value, "reason": v.reason[:300]}
-        for i, v, e in zip(trial_ids, trials, expected)
+        for i, v, e in zip(trial_ids, trials, expected, strict=False)
         if v.passed != e
     ]
     report = {

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name, code in IN_PROCESS_FORGERIES.items()
     ]
     verdicts = run_jobs(args.executor, jobs, workers=2)
-    column: dict = {"forgeries": {job.id: verdict.status.value for job, verdict in zip(jobs, verdicts)}}
+    column: dict = {"forgeries": {job.id: verdict.status.value for job, verdict in zip(jobs, verdicts, strict=False)}}
     column["forgeries_passed"] = sum(v.status is Status.PASSED for v in verdicts)
     column["forgeries_total"] = len(jobs)
     generic = {}
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
         attack_jobs = _generic_jobs(attack)
         attack_verdicts = run_jobs(args.executor, attack_jobs, workers=2)
         for prefix, name in (("he-", "humaneval"), ("kc-", "kodcode")):
-            chosen = [v for j, v in zip(attack_jobs, attack_verdicts) if j.id.startswith(prefix)]
+            chosen = [v for j, v in zip(attack_jobs, attack_verdicts, strict=False) if j.id.startswith(prefix)]
             if chosen:
                 generic[f"{attack} / {name}"] = {
                     "passed": sum(v.status is Status.PASSED for v in chosen), "problems": len(chosen),

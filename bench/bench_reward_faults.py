@@ -48,7 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-
 from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
 from evals.prompts import core_messages  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402

@@ -61,7 +61,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-
 from evals.benchmarks import get_benchmark  # noqa: E402
 from evals.verification import prepare_judgement  # noqa: E402
 from sandbox.executors import CONTAINER_LABEL, make_executor  # noqa: E402
@@ -122,7 +121,7 @@ def _top(api: Any, cid: str) -> list[dict[str, str]]:
     """Processes of a container: pid, ppid, state, command (``ps`` on the host, via the engine)."""
     top = api.top(cid, ps_args="-o pid,ppid,stat,comm")
     titles = [t.upper() for t in top.get("Titles") or []]
-    return [dict(zip(titles, row)) for row in top.get("Processes") or []]
+    return [dict(zip(titles, row, strict=False)) for row in top.get("Processes") or []]
 
 
 class Sampler(threading.Thread):

@@ -67,7 +67,7 @@ class CascadeSettings:
     threshold: float = 1.0
 
     @classmethod
-    def from_options(cls, rule: str, k: int | None, threshold: float, *, sandboxed: bool) -> "CascadeSettings":
+    def from_options(cls, rule: str, k: int | None, threshold: float, *, sandboxed: bool) -> CascadeSettings:
         """From the task options, with the errors a user should see (``-T ...`` named)."""
         if rule not in RULES:
             raise ValueError(f"-T cascade_rule must be one of {', '.join(RULES)}, got {rule!r}")

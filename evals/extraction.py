@@ -29,9 +29,9 @@ import ast
 import functools
 import re
 import textwrap
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Callable
 
 __all__ = [
     "extract_code",
@@ -475,6 +475,7 @@ def _format(value: Fraction) -> str:
         return f"{value.numerator}/{value.denominator}"
     # Fixed-point, no exponent, no trailing zeros (avoid normalize(): it rounds to context).
     sign, digits_tuple, exponent = exact.as_tuple()
+    assert isinstance(exponent, int)  # finite: a terminating decimal is never NaN or infinite
     digits = "".join(map(str, digits_tuple)).rjust(-exponent + 1, "0")
     whole, frac = digits[:exponent], digits[exponent:]
     return ("-" if sign else "") + whole + "." + frac.rstrip("0")

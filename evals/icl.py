@@ -38,10 +38,10 @@ class HashingTfidfEmbedder:
 
     def _features(self, text: str) -> Counter[int]:
         words = [w.lower() for w in _WORD.findall(text)]
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
         return Counter(int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") % self.dims for g in grams)
 
-    def fit(self, texts: Sequence[str]) -> "HashingTfidfEmbedder":
+    def fit(self, texts: Sequence[str]) -> HashingTfidfEmbedder:
         df = np.zeros(self.dims)
         for text in texts:
             for index in self._features(text):

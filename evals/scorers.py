@@ -145,7 +145,7 @@ def strategy_validity() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         return _applies("strategy_validity", _mean_of("strategy_valid", scores))
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @metric
@@ -155,7 +155,7 @@ def leak_rate() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         return _applies("leak_rate", _mean_of("leaked", scores))
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @metric
@@ -171,7 +171,7 @@ def accuracy_without_leaks() -> Metric:
         honest = [to_float(s.score.value) == 1.0 and not (s.score.metadata or {}).get("leaked") for s in scores]
         return _applies("accuracy_without_leaks", sum(honest) / len(honest))
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 def _scorer_function(spec: Benchmark) -> Scorer:
@@ -194,7 +194,7 @@ def escalation_rate() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         return _applies("escalation_rate", _mean_of("escalated", scores))
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @metric
@@ -205,7 +205,7 @@ def cheap_accuracy() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
         return _applies("cheap_accuracy", _mean_of("cheap_correct", scores))
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @metric
@@ -214,14 +214,13 @@ def memory_size() -> Metric:
     the strategies dropped by the checks (absent outside memory mode)."""
 
     def compute(scores: list[SampleScore]) -> dict[str, float | None]:
-        sizes = [(s.score.metadata or {}).get("memory_size") for s in scores]
-        sizes = [int(v) for v in sizes if v is not None]
+        sizes = [int(v) for v in ((s.score.metadata or {}).get("memory_size") for s in scores) if v is not None]
         dropped = [int((s.score.metadata or {}).get("memory_dropped") or 0) for s in scores
                    if (s.score.metadata or {}).get("memory_size") is not None]
         return {"memory_size": float(max(sizes)) if sizes else None,
                 "memory_dropped": float(sum(dropped)) if sizes else None}
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), accuracy_without_leaks(), escalation_rate(),
@@ -252,7 +251,7 @@ def by_value_share() -> Metric:
                 other += 1
         return _applies("by_value_share", by_value / (by_value + other) if by_value + other else None)
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @metric
@@ -265,7 +264,7 @@ def in_process_share() -> Metric:
         judged = [b for b in judged if b]
         return _applies("in_process_share", sum(b == "in-process" for b in judged) / len(judged) if judged else None)
 
-    return compute  # type: ignore[return-value]
+    return compute
 
 
 @scorer(metrics=[accuracy(), stderr(), strategy_validity(), leak_rate(), accuracy_without_leaks(), escalation_rate(),

@@ -11,13 +11,13 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from gcop.costs import usage_fields
 from gcop.lifecycle import check_not_retired
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .benchmarks import Benchmark
 from .cascade import CascadeSettings, StrongRoleMissingError, memory_retrieve, run_cascade, strong_role_bound
 from .icl import Retriever
 from .memory import MemoryCascade
 from .prompts import Domain, core_messages
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 Mode = Literal["core", "icl", "guided", "cascade", "guided_cascade", "memory"]
 MODES: tuple[str, ...] = ("core", "icl", "guided", "cascade", "guided_cascade", "memory")

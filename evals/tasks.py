@@ -20,12 +20,12 @@ from guides.prompts import GUIDE_PROMPT_VERSION
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .benchmarks import get_benchmark
+from .cascade import CascadeSettings
 from .data import DATA_DIR_ENV
 from .icl import Retriever
+from .memory import MemoryCascade
 from .prompts import CORE_PROMPT_VERSION, DEFAULT_MAX_CORE_TOKENS
 from .scorers import task_scorer
-from .cascade import CascadeSettings
-from .memory import MemoryCascade
 from .solvers import CASCADE_MODES, MODES, ON_INVALID, guide_core
 
 #: Default sandbox for code tasks: the project's warm Docker pool (see sandbox.inspect_provider).

@@ -136,8 +136,10 @@ def role_split(model_usage: dict[str, Any], role_usage: dict[str, Any]) -> dict[
     split = {role: fields(usage) for role, usage in role_usage.items()}
     everything = total(model_usage.values())
     roles = total(role_usage.values())
-    core = {k: (everything[k] - roles[k]) if everything[k] is not None and roles[k] is not None else everything[k]
-            for k in everything}
+    core: dict[str, float | int | None] = {}
+    for k, whole in everything.items():
+        part = roles[k]
+        core[k] = whole - part if whole is not None and part is not None else whole
     if core["cost"] is not None:
         core["cost"] = max(0.0, float(core["cost"]))
     split["core"] = core

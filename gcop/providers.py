@@ -94,7 +94,7 @@ class ReferenceModel(ModelAPI):
     gcop task's samples carry in ``metadata["reference"]``, see :class:`evals.benchmarks.Benchmark`)."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
+                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:  # noqa: B008 - Inspect's ModelAPI signature; never mutated
         super().__init__(model_name, base_url, api_key, [], config)
 
     async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
@@ -162,7 +162,7 @@ class ReplayModel(ModelAPI):
     """``gcop/replay``: recorded completions, keyed by sample id (and role, and epoch)."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), path: str | None = None, **model_args: Any) -> None:
+                 config: GenerateConfig = GenerateConfig(), path: str | None = None, **model_args: Any) -> None:  # noqa: B008 - as above
         super().__init__(model_name, base_url, api_key, [], config)
         path = path or os.environ.get("GCOP_REPLAY_PATH")
         if not path:
@@ -191,7 +191,7 @@ class ReplayModel(ModelAPI):
         record = self.records.get((sample_id, role, epoch)) or self.records.get((sample_id, role, None))
         if record is None:
             raise RuntimeError(f"gcop/replay: no recorded {role} completion for sample {sample_id!r} (epoch {epoch})")
-        usage = {k: int(record[k]) for k in ("input_tokens", "output_tokens") if k in record}
+        usage: dict[str, int] = {k: int(record[k]) for k in ("input_tokens", "output_tokens") if k in record}
         return _output(self.model_name, record["completion"], input, usage)
 
 
@@ -202,7 +202,7 @@ def gcop_offline() -> type[ModelAPI]:
 
     class GcopOfflineModel(ModelAPI):
         def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                     config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
+                     config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:  # noqa: B008 - Inspect's ModelAPI signature; never mutated
             super().__init__(model_name, base_url, api_key, [], config)
             implementations = {"reference": ReferenceModel, "strategy_gated": StrategyGatedModel, "noisy": NoisyModel,
                                "replay": ReplayModel}

@@ -98,10 +98,10 @@ async def _check(
             for name, ids, jobs, expected in sandbox_jobs:
                 verdicts = await pool.run_many(jobs, on_done=lambda _i, _v: on_done())
                 if expected is None:
-                    failed = [(i, v) for i, v in zip(ids, verdicts) if not v.passed]
+                    failed = [(i, v) for i, v in zip(ids, verdicts, strict=False) if not v.passed]
                     results.append(CheckResult(name, len(jobs), _count(verdicts), failed))
                 else:
-                    disagree = [(i, v) for i, v, e in zip(ids, verdicts, expected) if v.passed != e]
+                    disagree = [(i, v) for i, v, e in zip(ids, verdicts, expected, strict=False) if v.passed != e]
                     results.append(CheckResult(name, len(jobs), _count(verdicts), disagree, agree=len(jobs) - len(disagree)))
     return results
 
@@ -194,6 +194,6 @@ def format_table(checks: list[TaskCheck]) -> str:
         rows.append((c.task, str(c.samples), f"{c.accuracy:.4f}", f"{c.stderr:.4f}", str(c.tokens),
                      "-" if c.cost is None else f"{c.cost:.4f}", str(c.errors)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -28,12 +28,12 @@ import ast
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from inspect_ai import Task, task, task_with
-from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, chain, generate, solver
 
 from evals.extraction import extract_code
@@ -79,7 +79,7 @@ def _checked(generate: Generate, name: str) -> Generate:
         _single_turn(state, name)
         return await generate(state, *args, **kwargs)
 
-    return checked  # type: ignore[return-value]
+    return checked
 
 
 def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
@@ -88,11 +88,14 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _domain(domain: str, state: TaskState) -> str:
+def _domain(domain: str, state: TaskState) -> Literal["math", "code"]:
     """``auto``: code when the input asks for code, math when the target is a number, else math
     (gcop's guide prompts are for math and code; ``guide_prompt`` replaces them for other domains)."""
-    if domain != "auto":
-        return domain
+    if domain == "math":
+        return "math"
+    if domain == "code":
+        return "code"
+    _choice("domain", domain, DOMAINS)  # a domain that is neither is refused there, before any sample
     text = state.input_text
     if "```" in text or re.search(r"\bdef \w+\(|\bpython\b|\bfunction\b", text, re.IGNORECASE):
         return "code"
@@ -306,7 +309,9 @@ def cascade(k: int = 3, threshold: float = 1.0, solver: Solver | Sequence[Solver
             raise StrongRoleMissingError("cascade")
         state.metadata["mode"] = "cascade"
         state = await inner(state, _checked(generate, "gcop/cascade"))
-        messages = [m for m in state.messages if m.role != "assistant"] if state.output.choices else list(state.messages)
+        messages: list[ChatMessage] = (
+            [m for m in state.messages if m.role != "assistant"] if state.output.choices else list(state.messages)
+        )
         first = state.output
         cheap = get_model()
         others = [await cheap.generate(messages, config=GenerateConfig(seed=seed)) for seed in range(1, k)]
@@ -343,7 +348,7 @@ RECIPES = ("guided", "icl", "cascade")
 def wrap_task(inner: Task, recipe: str, **options: Any) -> Task:
     """``inner`` with its own solver chain run inside gcop's ``recipe`` solver (options as the
     solver's), its dataset and scorer unchanged."""
-    makers = {"guided": guided, "icl": icl, "cascade": cascade}
+    makers: dict[str, Callable[..., Solver]] = {"guided": guided, "icl": icl, "cascade": cascade}
     if recipe not in makers:
         raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
     return task_with(inner, solver=makers[recipe](solver=inner.solver, **options))

@@ -33,6 +33,7 @@ from gcop.readers import read_jsonl
 from sandbox.executors import Executor, make_executor
 from sandbox.protocol import Status, TestJob, Verdict, boundary_totals
 
+
 class InputLineError(ValueError):
     """One unusable input line; the message names the file and line."""
 

@@ -292,7 +292,7 @@ class _Parser:
     def _chain(self, operand: Callable[[], Fraction | None], ops: str) -> Fraction | None:
         """``operand (op operand)*`` for the left-associative operators ``ops``."""
         value = operand()
-        while value is not None and self.peek() is not None and self.peek() in ops:
+        while value is not None and (ahead := self.peek()) is not None and ahead in ops:
             op = _OPERATIONS[self.tokens[self.pos]]
             self.pos += 1
             right = operand()

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-
 __all__ = [
     "DEFAULT_MAX_STRATEGY_TOKENS",
     "ParsedStrategy",

@@ -276,7 +276,7 @@ def _problem_estimates(run: Any, invalid: str) -> tuple[list[ProblemEstimate], i
         groups: dict[str, list[Any]] = defaultdict(list)
         for s in draws:
             groups[_norm(s.strategy) if (s.strategy_valid and s.strategy) else "\0invalid"].append(s)
-        per_strategy = []
+        per_strategy: list[dict[str, Any]] = []
         for key, members in groups.items():
             solved = sum(1 for m in members if m.correct) if key != "\0invalid" else 0
             per_strategy.append({"executions": len(members), "solved": solved, "alpha": solved / len(members),

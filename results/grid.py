@@ -101,7 +101,7 @@ def plan_rows(
     icl: bool = False,
     reference_cores: Sequence[Any] = (),
     guides: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
-    cascade: "CascadePlan | None" = None,
+    cascade: CascadePlan | None = None,
 ) -> list[GridRow]:
     """The grid's rows, in table order. Two rows that would be the same run are an error."""
     pairs = list(guides.items()) if isinstance(guides, Mapping) else list(guides)
@@ -354,8 +354,8 @@ def build_tasks(
         roles = {"guide": row.guide_model} if row.guide_model is not None else {}
         if row.strong is not None:
             roles["strong"] = row.strong
-        roles = roles or None
-        tasks.append(task_with(task, model=row.core, model_roles=roles, metadata=meta))
+        # None: no roles (Inspect's annotation has no None; it resolves None to none).
+        tasks.append(task_with(task, model=row.core, model_roles=roles or None, metadata=meta))  # type: ignore[arg-type]
     return tasks
 
 
@@ -526,7 +526,7 @@ def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
         if domain is None:  # a task gcop did not write: its input is what scales (its template is fixed)
             sizes.append(approx_token_count(text))
             continue
-        messages = guide_messages(domain, text) if role == "guide" else core_messages(domain, text)  # type: ignore[arg-type]
+        messages = guide_messages(domain, text) if role == "guide" else core_messages(domain, text)
         sizes.append(approx_token_count("\n".join(m.text for m in messages)))
     return sizes
 

@@ -39,7 +39,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,13 +52,13 @@ RECIPE_COLOURS = {"core": "#6b6b6b", "icl": "#1f77b4", "reference-core": "#ff7f0
                   "cascade": "#8c564b", "guided-cascade": "#17becf", "memory": "#e377c2"}
 
 
-def cascade_curves(rows: Sequence["Row"]) -> list[list["Row"]]:
+def cascade_curves(rows: Sequence[Row]) -> list[list[Row]]:
     """The cascades among ``rows`` with two or more thresholds, each as its points by cost."""
     curves: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         if row.curve and row.accuracy is not None and row.cost_per_1k["total"] is not None:
             curves[row.curve].append(row)
-    return [sorted(c, key=lambda r: (r.cost_per_1k["total"], r.cascade.get("threshold") or 0))  # type: ignore[arg-type, return-value]
+    return [sorted(c, key=lambda r: (r.cost_per_1k["total"], r.cascade.get("threshold") or 0))
             for c in curves.values() if len(c) > 1]
 
 
@@ -157,7 +157,7 @@ class Leaderboard:
     sources: list[str]
     #: How the runs were produced (a command, the models), shown above the table.
     note: str | None = None
-    generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    generated: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -215,7 +215,7 @@ def row_from_run(run: Run) -> Row:
     per_problem = {pid: sum(1 for s in attempts if s.correct) / len(attempts) for pid, attempts in by_problem.items()}
     problem_means = list(per_problem.values())
     costs = {pid: sum_or_none(s.cost["total"] for s in attempts) for pid, attempts in by_problem.items()}
-    problem_costs = None if any(c is None for c in costs.values()) else {p: float(c) for p, c in costs.items()}
+    problem_costs = None if any(c is None for c in costs.values()) else {p: float(c) for p, c in costs.items() if c is not None}
     accuracy = (sum(problem_means) / n) if n else None
     cost = {}
     for role in ROLES:
@@ -284,7 +284,7 @@ def build_leaderboard(sources: str | os.PathLike[str] | Sequence[str | os.PathLi
     source_list = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(s) for s in sources]
     warnings: list[str] = []
     skipped: list[dict[str, str]] = []
-    candidates: dict[tuple[str, ...], list[tuple[int, str, str]]] = defaultdict(list)  # key -> [(problems, created, path)]
+    candidates: dict[tuple[Any, ...], list[tuple[int, str, str]]] = defaultdict(list)  # key -> [(problems, created, path)]
     for path in log_files(source_list):
         try:
             header = read_header(path)
@@ -609,7 +609,7 @@ def to_html(board: Leaderboard, svg: str | None) -> str:
     body = []
     for row in board.rows:
         cells = []
-        for (text, sort), (_, kind) in zip(_cells(row), COLUMNS):
+        for (text, sort), (_, kind) in zip(_cells(row), COLUMNS, strict=False):
             sort_attr = "" if sort is None else (f"{sort:.12g}" if isinstance(sort, (int, float)) else str(sort))
             cls = ' class="num"' if kind == "num" else ""
             cells.append(f'<td{cls} data-sort="{e(sort_attr)}">{e(text)}</td>')
@@ -658,7 +658,7 @@ def _panels(board: Leaderboard) -> list[tuple[str, list[Row]]]:
 
 def _use_log_x(rows: list[Row]) -> bool:
     costs = [r.cost_per_1k["total"] for r in rows]
-    return all(c and c > 0 for c in costs) and max(costs) / min(costs) > 20  # type: ignore[operator]
+    return all(c and c > 0 for c in costs) and max(costs) / min(costs) > 20  # type: ignore[operator, type-var]
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -753,19 +753,23 @@ def plot_svg(board: Leaderboard) -> str | None:
         costs = [r.cost_per_1k["total"] for r in rows]
         log_x = _use_log_x(rows)
         if log_x:
-            lo, hi = math.log10(min(costs)), math.log10(max(costs))  # type: ignore[arg-type]
+            lo, hi = math.log10(min(costs)), math.log10(max(costs))  # type: ignore[type-var, arg-type]  # all set: _use_log_x
             lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
             xticks = [10.0 ** k for k in range(int(lo), int(hi) + 1)]
 
-            def fx(c: float, lo: float = lo, hi: float = hi, x0: float = x0, x1: float = x1) -> float:
+            def fx_log(c: float, lo: float = lo, hi: float = hi, x0: float = x0, x1: float = x1) -> float:
                 return x0 + (math.log10(c) - lo) / (hi - lo) * (x1 - x0)
+
+            fx: Callable[[float], float] = fx_log
         else:
             cmax = max(costs) or 1.0  # type: ignore[type-var]
             xticks = _nice_ticks(0.0, cmax * 1.08)
             xmax = xticks[-1]
 
-            def fx(c: float, xmax: float = xmax, x0: float = x0, x1: float = x1) -> float:
+            def fx_linear(c: float, xmax: float = xmax, x0: float = x0, x1: float = x1) -> float:
                 return x0 + c / xmax * (x1 - x0)
+
+            fx = fx_linear
         lows = [100 * (r.accuracy_ci95[0] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
         highs = [100 * (r.accuracy_ci95[1] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
         ylo, yhi = max(0.0, math.floor(min(lows) / 10) * 10), min(100.0, math.ceil(max(highs) / 10) * 10)
@@ -881,7 +885,7 @@ def plot_matplotlib(board: Leaderboard, png: Path, svg: Path) -> bool:
         if _use_log_x(rows):
             ax.set_xscale("log")
         else:
-            ax.set_xlim(0, (max(costs) or 1.0) * 1.1)  # type: ignore[type-var, operator]
+            ax.set_xlim(0, (max(costs) or 1.0) * 1.1)  # type: ignore[type-var]
         lows = [100 * (r.accuracy_ci95[0] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
         highs = [100 * (r.accuracy_ci95[1] if r.accuracy_ci95 else r.accuracy) for r in rows]  # type: ignore[operator]
         top = max(highs) + 3

@@ -305,7 +305,7 @@ def sample_record(sample: Any) -> SampleRecord:
     guide_cost, strong_cost = role_cost("guide"), role_cost("strong")
     # the core (the main model) is what the bound roles leave of the sample's total
     others = [role_cost(r) for r in role_usage]
-    core_cost = (max(0.0, total_cost - sum(others)) if total_cost is not None and None not in others  # type: ignore[arg-type]
+    core_cost = (max(0.0, total_cost - sum(others)) if total_cost is not None and None not in others  # type: ignore[arg-type, operator]  # no None: checked
                  else None)
     tokens: dict[str, dict[str, int]] = {}
     for role in ("guide", "core", "strong"):
@@ -401,7 +401,7 @@ def read_header(path: str | os.PathLike[str]) -> EvalLog:
 Z95 = 1.959963984540054
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float] | None:
     """Wilson score interval for a binomial proportion (None for n = 0)."""
     if n <= 0:
         return None

@@ -241,7 +241,7 @@ def compare_runs(
         elif base_v == 0:
             pct = 0.0 if cand_v == 0 else math.inf
         else:
-            pct = 100.0 * change / base_v  # type: ignore[operator]
+            pct = 100.0 * change / base_v
         cost[role] = {"baseline": base_v, "candidate": cand_v, "change": change, "change_pct": pct}
     increase = cost["total"]["change_pct"]
     if max_cost_increase is not None and increase is None:

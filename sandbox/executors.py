@@ -104,8 +104,8 @@ class Engine:
     size: int
     url: str | None = None
     client: Any = None
-    workers: list["_Worker"] = field(default_factory=list)
-    idle: list["_Worker"] = field(default_factory=list)
+    workers: list[_Worker] = field(default_factory=list)
+    idle: list[_Worker] = field(default_factory=list)
     busy: set[int] = field(default_factory=set)  # id() of the workers running a job now
     alive: bool = True
     jobs: int = 0
@@ -138,7 +138,7 @@ class Executor(abc.ABC):
         self._available: asyncio.Condition | None = None
         self._watchers: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> "Executor":
+    async def __aenter__(self) -> Executor:
         await self.start()
         return self
 
@@ -146,7 +146,7 @@ class Executor(abc.ABC):
         await self.close()
 
     @property
-    def _all(self) -> list["_Worker"]:
+    def _all(self) -> list[_Worker]:
         return [w for engine in self.engines for w in engine.workers]
 
     async def start(self) -> None:
@@ -160,7 +160,7 @@ class Executor(abc.ABC):
         results = await asyncio.gather(*(w.exchange({"ping": True}, START_TIMEOUT_S) for _, w in workers),
                                        return_exceptions=True)
         failed: dict[int, BaseException] = {}
-        for (engine, _), result in zip(workers, results):
+        for (engine, _), result in zip(workers, results, strict=False):
             if isinstance(result, BaseException):
                 failed.setdefault(id(engine), result)
         if failed and (len(engines) == 1 or len(failed) == len(engines)):
@@ -193,7 +193,7 @@ class Executor(abc.ABC):
         return [{"engine": e.name, "size": e.size, "jobs": e.jobs, "alive": e.alive, "lost": e.lost}
                 for e in self.engines]
 
-    async def _acquire(self) -> tuple[Engine, "_Worker"]:
+    async def _acquire(self) -> tuple[Engine, _Worker]:
         assert self._available is not None
         async with self._available:
             while True:
@@ -207,7 +207,7 @@ class Executor(abc.ABC):
                     raise _NoEngineLeft()
                 await self._available.wait()
 
-    async def _release(self, engine: Engine, worker: "_Worker") -> None:
+    async def _release(self, engine: Engine, worker: _Worker) -> None:
         assert self._available is not None
         async with self._available:
             engine.busy.discard(id(worker))
@@ -292,7 +292,7 @@ class Executor(abc.ABC):
         return Verdict(Status.ERROR, f"sandbox infrastructure error, after one retry: {last_error}",
                        attempts=attempts, executor=self.name)
 
-    async def _attempt(self, engine: Engine, worker: "_Worker", job: TestJob, wire: dict[str, Any], limit: float,
+    async def _attempt(self, engine: Engine, worker: _Worker, job: TestJob, wire: dict[str, Any], limit: float,
                        attempt: int) -> Verdict:
         """One try on one sandbox; raises InfrastructureError when the sandbox failed under it."""
         try:
@@ -346,7 +346,7 @@ class Executor(abc.ABC):
         """Whether ``engine`` still answers (asked after a sandbox failed on it)."""
         return True
 
-    def _close_engines(self, engines: list[Engine]) -> None:
+    def _close_engines(self, engines: list[Engine]) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what :meth:`_open_engines` opened (runs in a thread)."""
 
     @abc.abstractmethod
@@ -396,7 +396,7 @@ class _LocalWorker(_Worker):
     async def exchange(self, wire: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
             proc = await self._ensure()
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise InfrastructureError(f"cannot start the local runner: {exc!r}") from exc
         if wire.get("ping"):
             return {"ready": True}
@@ -405,7 +405,7 @@ class _LocalWorker(_Worker):
             proc.stdin.write(json.dumps(wire).encode() + b"\n")
             await proc.stdin.drain()
             line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise SandboxHung() from exc
         except (ConnectionError, OSError) as exc:
             raise InfrastructureError(f"local runner pipe broke: {exc!r}", during_job=True) from exc
@@ -530,7 +530,7 @@ class _DockerWorker(_Worker):
             self._sock.settimeout(timeout)
             self._sock.sendall(json.dumps(wire).encode() + b"\n")
             return json.loads(self._read_line(timeout))
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise SandboxHung() from exc
         except _StreamClosed as exc:
             raise self._why_closed(exc) from exc
@@ -611,7 +611,7 @@ class EngineSpec:
     workers: int | Literal["auto"] | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "EngineSpec":
+    def parse(cls, text: str) -> EngineSpec:
         """``URL`` or ``URL=N`` or ``URL=auto``."""
         url, sep, size = text.strip().rpartition("=") if "=" in text else (text.strip(), "", "")
         if not url:
@@ -680,7 +680,7 @@ class DockerPoolExecutor(Executor):
         errors = [e for e in opened if isinstance(e, BaseException)]
         if not engines:
             raise errors[0]
-        for spec, result in zip(self.hosts, opened):
+        for spec, result in zip(self.hosts, opened, strict=False):
             if isinstance(result, BaseException):
                 # One engine of several is down at start: run on the others, say so.
                 log.warning("sandbox engine %s left out of the pool: %s", spec.url, result)

@@ -21,7 +21,7 @@ import shlex
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, overload
 
 from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
 from pydantic import BaseModel, Field
@@ -201,7 +201,7 @@ class GcopSandboxEnvironment(SandboxEnvironment):
     @overload
     async def read_file(self, file: str, text: Literal[False]) -> bytes: ...
 
-    async def read_file(self, file: str, text: bool = True) -> Union[str, bytes]:
+    async def read_file(self, file: str, text: bool = True) -> str | bytes:
         raise NotImplementedError(_NOT_GENERAL)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 JobStyle = Literal["pytest", "check"]
@@ -189,7 +189,7 @@ class Verdict:
         return self.status is Status.PASSED
 
     @classmethod
-    def from_wire(cls, answer: dict[str, Any], *, attempts: int = 1, executor: str = "") -> "Verdict":
+    def from_wire(cls, answer: dict[str, Any], *, attempts: int = 1, executor: str = "") -> Verdict:
         """Build a verdict from a runner's answer; anything malformed is an infrastructure error."""
         try:
             status = Status(answer["status"])
@@ -237,7 +237,7 @@ class Verdict:
         return data
 
 
-def boundary_totals(verdicts: "Iterable[Verdict]") -> dict[str, int]:
+def boundary_totals(verdicts: Iterable[Verdict]) -> dict[str, int]:
     """How a run's code verdicts were decided, summed over its verdicts: tests decided by value
     only, tests where a comparison went through a handle (the sample's own method), jobs judged
     in-process (their test could not cross the boundary), and jobs with no such record (timeouts,

@@ -265,7 +265,7 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.collected: list[str] = []
-        self.reports: list[tuple[str, str, str]] = []
+        self.reports: list[tuple[str, str, str, str]] = []  # (nodeid, when, outcome, message)
         self.collect_errors: list[str] = []
         self.exitstatus: int | None = None
         self.finished = False
@@ -573,13 +573,13 @@ def _pytest_report(recorder: _Recorder, ret: int) -> dict[str, Any]:
     }
 
 
-def _boundary_summary(boundary: "_Boundary | None", in_process: str | None) -> dict[str, Any]:
+def _boundary_summary(boundary: _Boundary | None, in_process: str | None) -> dict[str, Any]:
     if boundary is not None:
         return boundary.summary()
     return {"mode": "in-process", "reason": in_process or "no boundary"}
 
 
-def _run_pytest(workdir: str, boundary: "_Boundary | None" = None, in_process: str | None = None) -> dict[str, Any]:
+def _run_pytest(workdir: str, boundary: _Boundary | None = None, in_process: str | None = None) -> dict[str, Any]:
     """pytest style: a whole pytest session over test_solution.py, observed by _Recorder."""
     import pytest
 
@@ -590,7 +590,7 @@ def _run_pytest(workdir: str, boundary: "_Boundary | None" = None, in_process: s
 
 
 def _run_check_style(
-    files: dict[str, str], entry_point: str, boundary: "_Boundary | None" = None, prelude: str | None = None
+    files: dict[str, str], entry_point: str, boundary: _Boundary | None = None, prelude: str | None = None
 ) -> dict[str, Any]:
     """HumanEval style without pytest's start-up cost: the official harness's semantics (program,
     then the data set's test code, then ``check(entry_point)``) reported in the same shape as a
@@ -780,8 +780,8 @@ def _send_report(report_fd: int, report: dict[str, Any], nonce: str) -> int:
 
 
 def _enter_judge_process(
-    plan: "_JobPlan", workdir: str, report_fd: int, output_fd: int, timeout: float, isolation: str, **extra: Any
-) -> "_Boundary | None":
+    plan: _JobPlan, workdir: str, report_fd: int, output_fd: int, timeout: float, isolation: str, **extra: Any
+) -> _Boundary | None:
     """Set up the judge's process of a job; returns its end of the boundary (None in-process)."""
     _mark("forked")
     across = plan.sample_fd >= 0
@@ -800,7 +800,7 @@ def _enter_judge_process(
 
 
 def _child(
-    plan: "_JobPlan",
+    plan: _JobPlan,
     files: dict[str, str],
     entry_point: str | None,
     workdir: str,
@@ -809,7 +809,7 @@ def _child(
     nonce: str,
     timeout: float,
     isolation: str,
-) -> None:
+) -> NoReturn:
     """Runs in the forked test process a whole job, pytest session included; never returns."""
     code = 70
     try:
@@ -895,7 +895,7 @@ class _Stats:
         self.calls = 0
 
 
-def _encode_exception(codec: "_Codec", exc: BaseException) -> list[Any]:
+def _encode_exception(codec: _Codec, exc: BaseException) -> list[Any]:
     import traceback
 
     cls = type(exc)
@@ -928,7 +928,7 @@ class _Codec:
     anything (the sample can rewrite it), so every guarantee lives in :meth:`decode`.
     """
 
-    def __init__(self, peer: "_Peer", *, judge: bool) -> None:
+    def __init__(self, peer: _Peer, *, judge: bool) -> None:
         self.peer = peer
         self.judge = judge
         self.own: dict[int, Any] = {}
@@ -1128,7 +1128,7 @@ class _Codec:
             keys, values = _seq(node[2]), _seq(node[3])
             if len(keys) != len(values):
                 raise BoundaryError("dict with unequal keys and values")
-            for k, v in zip(keys, values):
+            for k, v in zip(keys, values, strict=False):
                 out[decode(k, refs, aliases)] = decode(v, refs, aliases)
             return out
         if tag == "x":
@@ -1203,7 +1203,7 @@ class _Codec:
             refs[node[1]] = out
             if len(keys) != len(values):
                 raise BoundaryError("dict with unequal keys and values")
-            for k, v in zip(keys, values):
+            for k, v in zip(keys, values, strict=False):
                 dict.__setitem__(out, decode(k, refs, aliases), decode(v, refs, aliases))
             return out
         if tag == "Q":
@@ -1234,13 +1234,14 @@ class _Codec:
             raise BoundaryError(f"unknown value type {name!r}")
         if tag == "NT":
             name, fields = _str(node[2]), tuple(_str(f) for f in _seq(node[3]))
-            cls = self.namedtuples.get((name, fields))
-            if cls is None:
+            tuple_type: Any = self.namedtuples.get((name, fields))
+            if tuple_type is None:
                 import collections
 
-                cls = collections.namedtuple(name if name.isidentifier() else "namedtuple", fields)
-                self.namedtuples[(name, fields)] = cls
-            out = cls(*(decode(x, refs, aliases) for x in _seq(node[4])))
+                make: Any = collections.namedtuple  # a type named at run time, not a declaration
+                tuple_type = make(name if name.isidentifier() else "namedtuple", fields)
+                self.namedtuples[(name, fields)] = tuple_type
+            out = tuple_type(*(decode(x, refs, aliases) for x in _seq(node[4])))
             refs[node[1]] = out
             return out
         if tag in ("N", "n", "NO"):
@@ -1423,7 +1424,7 @@ def _update_in_place(original: Any, new: Any) -> None:
     kind = type(original)
     if kind is list and type(new) is list:
         if len(original) == len(new):
-            for index, (old_item, new_item) in enumerate(zip(original, new)):
+            for index, (old_item, new_item) in enumerate(zip(original, new, strict=False)):
                 if type(old_item) in (list, dict, set, bytearray) and type(new_item) is type(old_item):
                     _update_in_place(old_item, new_item)
                 elif old_item is not new_item:
@@ -1488,7 +1489,7 @@ class _Peer:
         self.codec = _Codec(self, judge=judge)
         self.stats = _Stats()
         self.broken: str | None = None
-        self.outputs: "tuple[_OutputBuffer, _OutputBuffer] | None" = None
+        self.outputs: tuple[_OutputBuffer, _OutputBuffer] | None = None
         self.other = "the sample's process" if judge else "the judge's process"
         self.output_left = SAMPLE_OUTPUT_TOTAL_CHARS  # judge: what it writes of the sample's output
         #: judge: the data operations handles may do (None: all, counted); see TestJob.handle_ops
@@ -1672,7 +1673,7 @@ class _Peer:
             if len(keys) > len(values):
                 raise BoundaryError("more keyword names than values")
             split = len(values) - len(keys)
-            kwargs = {_str(k): v for k, v in zip(keys, values[split:])}
+            kwargs = {_str(k): v for k, v in zip(keys, values[split:], strict=False)}
             result = target(*values[:split], **kwargs)
             memo: dict[int, Any] = {}
             aliases = {id(v): i for i, v in enumerate(values) if _is_mutable_arg(v) or not _is_data_type(v)}
@@ -1811,7 +1812,7 @@ _OBJECT_OPS = {"eq": "compare", "ne": "compare", "lt": "compare", "le": "compare
                "getattr": "attributes"}
 
 
-def _refuse_unless_allowed(peer: "_Peer", name: str, proxy: Any) -> None:
+def _refuse_unless_allowed(peer: _Peer, name: str, proxy: Any) -> None:
     """In the judge, with a job that names what handles may do: refuse ``name`` unless allowed."""
     if not peer.judge or peer.allowed_ops is None:
         return
@@ -1871,7 +1872,7 @@ class _ProxyBase:
     __slots__ = ("_gcop_peer", "_gcop_hid", "_gcop_type", "__weakref__")
 
     #: The subclass for callable objects (set below for _Remote and _JudgeProxy).
-    _gcop_callable_kind: "type[_ProxyBase] | None" = None
+    _gcop_callable_kind: type[_ProxyBase] | None = None
 
     @classmethod
     def _gcop_new(cls, peer: _Peer, hid: int, is_callable: bool, type_name: str) -> Any:
@@ -2265,7 +2266,7 @@ def in_process_reason(test_source: str) -> str | None:
     return None
 
 
-class _SolutionModule(type(sys)):  # type: ignore[misc] - types.ModuleType
+class _SolutionModule(type(sys)):  # type: ignore[misc]  # types.ModuleType, without importing types
     """The judge's ``solution`` module: the sample's exports, as data and handles. Setting an
     attribute sets it in the sample's module too (tests that configure a module constant)."""
 
@@ -2404,7 +2405,7 @@ class _SolutionFinder:
             return None
         import importlib.util
 
-        return importlib.util.spec_from_loader(fullname, self)
+        return importlib.util.spec_from_loader(fullname, self)  # type: ignore[arg-type]  # a loader by protocol
 
     def create_module(self, spec: Any) -> Any:
         return _SolutionModule(spec.name)
@@ -2575,7 +2576,7 @@ def _zygote_main(sock: Any) -> None:
 
 
 def _sample_process(
-    sock_fd: int, output_fd: int, params: dict[str, Any], *, close: int, guard_program: "_PreparedGuard | None" = None
+    sock_fd: int, output_fd: int, params: dict[str, Any], *, close: int, guard_program: _PreparedGuard | None = None
 ) -> None:
     """The sample's process for one job: its limits, its directory, the solution, then requests
     from the judge until the judge goes away. Never returns."""
@@ -2592,7 +2593,7 @@ def _sample_process(
         peer.guard_program = guard_program
         peer.outputs = (_OutputBuffer(1), _OutputBuffer(2))
         sys.stdout, sys.stderr = peer.outputs
-        sys.stdin = _JudgeStdin(peer)  # type: ignore[assignment]
+        sys.stdin = _JudgeStdin(peer)
         builtins.input = _sample_input(peer)
         sys.modules.pop("solution", None)
         peer.serve_forever()
@@ -2799,8 +2800,11 @@ def _id_counters(work_root: str) -> list[_IdCounter]:
             continue  # no SysV IPC here
         # An id is seq << 15 | index. With no object in use, the kernel hands out indexes 0..63 in
         # turn (ipc_min_cycle) and adds one to seq at each wrap: seq * 64 + index counts them.
-        counters.append(_IdCounter(name, 4, lambda take=take_ipc: (lambda i: (i >> 15) * 64 + (i & 0x7FFF))(take()),
-                                   (0x7FFFFFFF >> 15) * 64))
+        def taken(take: Callable[[], int] = take_ipc) -> int:
+            ipc_id = take()
+            return (ipc_id >> 15) * 64 + (ipc_id & 0x7FFF)
+
+        counters.append(_IdCounter(name, 4, taken, (0x7FFFFFFF >> 15) * 64))
     return counters
 
 
@@ -2894,7 +2898,7 @@ class Runner:
             # Orphans of a sample (double-forked daemons) are re-parented to us, so we can kill them.
             libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
-    def run(self, job: dict[str, Any], server: "_PytestForkServer | None" = None) -> dict[str, Any] | None:
+    def run(self, job: dict[str, Any], server: _PytestForkServer | None = None) -> dict[str, Any] | None:
         """Judge one job in a freshly forked process and return its answer.
 
         Called by ``server`` (from inside its shared pytest session), a pytest-style job's

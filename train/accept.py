@@ -579,18 +579,18 @@ class _Runner:
                 history.append(entry)
                 messages = [*messages, reply, ChatMessageUser(content=_leak_feedback(leak, info.domain))]
                 continue
-            results = await asyncio.gather(*(self._execute(info, strategy) for _ in range(c.k)),
-                                           return_exceptions=True)
+            results: list[Any] = await asyncio.gather(*(self._execute(info, strategy) for _ in range(c.k)),
+                                                      return_exceptions=True)
             for result in results:  # every execution has finished: no call left running
                 if isinstance(result, BudgetExceeded):
                     raise result
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-            successes = sum(1 for r in results if r["passed"])  # type: ignore[index]
+            successes = sum(1 for r in results if r["passed"])
             q = successes / c.k
             accepted = q + 1e-12 >= c.tau
-            entry.update(q_K=q, successes=successes, statuses=[r["status"] for r in results],  # type: ignore[index]
+            entry.update(q_K=q, successes=successes, statuses=[r["status"] for r in results],
                          accepted=accepted)
             history.append(entry)
             if accepted:
@@ -604,8 +604,8 @@ class _Runner:
                        "strategy": strategy, "q_K": q, "round": number, "teacher": self.teacher_name,
                        "core": self.core_name, "prompt_version": GUIDE_PROMPT_VERSION}
                 return {"id": info.id, "status": "accepted", "round": number, "q_K": q, "rounds": history, "row": row}
-            failures = [r for r in results if not r["passed"]]  # type: ignore[index]
-            feedback = _failure_feedback(successes, c.k, c.tau, failures, c.feedback_failures, c.feedback_chars,  # type: ignore[arg-type]
+            failures = [r for r in results if not r["passed"]]
+            feedback = _failure_feedback(successes, c.k, c.tau, failures, c.feedback_failures, c.feedback_chars,
                                          info.domain)
             messages = [*messages, reply, ChatMessageUser(content=feedback)]
         best = max((h.get("q_K", 0.0) for h in history), default=0.0)

@@ -258,7 +258,7 @@ class _TrainingDefaults:
 
 
 @dataclass
-class GuideSFTConfig(_TrainingDefaults, SFTConfig, GuideFields):
+class GuideSFTConfig(_TrainingDefaults, SFTConfig, GuideFields):  # type: ignore[misc]  # bf16: None (auto) here, bool in TRL
     """``gcop train sft``: TRL's ``SFTConfig`` (completion-only loss on the guide's own prompt) plus
     :class:`GuideFields`."""
 
@@ -277,7 +277,7 @@ class GuideSFTConfig(_TrainingDefaults, SFTConfig, GuideFields):
 
 
 @dataclass
-class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
+class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):  # type: ignore[misc]  # as GuideSFTConfig
     """``gcop train grpo``: TRL's ``GRPOConfig`` plus :class:`GuideFields` and the recipe. The paper's
     defaults: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts x 8 completions per step
     (``per_device_train_batch_size`` x ``gradient_accumulation_steps`` = 64 completions). Rollouts
@@ -296,10 +296,11 @@ class GuideGRPOConfig(_TrainingDefaults, GRPOConfig, GuideFields):
     num_generations: int = _help("Completions per prompt (the group GRPO normalises over).", default=8)
     max_completion_length: int | None = _help("Longest guide output sampled in training (unset: the guide's cap, "
                                               "the held-out evaluation's and inspect eval's).", default=None)
-    temperature: float | None = _help("Rollout temperature (unset: eval_temperature, so that rollouts sample as the "
+    # None (unset) where TRL has a number: rollouts then sample as the guide is evaluated.
+    temperature: float | None = _help("Rollout temperature (unset: eval_temperature, so that rollouts sample as the "  # type: ignore[assignment]
                                       "guide is evaluated; set apart, the card records both).", default=None)
-    top_p: float | None = _help("Rollout top-p (unset: eval_top_p).", default=None)
-    top_k: int | None = _help("Rollout top-k (unset: eval_top_k).", default=None)
+    top_p: float | None = _help("Rollout top-p (unset: eval_top_p).", default=None)  # type: ignore[assignment]
+    top_k: int | None = _help("Rollout top-k (unset: eval_top_k).", default=None)  # type: ignore[assignment]
     lr_scheduler_type: str = _help("Learning-rate schedule.", default="constant")
     logging_steps: float = _help("Log every N steps.", default=1)
     save_steps: float = _help("Write a checkpoint-N every N steps (for --resume).", default=50)
@@ -381,7 +382,7 @@ def load_config(stage: str, path: str | Path | None, args: list[str] | tuple[str
             name = token[2:].split("=", 1)[0]
             if name not in _known(cls) and not (name.startswith("no_") and name[3:] in _known(cls)):
                 raise _unknown_key(name, cls, "the command line")
-    parser = TrlParser([cls], exit_on_error=False)
+    parser = TrlParser([cls], exit_on_error=False)  # type: ignore[list-item]  # TRL's stub wants its own dataclass type
     try:
         (config,) = parser.parse_args_and_config(argv)
     except ConfigError as exc:
@@ -398,7 +399,7 @@ def make_config(stage: str, **values: Any) -> Any:
     for key in values:
         if key not in _known(cls):
             raise _unknown_key(key, cls, "make_config()")
-    config = cls(**values)
+    config: Any = cls(**values)
     config.source = None
     return config
 

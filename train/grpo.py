@@ -36,12 +36,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gcop.testing.offline_models import OFFLINE_MODELS
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import GuideFields, GuideGRPOConfig
 from .distributed import any_rank, is_main_process, process_index, world_size
-from gcop.testing.offline_models import OFFLINE_MODELS
-
 from .rewards import (
     ADVISOR_PROMPT_VERSION,
     JUDGE_PROMPT_VERSION,
@@ -236,7 +235,7 @@ def run_grpo(
     config.reward_weights = list(engine.reward_weights())
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=engine.reward_funcs(),
+        reward_funcs=engine.reward_funcs(),  # type: ignore[arg-type]  # async reward functions: TRL awaits them; its annotation names sync ones
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,

@@ -220,7 +220,7 @@ class CostLedger:
         self._offset = 0  # journal bytes already counted (always the end of a whole line)
         self._line = 0  # journal lines already counted (for error messages)
         self._journal_failed = False
-        self.path = path  # type: ignore[assignment]
+        self.path = path
 
     # ------------------------------------------------------------------ the journal
 
@@ -458,7 +458,7 @@ class CostLedger:
         ``path``, ``data``'s totals are carried into its journal as one ``import`` row."""
         ledger = cls(budget_usd, prices=prices)
         ledger._add_summary(data)
-        ledger.path = path  # type: ignore[assignment]
+        ledger.path = path
         return ledger
 
     def _add_summary(self, data: Mapping[str, Any]) -> None:

@@ -172,7 +172,7 @@ def prepare_guide(name: str, out_dir: str | os.PathLike[str], *, dtype: str = "b
         "licence": spec.licence,
         "dtype": dtype,
         "parameters": sum(p.numel() for p in loaded.parameters()),
-        "stop_tokens": dict(zip(spec.stop_tokens, stop_ids)),
+        "stop_tokens": dict(zip(spec.stop_tokens, stop_ids, strict=False)),
         "sampling": spec.sampling,
         "template_check": check,
         "probe_max_logit_difference_vs_gguf": round(drift, 4),

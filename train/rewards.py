@@ -516,9 +516,10 @@ class GuideRewards:
     def total(self, outcome: Outcome) -> float | None:
         """The weighted reward of one outcome (None: unscorable)."""
         values = [outcome.component(n) for n in self.components]
-        if any(v is None for v in values):
+        scored = [v for v in values if v is not None]
+        if len(scored) < len(values):
             return None
-        return float(sum(w * v for w, v in zip(self.reward_weights(), values, strict=True)))  # type: ignore[operator]
+        return float(sum(w * v for w, v in zip(self.reward_weights(), scored, strict=True)))
 
     def compute(self, problem_ids: Sequence[str], completions: Sequence[Any]) -> dict[str, list[float | None]]:
         """Every component for a batch, synchronously (one event loop for the whole batch)."""
@@ -610,11 +611,11 @@ class GuideRewards:
             jobs.append(self._code_leak(state, info, strategy) if found is None else _const(None))
             # return_exceptions: one failed call does not cancel the others (a baseline still
             # completes and is cached), then the first failure makes the completion unscorable.
-            results = await asyncio.gather(*jobs, return_exceptions=True)
+            results: list[Any] = await asyncio.gather(*jobs, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-            (r_with, response, status), r_without, reply, code_leak = results  # type: ignore[misc]
+            (r_with, response, status), r_without, reply, code_leak = results
             found = found or code_leak or (judge_finding() if reply is not None and reply.leaks else None)
             if found is not None:
                 self.stats["leaked"] += 1
@@ -700,7 +701,7 @@ class GuideRewards:
     async def _core_reward(self, state: _LoopState, info: ProblemInfo, strategy: str | None) -> tuple[float, str, str]:
         from evals.prompts import core_messages
 
-        output = await self._generate(state, "core", core_messages(info.domain, info.text, strategy=strategy))  # type: ignore[arg-type]
+        output = await self._generate(state, "core", core_messages(info.domain, info.text, strategy=strategy))
         response = output.completion
         reward, status = await self._score(state, info, response)
         return reward, response, status

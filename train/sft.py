@@ -28,12 +28,10 @@ from typing import Any
 
 import yaml
 
+from evals.benchmarks import benchmark_names, get_benchmark
 from gcop.durable import share_like_new_files, write_atomic
 from gcop.readers import read_jsonl
-
 from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
-
-from evals.benchmarks import benchmark_names, get_benchmark
 
 from .config import GuideFields, GuideSFTConfig, config_dict, config_hash
 from .distributed import is_main_process
@@ -175,7 +173,7 @@ def load_guide(spec: str, *, workdir: str | Path, problems: Sequence[Any] = (), 
 
         base = Path(workdir) / "tiny_base"
         if not (base / "config.json").is_file():
-            texts = [getattr(p, "question", None) or getattr(p, "prompt", "") for p in problems][:400]
+            texts: list[Any] = [getattr(p, "question", None) or getattr(p, "prompt", "") for p in problems][:400]
             save_tiny_guide(base, extra_texts=texts)
         source = str(base)
     tokenizer = AutoTokenizer.from_pretrained(source)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
 
 from ..data import local_files_revision, resolve_data_dir
 
+
 @dataclass(frozen=True)
 class SampleRecord:
     """What an Inspect sample of a problem holds, without importing Inspect (``gcop verify``

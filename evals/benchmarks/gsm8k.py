@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-
 from sandbox.protocol import Status, Verdict
 
 from ..data import (
@@ -37,7 +36,6 @@ from ..data import (
 from ..extraction import extract_gsm8k_answer, gsm8k_is_correct, gsm8k_target
 from ..hub import HubUnavailable, hub_label, load_from_hub
 from .base import Benchmark, DataDir, SampleRecord
-
 
 GSM8K_HF_PATH = "openai/gsm8k"
 GSM8K_HF_CONFIG = "main"
@@ -116,7 +114,7 @@ def _gsm8k_parse(sources: Sequence[tuple[str, list[RawRecord], list[DataRecordEr
 @functools.lru_cache(maxsize=16)
 def _gsm8k_from_dir(data_dir: str, fingerprint: tuple[Any, ...]) -> _GSM8KParsed:
     del fingerprint  # cache key only
-    sources = []
+    sources: list[Any] = []
     for split in GSM8K_SPLITS:
         path = Path(data_dir) / "gsm8k" / f"{split}.jsonl"
         if path.is_file():
@@ -126,7 +124,7 @@ def _gsm8k_from_dir(data_dir: str, fingerprint: tuple[Any, ...]) -> _GSM8KParsed
 
 @functools.lru_cache(maxsize=4)
 def _gsm8k_from_hub(revision: str) -> _GSM8KParsed:
-    sources = []
+    sources: list[Any] = []
     for split in GSM8K_SPLITS:
         dataset = load_from_hub(GSM8K_HF_PATH, GSM8K_HF_CONFIG, split, revision)
         sources.append((split, hub_rows(dataset, hub_label(GSM8K_HF_PATH, revision, split)), []))

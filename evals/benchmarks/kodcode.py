@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-
 from sandbox.protocol import TestJob, handle_ops_of
 
 from ..data import (

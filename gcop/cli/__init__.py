@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .checks import register_sandbox, register_selfcheck, register_verify
-from .guide import register_guide
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, apply_docker_hosts
+from .guide import register_guide
 from .results import register_executability, register_grid, register_leaderboard, register_regress
 from .train import register_train
 from .train_models import register_reward

@@ -9,8 +9,8 @@ import sys
 
 from evals.benchmarks import BenchmarkChoices
 
-from .common import (EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_docker_host_option,
-                     add_sandbox_options)
+from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_docker_host_option, add_sandbox_options
+
 
 def register_verify(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -240,7 +240,7 @@ def _sandbox_check(args: argparse.Namespace) -> int:
 
     statuses = asyncio.run(run())
     ok = True
-    for (name, _, expected), got in zip(cases, statuses):
+    for (name, _, expected), got in zip(cases, statuses, strict=False):
         ok &= got == expected
         print(f"{name:>18}: {got} (expected {expected})")
     print(f"sandbox ({args.executor}): {'ok' if ok else 'BROKEN'}")

@@ -206,7 +206,7 @@ def _grid(args: argparse.Namespace) -> int:
             log_dir=log_dir, limit=args.limit, epochs=args.epochs, task_args=task_args,
             core_args=core_args, guide_args=guide_args, cascade=cascade, foreign=foreign, **kwargs,
         )
-    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
+    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:  # type: ignore[misc]  # a tuple built at run time
         import re
 
         message = re.sub(r"\[/?[a-z ]+\]", "", str(exc)).replace("--log-dir-allow-dirty", "--allow-dirty")
@@ -231,7 +231,7 @@ def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: s
                           log_dir=pilot_dir, limit=pilot, epochs=args.epochs, task_args=task_args,
                           core_args=core_args, guide_args=guide_args, cascade=args.cascade_plan,
                           foreign=args.foreign, **kwargs)
-    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:
+    except (GridConfigError, TypeError, ValueError, *_startup_errors()) as exc:  # type: ignore[misc]  # as above
         return _fail("grid", " ".join(str(exc).split()))
     if not result.success:
         print(result.summary())

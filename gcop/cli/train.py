@@ -9,9 +9,9 @@ import textwrap
 from typing import Any
 
 from evals.benchmarks import BenchmarkChoices
+from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 def register_train(sub: argparse._SubParsersAction) -> None:

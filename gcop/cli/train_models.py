@@ -60,7 +60,7 @@ def register_grpo(actions: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_grpo)
 
 
-def _load(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, command: str):
     from train.config import ConfigError, load_config
 
     try:
@@ -88,7 +88,7 @@ def _print_config(config: Any) -> int:
     return EXIT_OK
 
 
-def _summary(result) -> str:  # type: ignore[no-untyped-def]
+def _summary(result) -> str:
     metrics = {k: v for k, v in result.metrics.items() if not isinstance(v, dict)}
     text = f"saved {result.output_dir} after {result.steps} step(s); " + json.dumps(metrics, default=str)
     if result.evaluation is not None:

@@ -80,7 +80,7 @@ __all__ = [
     "RequestRecord",
     "count_tokens",
     "default_responder",
-    
+
     "fast_inspect_retries",
     "last_user_text",
     "model_is",
@@ -248,7 +248,8 @@ class FaultConfig:
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
-        return cls(**{k: rate / len(kinds) for k in kinds}, **kwargs)
+        rates: dict[str, Any] = {k: rate / len(kinds) for k in kinds}
+        return cls(**rates, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -722,7 +723,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             content.insert(0, {"type": "thinking", "thinking": thinking, "signature": "fake-signature"})
             usage["output_tokens"] += count_tokens(thinking)  # billed as output, as the real API does
             usage["output_tokens_details"] = {"thinking_tokens": count_tokens(thinking)}
-        message = {
+        reply = {
             "id": fake._next_id("msg"),
             "type": "message",
             "role": "assistant",
@@ -733,9 +734,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "usage": usage,
         }
         if stream:
-            self._stream(message, outcome)
+            self._stream(reply, outcome)
         else:
-            self._send_json(200, message, truncate=outcome == "truncate")
+            self._send_json(200, reply, truncate=outcome == "truncate")
 
     # ---------------------------------------------------------------- writing
 
@@ -887,7 +888,7 @@ class FakeAnthropicProcess:
     def __enter__(self) -> FakeAnthropicProcess:
         import multiprocessing
 
-        context = multiprocessing.get_context(self.start_method)
+        context: Any = multiprocessing.get_context(self.start_method)  # typeshed's BaseContext lacks Process
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve_in_child, args=(child, self.make_responder, self.args, self.latency),
                                         daemon=True)

@@ -12,7 +12,6 @@ KodCode sample (``../shared/data``).
 from __future__ import annotations
 
 import ast
-import re
 import textwrap
 from dataclasses import dataclass
 from fractions import Fraction

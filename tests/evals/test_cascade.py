@@ -11,8 +11,8 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from evals.cascade import CascadeSettings, decide
 from evals.benchmarks import get_benchmark
+from evals.cascade import CascadeSettings, decide
 from evals.gsm8k import gsm8k
 from evals.humaneval import humaneval
 from evals.memory import memory_path

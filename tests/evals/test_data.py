@@ -33,7 +33,6 @@ from evals.data import (
 )
 from tests.conftest import REPO_ROOT, SHARED_DATA
 
-
 needs_shared = pytest.mark.skipif(
     not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file(), reason=f"no shared data at {SHARED_DATA}"
 )

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
-
 from evals.extraction import (
     extract_code,
     extract_gsm8k_answer,
@@ -23,6 +21,7 @@ from evals.extraction import (
     kodcode_solution,
     parse_number,
 )
+from tests.conftest import SHARED_DATA
 
 # ---------------------------------------------------------------------------------------------
 # extract_code

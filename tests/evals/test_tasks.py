@@ -12,7 +12,6 @@ from inspect_ai.model import get_model
 from evals.gsm8k import gsm8k
 from evals.humaneval import humaneval
 from evals.kodcode import kodcode
-
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)

@@ -12,7 +12,6 @@ from evals.gsm8k import gsm8k
 from evals.humaneval import humaneval
 from evals.kodcode import kodcode
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig, fast_inspect_retries, prompt_text
-
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]

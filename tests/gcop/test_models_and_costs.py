@@ -12,12 +12,11 @@ from inspect_ai.model import ModelUsage, get_model
 from evals.gsm8k import gsm8k
 from gcop.cli import main
 from gcop.costs import apply_prices, format_role_table, role_rows
-from gcop.testing.fake_anthropic import FakeAnthropic, fast_inspect_retries, prompt_text
 from gcop.lifecycle import RetiredModelError, check_not_retired, lookup, table
 from gcop.preflight import PreflightError, check_guide_source, check_model, preflight
-from train.ledger import BudgetUnenforceable, CostLedger
-
+from gcop.testing.fake_anthropic import FakeAnthropic, fast_inspect_retries
 from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
+from train.ledger import BudgetUnenforceable, CostLedger
 
 DATA = str(SHARED_DATA)
 REPO = REPO_ROOT

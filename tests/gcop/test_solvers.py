@@ -204,7 +204,7 @@ def test_inspect_evals_gsm8k_with_the_guide_step(tmp_path, monkeypatch):
 
     def core_reply(messages, tools, tool_choice, config):
         text = messages[-1].text
-        for record, target in zip(records, targets):
+        for record, target in zip(records, targets, strict=False):
             if record["question"][:60] in text:
                 return mock_output(f"Reasoning...\nANSWER: {target}")
         return mock_output("ANSWER: 0")

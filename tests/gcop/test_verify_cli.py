@@ -11,7 +11,6 @@ import pytest
 from evals.benchmarks.humaneval import load_humaneval
 from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, build_parser, main
 from gcop.verify import estimate_pass_at_k, verify_file
-
 from tests.conftest import SHARED_DATA, docker_ready, needs_shared_data
 
 

@@ -26,7 +26,6 @@ from guides.strategy import (
     parse_guide_output,
     strategy_leaks,
 )
-
 from tests.conftest import mock_output
 
 # ---------------------------------------------------------------------------------------------

@@ -150,9 +150,9 @@ def test_the_leaderboard_shows_foreign_rows_beside_gcops_benchmarks(task_file, t
     # a log of `inspect eval TASK --solver gcop/guided`, made outside the grid, is a row too
     solo_dir = tmp_path / "solo"
     m = models()
-    from gcop.solvers import guided
-
     from inspect_ai import task_with
+
+    from gcop.solvers import guided
 
     [solo] = eval(task_with(user_task(), name="user_task"), solver=guided(), model=m["core"],
                   model_roles={"guide": m["guide"]}, display="none", log_dir=str(solo_dir))

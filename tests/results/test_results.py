@@ -25,7 +25,6 @@ from results.grid import GridConfigError, plan_rows, run_grid
 from results.leaderboard import build_leaderboard, plot_svg, write_leaderboard
 from results.logs import LogError, read_run, wilson_interval
 from results.regress import ComparisonRefused, compare_logs, mcnemar_exact
-
 from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)

@@ -11,13 +11,14 @@ import secrets
 
 import pytest
 
+from sandbox.protocol import Status
 from tests.sandbox.test_sandbox_attacks import (
     FAILED,
-    control,
     PASSED,
     RIGHT_ADD,
     WRONG_ADD,
     Case,
+    control,
     humaneval_job,
     judge_batch,
     kind,  # noqa: F401 - the executor fixture (docker, local)
@@ -26,7 +27,6 @@ from tests.sandbox.test_sandbox_attacks import (
     skip_on_local,
     src,
 )
-from sandbox.protocol import Status
 
 pytestmark = pytest.mark.slow
 

@@ -35,7 +35,6 @@ from tests.sandbox.test_sandbox_attacks import (  # noqa: F401 - `kind` is a fix
     src,
 )
 
-
 GREET_TEST = "def test_greet():\n    assert greet('ada') == 'hello ada'\n"
 ITEMS_TEST = "def test_items():\n    assert items(3) == [0, 1, 2]\n    assert len(items(2)) == 2\n"
 SORT_TEST = "def test_sorted():\n    assert sorted(items(3)) == [0, 1, 2]\n"
@@ -370,8 +369,8 @@ FORGERIES: dict[str, tuple[str, str, str]] = {
 
 def _forgery_job(name: str, style: str, solution: str, test: str) -> TestJob:
     if style.startswith("humaneval:"):
-        from evals.benchmarks.humaneval import load_humaneval
         from evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
+        from evals.benchmarks.humaneval import load_humaneval
 
         wanted = style.split(":", 1)[1]
         problem = next(p for p in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None) if p.task_id == wanted)
@@ -393,7 +392,6 @@ def test_every_forgery_is_judged_not_passed(kind):
 
 
 from tests.sandbox.test_sandbox_attacks import IN_PROCESS_FORGERIES as _IN_PROCESS  # noqa: E402
-
 
 # --------------------------------------------------------------------------- the generic forgeries
 
@@ -470,10 +468,9 @@ def _kodcode_names(problem) -> list[str]:
 
 
 def _generic_jobs(attack: str) -> list[TestJob]:
-    from evals.benchmarks.humaneval import load_humaneval
-    from evals.benchmarks.kodcode import load_kodcode
     from evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
-    from evals.benchmarks.kodcode import kodcode_job
+    from evals.benchmarks.humaneval import load_humaneval
+    from evals.benchmarks.kodcode import kodcode_job, load_kodcode
 
     jobs = []
     for problem in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None):
@@ -515,10 +512,10 @@ def test_generic_forgeries_pass_no_problem(kind, attack):
         pytest.skip(f"no shared data at {SHARED_DATA}")
     jobs = _generic_jobs(attack)
     verdicts = run_jobs(kind, jobs, workers=2)
-    passed = sorted(job.id for job, verdict in zip(jobs, verdicts) if verdict.status is Status.PASSED)
+    passed = sorted(job.id for job, verdict in zip(jobs, verdicts, strict=False) if verdict.status is Status.PASSED)
     assert not passed, f"{len(passed)} of {len(jobs)} problems passed: {passed[:10]}"
     # and the sandbox still judges (not an error): these are the sample's failures
-    errors = [job.id for job, verdict in zip(jobs, verdicts) if verdict.status is Status.ERROR]
+    errors = [job.id for job, verdict in zip(jobs, verdicts, strict=False) if verdict.status is Status.ERROR]
     assert not errors, errors[:5]
 
 

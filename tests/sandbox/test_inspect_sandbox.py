@@ -12,7 +12,6 @@ from inspect_ai.util import SandboxEnvironmentSpec
 
 from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, open_pools, run_test_job
 from sandbox.protocol import TestJob
-
 from tests.conftest import docker_ready, mock_output
 
 TEST = "def test_add():\n    assert add(2, 3) == 5\n"

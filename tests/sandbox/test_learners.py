@@ -227,7 +227,7 @@ def test_in_one_warm_sandbox_the_oracle_never_passes(kind):
     jobs = [dataclasses.replace(job, id=f"oracle-{n}") for n, job in enumerate(jobs)]
     verdicts = run_jobs(kind, jobs)
     assert [v.status for v in verdicts] == [Status.FAILED] * len(jobs), [
-        (job.id, v.status.value, v.reason[:120]) for job, v in zip(jobs, verdicts) if v.status is not Status.FAILED
+        (job.id, v.status.value, v.reason[:120]) for job, v in zip(jobs, verdicts, strict=False) if v.status is not Status.FAILED
     ]
     # it ran and answered (no import error), and was wrong at the same first assertion every time
     assert {v.reason for v in verdicts[:RUNS]} == {"test_check call: failed: AssertionError: "}

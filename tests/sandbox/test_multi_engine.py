@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.executors import (
-    DOCKER_HOSTS_ENV,
     DEFAULT_IMAGE,
+    DOCKER_HOSTS_ENV,
     Engine,
     EngineSpec,
     Executor,
@@ -40,7 +40,6 @@ from sandbox.executors import (
 from sandbox.protocol import Status, TestJob
 from tests.conftest import REPO_ROOT, docker_ready
 
-
 # --------------------------------------------------------------------------- scripted engines
 
 
@@ -48,7 +47,7 @@ class _ScriptedWorker(_Worker):
     """Answers ``passed`` when the job's solution says ``ok`` and ``failed`` otherwise, after
     ``delay`` seconds; raises InfrastructureError while its engine is down."""
 
-    def __init__(self, pool: "_ScriptedPool", engine: Engine) -> None:
+    def __init__(self, pool: _ScriptedPool, engine: Engine) -> None:
         self.pool, self.engine = pool, engine
 
     async def exchange(self, wire, timeout):
@@ -129,7 +128,7 @@ def test_an_engine_lost_mid_run_has_its_jobs_rerun_on_the_others_each_judged_onc
         async with _ScriptedPool({"a": 2, "b": 2}, delay=0.01) as pool:
             pool.REPROBE_S = 3600  # stays out once lost
 
-            def lose_b_after_ten(_index, _verdict, done=[0]):
+            def lose_b_after_ten(_index, _verdict, done=[0]):  # noqa: B006 - the call counter
                 done[0] += 1
                 if done[0] == 10:
                     pool.down.add("b")
@@ -379,7 +378,7 @@ def test_two_docker_engines_one_stopped_mid_run_every_job_judged_once(second_eng
         async with make_executor("docker", workers=2, hosts=[_default_engine_url(), second_engine.url]) as pool:
             stopped = threading.Event()
 
-            def stop_after_twenty(_index, _verdict, done=[0]):
+            def stop_after_twenty(_index, _verdict, done=[0]):  # noqa: B006 - the call counter
                 done[0] += 1
                 if done[0] == 20 and not stopped.is_set():
                     stopped.set()

@@ -35,10 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
 from sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, make_executor, runner_sha256
 from sandbox.protocol import Status, TestJob, Verdict
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -150,14 +149,14 @@ def judge_batch(kind: str, cases: list[Case], *, controls: bool = True, workers:
             batch.append(control(case.job.style))
     verdicts = run_jobs(kind, [case.job for case in batch], workers=workers)
     wrong = []
-    for case, verdict in zip(batch, verdicts):
+    for case, verdict in zip(batch, verdicts, strict=False):
         if verdict.status not in case.allowed:
             wrong.append(
                 f"{case.job.id}: got {verdict.status.value} ({verdict.reason!r}), expected "
                 f"{sorted(s.value for s in case.allowed)}; output tail:\n{verdict.output[-600:]}"
             )
     assert not wrong, f"[{kind}] " + "\n\n".join(wrong)
-    return {case.job.id: verdict for case, verdict in zip(batch, verdicts)}
+    return {case.job.id: verdict for case, verdict in zip(batch, verdicts, strict=False)}
 
 
 def skip_on_local(kind: str, why: str) -> None:
@@ -926,7 +925,7 @@ def tcp_server() -> Iterator[tuple[int, list[tuple[str, int]]]]:
         while not stop.is_set():
             try:
                 conn, peer = server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage, get_model
 
-from evals.benchmarks import load_problems
-from evals.benchmarks import benchmark_for
+from evals.benchmarks import benchmark_for, load_problems
+from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 from train.accept import (
     AcceptConfig,
     AcceptSettingsMismatch,
@@ -34,9 +34,6 @@ from train.accept import (
 from train.inspect_models import ModelCallError, generate_output, generate_text, run_sync
 from train.inspect_models import get_model as gcop_get_model
 from train.ledger import BudgetExceeded, CostLedger
-
-from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
-
 
 KEYWORD = "TABULATE"
 GOOD = f"<think>\nI see how it goes.\n</think>\n<strategy>\n1. {KEYWORD} the quantities.\n2. Combine them.\n</strategy>"

@@ -21,11 +21,10 @@ import pytest
 from inspect_ai.model import ModelUsage
 
 from gcop.durable import LineAppender, new_file_mode, read_jsonl_tolerant, share_like_new_files, write_atomic
-from train.baselines import BaselineCache
-from train.ledger import BudgetExceeded, CostLedger, journal_path
-
 from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
 from tests.crashkit import count_lines, gcop_process, jsonl_rows, kill_when, run_gcop
+from train.baselines import BaselineCache
+from train.ledger import BudgetExceeded, CostLedger, journal_path
 
 SMOKE_GRPO = REPO_ROOT / "train" / "configs" / "smoke_grpo.yaml"
 USAGE = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15, total_cost=0.001)

@@ -11,9 +11,8 @@ from inspect_ai.model import get_model
 
 from evals.benchmarks import load_problems
 from evals.gsm8k import gsm8k
-from train.config import ConfigError, make_config
-
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
+from train.config import ConfigError, make_config
 
 DATA = str(SHARED_DATA)
 VALID_3_STEPS = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them.\n3. Check.\n</strategy>"
@@ -246,8 +245,8 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
     (the local executor here; reference solutions pass, wrong_answer fails)."""
     import asyncio
 
-    from evals.scorers import judge_response
     from evals.benchmarks import get_benchmark
+    from evals.scorers import judge_response
     from sandbox.executors import make_executor
     from train.rewards import problem_info
 

@@ -250,9 +250,10 @@ def test_the_real_guide_trains_through_gcops_sft_and_grpo(gemma_guide, tmp_path)
     (a few steps, a 64-token cap): SFT fits the accepted outputs (their loss falls), the
     checkpoint keeps the template (one <bos>, the model turn ended by a stop id), and GRPO's
     rollouts stop on their own instead of all running to the cap (the <end_of_turn> trap)."""
+    from transformers import AutoTokenizer
+
     from gcop.cli import main
     from train.real_guides import template_check
-    from transformers import AutoTokenizer
 
     configs = Path(__file__).resolve().parents[2] / "train" / "configs"
     accept = tmp_path / "accept"

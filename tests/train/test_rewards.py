@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from evals.benchmarks import load_problems
-from evals.benchmarks import benchmark_for
+from evals.benchmarks import benchmark_for, load_problems
+from gcop.testing.offline_models import offline_core
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 from train.rewards import (
     COMPONENTS,
     BaselineCache,
@@ -26,9 +27,6 @@ from train.rewards import (
     completion_text,
     parse_judge_score,
 )
-from gcop.testing.offline_models import offline_core
-
-from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
 CONFIGS = REPO_ROOT / "train" / "configs"

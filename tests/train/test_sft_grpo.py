@@ -18,10 +18,9 @@ from inspect_ai.model import get_model
 
 from evals.benchmarks import load_problems
 from gcop.durable import new_file_mode
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 from train.config import load_config, make_config
 from train.rewards import GuideRewards
-
-from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)
