@@ -52,7 +52,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .logs import Z95, LogError, read_run, single_log
+from gcop.stats import Z95
+
+from .logs import LogError, read_run, single_log
 
 INVALID_POLICIES = ("failure", "exclude")
 #: Below this many problems the interval is wide and the summary says so.

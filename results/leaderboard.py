@@ -44,7 +44,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .logs import LogError, Run, local_path, log_files, mean_or_none, read_header, read_run, run_info, sum_or_none, wilson_interval
+from gcop.stats import wilson_interval
+
+from .logs import LogError, Run, local_path, log_files, mean_or_none, read_header, read_run, run_info, sum_or_none
 from .ranks import paired_cohort, pareto_probability, rank_sets, score_matrix
 
 ROLES = ("guide", "core", "strong", "total")

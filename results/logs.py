@@ -24,7 +24,6 @@ Definitions used everywhere:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -396,20 +395,6 @@ def read_header(path: str | os.PathLike[str]) -> EvalLog:
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-Z95 = 1.959963984540054
-
-
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion (None for n = 0)."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def mean_or_none(values: Iterable[float | bool | None]) -> float | None:

@@ -39,6 +39,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gcop.stats import mcnemar_exact
+
 from .logs import LogError, Run, read_run, single_log
 
 EXIT_PASS, EXIT_FAIL, EXIT_REFUSED = 0, 1, 2
@@ -46,25 +48,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_REFUSED = 0, 1, 2
 
 class ComparisonRefused(LogError):
     """The two logs cannot be compared sample for sample."""
-
-
-def binomial_cdf(k: int, n: int) -> float:
-    """P[X <= k] for X ~ Binomial(n, 1/2), exactly (integer arithmetic, then one division)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-
-
-def mcnemar_exact(b: int, c: int) -> dict[str, float]:
-    """Exact McNemar p-values for ``b`` (baseline right, candidate wrong) and ``c`` (the reverse)."""
-    n = b + c
-    if n == 0:
-        return {"two_sided": 1.0, "one_sided_worse": 1.0}
-    two = min(1.0, 2 * binomial_cdf(min(b, c), n))
-    worse = 1.0 - binomial_cdf(b - 1, n)  # P[X >= b]
-    return {"two_sided": two, "one_sided_worse": max(0.0, min(1.0, worse))}
 
 
 @dataclass

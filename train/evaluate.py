@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks import load_problems
+from gcop.stats import mcnemar_exact, wilson_interval
 from guides.strategy import parse_guide_output
-from results.logs import wilson_interval
-from results.regress import mcnemar_exact
 
 from .config import GuideFields
 from .distributed import is_main_process

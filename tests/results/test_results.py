@@ -20,11 +20,12 @@ from inspect_ai.model import ModelCost, ModelInfo, get_model, get_model_info, se
 
 from evals.gsm8k import gsm8k
 from gcop.cli import main as gcop_main
+from gcop.stats import wilson_interval
 from results.executability import estimate, write_replay
 from results.grid import GridConfigError, plan_rows, run_grid
 from results.leaderboard import build_leaderboard, plot_svg, write_leaderboard
-from results.logs import LogError, read_run, wilson_interval
-from results.regress import ComparisonRefused, compare_logs, mcnemar_exact
+from results.logs import LogError, read_run
+from results.regress import ComparisonRefused, compare_logs
 from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
@@ -131,30 +132,6 @@ def logs(tmp_path_factory):
                      scripted_core("mockllm/core-a", problems, range(9), 150),
                      model_roles={"guide": scripted_guide(problems)}, limit=8)
     return out
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def test_wilson_interval_matches_hand_values():
-    lo, hi = wilson_interval(5, 10)
-    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
-    lo, hi = wilson_interval(9, 10)
-    assert lo == pytest.approx(0.5958, abs=1e-4) and hi == pytest.approx(0.9821, abs=1e-4)
-    assert wilson_interval(0, 0) is None
-
-
-def test_exact_mcnemar_p_values():
-    # b = 8, c = 0: two-sided 2 * (1/2)^8, one-sided (1/2)^8
-    p = mcnemar_exact(8, 0)
-    assert p["two_sided"] == pytest.approx(2 / 256) and p["one_sided_worse"] == pytest.approx(1 / 256)
-    assert mcnemar_exact(0, 0) == {"two_sided": 1.0, "one_sided_worse": 1.0}
-    # b = 2, c = 5: P[X <= 2 | n = 7] = (1 + 7 + 21) / 128; one-sided (worse) P[X >= 2] = 1 - 8/128
-    p = mcnemar_exact(2, 5)
-    assert p["two_sided"] == pytest.approx(2 * 29 / 128) and p["one_sided_worse"] == pytest.approx(120 / 128)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    for b, c in [(3, 9), (10, 4), (1, 1), (12, 0)]:
-        assert mcnemar_exact(b, c)["two_sided"] == pytest.approx(scipy_stats.binomtest(b, b + c, 0.5).pvalue)
 
 
 # --------------------------------------------------------------------------- leaderboard

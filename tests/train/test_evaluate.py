@@ -181,7 +181,7 @@ def test_a_core_failing_on_the_held_out_problems_stops_before_training(tmp_path,
 
 
 def test_comparison_tests_the_paired_change():
-    from results.logs import wilson_interval
+    from gcop.stats import wilson_interval
     from train.evaluate import GuideEval, format_comparison
 
     def ev(label, flags):
