@@ -416,6 +416,24 @@ class RewardSettings:
             raise ValueError("max_concurrency, judge_attempts and baseline_samples must be >= 1")
 
 
+#: Where :meth:`GuideRewards.from_config` reads each :class:`RewardSettings` field in a training
+#: config (:class:`train.config.GuideFields`): the weights carry a ``reward_`` prefix there, beside
+#: TRL's own (KL) ``beta``. ``tests/train/test_rewards.py`` checks that every field is read from here
+#: or listed in :data:`SETTINGS_NOT_FROM_CONFIG`, and that both sides' defaults agree.
+SETTINGS_FROM_CONFIG = {
+    "beta": "reward_beta", "gamma": "reward_gamma", "kappa": "reward_kappa",
+    "judge_attempts": "judge_attempts", "leak_reward": "leak_reward",
+    "allow_in_process_verdicts": "allow_in_process_verdicts", "max_concurrency": "max_concurrency",
+    "executor": "executor", "executor_workers": "executor_workers", "dedupe_sandbox_jobs": "dedupe_sandbox_jobs",
+    "baseline_cache": "baseline_cache", "baseline_samples": "baseline_samples",
+    "max_strategy_tokens": "max_strategy_tokens",
+    "max_unscorable_share": "max_unscorable_share", "unscorable_window": "unscorable_window",
+}
+#: Set otherwise: the recipe (the trainer's), the engines (the config's ``docker_hosts``), and the
+#: ledger's phase names (the held-out evaluation's).
+SETTINGS_NOT_FROM_CONFIG = frozenset({"recipe", "executor_hosts", "phase_prefix"})
+
+
 class GuideRewards:
     """The reward engine behind the reward functions (see the module docstring): ``problems``
     (problem records, :mod:`evals.benchmarks`, looked up by ``problem_id``), the models it calls
@@ -433,15 +451,8 @@ class GuideRewards:
         chosen = RewardModels(core=config.core, judge=judge, core_config=config.core_config,
                               judge_config=config.judge_config, core_args=config.core_args)
         how = RewardSettings(
-            recipe=recipe, beta=config.reward_beta, gamma=config.reward_gamma, kappa=config.reward_kappa,
-            judge_attempts=config.judge_attempts, leak_reward=config.leak_reward,
-            allow_in_process_verdicts=config.allow_in_process_verdicts,
-            max_concurrency=config.max_concurrency,
-            executor=config.executor, executor_workers=config.executor_workers,
-            executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),
-            dedupe_sandbox_jobs=config.dedupe_sandbox_jobs, baseline_cache=config.baseline_cache,
-            baseline_samples=config.baseline_samples, max_strategy_tokens=config.max_strategy_tokens,
-            max_unscorable_share=config.max_unscorable_share, unscorable_window=config.unscorable_window,
+            recipe=recipe, executor_hosts=tuple(getattr(config, "docker_hosts", None) or ()),
+            **{name: getattr(config, key) for name, key in SETTINGS_FROM_CONFIG.items()},
         )
         return cls(problems, dataclasses.replace(chosen, **(models or {})), dataclasses.replace(how, **(settings or {})),
                    count_tokens=count_tokens, ledger=ledger)

@@ -134,3 +134,35 @@ def test_the_reward_engine_is_built_from_the_config(tmp_path):
     assert engine.compute(["p"], ["<think>t</think>\n<strategy>\n1. Add.\n2. Check.\n</strategy>"])["R"] == [1.0]
     advisor = GuideRewards.from_config(config, [problem], recipe="advisor")
     assert advisor.reward_weights() == [1.0] and advisor.judge_name is None
+
+
+#: Defaults that differ on purpose: an engine built in code keeps its baselines in memory; training
+#: keeps them on disk, shared by runs.
+_DEFAULTS_APART = {"baseline_cache"}
+
+
+def test_every_reward_setting_is_read_from_the_config_with_the_same_default(tmp_path):
+    import dataclasses
+
+    from train.config import GuideFields
+    from train.rewards import SETTINGS_FROM_CONFIG, SETTINGS_NOT_FROM_CONFIG, RewardSettings
+
+    settings = {f.name: f for f in dataclasses.fields(RewardSettings)}
+    config_fields = {f.name: f for f in dataclasses.fields(GuideFields)}
+    assert set(settings) == set(SETTINGS_FROM_CONFIG) | SETTINGS_NOT_FROM_CONFIG
+    assert not set(SETTINGS_FROM_CONFIG) & SETTINGS_NOT_FROM_CONFIG
+    for name, key in SETTINGS_FROM_CONFIG.items():
+        assert key in config_fields, f"RewardSettings.{name} reads GuideFields.{key}, which does not exist"
+        if name not in _DEFAULTS_APART:
+            assert settings[name].default == config_fields[key].default, f"{name} / {key}: the defaults differ"
+    # and each is read: a config whose every such field differs from the default gives settings that do too
+    changed = {"reward_beta": 0.3, "reward_gamma": 0.0, "reward_kappa": 0.0, "judge_attempts": 3,
+               "leak_reward": "judge_only", "allow_in_process_verdicts": True, "max_concurrency": 7,
+               "executor": "local", "executor_workers": 3, "dedupe_sandbox_jobs": False,
+               "baseline_cache": str(tmp_path / "b"), "baseline_samples": 2, "max_strategy_tokens": 300,
+               "max_unscorable_share": 0.25, "unscorable_window": 5}
+    assert set(changed) == set(SETTINGS_FROM_CONFIG.values())
+    config = make_config("grpo", output_dir=str(tmp_path), core="mockllm/strategy_gated", **changed)
+    engine = GuideRewards.from_config(config, [], recipe="exectune")
+    for name, key in SETTINGS_FROM_CONFIG.items():
+        assert getattr(engine.settings, name) == changed[key], name
