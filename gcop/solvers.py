@@ -90,12 +90,12 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
 
 def _domain(domain: str, state: TaskState) -> Literal["math", "code"]:
     """``auto``: code when the input asks for code, math when the target is a number, else math
-    (gcop's guide prompts are for math and code; ``guide_prompt`` replaces them for other domains)."""
+    (gcop's guide prompts are for math and code; ``guide_prompt`` replaces them for other domains).
+    ``domain`` is one of :data:`DOMAINS`: :func:`guided` checks it before any sample."""
     if domain == "math":
         return "math"
     if domain == "code":
         return "code"
-    _choice("domain", domain, DOMAINS)  # a domain that is neither is refused there, before any sample
     text = state.input_text
     if "```" in text or re.search(r"\bdef \w+\(|\bpython\b|\bfunction\b", text, re.IGNORECASE):
         return "code"
