@@ -384,6 +384,30 @@ def test_pytest_manipulation_from_the_solution_never_passes(kind):
     assert verdicts["pytestmark-skip"].reason == "test_add call: failed: assert add(2, 3) == 5 failed"
 
 
+# A job's process ends when pytest's sessionfinish is over: its report is sent from there. A
+# solution that passes the first test and then ends the session (exit code 0, or an interrupt)
+# before the second test is judged must not pass, however often it runs in one warm container.
+ENDS_THE_SESSION = {
+    "exit-0-after-a-pass": "import pytest\n_calls = []\ndef add(a, b):\n    _calls.append(1)\n"
+                           "    if len(_calls) > 1:\n        pytest.exit('ok', returncode=0)\n    return a + b\n",
+    "interrupt-after-a-pass": "_calls = []\ndef add(a, b):\n    _calls.append(1)\n"
+                              "    if len(_calls) > 1:\n        raise KeyboardInterrupt\n    return a + b\n",
+}
+TWO_CALLS = "def test_first():\n    assert add(2, 3) == 5\n\ndef test_second():\n    assert add(1, 1) == 2\n"
+
+
+def test_ending_the_session_after_a_pass_never_passes_in_a_warm_container(kind):
+    cases = [
+        Case(pytest_job(code, TWO_CALLS, id=f"{name}-{run}"), FAILED)
+        for run in range(10) for name, code in ENDS_THE_SESSION.items()
+    ]
+    # each is followed by a correct control job in the same container (judge_batch checks it passed)
+    verdicts = judge_batch(kind, cases)
+    for name in ENDS_THE_SESSION:
+        for run in range(10):
+            assert verdicts[f"{name}-{run}"].status == Status.FAILED, (name, run, verdicts[f"{name}-{run}"].reason)
+
+
 # Attacks that forged a pass while the sample's module ran inside the test process (commit
 # de518f5: they rewrote reports, registered plugins, or read the per-job nonce and wrote a
 # well-formed report themselves). The sample now runs in its own process: all of them fail.
