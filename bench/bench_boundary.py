@@ -7,7 +7,7 @@ and every recorded KodCode trial, then counts, per benchmark:
   own ``__eq__``/``__bool__``/...), tests with at least one such comparison, and the total;
 * arithmetic, conversions, indexing and iteration done on the sample's objects (``handle_data_ops``)
   and what each job allowed them (``handle_ops_allowed``: from the reference solution, see
-  ``sandbox.protocol.handle_ops_of``);
+  ``gcop.sandbox.protocol.handle_ops_of``);
 * jobs judged ``in-process`` (the test needs what cannot cross the boundary) and why;
 * trial verdicts that disagree with KodCode's recorded ones.
 
@@ -38,16 +38,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals.benchmarks import load_problems  # noqa: E402
-from evals.benchmarks.humaneval import HumanEvalProblem, humaneval_job  # noqa: E402
-from evals.benchmarks.kodcode import KodCodeProblem, kodcode_job  # noqa: E402
-from sandbox.executors import make_executor  # noqa: E402
-from sandbox.protocol import TestJob, Verdict, boundary_totals  # noqa: E402
+from gcop.evals.benchmarks import load_problems  # noqa: E402
+from gcop.evals.benchmarks.humaneval import HumanEvalProblem, humaneval_job  # noqa: E402
+from gcop.evals.benchmarks.kodcode import KodCodeProblem, kodcode_job  # noqa: E402
+from gcop.sandbox.executors import make_executor  # noqa: E402
+from gcop.sandbox.protocol import TestJob, Verdict, boundary_totals  # noqa: E402
 
 
 def boundary_shares(verdicts: list[Verdict]) -> dict[str, Any]:
     """Counts of how the verdicts' tests were decided (see the module docstring), from
-    :func:`sandbox.protocol.boundary_totals`, with the reasons for in-process jobs."""
+    :func:`gcop.sandbox.protocol.boundary_totals`, with the reasons for in-process jobs."""
     totals = boundary_totals(verdicts)
     reasons = Counter(
         str(v.extra["boundary"].get("reason", ""))
@@ -82,7 +82,7 @@ def extraction_seconds() -> dict[str, float]:
     import statistics
     import time
 
-    from evals.extraction import _parse_outcome, extract_code, humaneval_program
+    from gcop.evals.extraction import _parse_outcome, extract_code, humaneval_program
 
     cases = {
         "decorators without a def": "@x\n" * 33_000,

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals.benchmarks import get_benchmark  # noqa: E402
-from evals.examples import examples_job, visible_examples  # noqa: E402
-from sandbox.executors import make_executor  # noqa: E402
+from gcop.evals.benchmarks import get_benchmark  # noqa: E402
+from gcop.evals.examples import examples_job, visible_examples  # noqa: E402
+from gcop.sandbox.executors import make_executor  # noqa: E402
 
 
 async def measure(benchmark: str, executor, data_dir: str | None) -> dict:

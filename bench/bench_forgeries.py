@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sandbox.protocol import Status  # noqa: E402
+from gcop.sandbox.protocol import Status  # noqa: E402
 from tests.sandbox.test_forgeries import FORGERIES, _forgery_job, _generic_jobs  # noqa: E402
 from tests.sandbox.test_sandbox_attacks import IN_PROCESS_FORGERIES, WRONG_ADD, humaneval_job, pytest_job, run_jobs  # noqa: E402
 

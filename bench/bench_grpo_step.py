@@ -3,12 +3,12 @@
 A Qwen3-1.7B-shaped guide with random weights (28 layers, hidden 2048, 16/8 heads of 128,
 intermediate 6144, 151,936-row tied embedding; bf16 on a GPU), a tokenizer trained locally, and
 GSM8K training prompts. TRL's ``GRPOTrainer`` with the settings ``gcop train grpo`` builds
-(:class:`train.config.GuideGRPOConfig`: 8 prompts x 8 completions per step, KL beta 0.004, lr 1e-6,
+(:class:`gcop.train.config.GuideGRPOConfig`: 8 prompts x 8 completions per step, KL beta 0.004, lr 1e-6,
 plain transformers generation) and a max completion of 256 tokens. Two runs in one process, each
 from the same saved weights:
 
 * ``constant``: one reward function returning 1.0 -- the trainer's own cost.
-* ``exectune``: :class:`train.rewards.GuideRewards`, every ExecTune component (I_str, R, J, the
+* ``exectune``: :class:`gcop.train.rewards.GuideRewards`, every ExecTune component (I_str, R, J, the
   dR penalty with its cached no-strategy baseline), the core and the judge called through
   Inspect's ``anthropic/`` provider on the local fake Anthropic API (a child process) answering
   after a fixed latency ``L`` (0.5 s). A random-weight guide never writes a ``<strategy>`` block,
@@ -70,7 +70,7 @@ PREPARE = ("GRPOTrainer._prepare_inputs",)
 
 
 def _answers(problems: list[Any]) -> dict[str, str]:
-    from evals.benchmarks import benchmark_for
+    from gcop.evals.benchmarks import benchmark_for
 
     return {p.question.strip(): benchmark_for(p).reference_answer(p) for p in problems}
 
@@ -175,7 +175,7 @@ class PhaseClock:
 
 
 def build_guide(path: Path, shape: str, problems: list[Any]) -> None:
-    from train.tiny import build_model, build_tokenizer
+    from gcop.train.tiny import build_model, build_tokenizer
 
     dims = dict(SHAPES[shape])
     tokenizer = build_tokenizer([p.question for p in problems][:400])
@@ -185,7 +185,7 @@ def build_guide(path: Path, shape: str, problems: list[Any]) -> None:
 
 
 def train_config(args: argparse.Namespace, guide: Path, workdir: Path) -> Any:
-    from train.config import make_config
+    from gcop.train.config import make_config
 
     completions = args.batch * args.generations
     micro = args.micro_batch or completions
@@ -203,8 +203,8 @@ def run_one(mode: str, config: Any, problems: list[Any]) -> dict[str, Any]:
     import torch
     from trl import GRPOTrainer
 
-    from train.grpo import build_rewards, grpo_dataset
-    from train.sft import load_guide
+    from gcop.train.grpo import build_rewards, grpo_dataset
+    from gcop.train.sft import load_guide
 
     model, tokenizer, _ = load_guide(config.model_name_or_path, workdir=Path(config.output_dir), bf16=bool(config.bf16))
     if torch.cuda.is_available():
@@ -262,7 +262,7 @@ def main() -> int:
 
     import torch
 
-    from evals.benchmarks import load_problems
+    from gcop.evals.benchmarks import load_problems
 
     problems = load_problems("gsm8k", "train", args.data_dir)[: args.batch * args.steps]
     runs: dict[str, Any] = {}

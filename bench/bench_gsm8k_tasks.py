@@ -120,7 +120,7 @@ def run_both(records: list[dict[str, Any]], data_dir: Path, log_dir: Path) -> tu
     from inspect_ai.dataset import MemoryDataset
 
     ie_gsm8k = importlib.import_module("inspect_evals.gsm8k.gsm8k")  # the module (its package exports the function)
-    from evals.gsm8k import gsm8k as gcop_gsm8k
+    from gcop.evals.gsm8k import gsm8k as gcop_gsm8k
     from gcop.solvers import wrap_task
 
     guide_text, core_text, forms = {}, {}, {}

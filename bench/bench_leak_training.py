@@ -41,9 +41,9 @@ PROBLEMS = 16
 
 def leaking_corpus(path: Path, problems: list[Any]) -> tuple[int, int]:
     """Two honest and two leaking outputs per problem; (honest, leaking) line counts."""
-    from evals.benchmarks import get_benchmark
-    from evals.leaks import static_leak
-    from train.tiny import synthetic_guide_output
+    from gcop.evals.benchmarks import get_benchmark
+    from gcop.evals.leaks import static_leak
+    from gcop.train.tiny import synthetic_guide_output
 
     spec = get_benchmark("gsm8k")
     counts = [0, 0]
@@ -80,10 +80,10 @@ def main() -> None:
     parser.add_argument("--work", default="runs/leak_training", help="folder for the checkpoints")
     args = parser.parse_args()
 
-    from evals.benchmarks import get_benchmark
-    from train.config import load_config
-    from train.grpo import run_grpo
-    from train.sft import run_sft
+    from gcop.evals.benchmarks import get_benchmark
+    from gcop.train.config import load_config
+    from gcop.train.grpo import run_grpo
+    from gcop.train.sft import run_sft
 
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)

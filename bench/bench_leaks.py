@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-from evals.benchmarks import get_benchmark  # noqa: E402
-from evals.leaks import check_leak  # noqa: E402
+from gcop.evals.benchmarks import get_benchmark  # noqa: E402
+from gcop.evals.leaks import check_leak  # noqa: E402
+from gcop.guides.strategy import parse_guide_output  # noqa: E402
 from gcop.providers import REFERENCE_STRATEGY  # noqa: E402
-from guides.strategy import parse_guide_output  # noqa: E402
-from sandbox.executors import make_executor  # noqa: E402
+from gcop.sandbox.executors import make_executor  # noqa: E402
+from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 from tests.evals.leak_corpus import Case, all_cases  # noqa: E402
-from train.tiny import synthetic_guide_output  # noqa: E402
 
 DATA = os.environ.get("GCOP_DATA_DIR") or str(ROOT.parent / "shared" / "data")
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-from evals.benchmarks import load_problems  # noqa: E402
+from gcop.evals.benchmarks import load_problems  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig  # noqa: E402
 

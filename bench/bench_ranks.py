@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from results.ranks import DRAWS, rank_sets  # noqa: E402
+from gcop.results.ranks import DRAWS, rank_sets  # noqa: E402
 
 SETTINGS = {
     "6 rows, gaps 0.01-0.08, 200 problems": ([0.50, 0.55, 0.60, 0.62, 0.70, 0.71], 200),

@@ -33,7 +33,7 @@ NEW_TOKENS = 64
 
 
 def prompts(data_dir: Path, n: int) -> list[list[dict[str, str]]]:
-    from guides.prompts import guide_messages
+    from gcop.guides.prompts import guide_messages
 
     lines = (data_dir / "gsm8k" / "test.jsonl").read_text().splitlines()[:n]
     return [[{"role": m.role, "content": m.text} for m in guide_messages("math", json.loads(line)["question"])]

@@ -1,7 +1,7 @@
 """Reward-stage fault benchmark: a core that fails for good on a known 10% of its calls.
 
 One GRPO reward batch -- ``--problems`` (8) KodCode problems x ``--rollouts`` (8) guide
-completions, all well-formed strategies -- goes through :class:`train.rewards.GuideRewards` as
+completions, all well-formed strategies -- goes through :class:`gcop.train.rewards.GuideRewards` as
 TRL calls it (every component at once), with the full ExecTune reward (core, judge, no-strategy
 baselines). The core and the judge are the local fake Anthropic API
 (:mod:`gcop.testing.fake_anthropic`, in a child process) called through Inspect's ``anthropic/``
@@ -48,12 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
-from evals.prompts import core_messages  # noqa: E402
+from gcop.evals.benchmarks import benchmark_for, load_problems  # noqa: E402
+from gcop.evals.prompts import core_messages  # noqa: E402
+from gcop.guides.strategy import parse_guide_output  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
-from guides.strategy import parse_guide_output  # noqa: E402
-from train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
-from train.tiny import synthetic_guide_output  # noqa: E402
+from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
+from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "reward_faults.json"
 CORE = "anthropic/claude-haiku-4-5"
@@ -240,7 +240,7 @@ async def one_run(name: str, status: int, failing: set[str], batch: dict[str, An
 
 
 async def main_async(args: argparse.Namespace, problems: list[Any], warm: Any, fake: FakeCore) -> dict[str, Any]:
-    from sandbox.executors import docker_image_available, make_executor
+    from gcop.sandbox.executors import docker_image_available, make_executor
 
     batch = plan(problems, args.rollouts, args.fail_rate, args.seed)
     kind = args.executor if args.executor != "auto" else ("docker" if docker_image_available() else "local")
@@ -283,7 +283,7 @@ def main() -> int:
     if args.quick:
         args.problems, args.rollouts, args.core_retries = 3, 4, 1
     # every failing call is expected here: keep the engine's per-completion warnings out of the output
-    logging.getLogger("train.rewards").setLevel(logging.ERROR)
+    logging.getLogger("gcop.train.rewards").setLevel(logging.ERROR)
     problems = load_problems(args.benchmark, "train", args.data_dir)[: args.problems + 1]
     warm, problems = problems[args.problems], problems[: args.problems]
     references = {problem_info(p).text.strip(): benchmark_for(p).reference_answer(p) for p in problems + [warm]}

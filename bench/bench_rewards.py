@@ -1,7 +1,7 @@
 """Reward-stage benchmark: one GRPO batch's rewards, concurrent against one after another.
 
 64 rollouts (8 KodCode problems x 8 guide completions, all well-formed strategies) go through
-:class:`train.rewards.GuideRewards` as TRL calls it (every component at once). The core is the
+:class:`gcop.train.rewards.GuideRewards` as TRL calls it (every component at once). The core is the
 local fake Anthropic API (:mod:`gcop.testing.fake_anthropic`, in a child process so that it does not
 share this process's GIL) answering after a fixed latency ``L`` with the problem's reference
 solution in a ```python block, called through Inspect's ``anthropic/`` provider. Code is judged
@@ -46,11 +46,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals.benchmarks import benchmark_for, load_problems  # noqa: E402
-from evals.verification import prepare_judgement  # noqa: E402
+from gcop.evals.benchmarks import benchmark_for, load_problems  # noqa: E402
+from gcop.evals.verification import prepare_judgement  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
-from train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
-from train.tiny import synthetic_guide_output  # noqa: E402
+from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
+from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "rewards.json"
 CORE = "anthropic/claude-haiku-4-5"
@@ -130,7 +130,7 @@ async def sandbox_own(executor, problems_by_id, ids, responses, *, dedupe: bool)
 
 
 async def main_async(args: argparse.Namespace, base_url: str, problems, warm) -> dict[str, Any]:
-    from sandbox.executors import docker_image_available, make_executor
+    from gcop.sandbox.executors import docker_image_available, make_executor
 
     infos = {problem_info(p).id: problem_info(p) for p in problems + [warm]}
     ids = [p.id for p in problems for _ in range(ROLLOUTS)]

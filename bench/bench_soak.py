@@ -1,8 +1,8 @@
 """Sandbox soak: 20,000 KodCode jobs through one Docker pool; resources flat, verdicts right.
 
-One :class:`sandbox.executors.DockerPoolExecutor` (``make_executor("docker", workers=2)``) judges
+One :class:`gcop.sandbox.executors.DockerPoolExecutor` (``make_executor("docker", workers=2)``) judges
 ``--jobs`` jobs (20,000) cycled from the KodCode sample's templates, as ``gcop selfcheck`` builds
-them: every problem's reference solution (``evals.verification.prepare_judgement`` on the spec's
+them: every problem's reference solution (``gcop.evals.verification.prepare_judgement`` on the spec's
 reference answer, expected to pass) and every recorded trial (``Benchmark.recorded_trials``, run
 verbatim as KodCode's runner ran it, expected to get KodCode's recorded verdict). Jobs are fed in
 order by ``2 x workers`` coroutines calling ``pool.run`` (so at most that many are in flight and
@@ -61,10 +61,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.provenance import code_version  # noqa: E402
-from evals.benchmarks import get_benchmark  # noqa: E402
-from evals.verification import prepare_judgement  # noqa: E402
-from sandbox.executors import CONTAINER_LABEL, make_executor  # noqa: E402
-from sandbox.protocol import TestJob  # noqa: E402
+from gcop.evals.benchmarks import get_benchmark  # noqa: E402
+from gcop.evals.verification import prepare_judgement  # noqa: E402
+from gcop.sandbox.executors import CONTAINER_LABEL, make_executor  # noqa: E402
+from gcop.sandbox.protocol import TestJob  # noqa: E402
 
 OUT = ROOT / "results" / "benchmarks" / "soak.json"
 #: Absolute slack under which a change counts as flat whatever the ratio (small integer counts).
@@ -288,8 +288,8 @@ async def soak(args: argparse.Namespace, cycle: list[tuple[str, TestJob, bool, s
     import docker
 
     counter = RetireCounter()
-    logging.getLogger("sandbox.executors").addHandler(counter)
-    logging.getLogger("sandbox.executors").setLevel(logging.INFO)
+    logging.getLogger("gcop.sandbox.executors").addHandler(counter)
+    logging.getLogger("gcop.sandbox.executors").setLevel(logging.INFO)
     engine = docker.from_env(timeout=30)
     events_since = int(time.time()) - 1
 
@@ -346,7 +346,7 @@ async def soak(args: argparse.Namespace, cycle: list[tuple[str, TestJob, bool, s
         sampler.stop_event.set()
         await pool.close()
     closed = time.perf_counter()
-    logging.getLogger("sandbox.executors").removeHandler(counter)
+    logging.getLogger("gcop.sandbox.executors").removeHandler(counter)
 
     left_behind = []
     for cid in sampler.container_ids:

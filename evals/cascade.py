@@ -1,6 +1,6 @@
 """Cascades: the cheap core answers first, a deferral rule decides whether the query goes to the
 model bound to the ``strong`` role (FrugalGPT; agreement-based cascading), and, in Inter-Cascade's
-memory mode (:mod:`evals.memory`), the strong model also writes a strategy the cheap core later
+memory mode (:mod:`gcop.evals.memory`), the strong model also writes a strategy the cheap core later
 retrieves.
 
 Deferral rules (``-T cascade_rule``), each giving the cheap answer a confidence in [0, 1]; the
@@ -10,7 +10,7 @@ query escalates when the confidence is below ``-T cascade_threshold``:
   ``0..k-1`` so that a cache or a seeded model gives k samples, not one). Confidence: the share
   of samples that agree with the majority. Math: the same extracted final answer (no answer
   agrees with nothing). Code: the same behaviour on the problem's visible examples
-  (:mod:`evals.examples`), i.e. the same set of examples passed, run in the sandbox; a problem
+  (:mod:`gcop.evals.examples`), i.e. the same set of examples passed, run in the sandbox; a problem
   that shows no example compares the extracted programs' syntax trees. The answer kept is the
   first sample of the majority.
 * ``examples`` (code): the examples the statement shows, run in the sandbox (never the hidden
@@ -124,7 +124,7 @@ def _program_shape(spec: Benchmark, response: str) -> str | None:
 async def _examples_passed(spec: Benchmark, response: str, examples: list[str], target: str,
                            metadata: Mapping[str, Any], sample_id: str) -> frozenset[str] | None:
     """Which visible examples the response's program passes (None: an empty response)."""
-    from sandbox.inspect_provider import run_test_job
+    from gcop.sandbox.inspect_provider import run_test_job
 
     if is_empty(response):
         return None
@@ -200,7 +200,7 @@ async def strong_generate(messages: list[ChatMessage]) -> tuple[ModelOutput, str
 def strategy_request(domain: str, problem: str, solution: str) -> list[ChatMessage]:
     """Inter-Cascade's second strong call: the guide's prompt for the problem, with the strong
     model's own solution, asking for a strategy that carries over to similar problems."""
-    from guides.prompts import guide_messages
+    from gcop.guides.prompts import guide_messages
 
     messages = guide_messages(domain, problem)  # type: ignore[arg-type]
     note = ("Your own solution to it follows. Write the strategy so that it also helps on similar "
@@ -218,11 +218,11 @@ def answer_messages(messages: list[ChatMessage], output: ModelOutput) -> list[Ch
 async def write_strategy(spec: Benchmark, problem: str, solution: str, *, target: str, metadata: Mapping[str, Any],
                          sample_id: str = "") -> tuple[str | None, str, ModelOutput]:
     """Inter-Cascade's strategy from the strong model, checked before it may be stored (the
-    format, and the leak check of GRPO's rewards, :func:`evals.leaks.check_leak`, against the
+    format, and the leak check of GRPO's rewards, :func:`gcop.evals.leaks.check_leak`, against the
     problem it was written for): the strategy (None when dropped), why it was dropped, and the
     call's output (for its usage)."""
-    from guides.solver import reasoning_text
-    from guides.strategy import parse_guide_output
+    from gcop.guides.solver import reasoning_text
+    from gcop.guides.strategy import parse_guide_output
 
     from .leaks import check_leak
 

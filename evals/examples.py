@@ -14,7 +14,7 @@ import ast
 import builtins
 import re
 
-from sandbox.protocol import TestJob
+from gcop.sandbox.protocol import TestJob
 
 #: At most this many examples per problem (a statement with hundreds of asserts is a test suite).
 MAX_EXAMPLES = 20

@@ -1,7 +1,7 @@
 """Loading a data set from the Hugging Face Hub at a pinned revision, failing fast: a short TCP
 probe of the endpoint first (its verdict reused for a minute), offline mode (the local Hugging Face
 cache only) when the environment asks for it or the probe fails, and a clear reason when neither
-delivers. :mod:`evals.data` decides what to load; this module only fetches it.
+delivers. :mod:`gcop.evals.data` decides what to load; this module only fetches it.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from evals.prompts import DEFAULT_MAX_CORE_TOKENS
-from evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options, sandbox_spec
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
+from gcop.evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options, sandbox_spec
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 @task

@@ -3,15 +3,15 @@ strategy is judged: GRPO's rewards, acceptance sampling, Inter-Cascade's memory 
 tasks' ``leak_rate`` / ``accuracy_without_leaks``.
 
 * **math**: the gold value in any notation or as an arithmetic expression in words or symbols
-  (:func:`guides.leaks.math_leak`), and the benchmark's own answer extraction applied to the
+  (:func:`gcop.guides.leaks.math_leak`), and the benchmark's own answer extraction applied to the
   strategy (a strategy that a scorer would read as answering the problem correctly).
 * **code**: every piece of code in the strategy is assembled into candidate solutions for the
-  entry point (:func:`guides.leaks.code_candidates`) and each is judged exactly as a core's answer
-  is (:func:`evals.scorers.judge_response`: the benchmark's program assembly and hidden tests, in
+  entry point (:func:`gcop.guides.leaks.code_candidates`) and each is judged exactly as a core's answer
+  is (:func:`gcop.evals.scorers.judge_response`: the benchmark's program assembly and hidden tests, in
   the sandbox). A candidate that passes means the strategy leaks; one that fails does not, however
   much code it shows. No code, no run.
 
-A third source, the LLM judge's ``"leaks": true`` (:mod:`train.reward_prompts`), is added by the
+A third source, the LLM judge's ``"leaks": true`` (:mod:`gcop.train.reward_prompts`), is added by the
 reward engine, which calls the judge; :func:`judge_finding` makes its finding.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 import anyio
 
-from guides.leaks import LeakFinding, code_candidates, math_leak
-from sandbox.executors import Executor
-from sandbox.protocol import Status
+from gcop.guides.leaks import LeakFinding, code_candidates, math_leak
+from gcop.sandbox.executors import Executor
+from gcop.sandbox.protocol import Status
 
 from .benchmarks import get_benchmark
 

@@ -3,7 +3,7 @@ strategies the strong model wrote for the queries it resolved, retrieved for lat
 embedding similarity and given to the cheap core.
 
 * **What is stored**: only strategies the strong model wrote, after the project's leak check
-  (:func:`evals.leaks.check_leak`, the check of GRPO's rewards, against the problem they were
+  (:func:`gcop.evals.leaks.check_leak`, the check of GRPO's rewards, against the problem they were
   written for, code candidates run in the sandbox): a leaking or
   malformed one is dropped and counted, never stored.
 * **Order**: a memory run is a stream. :class:`MemoryCascade` (an Inspect ``SampleSource``) hands

@@ -2,7 +2,7 @@
 and, for code, the sandbox), used by GRPO's rewards, acceptance sampling and the Inspect scorers.
 
 Each Inspect score also carries the guide's strategy validity (I_str) and whether the strategy
-leaks the answer (:mod:`evals.leaks`, with the rule that found it), reported per run as
+leaks the answer (:mod:`gcop.evals.leaks`, with the rule that found it), reported per run as
 ``strategy_validity``, ``leak_rate`` and ``accuracy_without_leaks`` (accuracy with every sample
 whose strategy leaked counted as a failure: a guided row cannot gain from leaks silently).
 """
@@ -29,8 +29,8 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState
 
-from sandbox.executors import Executor
-from sandbox.protocol import Status, Verdict
+from gcop.sandbox.executors import Executor
+from gcop.sandbox.protocol import Status, Verdict
 
 from .benchmarks import Benchmark, get_benchmark
 from .verification import prepare_judgement
@@ -59,7 +59,7 @@ async def judge_response(
         return judgement
     if executor is not None:
         return await executor.run(judgement)
-    from sandbox.inspect_provider import run_test_job
+    from gcop.sandbox.inspect_provider import run_test_job
 
     return await run_test_job(judgement)
 

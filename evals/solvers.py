@@ -1,5 +1,5 @@
 """The guide–core pipeline as one Inspect solver: (guide step,) (ICL or memory retrieval,) core
-generation (and, in the cascade modes, the deferral to the strong model: :mod:`evals.cascade`)."""
+generation (and, in the cascade modes, the deferral to the strong model: :mod:`gcop.evals.cascade`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from inspect_ai.model import ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from gcop.costs import usage_fields
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.lifecycle import check_not_retired
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .benchmarks import Benchmark
 from .cascade import CascadeSettings, StrongRoleMissingError, memory_retrieve, run_cascade, strong_role_bound
@@ -21,7 +21,7 @@ from .prompts import Domain, core_messages
 
 Mode = Literal["core", "icl", "guided", "cascade", "guided_cascade", "memory"]
 MODES: tuple[str, ...] = ("core", "icl", "guided", "cascade", "guided_cascade", "memory")
-#: The modes whose cheap answer may escalate to the ``strong`` role (see :mod:`evals.cascade`).
+#: The modes whose cheap answer may escalate to the ``strong`` role (see :mod:`gcop.evals.cascade`).
 CASCADE_MODES: tuple[str, ...] = ("cascade", "guided_cascade", "memory")
 ON_INVALID: tuple[str, ...] = ("run_core_without", "score_zero")
 
@@ -61,7 +61,7 @@ async def _leak_fields(strategy: str, domain: Domain, benchmark: Benchmark | Non
                       leak_answer: Callable[[TaskState], dict[str, Any]] | None, state: TaskState,
                       problem: str) -> dict[str, Any]:
     """The guide's leak verdict for the sample: the leak check of GRPO's rewards
-    (:func:`evals.leaks.check_leak`, code candidates in this sample's sandbox) when the benchmark is
+    (:func:`gcop.evals.leaks.check_leak`, code candidates in this sample's sandbox) when the benchmark is
     known, else the text-only rules on ``leak_answer``'s arguments."""
     if benchmark is not None:
         from .leaks import check_leak
@@ -69,7 +69,7 @@ async def _leak_fields(strategy: str, domain: Domain, benchmark: Benchmark | Non
         verdict = await check_leak(strategy, benchmark.name, target=state.target.text, metadata=state.metadata,
                                    problem=problem, sample_id=str(state.sample_id))
         return {"leaked": verdict.leaked, "leak_reason": verdict.reason}
-    from guides.strategy import leak_reason
+    from gcop.guides.strategy import leak_reason
 
     reason = leak_reason(strategy, domain=domain, **(leak_answer(state) if leak_answer else {}))
     return {"leaked": reason is not None, "leak_reason": reason}
@@ -106,10 +106,10 @@ def guide_core(
     if mode in CASCADE_MODES and (benchmark is None or cascade is None):
         raise ValueError(f"{mode} mode needs the benchmark and its cascade settings")
     if mode == "memory" and memory is None:
-        raise ValueError("memory mode needs its memory (evals.memory.MemoryCascade)")
+        raise ValueError("memory mode needs its memory (gcop.evals.memory.MemoryCascade)")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from guides.solver import guide_role_bound, guide_step
+        from gcop.guides.solver import guide_role_bound, guide_step
 
         chosen = mode or ("guided" if guide_role_bound() else "core")
         state.metadata["mode"] = chosen

@@ -1,5 +1,5 @@
 """What every benchmark's Inspect task shares: :func:`build_task` turns a registered benchmark
-(:mod:`evals.benchmarks`) and the task options into a Task (samples, the guide-core solver, the
+(:mod:`gcop.evals.benchmarks`) and the task options into a Task (samples, the guide-core solver, the
 scorer, metadata recording the data revision, prompt versions and prices)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from inspect_ai.model import GenerateConfig
 from inspect_ai.util import SandboxEnvironmentType
 
 from gcop.costs import apply_prices
-from guides.prompts import GUIDE_PROMPT_VERSION
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.guides.prompts import GUIDE_PROMPT_VERSION
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .benchmarks import get_benchmark
 from .cascade import CascadeSettings
@@ -28,7 +28,7 @@ from .prompts import CORE_PROMPT_VERSION, DEFAULT_MAX_CORE_TOKENS
 from .scorers import task_scorer
 from .solvers import CASCADE_MODES, MODES, ON_INVALID, guide_core
 
-#: Default sandbox for code tasks: the project's warm Docker pool (see sandbox.inspect_provider).
+#: Default sandbox for code tasks: the project's warm Docker pool (see gcop.sandbox.inspect_provider).
 DEFAULT_SANDBOX = "gcop"
 
 
@@ -66,7 +66,7 @@ def build_task(
     benchmarks judged in one. A benchmark's ``@task`` function validates its options and calls
     this (see ``evals/gsm8k.py``).
 
-    The cascade modes (:mod:`evals.cascade`) defer by ``cascade_rule`` with ``cascade_k`` cheap
+    The cascade modes (:mod:`gcop.evals.cascade`) defer by ``cascade_rule`` with ``cascade_k`` cheap
     samples below ``cascade_threshold``; ``memory`` mode retrieves ``memory_k`` strategies and
     first warms its memory with the first ``memory_warm`` train problems of the ICL pool."""
     if mode is not None and mode not in MODES:

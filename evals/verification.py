@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.protocol import Status, TestJob, Verdict
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 from .benchmarks import get_benchmark
 

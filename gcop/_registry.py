@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from gcop.hooks import RoleCosts  # noqa: F401
 from gcop.providers import gcop_offline  # noqa: F401
+from gcop.sandbox.inspect_provider import GcopSandboxEnvironment  # noqa: F401
 from gcop.solvers import cascade, guided, icl, wrap  # noqa: F401
 from gcop.tasks import gsm8k, humaneval, kodcode  # noqa: F401
-from sandbox.inspect_provider import GcopSandboxEnvironment  # noqa: F401

@@ -33,7 +33,7 @@ def write_memory_file(log: Any) -> str | None:
     """A memory run's final memory, written next to its log (``<log>.memory.jsonl``)."""
     from inspect_ai.log import read_eval_log
 
-    from evals.memory import save_memory
+    from gcop.evals.memory import save_memory
 
     try:
         samples = log.samples if log.samples else (read_eval_log(log.location).samples or [])

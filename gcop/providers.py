@@ -91,7 +91,7 @@ def _current_state() -> Any:
 
 class ReferenceModel(ModelAPI):
     """``gcop/reference``: the data set's reference solution for the current sample (which every
-    gcop task's samples carry in ``metadata["reference"]``, see :class:`evals.benchmarks.Benchmark`)."""
+    gcop task's samples carry in ``metadata["reference"]``, see :class:`gcop.evals.benchmarks.Benchmark`)."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                  config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:  # noqa: B008 - Inspect's ModelAPI signature; never mutated
@@ -118,7 +118,7 @@ class StrategyGatedModel(ReferenceModel):
     answer otherwise. Bound to the guide role it writes the reference strategy, as gcop/reference."""
 
     def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
-        from evals.benchmarks import get_benchmark
+        from gcop.evals.benchmarks import get_benchmark
 
         prompt = "\n".join(m.text for m in input if m.role == "user")
         if carries_strategy(prompt):
@@ -144,7 +144,7 @@ class NoisyModel(ReferenceModel):
     agree more often on the easy problems, as a real model's do. Deterministic."""
 
     def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
-        from evals.benchmarks import get_benchmark
+        from gcop.evals.benchmarks import get_benchmark
 
         chance = _unit("gcop/noisy", state.sample_id)
         if carries_strategy("\n".join(m.text for m in input if m.role == "user")):

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.benchmarks import BUILTIN, get_benchmark
-from evals.verification import prepare_judgement
-from sandbox.executors import make_executor
-from sandbox.protocol import Status, TestJob, Verdict
+from gcop.evals.benchmarks import BUILTIN, get_benchmark
+from gcop.evals.verification import prepare_judgement
+from gcop.sandbox.executors import make_executor
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 
 @dataclass

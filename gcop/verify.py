@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from evals.benchmarks import Benchmark, get_benchmark, problem_index
-from evals.verification import prepare_judgement
+from gcop.evals.benchmarks import Benchmark, get_benchmark, problem_index
+from gcop.evals.verification import prepare_judgement
 from gcop.readers import read_jsonl
-from sandbox.executors import Executor, make_executor
-from sandbox.protocol import Status, TestJob, Verdict, boundary_totals
+from gcop.sandbox.executors import Executor, make_executor
+from gcop.sandbox.protocol import Status, TestJob, Verdict, boundary_totals
 
 
 class InputLineError(ValueError):
@@ -57,7 +57,7 @@ class VerifySummary:
     counts: Counter[str] = field(default_factory=Counter)
     pass_at_k: dict[str, float] = field(default_factory=dict)
     out_path: Path | None = None
-    #: How the sandbox decided the code verdicts (see sandbox.protocol.boundary_totals).
+    #: How the sandbox decided the code verdicts (see gcop.sandbox.protocol.boundary_totals).
     boundary: dict[str, int] = field(default_factory=dict)
     #: Jobs re-run after an infrastructure error, and (several engines) jobs per engine.
     infrastructure_retries: int = 0

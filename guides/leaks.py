@@ -13,7 +13,7 @@ answer is spelt:
 * **code** (:func:`code_candidates`): every piece of code in the strategy (fenced, inline,
   indented, bare lines; a function of any name, a class, a lambda, a bare body) is assembled into
   candidate solutions for the entry point. This module only *builds* them: whether one of them
-  passes the hidden tests is decided by running it in the sandbox (:mod:`evals.leaks`), so a
+  passes the hidden tests is decided by running it in the sandbox (:mod:`gcop.evals.leaks`), so a
   sketch of wrong code is never called a leak, and code under another name is.
 
 Each finding names its rule and the span of the strategy it came from (:class:`LeakFinding`).

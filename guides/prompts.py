@@ -15,7 +15,7 @@ from typing import Literal
 
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 __all__ = ["GUIDE_PROMPT_VERSION", "GUIDE_SYSTEM_TEMPLATES", "GUIDE_USER_TEMPLATES", "guide_messages",
            "prompt_version"]

@@ -59,7 +59,7 @@ def guide_role_bound(role: str = "guide") -> bool:
     return bound is not None and bound != []
 
 
-APPROX_COUNTER = "approx: one token per word, digit or symbol (guides.strategy.approx_token_count)"
+APPROX_COUNTER = "approx: one token per word, digit or symbol (gcop.guides.strategy.approx_token_count)"
 
 #: gcop's default sampling of a guide: rollouts, the held-out evaluation and ``inspect eval`` alike
 #: (``top_k`` 0: off). A trained or prepared guide folder records its own in :data:`SAMPLING_FILE`.

@@ -307,14 +307,14 @@ def leak_reason(
 ) -> str | None:
     """Why ``strategy`` gives the answer away, or None when this text-only check finds no leak.
 
-    * math: :func:`guides.leaks.math_leak`: the gold value in any notation (digits with
+    * math: :func:`gcop.guides.leaks.math_leak`: the gold value in any notation (digits with
       separators, decimals, fractions, percentages, scientific notation, number words) or as an
       arithmetic expression in symbols or words; a quantity the ``problem`` states may be
       restated. Line-start step numbers are ignored. No gold: no leak.
     * code: a definition of ``entry_point`` (any function or class when it is None) that parses
       and has a body beyond a docstring/``pass``/``...``/``raise NotImplementedError``. This is
       the text-only approximation; the check that rewards and tasks use
-      (:func:`evals.leaks.check_leak`) runs every piece of code as a candidate in the sandbox.
+      (:func:`gcop.evals.leaks.check_leak`) runs every piece of code as a candidate in the sandbox.
     """
     if domain == "math":
         if gold_answer is None or not str(gold_answer).strip():

@@ -172,7 +172,7 @@ class CascadePlan:
 
 def is_gcop_benchmark(name: str) -> bool:
     """A benchmark gcop wrote (``gsm8k``, ...), as against a task named for ``--task``."""
-    from evals.benchmarks import benchmark_names
+    from gcop.evals.benchmarks import benchmark_names
 
     return name in benchmark_names()
 
@@ -281,7 +281,7 @@ def _foreign_metadata(name: str, task: Any, options: ForeignOptions) -> dict[str
 
 
 def _task_function(benchmark: str) -> Any:
-    from evals.benchmarks import get_benchmark
+    from gcop.evals.benchmarks import get_benchmark
 
     try:
         return get_benchmark(benchmark).task_function()
@@ -431,7 +431,7 @@ def run_grid(
     from inspect_ai import eval_set
     from inspect_ai.model import get_model
 
-    from evals.benchmarks import benchmark_names
+    from gcop.evals.benchmarks import benchmark_names
 
     if foreign is None and not is_gcop_benchmark(benchmark):
         raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(benchmark_names())} "
@@ -484,7 +484,7 @@ def default_log_dir(benchmark: str) -> str:
 def _restore_memory_files(logs: Sequence[Any]) -> None:
     """A memory row's memory file is written by gcop's hook after its log; a run killed between
     the two leaves a complete log that ``eval_set`` skips on the re-run, so write it here."""
-    from evals.memory import memory_path
+    from gcop.evals.memory import memory_path
     from gcop.hooks import write_memory_file
 
     for log in logs:
@@ -514,10 +514,10 @@ class RowEstimate:
 
 def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
     """Each sample's prompt size for ``role``, counted as the offline token approximation."""
-    from evals.benchmarks import get_benchmark
-    from evals.prompts import core_messages
-    from guides.prompts import guide_messages
-    from guides.strategy import approx_token_count
+    from gcop.evals.benchmarks import get_benchmark
+    from gcop.evals.prompts import core_messages
+    from gcop.guides.prompts import guide_messages
+    from gcop.guides.strategy import approx_token_count
 
     domain = get_benchmark(benchmark).domain if is_gcop_benchmark(benchmark) else None
     sizes = []

@@ -12,7 +12,7 @@ counted in ``errors`` and left out of every figure):
   problem's mean varies at most as a Bernoulli outcome does), where a Wilson interval over the
   attempts would treat k tries of one problem as k independent ones and be too narrow.
 * ``$ per 1,000 problems``: 1000 x (sum of the samples' $) / n, every attempt of a problem
-  included, for the guide, the core and the total (see :mod:`results.logs` for the role split).
+  included, for the guide, the core and the total (see :mod:`gcop.results.logs` for the role split).
   ``None`` (shown "—") when any sample used a model without a price.
 * ``tokens per problem``: input/output tokens per problem for each role, all its attempts together.
 * ``strategy validity`` / ``leak rate``: the mean of the scores' ``strategy_valid`` / ``leaked``
@@ -101,7 +101,7 @@ class Row:
     pareto: bool = False
     superseded_logs: list[str] = field(default_factory=list)
     #: 95% rank-set among the rows of its benchmark/split/variant run on the same problems
-    #: (results.ranks); None when the row could not be paired with them.
+    #: (gcop.results.ranks); None when the row could not be paired with them.
     rank_low: int | None = None
     rank_high: int | None = None
     #: Share of the same bootstrap draws in which the row is on the accuracy/cost frontier.
@@ -175,7 +175,7 @@ class Leaderboard:
                 "tokens_per_problem": "tokens per problem, all its attempts together, per role (guide: the guide role's usage; core: the rest)",
                 "strategy_validity": "mean of the scores' strategy_valid over guided samples",
                 "leak_rate": "mean of the scores' leaked over samples with a valid strategy",
-                "accuracy_without_leaks": "guided rows: share of scored samples that are correct and whose strategy did not leak (evals.leaks); a row cannot gain from leaks",
+                "accuracy_without_leaks": "guided rows: share of scored samples that are correct and whose strategy did not leak (gcop.evals.leaks); a row cannot gain from leaks",
                 "cascade": "cascade rows (recipes cascade, guided-cascade, memory): the deferral rule, its k cheap samples and threshold; rows that differ only in the threshold are drawn as one curve",
                 "escalation_rate": "share of scored samples sent to the strong model", "cheap_accuracy": "share of scored samples whose cheap-core answer passed (escalated or not)",
                 "memory_size": "memory rows: strategies in the memory at the end of the run",
@@ -397,7 +397,7 @@ def _mark_pareto(rows: list[Row]) -> None:
 
 def _mark_ranks(rows: list[Row], warnings: list[str]) -> None:
     """Rank-sets and Pareto probabilities per benchmark/split/variant, over the rows that share
-    their problem ids (results.ranks); rows run on other ids are named in a warning."""
+    their problem ids (gcop.results.ranks); rows run on other ids are named in a warning."""
     groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for row in rows:
         if row.n:

@@ -164,7 +164,7 @@ def _gcop_solver_mode(log: EvalLog) -> str | None:
 def _foreign_fields(log: EvalLog, mode: str) -> dict[str, Any]:
     """What a log of a task gcop did not write, run outside the grid, is identified by: the task
     (and its version and scorer) for the prompt, the dataset's name for the data."""
-    from guides.prompts import prompt_version
+    from gcop.guides.prompts import prompt_version
 
     dataset = log.eval.dataset
     scorer = (log.results.scores[0].scorer if log.results and log.results.scores else None) or "unknown"
@@ -348,7 +348,7 @@ def sample_record(sample: Any) -> SampleRecord:
 
 def _recounted_guide(guide: Any, usage: Any) -> tuple[dict[str, int], float] | None:
     """The guide's tokens as the guide step recounted them (``hf/`` guides, see
-    ``guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
+    ``gcop.guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
     from gcop.costs import cost_of, guide_recount, price_for
 
     recount = guide_recount(guide) if usage is not None else None

@@ -23,7 +23,7 @@ summary says so.) Pairs from several epochs of one problem are not independent, 
 > 1 the test is optimistic; gate on one epoch.
 
 Cost: $ per 1,000 problems for the guide, the core and the total, over the paired samples (see
-:mod:`results.logs`). With ``max_cost_increase`` set, the gate fails when the candidate's total
+:mod:`gcop.results.logs`). With ``max_cost_increase`` set, the gate fails when the candidate's total
 exceeds the baseline's by more than that many percent (from a $0 baseline, any cost is an
 infinite increase). If a model has no price the cost check cannot be made and the comparison is
 refused.

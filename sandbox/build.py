@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, RUNNER_PATH, runner_sha256
+from gcop.sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, RUNNER_PATH, runner_sha256
 
 log = logging.getLogger(__name__)
 

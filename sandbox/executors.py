@@ -3,7 +3,7 @@
 * :class:`DockerPoolExecutor` keeps a warm pool of hardened containers of the gcop sandbox image
   on one Docker engine or several (``hosts=``, ``$GCOP_DOCKER_HOSTS``) (no network, read-only root, tmpfs work dir, memory/CPU/pid limits, all capabilities dropped,
   no-new-privileges, non-root, none of the host's environment). Each container runs the fork
-  server of :mod:`sandbox.runner` as PID 1 and is talked to over its attached stdin/stdout.
+  server of :mod:`gcop.sandbox.runner` as PID 1 and is talked to over its attached stdin/stdout.
 * :class:`LocalExecutor` runs the same fork server as a plain subprocess. **Weaker isolation**:
   rlimits and (where a network namespace can be made) no network, but the sample can read the
   host's files and signal processes of the same user. For machines without Docker.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox.protocol import Status, TestJob, Verdict
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from typing import Any, Literal, overload
 from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
 from pydantic import BaseModel, Field
 
-from sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, VERDICT_HASH_SEED, Executor, make_executor
-from sandbox.protocol import Status, TestJob, Verdict
+from gcop.sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, VERDICT_HASH_SEED, Executor, make_executor
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 #: Where the gcop image keeps the runner; elsewhere it is copied to RUNNER_COPY first.
 IMAGE_RUNNER_PATH = "/opt/gcop/runner.py"
@@ -72,7 +72,7 @@ def _config(config: SandboxEnvironmentConfigType | None) -> GcopSandboxConfig:
 
 
 _NOT_GENERAL = (
-    "the gcop sandbox only judges gcop test jobs (see sandbox.inspect_provider.run_test_job); "
+    "the gcop sandbox only judges gcop test jobs (see gcop.sandbox.inspect_provider.run_test_job); "
     "use Inspect's 'docker' sandbox with the gcop-sandbox image for general commands"
 )
 
@@ -167,7 +167,7 @@ class GcopSandboxEnvironment(SandboxEnvironment):
 
     @classmethod
     async def cli_cleanup(cls, id: str | None) -> None:
-        from sandbox.executors import remove_stale_containers
+        from gcop.sandbox.executors import remove_stale_containers
 
         await asyncio.to_thread(remove_stale_containers)
 

@@ -2,7 +2,7 @@
 
 A :class:`TestJob` is what to run (a solution and its tests, in one of two styles); a
 :class:`Verdict` is what came of it. The rules that turn a test session into a verdict live in
-:func:`sandbox.runner.judge`, which runs inside the sandbox; this module is the host's view.
+:func:`gcop.sandbox.runner.judge`, which runs inside the sandbox; this module is the host's view.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.config import load_config
-    from train.evaluate import evaluate_guide, heldout_problems, paired_test
+    from gcop.train.config import load_config
+    from gcop.train.evaluate import evaluate_guide, heldout_problems, paired_test
 
     torch.set_num_threads(2)
     config = load_config("grpo", ROOT / "train/configs/real_small_grpo.yaml",

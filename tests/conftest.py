@@ -23,7 +23,7 @@ needs_shared_data = pytest.mark.skipif(
 @functools.lru_cache(maxsize=1)
 def docker_ready() -> bool:
     """A Docker engine answers and the sandbox image exists (CI builds it before the tests)."""
-    from sandbox.executors import docker_image_available
+    from gcop.sandbox.executors import docker_image_available
 
     return docker_image_available()
 

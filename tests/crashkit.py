@@ -28,8 +28,7 @@ def _slow_offline_models(latency: float) -> None:
 
     import gcop.providers as providers
     import gcop.testing.offline_models as offline
-    import train.accept as accept
-
+    import gcop.train.accept as accept
     original = providers.ReferenceModel.generate
 
     async def slow_generate(self: Any, *args: Any, **kwargs: Any) -> Any:

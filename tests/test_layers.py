@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("gcop", "evals", "guides", "sandbox", "train", "results")
+#: The layers the repository keeps at its top level; they install as gcop.<name> (gcop/<name> links here).
+LAYERS = ("evals", "guides", "sandbox", "train", "results")
+#: Everything in the repository that imports the project: the package, and the code that uses it.
+USERS = ("gcop", *LAYERS, "tests", "bench", "scripts", "examples", "conftest.py")
 
 #: The shared services (bottom of the table, beside sandbox): the modules of gcop below the rest.
 SERVICES = ("gcop", "gcop.lifecycle", "gcop.costs", "gcop.readers", "gcop.durable", "gcop.providers", "gcop.hooks",
@@ -34,22 +37,24 @@ MAY_IMPORT = {
 
 #: Crossings the code still has (importer -> imported, the modules as written), each waiting for #28.
 KNOWN_CROSSINGS = {
-    ("gcop.hooks", "evals.memory"): "the run-end hook saves the ICL memory: it belongs to evals",
-    ("gcop.preflight", "train.inspect_models"): "the guide preflight loads a local guide through train's models",
-    ("gcop.providers", "evals.benchmarks"): "the offline reference models read benchmark problems",
-    ("guides.solver", "gcop.preflight"): "the guide step checks a local guide's chat template",
-    ("results.grid", "gcop.solvers"): "the grid builds rows with the drop-in solvers",
-    ("results.logs", "gcop.solvers"): "a run's guide-prompt version is read through the solvers",
-    ("gcop.testing.offline_models", "train.tiny"): "the offline guide is train's tiny random-weight model",
-    ("train.accept", "gcop.testing.offline_models"): "offline cores for acceptance sampling",
-    ("train.grpo", "gcop.testing.offline_models"): "offline cores for GRPO",
-    ("train.rewards", "gcop.testing.offline_models"): "offline cores for the rewards",
+    ("gcop.hooks", "gcop.evals.memory"): "the run-end hook saves the ICL memory: it belongs to evals",
+    ("gcop.preflight", "gcop.train.inspect_models"): "the guide preflight loads a local guide through train's models",
+    ("gcop.providers", "gcop.evals.benchmarks"): "the offline reference models read benchmark problems",
+    ("gcop.guides.solver", "gcop.preflight"): "the guide step checks a local guide's chat template",
+    ("gcop.results.grid", "gcop.solvers"): "the grid builds rows with the drop-in solvers",
+    ("gcop.results.logs", "gcop.solvers"): "a run's guide-prompt version is read through the solvers",
+    ("gcop.testing.offline_models", "gcop.train.tiny"): "the offline guide is train's tiny random-weight model",
+    ("gcop.train.accept", "gcop.testing.offline_models"): "offline cores for acceptance sampling",
+    ("gcop.train.grpo", "gcop.testing.offline_models"): "offline cores for GRPO",
+    ("gcop.train.rewards", "gcop.testing.offline_models"): "offline cores for the rewards",
 }
 
 
 def _layer(module: str) -> str:
-    if module.split(".")[0] != "gcop":
-        return module.split(".")[0]
+    parts = module.split(".")
+    assert parts[0] == "gcop", f"{module} is not a gcop module"
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return parts[1]
     if any(module == t or module.startswith(t + ".") for t in TOP):
         return "top"
     if module == "gcop.testing" or module.startswith("gcop.testing."):
@@ -68,37 +73,48 @@ def _allowed(importer: str, imported: str) -> bool:
 
 
 def _module_name(path: Path) -> str:
+    """The installed name of a package file: evals/x.py is gcop.evals.x."""
     parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(parts if parts[0] == "gcop" else ("gcop", *parts))
+
+
+def _imports(path: Path, importer: str) -> set[str]:
+    """Every module ``path`` imports (absolute names; relative ones resolved against ``importer``)."""
+    package_parts = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                names.add(".".join([*base, node.module] if node.module else base))
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def _package_files() -> list[Path]:
+    # gcop/ itself without its links (their targets are walked as the layers' own folders).
+    files = [p for p in (ROOT / "gcop").rglob("*.py") if p.relative_to(ROOT / "gcop").parts[0] not in LAYERS]
+    return sorted(files + [p for layer in LAYERS for p in (ROOT / layer).rglob("*.py")])
 
 
 def project_imports() -> set[tuple[str, str]]:
     """(importer, imported) for every import of a project module, function-level ones included."""
     found = set()
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            importer = _module_name(path)
-            package_parts = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom):
-                    if node.level:
-                        base = package_parts[: len(package_parts) - node.level + 1]
-                        names = [".".join([*base, node.module] if node.module else base)]
-                    else:
-                        names = [node.module or ""]
-                else:
-                    continue
-                found.update((importer, name) for name in names if name.split(".")[0] in PACKAGES)
+    for path in _package_files():
+        importer = _module_name(path)
+        found.update((importer, name) for name in _imports(path, importer) if name.split(".")[0] == "gcop")
     return found
 
 
 def test_the_scan_sees_function_level_and_relative_imports():
     imports = project_imports()
-    assert ("train.evaluate", "gcop.stats") in imports  # at the top of the file
-    assert ("gcop.hooks", "evals.memory") in imports  # inside a function
-    assert ("results.leaderboard", "results.logs") in imports  # relative: from .logs import ...
+    assert ("gcop.train.evaluate", "gcop.stats") in imports  # at the top of the file
+    assert ("gcop.hooks", "gcop.evals.memory") in imports  # inside a function
+    assert ("gcop.results.leaderboard", "gcop.results.logs") in imports  # relative: from .logs import ...
 
 
 def test_every_import_goes_down_the_layer_table():
@@ -110,13 +126,34 @@ def test_every_import_goes_down_the_layer_table():
         f"  {a} -> {b}" for a, b in fixed)
 
 
+def test_the_layers_are_linked_into_the_package():
+    for layer in LAYERS:
+        link = ROOT / "gcop" / layer
+        assert link.is_symlink() and link.resolve() == (ROOT / layer).resolve(), f"gcop/{layer} must link to {layer}/"
+
+
+def test_the_project_imports_itself_only_as_gcop():
+    """`import evals` would load a second copy of gcop.evals (the repository root is on sys.path
+    in tests and scripts), with registries and caches of its own."""
+    bare = []
+    for user in USERS:
+        paths = [ROOT / user] if user.endswith(".py") else sorted((ROOT / user).rglob("*.py"))
+        for path in paths:
+            if path.relative_to(ROOT).parts[0] == "gcop" and path.relative_to(ROOT).parts[1] in LAYERS:
+                continue
+            for name in _imports(path, _module_name(path) if user in ("gcop", *LAYERS) else "tests.x"):
+                if name.split(".")[0] in LAYERS:
+                    bare.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not bare, "import these as gcop.<name>:\n" + "\n".join(bare)
+
+
 @pytest.mark.parametrize(("importer", "imported", "allowed"), [
-    ("train.evaluate", "results.logs", False),  # training's evaluation takes its statistics from gcop.stats
-    ("guides.strategy", "evals.extraction", False),  # the guide step knows no scorer
-    ("sandbox.executors", "gcop.readers", False),  # the sandbox knows nothing of gcop's
-    ("evals.scorers", "sandbox.executors", True),
-    ("guides.solver", "gcop.lifecycle", True),
-    ("gcop.cli.checks", "train.sft", True),
+    ("gcop.train.evaluate", "gcop.results.logs", False),  # training's evaluation takes its statistics from gcop.stats
+    ("gcop.guides.strategy", "gcop.evals.extraction", False),  # the guide step knows no scorer
+    ("gcop.sandbox.executors", "gcop.readers", False),  # the sandbox knows nothing of gcop's
+    ("gcop.evals.scorers", "gcop.sandbox.executors", True),
+    ("gcop.guides.solver", "gcop.lifecycle", True),
+    ("gcop.cli.checks", "gcop.train.sft", True),
 ])
 def test_the_table_reads_as_the_readme_says(importer, imported, allowed):
     assert _allowed(importer, imported) is allowed

@@ -5,14 +5,14 @@ For each training problem ``x`` (with its reference solution ``y``):
 1. The **teacher** reads ``(x, y)`` and writes a guide output, ``<think>..</think>`` then
    ``<strategy>..</strategy>`` (:func:`teacher_messages`, :data:`TEACHER_PROMPT_VERSION`): a plan
    for the core that must not give away the final answer or the code.
-2. The output is checked with :func:`guides.strategy.parse_guide_output` (the guide's own
+2. The output is checked with :func:`gcop.guides.strategy.parse_guide_output` (the guide's own
    I_str, same strategy budget) and, unless ``reject_leaks`` is off, with the leak check of GRPO's
-   rewards (:func:`evals.leaks.check_leak`: the gold value in any notation or as an expression;
+   rewards (:func:`gcop.evals.leaks.check_leak`: the gold value in any notation or as an expression;
    code in the strategy run as candidate solutions in the sandbox). A malformed or leaking output
    is sent back to the teacher with the reason; it counts as a round.
-3. The **core** executes the strategy ``K`` times (:func:`evals.prompts.core_messages` with the
+3. The **core** executes the strategy ``K`` times (:func:`gcop.evals.prompts.core_messages` with the
    strategy, the core's sampling config), concurrently, and each response is scored by the
-   evals' own judge (:func:`evals.scorers.judge_response`: the math judge, or the unit tests in
+   evals' own judge (:func:`gcop.evals.scorers.judge_response`: the math judge, or the unit tests in
    the sandbox). ``q_K = successes / K``.
 4. ``q_K >= tau``: accepted, the problem is done. Otherwise the teacher gets feedback (its
    strategy's score and the core's failing answers with the verdicts' reasons, truncated) and
@@ -26,7 +26,7 @@ Outputs (in ``out_dir``):
   ``id``, ``benchmark``, ``problem`` (the text the guide sees), ``guide_output`` (canonical
   ``<think>\\n..\\n</think>\\n<strategy>\\n..\\n</strategy>``), ``strategy``, ``q_K``, ``round``,
   ``teacher``, ``core``, ``prompt_version`` (the guide prompt the SFT pairs it with). It is what
-  ``train.sft.load_corpus`` reads.
+  ``gcop.train.sft.load_corpus`` reads.
 * ``state.jsonl`` -- one line per finished problem (accepted / rejected / error) with every
   round's outcome; the source of truth. Each line is written and fsynced when its problem
   finishes (:class:`gcop.durable.LineAppender`), so a crash, ``kill -9`` included, loses at most
@@ -37,7 +37,7 @@ Outputs (in ``out_dir``):
 * ``stats.json`` -- counts, per-round acceptance, the acceptance-rate estimates with Hoeffding
   lower bounds, the guarantee below, q_K summary, cost.
 * ``ledger.json`` -- tokens and $ per phase (``teacher``, ``core``), accumulated over all runs
-  in this folder; ``--budget-usd`` caps that total (:class:`train.ledger.CostLedger`). It sums
+  in this folder; ``--budget-usd`` caps that total (:class:`gcop.train.ledger.CostLedger`). It sums
   ``ledger.jsonl``, the journal that gets one fsynced row per call as the call returns, so the
   calls of problems in flight at a crash are counted (they were paid for) and none twice.
 * ``run.json`` -- the settings the corpus depends on; a re-run with different ones is refused.
@@ -84,12 +84,12 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
-from evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
+from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
+from gcop.guides.solver import reasoning_text
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.lifecycle import default_model
 from gcop.testing.offline_models import OFFLINE_MODELS, offline_model
-from guides.solver import reasoning_text
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .accept_stats import FINISHED, acceptance_bounds, compute_stats, guarantee, hoeffding_lcb, nonvacuous_settings
 from .inspect_models import generate_output, get_model, run_sync
@@ -192,7 +192,7 @@ class AcceptConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        from evals.benchmarks import benchmark_names
+        from gcop.evals.benchmarks import benchmark_names
 
         problems = []
         if self.benchmark not in benchmark_names():
@@ -226,13 +226,13 @@ class AcceptConfig:
 
     @property
     def domain(self) -> str:
-        from evals.benchmarks import get_benchmark
+        from gcop.evals.benchmarks import get_benchmark
 
         return get_benchmark(self.benchmark).domain
 
     @property
     def sandboxed(self) -> bool:
-        from evals.benchmarks import get_benchmark
+        from gcop.evals.benchmarks import get_benchmark
 
         return get_benchmark(self.benchmark).sandboxed
 
@@ -242,8 +242,8 @@ class AcceptConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings the corpus depends on (``run.json``); a resumed run must match them."""
-        from evals.prompts import CORE_PROMPT_VERSION
-        from guides.prompts import GUIDE_PROMPT_VERSION
+        from gcop.evals.prompts import CORE_PROMPT_VERSION
+        from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 
         return {
             "accept_version": ACCEPT_VERSION, "teacher_prompt_version": TEACHER_PROMPT_VERSION,
@@ -399,7 +399,7 @@ _TAGS = re.compile(r"</?\s*(?:think|strategy)\b[^>]*>", re.IGNORECASE)
 def canonical_guide_output(reasoning: str | None, strategy: str) -> str:
     """``<think>\\n{reasoning}\\n</think>\\n<strategy>\\n{strategy}\\n</strategy>`` (tags inside the
     reasoning are removed so that it parses back to the same strategy)."""
-    from guides.strategy import format_strategy
+    from gcop.guides.strategy import format_strategy
 
     think = _TAGS.sub("", reasoning or "").strip()
     return f"<think>\n{think}\n</think>\n{format_strategy(strategy)}"
@@ -524,9 +524,9 @@ class _Runner:
 
     async def _execute(self, info: Any, strategy: str) -> dict[str, Any]:
         """One core execution of ``strategy``, scored."""
-        from evals.prompts import core_messages
-        from evals.scorers import judge_response
-        from sandbox.protocol import Status
+        from gcop.evals.prompts import core_messages
+        from gcop.evals.scorers import judge_response
+        from gcop.sandbox.protocol import Status
 
         output = await self._call(self.core, core_messages(info.domain, info.text, strategy=strategy),
                                   self.core_config, "core")
@@ -544,8 +544,8 @@ class _Runner:
 
     async def solve(self, problem: Any) -> dict[str, Any]:
         """Rounds of teacher proposals and core executions for one problem; its state record."""
-        from evals.leaks import LeakCheckError, check_leak
-        from guides.strategy import parse_guide_output
+        from gcop.evals.leaks import LeakCheckError, check_leak
+        from gcop.guides.strategy import parse_guide_output
 
         from .rewards import problem_info
 
@@ -598,7 +598,7 @@ class _Runner:
                 check = parse_guide_output(guide_output, max_strategy_tokens=c.max_strategy_tokens)
                 if not check.valid or check.strategy != strategy:  # pragma: no cover - canonical form is valid by construction
                     raise _ProblemFailed(f"canonical guide output does not parse back: {check.reason}")
-                from guides.prompts import GUIDE_PROMPT_VERSION
+                from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 
                 row = {"id": info.id, "benchmark": info.benchmark, "problem": info.text, "guide_output": guide_output,
                        "strategy": strategy, "q_K": q, "round": number, "teacher": self.teacher_name,
@@ -613,7 +613,7 @@ class _Runner:
 
 
 def _select(config: AcceptConfig) -> list[Any]:
-    from evals.benchmarks import load_problems
+    from gcop.evals.benchmarks import load_problems
 
     problems = load_problems(config.benchmark, None if config.split == "all" else config.split, config.data_dir)
     return problems[: config.limit] if config.limit is not None else problems
@@ -659,7 +659,7 @@ async def accept_async(
 ) -> AcceptResult:
     """Run acceptance sampling (see the module docstring) on the running event loop.
 
-    ``problems``: the problem records (:mod:`evals.benchmarks`) to use instead of ``config``'s benchmark/split/
+    ``problems``: the problem records (:mod:`gcop.evals.benchmarks`) to use instead of ``config``'s benchmark/split/
     limit; ``ledger``: a ledger to record into (default: ``out_dir/ledger.json``, continued, with
     ``config.budget_usd``); ``executor``: a started sandbox executor for code (default: one made
     from ``config.executor``/``workers`` for the run).
@@ -689,7 +689,7 @@ async def accept_async(
     stack = contextlib.AsyncExitStack()
     try:
         if todo and config.sandboxed and executor is None:
-            from sandbox.executors import make_executor
+            from gcop.sandbox.executors import make_executor
 
             executor = await stack.enter_async_context(make_executor(config.executor, workers=config.workers))
         runner = _Runner(config, ledger, executor, teacher, core)  # type: ignore[arg-type]
@@ -778,7 +778,7 @@ def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], o
 
 
 def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
-    """:func:`accept_async` in a fresh event loop (:func:`train.inspect_models.run_sync`), with
+    """:func:`accept_async` in a fresh event loop (:func:`gcop.train.inspect_models.run_sync`), with
     gcop's prices registered so that priced models' calls carry their cost."""
     from gcop.costs import apply_prices
     from gcop.preflight import preflight

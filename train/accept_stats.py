@@ -2,7 +2,7 @@
 of the acceptance rate, the guarantee on E[q | accepted], when that guarantee means something and
 what K or eta would make it, and the summary of a run's records (``stats.json``).
 
-Pure functions of counts; :mod:`train.accept` runs the sampling and calls them.
+Pure functions of counts; :mod:`gcop.train.accept` runs the sampling and calls them.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def acceptance_bounds(accepted: int, attempted: int, *, k: int, tau: float, eta:
 def compute_stats(records: Sequence[Mapping[str, Any]], *, k: int, tau: float, rounds: int, eta: float,
                   delta: float) -> dict[str, Any]:
     """Acceptance statistics of finished problems (``status`` accepted / rejected; error records
-    are counted apart and otherwise ignored). The guarantee is explained in :mod:`train.accept`."""
+    are counted apart and otherwise ignored). The guarantee is explained in :mod:`gcop.train.accept`."""
     finished = [r for r in records if r.get("status") in FINISHED]
     errors = [r for r in records if r.get("status") == "error"]
     accepted = [r for r in finished if r["status"] == "accepted"]

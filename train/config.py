@@ -32,10 +32,10 @@ from typing import Any
 import yaml
 from trl import GRPOConfig, SFTConfig, TrlParser
 
-from evals.benchmarks import benchmark_names, get_benchmark
+from gcop.evals.benchmarks import benchmark_names, get_benchmark
+from gcop.guides.solver import GUIDE_SAMPLING, guide_max_tokens
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.lifecycle import default_model
-from guides.solver import GUIDE_SAMPLING, guide_max_tokens
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 __all__ = [
     "ConfigError",
@@ -60,7 +60,7 @@ class GuideFields:
     """gcop's fields, shared by both stages (SFT evaluates with the same rewards GRPO trains on)."""
 
     # -- what is trained -----------------------------------------------------------------------
-    benchmark: str = _help("A registered benchmark (evals.benchmarks): gsm8k, humaneval, kodcode or one of yours.",
+    benchmark: str = _help("A registered benchmark (gcop.evals.benchmarks): gsm8k, humaneval, kodcode or one of yours.",
                            default="gsm8k")
     model_name_or_path: str = _help(
         "The guide to start from: a Hub id, a local checkpoint (GRPO: usually the SFT output_dir), or 'tiny' "
@@ -143,7 +143,7 @@ class GuideFields:
     preflight_calls: bool = _help("Before training, one short call to each remote model whose API key is set (names, "
                                   "local paths and prices are checked in any case).", default=True)
 
-    # -- the held-out evaluation before and after training (train.evaluate) ----------------------
+    # -- the held-out evaluation before and after training (gcop.train.evaluate) ----------------------
     heldout_limit: int = _help("Held-out problems: the first N of heldout_split (0: no evaluation).", default=100)
     heldout_split: str = _help("Their split: train or test (test is held out from the train problems).",
                                default="test")

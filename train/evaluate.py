@@ -4,7 +4,7 @@
 from and on the model they end with: the same problems (the first ``heldout_limit`` of
 ``heldout_split``), the same prompts as training, the same seed and sampling (the checkpoint's
 evaluation sampling unless ``eval`` says otherwise) and the token cap ``inspect eval`` gives the
-guide. Each output is scored by the reward engine (:class:`train.rewards.GuideRewards`, so the
+guide. Each output is scored by the reward engine (:class:`gcop.train.rewards.GuideRewards`, so the
 task's own scorers), which gives:
 
 * **strategy validity**: the share of outputs the strategy checker accepts (ExecTune's I_str);
@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks import load_problems
+from gcop.evals.benchmarks import load_problems
+from gcop.guides.strategy import parse_guide_output
 from gcop.stats import mcnemar_exact, wilson_interval
-from guides.strategy import parse_guide_output
 
 from .config import GuideFields
 from .distributed import is_main_process

@@ -1,11 +1,11 @@
 """GRPO for guides (TRL ``GRPOTrainer``): ExecTune and the Advisor baseline, two configs of one trainer.
 
-Prompts are the guide's own inputs for the training problems (:func:`guides.prompts.guide_messages`
-for ExecTune; :func:`train.rewards.advisor_messages`, free-form advice, for Advisor), one row
-per problem with its ``problem_id``; the rewards are :class:`train.rewards.GuideRewards`'s
+Prompts are the guide's own inputs for the training problems (:func:`gcop.guides.prompts.guide_messages`
+for ExecTune; :func:`gcop.train.rewards.advisor_messages`, free-form advice, for Advisor), one row
+per problem with its ``problem_id``; the rewards are :class:`gcop.train.rewards.GuideRewards`'s
 components with their weights (``GRPOConfig.reward_weights``, set from ``recipe`` and
 ``reward_beta`` / ``reward_gamma`` / ``reward_kappa``). The config is TRL's ``GRPOConfig``
-(:class:`train.config.GuideGRPOConfig`); training starts from ``model_name_or_path`` (the SFT
+(:class:`gcop.train.config.GuideGRPOConfig`); training starts from ``model_name_or_path`` (the SFT
 checkpoint, any path or Hub id).
 
 Defaults follow the paper: KL beta 0.004, learning rate 1e-6, weight decay 0.1, 8 prompts per
@@ -22,7 +22,7 @@ plain transformers otherwise. ``resume=True`` continues from the last ``checkpoi
 Every core and judge call is recorded in ``<output_dir>/ledger.json`` (tokens and $ per phase,
 continued across resumed runs); with ``budget_usd`` set, training stops after the step in which
 the spend reaches it (the checkpoint and model card are still written). Each call is one fsynced
-row of ``ledger.jsonl`` (:mod:`train.ledger`), tagged with its step, the moment it returns: a
+row of ``ledger.jsonl`` (:mod:`gcop.train.ledger`), tagged with its step, the moment it returns: a
 run killed mid-step keeps every call it made, and ``--resume`` (from the last *complete*
 checkpoint, :func:`last_complete_checkpoint`) adds the calls of the steps it redoes once more.
 """
@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.testing.offline_models import OFFLINE_MODELS
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import GuideFields, GuideGRPOConfig
 from .distributed import any_rank, is_main_process, process_index, world_size

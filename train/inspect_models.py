@@ -24,7 +24,7 @@ outside ``eval()`` should know (Inspect 0.3.x, read from ``inspect_ai/model/_mod
   ``usage.total_cost`` is set by Inspect for models with cost data (after
   :func:`gcop.costs.apply_prices`), None otherwise. Inspect's own per-model totals
   (``model_usage()``) are only kept once ``init_model_usage()`` has run in the context, which
-  :func:`run_sync` does; the :class:`train.ledger.CostLedger` is what gcop relies on.
+  :func:`run_sync` does; the :class:`gcop.train.ledger.CostLedger` is what gcop relies on.
 * **Transcript**: outside a sample, each ``generate`` appends a ``ModelEvent`` (with the whole
   input and output) to an ambient ``Transcript`` that nobody ever writes out or clears -- a
   memory leak over thousands of calls. :func:`generate_output` gives every call outside a sample
@@ -167,8 +167,8 @@ async def generate_output(
 ) -> ModelOutput:
     """One ``model.generate`` outside ``eval()``.
 
-    ``ledger`` (a :class:`train.ledger.CostLedger`): its budget is checked before the call
-    starts (raising :class:`train.ledger.BudgetExceeded`) and the call's usage is recorded under
+    ``ledger`` (a :class:`gcop.train.ledger.CostLedger`): its budget is checked before the call
+    starts (raising :class:`gcop.train.ledger.BudgetExceeded`) and the call's usage is recorded under
     ``phase`` when it returns. ``limiter``: a semaphore held for the call (after the budget
     check, and checked again once a slot is free). Raises :class:`ModelCallError` when the call
     fails after Inspect's retries or returns an error.

@@ -14,7 +14,7 @@ Budget: with ``budget_usd`` set, :meth:`CostLedger.check_budget` raises :class:`
 once the running total has reached the budget, and :class:`BudgetUnenforceable` (a
 :class:`BudgetExceeded`) as soon as one unpriced call was recorded: a budget that counts a paid call
 as $0 could stop nothing. Callers check **before starting** each new call
-(:func:`train.inspect_models.generate_text` does); calls already in flight finish and are
+(:func:`gcop.train.inspect_models.generate_text` does); calls already in flight finish and are
 recorded, so the final total can pass the budget by at most what the in-flight calls cost.
 Recording itself never raises.
 
@@ -38,7 +38,7 @@ A folder written before the journal existed (``ledger.json`` alone) is carried i
 journal as one ``import`` row holding its totals.
 
 ``record_usage(model, usage, role=...)`` is the method the GRPO reward engine
-(:class:`train.rewards.GuideRewards`) calls; ``role`` is the phase.
+(:class:`gcop.train.rewards.GuideRewards`) calls; ``role`` is the phase.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ providers, ``gcop train sft|grpo``'s ``model_name_or_path``):
   off, so that tokenizing the rendered prompt (Inspect's ``hf`` provider, held-out evaluation)
   adds no second one and tokenizing it through the template (TRL) gives the same ids;
 * **stop ids** ``[<eos>, <end_of_turn>]`` and gcop's guide sampling
-  (:data:`guides.solver.GUIDE_SAMPLING`) in ``generation_config.json`` (what Inspect's ``hf``
+  (:data:`gcop.guides.solver.GUIDE_SAMPLING`) in ``generation_config.json`` (what Inspect's ``hf``
   provider and vLLM read) and ``gcop_sampling.json`` (what gcop's guide step reads);
 * ``gcop_guide.json``: where it came from (package, version, GGUF sha256), the template's stop
   ids, the sampling, and how far the saved weights are from the GGUF's (largest logit difference
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gcop.durable import share_like_new_files
-from guides.solver import GUIDE_SAMPLING, SAMPLING_FILE
+from gcop.guides.solver import GUIDE_SAMPLING, SAMPLING_FILE
 
 __all__ = ["GEMMA_GUIDE_TEMPLATE", "REAL_GUIDES", "RealGuide", "prepare_guide", "read_card",
            "template_check"]

@@ -4,14 +4,14 @@ ExecTune's reward for a guide completion ``g`` on problem ``x`` is::
 
     R(x, s) + beta * I_str(g) + gamma * J(x, s) - kappa * max(0, -dR),   dR = R(x, s) - R(x, none)
 
-* ``I_str`` -- the deterministic format check (:func:`guides.strategy.parse_guide_output`);
+* ``I_str`` -- the deterministic format check (:func:`gcop.guides.strategy.parse_guide_output`);
   ``s`` is the parsed strategy.
 * ``R`` -- the core run on the problem with the strategy, scored by the task's own scorer
-  (:func:`evals.scorers.judge_response`, the function the Inspect scorers call; code runs in the
+  (:func:`gcop.evals.scorers.judge_response`, the function the Inspect scorers call; code runs in the
   sandbox executor).
 * ``J`` -- an LLM judge's score of the strategy, strict JSON ``{"score": x, "leaks": b}`` with
   0 <= x <= 1 (the judge is also asked, apart from the score, whether the strategy leaks).
-* **Leaks are never paid.** The leak check (:func:`evals.leaks.check_leak`: the gold value in
+* **Leaks are never paid.** The leak check (:func:`gcop.evals.leaks.check_leak`: the gold value in
   any notation or as an expression, the task's answer extraction, code in the strategy run as
   candidate solutions against the hidden tests in the sandbox) and the judge's ``"leaks": true``
   decide whether a strategy gives the answer away. With ``leak_reward="zero"`` (the default) a
@@ -72,9 +72,9 @@ from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
-from evals.prompts import DEFAULT_MAX_CORE_TOKENS
+from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.testing.offline_models import offline_model
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .baselines import BaselineCache
 from .reward_prompts import (
@@ -155,7 +155,7 @@ class ProblemInfo:
 
 def problem_info(problem: Any) -> ProblemInfo:
     """A :class:`ProblemInfo` from a benchmark's problem record (its spec builds the sample)."""
-    from evals.benchmarks import benchmark_for
+    from gcop.evals.benchmarks import benchmark_for
 
     spec = benchmark_for(problem)
     sample = spec.sample(problem)
@@ -203,7 +203,7 @@ class Outcome:
     reason: str = ""
     strategy: str | None = None
     leaked: bool | None = None
-    #: Which rule found the leak and where (:meth:`guides.leaks.LeakFinding.describe`).
+    #: Which rule found the leak and where (:meth:`gcop.guides.leaks.LeakFinding.describe`).
     leak_reason: str | None = None
     #: Leaked under ``leak_reward="zero"``: every component is 0.
     zeroed: bool = False
@@ -417,7 +417,7 @@ class RewardSettings:
 
 
 #: Where :meth:`GuideRewards.from_config` reads each :class:`RewardSettings` field in a training
-#: config (:class:`train.config.GuideFields`): the weights carry a ``reward_`` prefix there, beside
+#: config (:class:`gcop.train.config.GuideFields`): the weights carry a ``reward_`` prefix there, beside
 #: TRL's own (KL) ``beta``. ``tests/train/test_rewards.py`` checks that every field is read from here
 #: or listed in :data:`SETTINGS_NOT_FROM_CONFIG`, and that both sides' defaults agree.
 SETTINGS_FROM_CONFIG = {
@@ -436,7 +436,7 @@ SETTINGS_NOT_FROM_CONFIG = frozenset({"recipe", "executor_hosts", "phase_prefix"
 
 class GuideRewards:
     """The reward engine behind the reward functions (see the module docstring): ``problems``
-    (problem records, :mod:`evals.benchmarks`, looked up by ``problem_id``), the models it calls
+    (problem records, :mod:`gcop.evals.benchmarks`, looked up by ``problem_id``), the models it calls
     (:class:`RewardModels`) and how it computes the reward (:class:`RewardSettings`);
     :meth:`from_config` reads both from a training config. ``count_tokens``: the guide's token
     counter for I_str; ``ledger``: optional cost ledger, each call's usage is recorded there."""
@@ -445,7 +445,7 @@ class GuideRewards:
     def from_config(cls, config: Any, problems: Sequence[Any], *, recipe: Recipe = "exectune",
                     count_tokens: Callable[[str], int] | None = None, ledger: Any = None,
                     models: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None) -> GuideRewards:
-        """The engine a training config describes (:class:`train.config.GuideFields`); ``models`` /
+        """The engine a training config describes (:class:`gcop.train.config.GuideFields`); ``models`` /
         ``settings`` replace single fields of either section (tests, the held-out evaluation)."""
         judge = config.judge_model if (recipe == "exectune" and config.reward_gamma > 0) else None
         chosen = RewardModels(core=config.core, judge=judge, core_config=config.core_config,
@@ -601,8 +601,8 @@ class GuideRewards:
                 advice = _THINK_END.split(text)[-1].strip() if _THINK_END.search(text) else text.strip()
                 r_with, response, status = await self._core_reward(state, info, advice or None)
                 return Outcome(valid=True, strategy=advice, r_with=r_with, core_response=response, verdict_status=status)
-            from evals.leaks import judge_finding, static_leak
-            from guides.strategy import parse_guide_output
+            from gcop.evals.leaks import judge_finding, static_leak
+            from gcop.guides.strategy import parse_guide_output
 
             parsed = parse_guide_output(text, reasoning=reasoning, max_strategy_tokens=self.max_strategy_tokens,
                                         count_tokens=self.count_tokens)
@@ -660,8 +660,8 @@ class GuideRewards:
         config = self.core_config if which == "core" else self.judge_config
         # One model-call path for all of train/: budget check, usage recording, and a throwaway
         # transcript per call (outside a sample, Inspect would otherwise keep every call).
-        from train.inspect_models import ModelCallError, generate_output
-        from train.ledger import BudgetExceeded
+        from gcop.train.inspect_models import ModelCallError, generate_output
+        from gcop.train.ledger import BudgetExceeded
 
         self.stats[f"{which}_calls"] += 1
         try:
@@ -681,7 +681,7 @@ class GuideRewards:
             async with state.executor_lock:
                 if state.sandbox is None:
                     if isinstance(self.executor_spec, str):
-                        from sandbox.executors import make_executor
+                        from gcop.sandbox.executors import make_executor
 
                         hosts = {"hosts": self.executor_hosts} if self.executor_spec == "docker" else {}
                         executor = make_executor(self.executor_spec, self.executor_workers, **hosts)
@@ -694,8 +694,8 @@ class GuideRewards:
         return state.sandbox
 
     async def _score(self, state: _LoopState, info: ProblemInfo, response: str) -> tuple[float, str]:
-        from evals.scorers import judge_response
-        from sandbox.protocol import Status
+        from gcop.evals.scorers import judge_response
+        from gcop.sandbox.protocol import Status
 
         sandbox = await self._sandbox(state) if info.sandboxed else None
         verdict = await judge_response(response, info.benchmark, target=info.target, metadata=info.metadata,
@@ -710,7 +710,7 @@ class GuideRewards:
         return (1.0 if verdict.passed else 0.0), verdict.status.value
 
     async def _core_reward(self, state: _LoopState, info: ProblemInfo, strategy: str | None) -> tuple[float, str, str]:
-        from evals.prompts import core_messages
+        from gcop.evals.prompts import core_messages
 
         output = await self._generate(state, "core", core_messages(info.domain, info.text, strategy=strategy))
         response = output.completion
@@ -719,7 +719,7 @@ class GuideRewards:
 
     def baseline_key_fields(self, info: ProblemInfo) -> dict[str, Any]:
         """What the baseline R(without) of ``info`` depends on (its cache key)."""
-        from evals.prompts import CORE_PROMPT_VERSION
+        from gcop.evals.prompts import CORE_PROMPT_VERSION
 
         core = self.core_name
         sampling = {k: v for k, v in self.core_config.model_dump(exclude_none=True).items() if k in SAMPLING_FIELDS}
@@ -762,7 +762,7 @@ class GuideRewards:
         """The leak check's code rule: code in the strategy run as candidate solutions (None: no leak)."""
         if info.domain != "code":
             return None
-        from evals.leaks import LeakCheckError, check_leak
+        from gcop.evals.leaks import LeakCheckError, check_leak
 
         sandbox = await self._sandbox(state) if info.sandboxed else None
         try:

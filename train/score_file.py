@@ -2,7 +2,7 @@
 
 Each line of the input is ``{"id": <problem id>, "completion": <the guide's output text>}``
 (optionally ``"reasoning"``: reasoning that came on a separate channel). The reward is the one a
-GRPO config describes (:meth:`train.rewards.GuideRewards.from_config`: its core, judge, sandbox,
+GRPO config describes (:meth:`gcop.train.rewards.GuideRewards.from_config`: its core, judge, sandbox,
 weights and ``leak_reward``), computed by the same engine GRPO's reward functions use. A bad line
 (not JSON, a missing or mistyped field, an id that is not a problem of the benchmark) is reported
 with its file and line and skipped; the others are scored.
@@ -89,7 +89,7 @@ def score_completions(benchmark: str, path: str | Path, config: Any, *, out: str
                       batch_size: int = 256) -> RewardReport:
     """Score every good line of ``path`` with ``config``'s GRPO reward on ``benchmark``; write
     one JSON line per scored completion to ``out`` (when given)."""
-    from evals.benchmarks import get_benchmark
+    from gcop.evals.benchmarks import get_benchmark
 
     from .rewards import GuideRewards, problem_info
 

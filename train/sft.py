@@ -3,7 +3,7 @@
 The corpus is JSONL, one accepted teacher output per line: ``problem`` (the problem text),
 ``guide_output`` (``<think>..</think><strategy>..</strategy>``) and ``benchmark``. Each line
 becomes a conversational prompt-completion example: the prompt is the guide's own input
-(:func:`guides.prompts.guide_messages`: its system prompt and the problem), the completion the
+(:func:`gcop.guides.prompts.guide_messages`: its system prompt and the problem), the completion the
 accepted output, and the loss covers the completion only. Lines that are malformed, or whose
 output fails the strategy checker, are skipped and counted (the model card says how many).
 
@@ -28,10 +28,10 @@ from typing import Any
 
 import yaml
 
-from evals.benchmarks import benchmark_names, get_benchmark
 from gcop.durable import share_like_new_files, write_atomic
+from gcop.evals.benchmarks import benchmark_names, get_benchmark
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 from gcop.readers import read_jsonl
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .config import GuideFields, GuideSFTConfig, config_dict, config_hash
 from .distributed import is_main_process
@@ -67,7 +67,7 @@ class TrainResult:
     steps: int
     metrics: dict[str, Any] = field(default_factory=dict)
     log_history: list[dict[str, Any]] = field(default_factory=list)
-    #: The held-out evaluation before and after training (:class:`train.evaluate.HeldOutReport`).
+    #: The held-out evaluation before and after training (:class:`gcop.train.evaluate.HeldOutReport`).
     evaluation: Any = None
 
 
@@ -88,7 +88,7 @@ def corpus_hash(path: str | Path) -> str:
 def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
                 count_tokens: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The usable rows of an accepted corpus, and counts of what was skipped and why."""
-    from guides.strategy import parse_guide_output
+    from gcop.guides.strategy import parse_guide_output
 
     path = Path(path)
     if not path.is_file():
@@ -128,7 +128,7 @@ def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_toke
 
 def guide_chat(domain: str, problem: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> list[dict[str, str]]:
     """The guide's input as chat-template messages (role/content dicts)."""
-    from guides.prompts import guide_messages
+    from gcop.guides.prompts import guide_messages
 
     return [{"role": m.role, "content": m.text} for m in guide_messages(domain, problem, max_strategy_tokens)]  # type: ignore[arg-type]
 
@@ -148,7 +148,7 @@ def sft_dataset(rows: Sequence[dict[str, Any]], max_strategy_tokens: int = DEFAU
 
 def load_train_problems(config: GuideFields) -> list[Any]:
     """The problems of ``split`` (the first ``limit``) of the config's benchmark."""
-    from evals.benchmarks import load_problems
+    from gcop.evals.benchmarks import load_problems
 
     split = None if config.split == "all" else config.split
     problems = load_problems(config.benchmark, split, config.data_dir)
@@ -188,7 +188,7 @@ def save_checkpoint(model: Any, tokenizer: Any, output_dir: Path, config: GuideF
     guide's one sampling (:attr:`GuideFields.guide_sampling`) as the generation defaults
     (generation_config.json, what vLLM and Inspect's hf provider read) and in ``gcop_sampling.json``
     with the cap and stop ids (what gcop's guide step reads)."""
-    from guides.solver import SAMPLING_FILE
+    from gcop.guides.solver import SAMPLING_FILE
 
     if config.use_peft and config.merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -225,8 +225,8 @@ def _versions() -> dict[str, str]:
 def write_model_card(output_dir: str | Path, *, recipe: str, config: Any, base_model: str,
                      data: dict[str, Any], metrics: dict[str, Any], evaluation: Any = None) -> Path:
     """``README.md`` (model card) and ``gcop_train.json`` (the same record, machine-readable).
-    ``evaluation``: the held-out before/after report (:class:`train.evaluate.HeldOutReport`)."""
-    from guides.prompts import GUIDE_PROMPT_VERSION
+    ``evaluation``: the held-out before/after report (:class:`gcop.train.evaluate.HeldOutReport`)."""
+    from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 
     output_dir = Path(output_dir)
     record = {
@@ -295,7 +295,7 @@ def _final_metrics(log_history: list[dict[str, Any]], keys: Sequence[str]) -> di
 
 def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune ``model_name_or_path`` on ``corpus`` with TRL's ``SFTTrainer``; ``config`` is its
-    ``SFTConfig`` (:class:`train.config.GuideSFTConfig`)."""
+    ``SFTConfig`` (:class:`gcop.train.config.GuideSFTConfig`)."""
     from transformers import set_seed
     from trl import SFTTrainer
 

@@ -115,7 +115,7 @@ def synthetic_corpus(
     ``problems`` are a benchmark's problem records or plain strings. Each line has
     ``id``, ``problem``, ``guide_output`` and ``benchmark``; ``copies`` outputs per problem.
     """
-    from evals.benchmarks import get_benchmark
+    from gcop.evals.benchmarks import get_benchmark
 
     spec = get_benchmark(benchmark)
     path = Path(path)
@@ -132,7 +132,7 @@ def synthetic_corpus(
 
 
 def _training_texts(extra: Iterable[str]) -> list[str]:
-    from guides.prompts import GUIDE_SYSTEM_TEMPLATES, GUIDE_USER_TEMPLATES
+    from gcop.guides.prompts import GUIDE_SYSTEM_TEMPLATES, GUIDE_USER_TEMPLATES
 
     texts = list(GUIDE_SYSTEM_TEMPLATES.values()) + list(GUIDE_USER_TEMPLATES.values())
     for domain in _STEPS:

@@ -32,9 +32,9 @@ __all__ = [
 
 #: The benchmarks gcop ships, as "module:attribute" of their spec.
 BUILTIN: dict[str, str] = {
-    "gsm8k": "evals.benchmarks.gsm8k:GSM8K",
-    "humaneval": "evals.benchmarks.humaneval:HUMANEVAL",
-    "kodcode": "evals.benchmarks.kodcode:KODCODE",
+    "gsm8k": "gcop.evals.benchmarks.gsm8k:GSM8K",
+    "humaneval": "gcop.evals.benchmarks.humaneval:HUMANEVAL",
+    "kodcode": "gcop.evals.benchmarks.kodcode:KODCODE",
 }
 
 ENTRY_POINT_GROUP = "gcop.benchmarks"
@@ -46,7 +46,7 @@ def _load(ref: str) -> Benchmark:
     module, _, attribute = ref.partition(":")
     spec = getattr(importlib.import_module(module), attribute)
     if not isinstance(spec, Benchmark):
-        raise TypeError(f"{ref} is a {type(spec).__name__}, not an evals.benchmarks.Benchmark")
+        raise TypeError(f"{ref} is a {type(spec).__name__}, not a gcop.evals.benchmarks.Benchmark")
     return spec
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
     from inspect_ai import Task
     from inspect_ai.dataset import Sample
 
-    from sandbox.protocol import TestJob, Verdict
+    from gcop.sandbox.protocol import TestJob, Verdict
 
 from ..data import local_files_revision, resolve_data_dir
 
@@ -43,7 +43,7 @@ class SampleRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-#: The prompt family a benchmark's problems get (evals.prompts, guides.prompts).
+#: The prompt family a benchmark's problems get (gcop.evals.prompts, gcop.guides.prompts).
 Domain = Literal["math", "code"]
 
 
@@ -67,7 +67,7 @@ DataDir = str | os.PathLike[str] | None
 
 class Benchmark(ABC):
     """One benchmark. Subclass it, set the class attributes, implement the abstract methods, and
-    register an instance (:func:`evals.benchmarks.register`, or the ``gcop.benchmarks`` entry point).
+    register an instance (:func:`gcop.evals.benchmarks.register`, or the ``gcop.benchmarks`` entry point).
 
     Every sample :meth:`sample` builds must carry ``metadata["benchmark"] = name``,
     ``metadata["split"]`` and ``metadata["reference"]`` (the reference solution written as a core
@@ -91,7 +91,7 @@ class Benchmark(ABC):
     #: (KodCode's ``test``: judge a solution against other tests).
     verify_overrides: ClassVar[tuple[str, ...]] = ()
     #: The Inspect task, as ``"module:function"`` (what ``gcop grid`` builds rows from; the
-    #: function calls :func:`evals.tasks.build_task` with this benchmark's name).
+    #: function calls :func:`gcop.evals.tasks.build_task` with this benchmark's name).
     task_ref: ClassVar[str]
     #: The benchmark whose **train** split ICL examples are retrieved from (None: this one).
     icl_pool: ClassVar[str | None] = None
@@ -104,7 +104,7 @@ class Benchmark(ABC):
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:
         """The problems of ``split`` (None: every split), from ``data_dir`` or the Hub. Bad records
         are skipped with a warning naming file, line and field (``strict``: one error listing
-        them all); see :mod:`evals.data`."""
+        them all); see :mod:`gcop.evals.data`."""
 
     #: The pinned Hub source, as a log records it (``repo@revision``, and any sampling settings).
     hub_revision: ClassVar[str]
@@ -155,7 +155,7 @@ class Benchmark(ABC):
         must be wrong, e.g. ``gcop/strategy_gated`` without a strategy)."""
 
     def leak_args(self, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
-        """Keyword arguments of :func:`guides.strategy.strategy_leaks` for one sample: what a
+        """Keyword arguments of :func:`gcop.guides.strategy.strategy_leaks` for one sample: what a
         strategy must not give away (a gold answer, the function to write)."""
         return {}
 

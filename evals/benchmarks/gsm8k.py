@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sandbox.protocol import Status, Verdict
+from gcop.sandbox.protocol import Status, Verdict
 
 from ..data import (
     DataRecordError,
@@ -177,7 +177,7 @@ class GSM8KBenchmark(Benchmark):
     splits = GSM8K_SPLITS
     sandboxed = False
     id_field = "id"
-    task_ref = "evals.gsm8k:gsm8k"
+    task_ref = "gcop.evals.gsm8k:gsm8k"
     hub_revision = f"{GSM8K_HF_PATH}@{GSM8K_REVISION}"
     #: The self-check answers the 1,319 test problems (the train split alone is 7,473).
     selfcheck_split = "test"

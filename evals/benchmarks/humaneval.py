@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sandbox.protocol import TestJob, handle_ops_of
+from gcop.sandbox.protocol import TestJob, handle_ops_of
 
 from ..data import (
     DATA_DIR_ENV,
@@ -175,7 +175,7 @@ class HumanEvalBenchmark(Benchmark):
     splits = HUMANEVAL_SPLITS
     sandboxed = True
     id_field = "task_id"
-    task_ref = "evals.humaneval:humaneval"
+    task_ref = "gcop.evals.humaneval:humaneval"
     icl_pool = "kodcode"
     hub_revision = f"{HUMANEVAL_HF_PATH}@{HUMANEVAL_REVISION}"
 

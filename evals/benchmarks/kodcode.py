@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sandbox.protocol import TestJob, handle_ops_of
+from gcop.sandbox.protocol import TestJob, handle_ops_of
 
 from ..data import (
     DataRecordError,
@@ -334,7 +334,7 @@ class KodCodeBenchmark(Benchmark):
     sandboxed = True
     id_field = "question_id"
     verify_overrides = ("test",)
-    task_ref = "evals.kodcode:kodcode"
+    task_ref = "gcop.evals.kodcode:kodcode"
     hub_revision = f"{KODCODE_HF_PATH}@{KODCODE_REVISION} seed={KODCODE_SEED}"
 
     def load(self, split: str | None = None, data_dir: DataDir = None, *, strict: bool = False) -> list[Any]:

@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from evals.data import DataRecordError, DataUnavailableError
-    from sandbox.executors import SandboxUnavailableError
+    from gcop.evals.data import DataRecordError, DataUnavailableError
+    from gcop.sandbox.executors import SandboxUnavailableError
 
     parser = build_parser()
     # `gcop train sft|grpo` pass what they do not know to TRL's parser (--learning_rate 2e-5, ...).

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from evals.benchmarks import BenchmarkChoices
+from gcop.evals.benchmarks import BenchmarkChoices
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, add_data_option, add_docker_host_option, add_sandbox_options
 
@@ -100,7 +100,7 @@ def _selfcheck(args: argparse.Namespace) -> int:
     from gcop.selfcheck import format_table, run_reference_tasks, run_selfcheck
 
     if args.executor is None:
-        from sandbox.executors import docker_image_available
+        from gcop.sandbox.executors import docker_image_available
 
         args.executor = "docker" if docker_image_available() else "local"
         if args.executor == "local":
@@ -140,7 +140,7 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
 def _selfcheck_leaderboard(checks: list, args: argparse.Namespace) -> None:
     """The leaderboard of this run's logs (not of everything under --log-dir), printed and written."""
-    from results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
+    from gcop.results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
 
     out = args.leaderboard_out or os.path.join(args.log_dir, "leaderboard")
     note = ("`gcop selfcheck` (offline): every task in core mode with `gcop/reference`, which answers with the data "
@@ -203,7 +203,7 @@ def register_sandbox(sub: argparse._SubParsersAction) -> None:
 
 
 def _sandbox_build(args: argparse.Namespace) -> int:
-    from sandbox.build import DEFAULT_IMAGE, build_image
+    from gcop.sandbox.build import DEFAULT_IMAGE, build_image
 
     try:
         image_id = build_image(
@@ -223,8 +223,8 @@ def _sandbox_build(args: argparse.Namespace) -> int:
 def _sandbox_check(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sandbox.executors import make_executor
-    from sandbox.protocol import TestJob
+    from gcop.sandbox.executors import make_executor
+    from gcop.sandbox.protocol import TestJob
 
     test = "def test_add():\n    assert add(2, 3) == 5\n"
     cases = [
@@ -248,7 +248,7 @@ def _sandbox_check(args: argparse.Namespace) -> int:
 
 
 def _sandbox_clean(args: argparse.Namespace) -> int:
-    from sandbox.executors import remove_stale_containers
+    from gcop.sandbox.executors import remove_stale_containers
 
     print(f"removed {remove_stale_containers()} sandbox container(s)")
     return EXIT_OK

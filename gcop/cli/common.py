@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from sandbox.executors import EXECUTORS
+from gcop.sandbox.executors import EXECUTORS
 
 #: Exit codes: 0 ok; 1 the check itself failed (a reference did not pass, bad input lines were
 #: skipped); 2 usage or data errors; 3 the sandbox cannot be used.
@@ -40,7 +40,7 @@ def apply_docker_hosts(args: argparse.Namespace) -> str | None:
     """Make ``--docker-host`` the engines of every pool this command opens (its own, its Inspect
     tasks', its training rewards'), through ``$GCOP_DOCKER_HOSTS``. Returns an error message for
     a malformed address, else None."""
-    from sandbox.executors import DOCKER_HOSTS_ENV, EngineSpec
+    from gcop.sandbox.executors import DOCKER_HOSTS_ENV, EngineSpec
 
     hosts = getattr(args, "docker_host", None)
     if not hosts:

@@ -35,7 +35,7 @@ def register_guide(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     import json
 
-    from train.real_guides import REAL_GUIDES, prepare_guide
+    from gcop.train.real_guides import REAL_GUIDES, prepare_guide
 
     if args.name not in REAL_GUIDES:
         print(f"gcop guide prepare: unknown guide {args.name!r}: one of {', '.join(REAL_GUIDES)}", file=sys.stderr)

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from evals.benchmarks import BenchmarkChoices
+from gcop.evals.benchmarks import BenchmarkChoices
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 
@@ -128,7 +128,7 @@ def register_grid(sub: argparse._SubParsersAction) -> None:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from results.grid import DEFAULT_CORE, ForeignOptions, GridConfigError, default_log_dir, foreign_cascade, plan_rows, run_grid
+    from gcop.results.grid import DEFAULT_CORE, ForeignOptions, GridConfigError, default_log_dir, foreign_cascade, plan_rows, run_grid
 
     try:
         task_args = _key_values(args.task_arg, "-T")
@@ -162,7 +162,7 @@ def _grid(args: argparse.Namespace) -> int:
     core = args.core or DEFAULT_CORE
     if args.memory and not args.cascade:
         return _fail("grid", "--memory needs --cascade MODEL (the strong model that answers and writes the strategies)")
-    from results.grid import CascadePlan
+    from gcop.results.grid import CascadePlan
 
     cascade = CascadePlan(strong=args.cascade, thresholds=tuple(args.cascade_threshold or (1.0,)), rule=args.cascade_rule,
                           k=args.cascade_k, memory=args.memory) if args.cascade else None
@@ -221,7 +221,7 @@ def _grid(args: argparse.Namespace) -> int:
 
 def _grid_estimate(args: argparse.Namespace, core: str, guides: list, log_dir: str, task_args: dict,
                    core_args: dict, guide_args: dict, kwargs: dict) -> int:
-    from results.grid import GridConfigError, estimate_rows, format_estimates, run_grid
+    from gcop.results.grid import GridConfigError, estimate_rows, format_estimates, run_grid
 
     pilot = args.limit or 5
     pilot_dir = f"{log_dir.rstrip('/')}-pilot"
@@ -272,8 +272,8 @@ def register_leaderboard(sub: argparse._SubParsersAction) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
-    from results.logs import LogError
+    from gcop.results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
+    from gcop.results.logs import LogError
 
     try:
         board = build_leaderboard(args.log_dir, note=args.note)
@@ -324,8 +324,8 @@ def register_regress(sub: argparse._SubParsersAction) -> None:
 
 
 def _regress(args: argparse.Namespace) -> int:
-    from results.logs import LogError
-    from results.regress import EXIT_REFUSED, compare_logs, write_json, write_step_summary
+    from gcop.results.logs import LogError
+    from gcop.results.regress import EXIT_REFUSED, compare_logs, write_json, write_step_summary
 
     try:
         result = compare_logs(args.baseline, args.candidate, max_drop=args.max_drop, alpha=args.alpha,
@@ -386,8 +386,8 @@ def register_executability(sub: argparse._SubParsersAction) -> None:
 def _executability(args: argparse.Namespace) -> int:
     import json
 
-    from results.executability import estimate, write_replay
-    from results.logs import LogError
+    from gcop.results.executability import estimate, write_replay
+    from gcop.results.logs import LogError
 
     try:
         if args.write_replay:

@@ -8,8 +8,8 @@ import sys
 import textwrap
 from typing import Any
 
-from evals.benchmarks import BenchmarkChoices
-from guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.evals.benchmarks import BenchmarkChoices
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_data_option, add_docker_host_option
 
@@ -128,7 +128,7 @@ def register_accept(actions: argparse._SubParsersAction) -> None:
 
 
 def _accept(args: argparse.Namespace) -> int:
-    from train.accept import AcceptConfig, AcceptSettingsMismatch, run_acceptance
+    from gcop.train.accept import AcceptConfig, AcceptSettingsMismatch, run_acceptance
 
     config = AcceptConfig(
         benchmark=args.benchmark, split=args.split, teacher=args.teacher, core=args.core, k=args.k, tau=args.tau,

@@ -61,7 +61,7 @@ def register_grpo(actions: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace, command: str):
-    from train.config import ConfigError, load_config
+    from gcop.train.config import ConfigError, load_config
 
     try:
         return load_config(command, args.config, args.extra)
@@ -82,7 +82,7 @@ def _config_or_exit(args: argparse.Namespace, stage: str) -> tuple[Any, int | No
 
 
 def _print_config(config: Any) -> int:
-    from train.config import config_dict
+    from gcop.train.config import config_dict
 
     print(json.dumps(config_dict(config), indent=2, default=str))
     return EXIT_OK
@@ -98,7 +98,7 @@ def _summary(result) -> str:
 
 def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Exception], ...], unscorable_note: str) -> int:
     """Run a training command: bad settings exit 2, unscorable rewards 1 (with ``unscorable_note``)."""
-    from train.rewards import UnscorableRewardsError
+    from gcop.train.rewards import UnscorableRewardsError
 
     try:
         result = run()
@@ -108,7 +108,7 @@ def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Except
     except UnscorableRewardsError as exc:
         print(f"gcop train {command}: {exc}\n{unscorable_note}", file=sys.stderr)
         return EXIT_FAILED
-    from train.distributed import is_main_process
+    from gcop.train.distributed import is_main_process
 
     if is_main_process():  # under `accelerate launch`, one summary, not one per rank
         print(_summary(result))
@@ -120,7 +120,7 @@ def _sft(args: argparse.Namespace) -> int:
     if done is not None:
         return done
     from gcop.preflight import PreflightError
-    from train.sft import CorpusError, run_sft
+    from gcop.train.sft import CorpusError, run_sft
 
     return _train("sft", lambda: run_sft(config), (CorpusError, PreflightError),
                   "(set heldout_rewards: false to evaluate strategy validity alone)")
@@ -131,7 +131,7 @@ def _grpo(args: argparse.Namespace) -> int:
     if done is not None:
         return done
     from gcop.preflight import PreflightError
-    from train.grpo import run_grpo
+    from gcop.train.grpo import run_grpo
 
     return _train("grpo", lambda: run_grpo(config, resume=args.resume), (PreflightError,),
                   "no checkpoint was saved for this run")
@@ -141,7 +141,7 @@ def _grpo(args: argparse.Namespace) -> int:
 
 
 def register_reward(sub: argparse._SubParsersAction) -> None:
-    from evals.benchmarks import BenchmarkChoices
+    from gcop.evals.benchmarks import BenchmarkChoices
 
     parser = sub.add_parser(
         "reward", allow_abbrev=False,
@@ -169,7 +169,7 @@ def register_reward(sub: argparse._SubParsersAction) -> None:
 def _reward(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from train.score_file import score_completions
+    from gcop.train.score_file import score_completions
 
     config, done = _config_or_exit(args, "grpo")
     if done is not None:

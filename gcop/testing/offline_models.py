@@ -3,7 +3,7 @@ answer through Inspect's model API (``mockllm`` with a responder) with no key an
 
 A config or a command line names them like any model (``core: mockllm/strategy_gated``,
 ``--teacher mockllm/teacher``); :func:`offline_model` is the one place that turns such a name
-into a model, for :mod:`train.rewards` and :mod:`train.accept`. The README's CPU chain and the
+into a model, for :mod:`gcop.train.rewards` and :mod:`gcop.train.accept`. The README's CPU chain and the
 tests train against them. Outputs carry explicit usage (no tokenizer download).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, Model, ModelOutput, ModelUsage, get_model
 
-from evals.benchmarks import benchmark_for
+from gcop.evals.benchmarks import benchmark_for
 from gcop.providers import carries_strategy, strategy_blocks
 
 __all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHERS", "offline_core",
@@ -61,7 +61,7 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
       R(without) = 0); the rule of the Inspect model ``gcop/strategy_gated``.
     * ``mockllm/wrong``: always a wrong answer (the spec's :meth:`~evals.benchmarks.Benchmark.wrong_answer`).
     * ``mockllm/copies_leaks``: the core a leaking guide would love. Right whenever its strategy
-      gives the answer away (the leak check's text rules, :func:`evals.leaks.static_leak`); with
+      gives the answer away (the leak check's text rules, :func:`gcop.evals.leaks.static_leak`); with
       an honest strategy, right on a fixed half of the problems (by a hash of the problem); with
       none, wrong. Under a reward that pays leaks, leaking beats honesty on every other problem.
 
@@ -82,7 +82,7 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
 
     def copies(prompt: str) -> bool:
         """``mockllm/copies_leaks``: whether this prompt's strategy gets the right answer."""
-        from evals.leaks import static_leak
+        from gcop.evals.leaks import static_leak
 
         blocks = strategy_blocks(prompt)
         if not blocks:
@@ -129,8 +129,8 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
 
 def offline_teacher() -> Model:
     """``mockllm/teacher``: a synthetic, well-formed, non-leaking guide output for the problem in
-    the prompt (:func:`train.tiny.synthetic_guide_output`); refinements vary the seed."""
-    from train.tiny import synthetic_guide_output  # the smoke corpus's generator, one rule for both
+    the prompt (:func:`gcop.train.tiny.synthetic_guide_output`); refinements vary the seed."""
+    from gcop.train.tiny import synthetic_guide_output  # the smoke corpus's generator, one rule for both
 
     def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
         first = next((m.text for m in input if m.role == "user"), "")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from evals.benchmarks import get_benchmark
+from gcop.evals.benchmarks import get_benchmark
 
 
 @dataclass(frozen=True)

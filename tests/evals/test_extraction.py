@@ -1,4 +1,4 @@
-"""Tests for evals.extraction: code extraction (HumanEval, KodCode) and GSM8K answers."""
+"""Tests for gcop.evals.extraction: code extraction (HumanEval, KodCode) and GSM8K answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.extraction import (
+from gcop.evals.extraction import (
     extract_code,
     extract_gsm8k_answer,
     gsm8k_is_correct,
@@ -643,7 +643,7 @@ def test_extraction_work_is_linear_in_the_response(monkeypatch):
     stay linear (and 100 KB is extracted in a fraction of a second, see bench/bench_boundary.py)."""
     import ast as ast_module
 
-    from evals import extraction
+    from gcop.evals import extraction
 
     parsed = []
     real_parse = ast_module.parse

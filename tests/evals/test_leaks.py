@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from inspect_ai.scorer import CORRECT, INCORRECT, SampleScore, Score
 
-from evals.benchmarks import get_benchmark
-from evals.leaks import check_leak, static_leak
-from evals.scorers import accuracy_without_leaks
-from guides.leaks import code_candidates, math_leak
+from gcop.evals.benchmarks import get_benchmark
+from gcop.evals.leaks import check_leak, static_leak
+from gcop.evals.scorers import accuracy_without_leaks
+from gcop.guides.leaks import code_candidates, math_leak
 from tests.conftest import REPO_ROOT, SHARED_DATA, docker_ready, needs_shared_data
 from tests.evals.leak_corpus import Case, all_cases, wrapped
 
@@ -42,7 +42,7 @@ def _sample(case: Case, problems: dict[str, dict[str, Any]]) -> tuple[str, dict[
 
 def _verdicts(cases: list[Case], problems: dict[str, dict[str, Any]], kind: str = "local") -> list[Any]:
     """The leak check's verdict on each case, code candidates run on a ``kind`` sandbox pool."""
-    from sandbox.executors import make_executor
+    from gcop.sandbox.executors import make_executor
 
     async def run() -> list[Any]:
         out = []
@@ -97,9 +97,9 @@ def test_no_honest_strategy_is_flagged(corpus):
 def test_the_offline_teacher_and_reference_strategies_are_not_leaks(corpus):
     """The offline chain's accepted strategies (mockllm/teacher, the README's chain) and the
     reference strategy of gcop/reference, on the first 40 problems of each benchmark."""
+    from gcop.guides.strategy import parse_guide_output
     from gcop.providers import REFERENCE_STRATEGY
-    from guides.strategy import parse_guide_output
-    from train.tiny import synthetic_guide_output
+    from gcop.train.tiny import synthetic_guide_output
 
     _, problems = corpus
     reference = parse_guide_output(REFERENCE_STRATEGY).strategy
@@ -191,7 +191,7 @@ def test_code_candidates_take_any_name_and_shape():
 
 
 def _engine(problems: list[Any], executor: Any, **settings: Any) -> Any:
-    from train.rewards import GuideRewards, RewardModels, RewardSettings
+    from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings
 
     return GuideRewards(problems, RewardModels(core="mockllm/reference", judge="mockllm/judge"),
                         RewardSettings(executor=executor, **settings))
@@ -294,7 +294,7 @@ def test_leaking_pays_under_judge_only_and_never_under_zero(corpus):
     """mockllm/copies_leaks (the core of the leaking-shortcut training run) copies a leaked answer
     and is right on only half of the problems with an honest strategy: under the paper's
     judge_only rule a leak out-earns honesty there; under gcop's zero rule it earns nothing."""
-    from train.rewards import GuideRewards, RewardModels, RewardSettings
+    from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings
 
     cases, problems = corpus
     by_problem: dict[str, dict[str, Case]] = {}

@@ -9,9 +9,9 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.model import get_model
 
-from evals.gsm8k import gsm8k
-from evals.humaneval import humaneval
-from evals.kodcode import kodcode
+from gcop.evals.gsm8k import gsm8k
+from gcop.evals.humaneval import humaneval
+from gcop.evals.kodcode import kodcode
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
@@ -148,7 +148,7 @@ def test_a_code_leak_is_run_in_the_sample_sandbox_and_counted(tmp_path):
 
 @needs_shared_data
 def test_icl_retrieves_only_train_items(tmp_path):
-    from evals.benchmarks.gsm8k import load_gsm8k
+    from gcop.evals.benchmarks.gsm8k import load_gsm8k
 
     train_ids = {p.id for p in load_gsm8k("train", DATA)}
     task = gsm8k(split="test", mode="icl", icl_k=3, data_dir=DATA)
@@ -163,7 +163,7 @@ def test_icl_retrieves_only_train_items(tmp_path):
 
 
 def test_icl_retrieval_is_relevant():
-    from evals.icl import Retriever
+    from gcop.evals.icl import Retriever
 
     retriever = Retriever(
         ["apples and oranges in a basket", "a train travels 60 miles per hour", "cookies baked for a party"],
@@ -226,7 +226,7 @@ def test_unknown_task_option_is_named(tmp_path):
 
 @needs_shared_data
 def test_relative_data_dir_means_the_shell_directory(tmp_path, monkeypatch):
-    from evals.data import resolve_data_dir
+    from gcop.evals.data import resolve_data_dir
 
     monkeypatch.setenv("PWD", str(SHARED_DATA.parent))
     monkeypatch.chdir(tmp_path)  # as `inspect eval evals/x.py` does: cwd = the task file's folder
@@ -251,7 +251,7 @@ def test_cost_per_role_from_inspect_usage(tmp_path):
 
 @needs_shared_data
 def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monkeypatch):
-    from evals.benchmarks import load_problems
+    from gcop.evals.benchmarks import load_problems
 
     [problem] = load_problems("gsm8k", "test", DATA)[:1]
     replay = tmp_path / "recorded.jsonl"
@@ -272,7 +272,7 @@ def test_labelled_replay_is_its_own_model_with_the_offline_price(tmp_path, monke
 def test_a_data_revision_is_the_content_not_the_folder(tmp_path):
     import shutil
 
-    from evals.benchmarks import get_benchmark
+    from gcop.evals.benchmarks import get_benchmark
 
     def data_revision(name: str, data_dir: str) -> str:
         return get_benchmark(name).data_revision(data_dir)

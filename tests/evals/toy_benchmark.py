@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from inspect_ai import Task, task
 
-from evals.benchmarks import Benchmark, DataDir, SampleRecord
-from evals.data import (
+from gcop.evals.benchmarks import Benchmark, DataDir, SampleRecord
+from gcop.evals.data import (
     DataRecordError,
     check_split,
     read_records,
@@ -26,9 +26,9 @@ from evals.data import (
     resolve_data_dir,
     str_field,
 )
-from evals.extraction import extract_code
-from evals.tasks import build_task, sandbox_spec
-from sandbox.protocol import TestJob
+from gcop.evals.extraction import extract_code
+from gcop.evals.tasks import build_task, sandbox_spec
+from gcop.sandbox.protocol import TestJob
 
 SPLITS = ("train", "test")
 

@@ -8,9 +8,9 @@ import pytest
 from inspect_ai import eval, eval_retry
 from inspect_ai.model import get_model
 
-from evals.gsm8k import gsm8k
-from evals.humaneval import humaneval
-from evals.kodcode import kodcode
+from gcop.evals.gsm8k import gsm8k
+from gcop.evals.humaneval import humaneval
+from gcop.evals.kodcode import kodcode
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig, fast_inspect_retries, prompt_text
 from tests.conftest import SHARED_DATA, needs_shared_data
 

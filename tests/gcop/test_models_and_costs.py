@@ -9,14 +9,14 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.model import ModelUsage, get_model
 
-from evals.gsm8k import gsm8k
 from gcop.cli import main
 from gcop.costs import apply_prices, format_role_table, role_rows
+from gcop.evals.gsm8k import gsm8k
 from gcop.lifecycle import RetiredModelError, check_not_retired, lookup, table
 from gcop.preflight import PreflightError, check_guide_source, check_model, preflight
 from gcop.testing.fake_anthropic import FakeAnthropic, fast_inspect_retries
+from gcop.train.ledger import BudgetUnenforceable, CostLedger
 from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
-from train.ledger import BudgetUnenforceable, CostLedger
 
 DATA = str(SHARED_DATA)
 REPO = REPO_ROOT
@@ -62,9 +62,9 @@ def test_every_default_answers_today_and_the_papers_models_are_retired():
 def test_the_committed_configs_and_defaults_name_no_retired_model():
     import yaml
 
-    from results.grid import DEFAULT_CORE
-    from train.accept import AcceptConfig
-    from train.config import load_config
+    from gcop.results.grid import DEFAULT_CORE
+    from gcop.train.accept import AcceptConfig
+    from gcop.train.config import load_config
 
     names = {DEFAULT_CORE, AcceptConfig().teacher, AcceptConfig().core}
     for path in sorted((REPO / "train" / "configs").glob("*.yaml")):
@@ -310,7 +310,7 @@ def test_grid_estimate_from_a_pilot_is_close_to_the_full_runs_cost(fake, tmp_pat
     from inspect_ai import task_with
     from inspect_ai.dataset import MemoryDataset
 
-    from results.grid import build_tasks, estimate_rows, plan_rows, run_grid
+    from gcop.results.grid import build_tasks, estimate_rows, plan_rows, run_grid
 
     core = "anthropic/claude-haiku-4-5"
     args = {"split": "test", "data_dir": DATA}
@@ -335,7 +335,7 @@ def test_grid_estimate_from_a_pilot_is_close_to_the_full_runs_cost(fake, tmp_pat
 def test_batch_runs_are_priced_at_the_batch_rate(fake, tmp_path):
     from inspect_ai.log import read_eval_log, write_eval_log
 
-    from results.logs import read_run
+    from gcop.results.logs import read_run
 
     [log] = eval(gsm8k(split="test", data_dir=DATA), model="anthropic/claude-haiku-4-5", limit=2,
                  model_base_url=fake.base_url, display="none", log_dir=str(tmp_path))

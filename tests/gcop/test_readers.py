@@ -47,8 +47,8 @@ def test_every_reader_applies_the_same_rule(tmp_path):
     import warnings
 
     from gcop.providers import ReplayModel
-    from train.accept import load_state
-    from train.sft import CorpusError, load_corpus
+    from gcop.train.accept import load_state
+    from gcop.train.sft import CorpusError, load_corpus
 
     path = tmp_path / "f.jsonl"
     good = {"id": "p1", "completion": "\\boxed{1}", "problem": "1?", "benchmark": "gsm8k",

@@ -47,3 +47,29 @@ def test_gcop_and_inspect_import_this_project_from_a_folder_with_packages_of_the
     assert inspect.returncode == 0, inspect.stderr[-2000:]
     assert "user project" not in inspect.stdout + inspect.stderr
     assert list((user_project / "logs").glob("*.eval"))
+
+
+@pytest.mark.slow
+@needs_shared_data
+def test_gcop_runs_with_a_users_modules_of_the_same_names_first_on_the_path(tmp_path):
+    """A user's train.py, results.py and evals/ first on PYTHONPATH are never imported: gcop's
+    layers are gcop.train, gcop.results, gcop.evals (one top-level import name)."""
+    for name in ("train", "results"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('imported the user\\'s own {name}.py')\n")
+    for name in ("evals", "guides", "sandbox"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('imported the user\\'s own {name}/')\n")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"completion": "so \\boxed{5}", "target": "5"}) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GCOP_DATA_DIR": str(SHARED_DATA)}
+    # python -m: the working folder (the user's) is on sys.path too, first.
+    verify = subprocess.run([sys.executable, "-m", "gcop", "verify", "gsm8k", str(samples), "--executor", "local",
+                             "--no-progress"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0, verify.stderr[-2000:]
+    assert "passed: 1" in verify.stdout
+    loaded = subprocess.run([sys.executable, "-c", "import gcop._registry, gcop.train.rewards, gcop.results.leaderboard, "
+                             "gcop.cli, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                             "('evals', 'train', 'results', 'guides', 'sandbox')))"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip() == "[]"

@@ -16,9 +16,9 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, TaskState, solver
 
-from guides.prompts import GUIDE_PROMPT_VERSION, guide_messages
-from guides.solver import APPROX_COUNTER, GuideRoleMissingError, guide_role_bound, guide_step, guide_token_counter, strategy_from_state
-from guides.strategy import (
+from gcop.guides.prompts import GUIDE_PROMPT_VERSION, guide_messages
+from gcop.guides.solver import APPROX_COUNTER, GuideRoleMissingError, guide_role_bound, guide_step, guide_token_counter, strategy_from_state
+from gcop.guides.strategy import (
     ParsedStrategy,
     approx_token_count,
     format_strategy,
@@ -437,7 +437,7 @@ def test_guide_step_rejects_bad_arguments():
 
 def test_strategy_tokens_use_the_guides_own_tokenizer_when_it_is_here(tmp_path):
     pytest.importorskip("transformers")
-    from train.tiny import build_tokenizer
+    from gcop.train.tiny import build_tokenizer
 
     tokenizer = build_tokenizer()
     folder = tmp_path / "guide"
@@ -456,10 +456,10 @@ def test_one_reasoning_extractor_keeps_a_redacted_blocks_summary():
     reasoning kept, a redacted block contributes its summary (its raw text is encrypted)."""
     from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ContentText, ModelOutput
 
-    import train.accept
-    from guides.solver import reasoning_text
+    import gcop.train.accept
+    from gcop.guides.solver import reasoning_text
 
-    assert train.accept.reasoning_text is reasoning_text
+    assert gcop.train.accept.reasoning_text is reasoning_text
     output = ModelOutput.from_message(ChatMessageAssistant(content=[
         ContentReasoning(reasoning="step one"),
         ContentReasoning(reasoning="ENCRYPTED", redacted=True, summary="a summary"),

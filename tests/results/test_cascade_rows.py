@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from results.grid import CascadePlan, GridConfigError, plan_rows, run_grid
-from results.leaderboard import build_leaderboard, cascade_curves, to_markdown, write_leaderboard
+from gcop.results.grid import CascadePlan, GridConfigError, plan_rows, run_grid
+from gcop.results.leaderboard import build_leaderboard, cascade_curves, to_markdown, write_leaderboard
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 THRESHOLDS = (0.5, 0.9, 1.01)

@@ -13,9 +13,9 @@ from inspect_ai import eval
 from inspect_ai.model import ModelCost, ModelInfo, get_model, get_model_info, set_model_cost, set_model_info
 
 from gcop.cli import main
-from results.grid import CascadePlan, ForeignOptions, GridConfigError, default_log_dir, run_grid
-from results.leaderboard import build_leaderboard, to_markdown
-from results.logs import read_header, run_info
+from gcop.results.grid import CascadePlan, ForeignOptions, GridConfigError, default_log_dir, run_grid
+from gcop.results.leaderboard import build_leaderboard, to_markdown
+from gcop.results.logs import read_header, run_info
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 from tests.gcop.test_solvers import QUESTIONS, user_task
 

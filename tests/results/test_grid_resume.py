@@ -84,7 +84,7 @@ def test_grid_killed_mid_run_resumes_to_the_same_scores(tmp_path: Path) -> None:
     reused = {str(s.id): s.uuid for log in rows.values() for s in log.samples if killed.get(str(s.id)) == s.uuid}
     assert reused, "the samples the killed run had written were run again instead of re-used"
     # the leaderboard reads the complete logs only: one row each, as after the uninterrupted grid
-    from results.leaderboard import build_leaderboard
+    from gcop.results.leaderboard import build_leaderboard
 
     assert sorted((r.recipe, r.n, r.accuracy) for r in build_leaderboard(log_dir).rows) == \
         sorted((r.recipe, r.n, r.accuracy) for r in build_leaderboard(reference).rows)
@@ -96,7 +96,7 @@ def test_a_memory_file_missing_after_a_kill_is_written_by_the_rerun(tmp_path: Pa
     from types import SimpleNamespace
 
     import gcop.hooks
-    from results.grid import _restore_memory_files
+    from gcop.results.grid import _restore_memory_files
 
     written: list[str] = []
     monkeypatch.setattr(gcop.hooks, "write_memory_file", lambda log: written.append(log.location))

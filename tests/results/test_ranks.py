@@ -1,4 +1,4 @@
-"""results.ranks: rank-sets that cover the true ranks, and Pareto probabilities, on hand-made
+"""gcop.results.ranks: rank-sets that cover the true ranks, and Pareto probabilities, on hand-made
 cases and by simulation."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.bench_ranks import simulate
-from results.ranks import RankSet, paired_cohort, pareto_probability, rank_sets
+from gcop.results.ranks import RankSet, paired_cohort, pareto_probability, rank_sets
 
 
 def test_rank_sets_cover_every_true_rank_in_at_least_95_percent_of_leaderboards():

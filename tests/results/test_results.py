@@ -18,14 +18,14 @@ from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import ModelCost, ModelInfo, get_model, get_model_info, set_model_cost, set_model_info
 
-from evals.gsm8k import gsm8k
 from gcop.cli import main as gcop_main
+from gcop.evals.gsm8k import gsm8k
+from gcop.results.executability import estimate, write_replay
+from gcop.results.grid import GridConfigError, plan_rows, run_grid
+from gcop.results.leaderboard import build_leaderboard, plot_svg, write_leaderboard
+from gcop.results.logs import LogError, read_run
+from gcop.results.regress import ComparisonRefused, compare_logs
 from gcop.stats import wilson_interval
-from results.executability import estimate, write_replay
-from results.grid import GridConfigError, plan_rows, run_grid
-from results.leaderboard import build_leaderboard, plot_svg, write_leaderboard
-from results.logs import LogError, read_run
-from results.regress import ComparisonRefused, compare_logs
 from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
@@ -247,7 +247,7 @@ def test_unpriced_model_has_unknown_cost_not_zero(logs, tmp_path):
 def test_prompt_version_change_is_a_separate_variant(logs):
     from dataclasses import replace
 
-    from results.leaderboard import _assign_variants
+    from gcop.results.leaderboard import _assign_variants
 
     board = build_leaderboard([logs["A"], logs["B"]])
     a, b = sorted(board.rows, key=lambda r: r.recipe)
@@ -507,7 +507,7 @@ def test_executability_with_m_strategies_and_k_executions(logs, tmp_path):
 
 def test_executability_interval_is_not_degenerate_on_few_problems():
     # every problem solved on every draw: the spread is 0, so the normal interval would be [0, 0]
-    from results.executability import ExecutabilityReport, ProblemEstimate
+    from gcop.results.executability import ExecutabilityReport, ProblemEstimate
 
     problems = [ProblemEstimate(id=str(i), draws=3, strategies=3, solved=3, alpha=1.0) for i in range(5)]
     report = ExecutabilityReport(log="x", benchmark="gsm8k", core="c", guide="g", problems=problems,
@@ -649,7 +649,7 @@ def test_plot_labels_never_overlap_in_a_browser(logs, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
         pytest.skip("no chromium installed (apt-get install chromium): label overlap is checked in a real browser only there")
-    from results.leaderboard import Leaderboard
+    from gcop.results.leaderboard import Leaderboard
 
     base = _row_of(build_leaderboard(logs["board"]), logs["A"])
     rows = [dataclasses.replace(base, core=f"mockllm/core-{i}", accuracy=0.5 + 0.004 * (i % 3),

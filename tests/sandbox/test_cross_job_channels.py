@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from sandbox.protocol import Status
+from gcop.sandbox.protocol import Status
 from tests.sandbox.test_sandbox_attacks import (
     FAILED,
     PASSED,
@@ -596,8 +596,7 @@ def test_a_sample_cannot_plant_modules_beside_the_local_runner(kind, tmp_path, m
         pytest.skip("a container's runner folder is on its read-only root")
     import shutil
 
-    import sandbox.executors as executors
-
+    import gcop.sandbox.executors as executors
     runner_copy = tmp_path / "runner" / "runner.py"
     runner_copy.parent.mkdir()
     shutil.copy(executors.RUNNER_PATH, runner_copy)

@@ -1,4 +1,4 @@
-"""The fork server's shared pytest session (``sandbox.runner._PytestForkServer``), talked to
+"""The fork server's shared pytest session (``gcop.sandbox.runner._PytestForkServer``), talked to
 as the executors talk to it: ``runner.py serve`` over stdin/stdout, here with local isolation.
 
 Each job must be judged exactly as a whole pytest session of its own would judge it, must get
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.executors import RUNNER_PATH, VERDICT_HASH_SEED
+from gcop.sandbox.executors import RUNNER_PATH, VERDICT_HASH_SEED
 
 RIGHT = "def add(a, b):\n    return a + b\n"
 WRONG = "def add(a, b):\n    print('sample says hi')\n    return a - b\n"

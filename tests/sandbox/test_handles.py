@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.protocol import TestJob, handle_ops_of
+from gcop.sandbox.protocol import TestJob, handle_ops_of
 from tests.sandbox.test_sandbox_attacks import (
     FAILED,
     PASSED,

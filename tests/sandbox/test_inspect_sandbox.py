@@ -10,8 +10,8 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, score
 from inspect_ai.solver import TaskState
 from inspect_ai.util import SandboxEnvironmentSpec
 
-from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, open_pools, run_test_job
-from sandbox.protocol import TestJob
+from gcop.sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment, open_pools, run_test_job
+from gcop.sandbox.protocol import TestJob
 from tests.conftest import docker_ready, mock_output
 
 TEST = "def test_add():\n    assert add(2, 3) == 5\n"
@@ -47,8 +47,7 @@ EXPECTED = {"right": "passed", "wrong": "failed", "exit0": "failed", "seeded": "
 
 
 def test_gcop_sandbox_local_executor(tmp_path, monkeypatch):
-    import sandbox.inspect_provider as provider
-
+    import gcop.sandbox.inspect_provider as provider
     pools: list[tuple[object, list[str]]] = []
     real = provider.make_executor
 
@@ -84,7 +83,7 @@ def test_gcop_sandbox_docker_pool(tmp_path):
 
 
 async def test_gcop_sandbox_refuses_general_commands():
-    from sandbox.executors import LocalExecutor
+    from gcop.sandbox.executors import LocalExecutor
 
     env = GcopSandboxEnvironment(LocalExecutor(workers=1))
     with pytest.raises(NotImplementedError, match="only judges gcop test jobs"):
@@ -94,7 +93,7 @@ async def test_gcop_sandbox_refuses_general_commands():
 
 
 def test_config_strings_and_files(tmp_path):
-    from sandbox.inspect_provider import _config
+    from gcop.sandbox.inspect_provider import _config
 
     assert _config("local").executor == "local"
     assert _config(str(tmp_path / "docker")).executor == "docker"  # as Inspect resolves it

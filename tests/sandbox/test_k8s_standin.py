@@ -24,8 +24,8 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.util import ExecResult, SandboxEnvironment, sandboxenv
 
-from sandbox.inspect_provider import IMAGE_RUNNER_PATH, RUNNER_COPY, run_test_job
-from sandbox.protocol import Status, TestJob
+from gcop.sandbox.inspect_provider import IMAGE_RUNNER_PATH, RUNNER_COPY, run_test_job
+from gcop.sandbox.protocol import Status, TestJob
 
 #: Every call the stand-in received, for the assertions (one test process, so a module list).
 CALLS: list[tuple[str, Any]] = []
@@ -125,7 +125,7 @@ def test_a_job_past_its_limit_is_a_timeout():
 @pytest.mark.slow
 def test_humaneval_task_scores_through_the_k8s_sandbox(tmp_path):
     """The task's own scorer, `-T sandbox=k8s`: reference answers pass, one job per sample."""
-    from evals.humaneval import humaneval
+    from gcop.evals.humaneval import humaneval
 
     [log] = inspect_eval(humaneval(mode="core", sandbox="k8s"), model="gcop/reference", limit=4,
                          display="none", log_dir=str(tmp_path / "logs"))

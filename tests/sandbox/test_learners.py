@@ -19,10 +19,10 @@ import io
 
 import pytest
 
-from evals.benchmarks import load_problems
-from evals.benchmarks.humaneval import humaneval_job
-from evals.benchmarks.kodcode import kodcode_job
-from sandbox.protocol import Status
+from gcop.evals.benchmarks import load_problems
+from gcop.evals.benchmarks.humaneval import humaneval_job
+from gcop.evals.benchmarks.kodcode import kodcode_job
+from gcop.sandbox.protocol import Status
 from tests.conftest import SHARED_DATA, needs_shared_data
 from tests.sandbox.test_sandbox_attacks import (
     kind,  # noqa: F401 - the executor fixture (docker, local)

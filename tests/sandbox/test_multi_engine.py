@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.executors import (
+from gcop.sandbox.executors import (
     DEFAULT_IMAGE,
     DOCKER_HOSTS_ENV,
     Engine,
@@ -37,7 +37,7 @@ from sandbox.executors import (
     engines_from_env,
     make_executor,
 )
-from sandbox.protocol import Status, TestJob
+from gcop.sandbox.protocol import Status, TestJob
 from tests.conftest import REPO_ROOT, docker_ready
 
 # --------------------------------------------------------------------------- scripted engines
@@ -259,8 +259,8 @@ def test_the_cli_refuses_a_malformed_docker_host(capsys):
 
 
 def test_training_configs_hand_their_engines_to_the_reward_pool():
-    from train.config import GuideGRPOConfig
-    from train.rewards import GuideRewards
+    from gcop.train.config import GuideGRPOConfig
+    from gcop.train.rewards import GuideRewards
 
     config = GuideGRPOConfig(output_dir=tempfile.gettempdir(), docker_hosts=["unix:///a.sock", "tcp://b:2375=4"],
                              core="gcop/reference", reward_gamma=0.0, report_to=[])
@@ -425,7 +425,7 @@ def test_gcop_verify_and_the_inspect_sandbox_take_several_engines(second_engine,
     results = [json.loads(line) for line in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [i % 2 == 0 for i in range(len(problems))]
 
-    from sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment
+    from gcop.sandbox.inspect_provider import GcopSandboxConfig, GcopSandboxEnvironment
 
     async def through_inspect():
         config = GcopSandboxConfig(executor="docker", workers=1, docker_hosts=tuple(hosts))
@@ -465,7 +465,7 @@ def test_an_engine_sized_auto_holds_as_many_sandboxes_as_its_cpus_and_memory():
 def test_sandbox_clean_removes_containers_left_behind(monkeypatch):
     import docker
 
-    from sandbox.executors import CONTAINER_LABEL, remove_stale_containers
+    from gcop.sandbox.executors import CONTAINER_LABEL, remove_stale_containers
 
     monkeypatch.setenv(DOCKER_HOSTS_ENV, _default_engine_url())
     with contextlib.closing(docker.from_env()) as client:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sandbox.executors import make_executor
-from sandbox.protocol import TestJob
+from gcop.sandbox.executors import make_executor
+from gcop.sandbox.protocol import TestJob
 
 TESTS = """from solution import *
 

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, make_executor, runner_sha256
-from sandbox.protocol import Status, TestJob, Verdict
+from gcop.sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, make_executor, runner_sha256
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The verdict rules, unit by unit: ``sandbox.runner.judge``, ``expected_tests``, ``build_files``,
+"""The verdict rules, unit by unit: ``gcop.sandbox.runner.judge``, ``expected_tests``, ``build_files``,
 and the host's view of the protocol (``Verdict.from_wire``, ``TestJob`` validation).
 
 No Docker and no subprocess: every case starts from a fully clean report (which must pass) and
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.protocol import DEFAULT_TIMEOUTS, Status, TestJob, Verdict
-from sandbox.runner import (
+from gcop.sandbox.protocol import DEFAULT_TIMEOUTS, Status, TestJob, Verdict
+from gcop.sandbox.runner import (
     HUMANEVAL_TEST_NAME,
     STATUS_FAILED,
     STATUS_PASSED,

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage, get_model
 
-from evals.benchmarks import benchmark_for, load_problems
-from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
-from train.accept import (
+from gcop.evals.benchmarks import benchmark_for, load_problems
+from gcop.train.accept import (
     AcceptConfig,
     AcceptSettingsMismatch,
     acceptance_bounds,
@@ -31,9 +30,10 @@ from train.accept import (
     run_acceptance,
     teacher_messages,
 )
-from train.inspect_models import ModelCallError, generate_output, generate_text, run_sync
-from train.inspect_models import get_model as gcop_get_model
-from train.ledger import BudgetExceeded, CostLedger
+from gcop.train.inspect_models import ModelCallError, generate_output, generate_text, run_sync
+from gcop.train.inspect_models import get_model as gcop_get_model
+from gcop.train.ledger import BudgetExceeded, CostLedger
+from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 KEYWORD = "TABULATE"
 GOOD = f"<think>\nI see how it goes.\n</think>\n<strategy>\n1. {KEYWORD} the quantities.\n2. Combine them.\n</strategy>"
@@ -122,7 +122,7 @@ def test_accepted_and_rejected(tmp_path: Path) -> None:
     assert KEYWORD in row["strategy"]
 
     # the SFT loader takes the corpus as it is
-    from train.sft import load_corpus
+    from gcop.train.sft import load_corpus
 
     loaded, skipped = load_corpus(result.corpus_path)
     assert len(loaded) == 2 and not skipped
@@ -567,7 +567,7 @@ def test_reasoning_from_the_separate_channel_becomes_the_think_block(tmp_path: P
 
 
 def test_the_bound_says_when_it_is_vacuous_and_which_k_would_make_it_hold() -> None:
-    from train.accept import AcceptResult, nonvacuous_settings
+    from gcop.train.accept import AcceptResult, nonvacuous_settings
 
     # 32 problems, every first proposal accepted (A = 1): at K = 4, eta = 0.1 the arithmetic gives a
     # bound of 0.05 next to an observed mean of 1.0, and the condition exp(-2 K eta^2) <= A - eps fails.

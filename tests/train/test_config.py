@@ -1,4 +1,4 @@
-"""train.config: the stages' configs are TRL's SFTConfig / GRPOConfig plus gcop's fields, read
+"""gcop.train.config: the stages' configs are TRL's SFTConfig / GRPOConfig plus gcop's fields, read
 with TRL's parser from flat YAML files and --key value arguments."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from trl import GRPOConfig, SFTConfig
 
-from tests.conftest import REPO_ROOT
-from train.config import (
+from gcop.train.config import (
     ConfigError,
     GuideGRPOConfig,
     GuideSFTConfig,
@@ -16,7 +15,8 @@ from train.config import (
     load_config,
     make_config,
 )
-from train.rewards import GuideRewards
+from gcop.train.rewards import GuideRewards
+from tests.conftest import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "train" / "configs"
 
@@ -123,7 +123,7 @@ def test_the_hash_and_the_record_follow_the_settings():
 
 
 def test_the_reward_engine_is_built_from_the_config(tmp_path):
-    from evals.benchmarks.gsm8k import GSM8KProblem
+    from gcop.evals.benchmarks.gsm8k import GSM8KProblem
 
     problem = GSM8KProblem(id="p", split="train", question="What is 2 + 2?", answer="2 + 2 = 4\n#### 4", target="4")
     config = make_config("grpo", output_dir=str(tmp_path), core="mockllm/strategy_gated", judge="mockllm/judge",
@@ -144,8 +144,8 @@ _DEFAULTS_APART = {"baseline_cache"}
 def test_every_reward_setting_is_read_from_the_config_with_the_same_default(tmp_path):
     import dataclasses
 
-    from train.config import GuideFields
-    from train.rewards import SETTINGS_FROM_CONFIG, SETTINGS_NOT_FROM_CONFIG, RewardSettings
+    from gcop.train.config import GuideFields
+    from gcop.train.rewards import SETTINGS_FROM_CONFIG, SETTINGS_NOT_FROM_CONFIG, RewardSettings
 
     settings = {f.name: f for f in dataclasses.fields(RewardSettings)}
     config_fields = {f.name: f for f in dataclasses.fields(GuideFields)}

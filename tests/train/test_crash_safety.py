@@ -21,10 +21,10 @@ import pytest
 from inspect_ai.model import ModelUsage
 
 from gcop.durable import LineAppender, new_file_mode, read_jsonl_tolerant, share_like_new_files, write_atomic
+from gcop.train.baselines import BaselineCache
+from gcop.train.ledger import BudgetExceeded, CostLedger, journal_path
 from tests.conftest import REPO_ROOT, SHARED_DATA, needs_shared_data
 from tests.crashkit import count_lines, gcop_process, jsonl_rows, kill_when, run_gcop
-from train.baselines import BaselineCache
-from train.ledger import BudgetExceeded, CostLedger, journal_path
 
 SMOKE_GRPO = REPO_ROOT / "train" / "configs" / "smoke_grpo.yaml"
 USAGE = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15, total_cost=0.001)
@@ -240,8 +240,8 @@ def test_baseline_cache_recomputes_torn_corrupt_and_misnamed_entries(tmp_path: P
 
 @needs_shared_data
 def test_reward_engine_recomputes_a_planted_torn_and_corrupt_baseline(tmp_path: Path) -> None:
-    from evals.benchmarks import load_problems
-    from train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info
+    from gcop.evals.benchmarks import load_problems
+    from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info
 
     problems = load_problems("gsm8k", "train", SHARED_DATA)[:2]
     engine = GuideRewards(problems, RewardModels(core="mockllm/strategy_gated"),
@@ -366,7 +366,7 @@ def test_accept_killed_at_several_points_ends_as_an_uninterrupted_run(tmp_path: 
 
 
 def test_resume_skips_a_checkpoint_cut_short(tmp_path: Path) -> None:
-    from train.grpo import _resume_point, last_complete_checkpoint
+    from gcop.train.grpo import _resume_point, last_complete_checkpoint
 
     for step, state in ((2, "{}"), (4, "{}"), (6, '{"global_st'), (8, None)):  # 6 torn, 8 without its state
         (tmp_path / f"checkpoint-{step}").mkdir()

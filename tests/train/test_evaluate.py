@@ -9,10 +9,10 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from evals.benchmarks import load_problems
-from evals.gsm8k import gsm8k
+from gcop.evals.benchmarks import load_problems
+from gcop.evals.gsm8k import gsm8k
+from gcop.train.config import ConfigError, make_config
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
-from train.config import ConfigError, make_config
 
 DATA = str(SHARED_DATA)
 VALID_3_STEPS = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n2. Add them.\n3. Check.\n</strategy>"
@@ -34,7 +34,7 @@ def test_carries_strategy_needs_a_non_empty_block():
 
 @needs_shared_data
 def test_wrong_answer_is_scored_wrong_even_when_the_gold_is_minus_one():
-    from evals.benchmarks.gsm8k import GSM8K, GSM8KProblem
+    from gcop.evals.benchmarks.gsm8k import GSM8K, GSM8KProblem
 
     problems = load_problems("gsm8k", "test", DATA)[:20]
     problems.append(GSM8KProblem(id="minus-one", split="test", question="What is 1 - 2?",
@@ -100,8 +100,7 @@ def _config(tmp_path, **heldout):
 
 @needs_shared_data
 def test_evaluate_guide_scores_outputs_with_the_reward_engine(tmp_path, monkeypatch):
-    import train.evaluate as ev
-
+    import gcop.train.evaluate as ev
     config = _config(tmp_path)
     problems = ev.heldout_problems(config)
     assert [p.id for p in problems] == [p.id for p in load_problems("gsm8k", "test", DATA)[:4]]
@@ -127,8 +126,7 @@ def test_evaluate_guide_scores_outputs_with_the_reward_engine(tmp_path, monkeypa
 
 @needs_shared_data
 def test_validity_only_makes_no_calls(tmp_path, monkeypatch):
-    import train.evaluate as ev
-
+    import gcop.train.evaluate as ev
     config = _config(tmp_path, rewards=False, split="train")
     monkeypatch.setattr(ev, "generate_guide_outputs", lambda *a, **k: [VALID_3_STEPS, INVALID, INVALID, INVALID])
     result = ev.HeldOutEvaluation(config, output_dir=tmp_path, recipe="exectune").before(None, None, label="b", model_name="m")
@@ -140,8 +138,7 @@ def test_validity_only_makes_no_calls(tmp_path, monkeypatch):
 
 @needs_shared_data
 def test_a_failing_evaluation_after_training_is_reported_not_raised(tmp_path, monkeypatch):
-    import train.evaluate as ev
-
+    import gcop.train.evaluate as ev
     config = _config(tmp_path)
     evaluation = ev.HeldOutEvaluation(config, output_dir=tmp_path, recipe="exectune")
     monkeypatch.setattr(ev, "generate_guide_outputs", lambda *a, **k: [VALID_3_STEPS] * 4)
@@ -158,8 +155,8 @@ def test_a_failing_evaluation_after_training_is_reported_not_raised(tmp_path, mo
 
 @needs_shared_data
 def test_a_core_failing_on_the_held_out_problems_stops_before_training(tmp_path, monkeypatch):
-    import train.evaluate as ev
-    from train.rewards import UnscorableRewardsError
+    import gcop.train.evaluate as ev
+    from gcop.train.rewards import UnscorableRewardsError
 
     config = _config(tmp_path)
 
@@ -182,7 +179,7 @@ def test_a_core_failing_on_the_held_out_problems_stops_before_training(tmp_path,
 
 def test_comparison_tests_the_paired_change():
     from gcop.stats import wilson_interval
-    from train.evaluate import GuideEval, format_comparison
+    from gcop.train.evaluate import GuideEval, format_comparison
 
     def ev(label, flags):
         n, valid = len(flags), sum(flags)
@@ -209,7 +206,7 @@ def test_comparison_tests_the_paired_change():
 
 
 def test_reward_per_step_from_trl_logs():
-    from train.evaluate import format_reward_per_step, reward_per_step
+    from gcop.train.evaluate import format_reward_per_step, reward_per_step
 
     history = [{"step": s, "reward": r, "reward_std": 0.1, "loss": 0.0} for s, r in enumerate([0.2, 0.4, 0.6, 0.8], 1)]
     history.append({"step": 4, "train_runtime": 1.0})
@@ -245,10 +242,10 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
     (the local executor here; reference solutions pass, wrong_answer fails)."""
     import asyncio
 
-    from evals.benchmarks import get_benchmark
-    from evals.scorers import judge_response
-    from sandbox.executors import make_executor
-    from train.rewards import problem_info
+    from gcop.evals.benchmarks import get_benchmark
+    from gcop.evals.scorers import judge_response
+    from gcop.sandbox.executors import make_executor
+    from gcop.train.rewards import problem_info
 
     async def run() -> list[bool]:
         executor = make_executor("local", 1)
@@ -270,7 +267,7 @@ def test_judge_response_is_the_one_verdict_for_math_and_code():
 
 
 def test_leak_args_come_from_one_place_for_the_guide_step_and_the_rewards():
-    from evals.benchmarks import get_benchmark
+    from gcop.evals.benchmarks import get_benchmark
 
     def leak_args(name: str, target: str, metadata: dict) -> dict:
         return get_benchmark(name).leak_args(target, metadata)

@@ -44,12 +44,12 @@ def test_rollouts_heldout_and_inspect_eval_prompt_and_sample_a_guide_alike(tmp_p
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer
 
-    from evals.gsm8k import gsm8k
-    from train.config import load_config
-    from train.evaluate import eval_settings, generate_guide_outputs
-    from train.grpo import grpo_dataset, load_train_problems
-    from train.sft import save_checkpoint
-    from train.tiny import save_tiny_guide
+    from gcop.evals.gsm8k import gsm8k
+    from gcop.train.config import load_config
+    from gcop.train.evaluate import eval_settings, generate_guide_outputs
+    from gcop.train.grpo import grpo_dataset, load_train_problems
+    from gcop.train.sft import save_checkpoint
+    from gcop.train.tiny import save_tiny_guide
 
     base = save_tiny_guide(tmp_path / "base")
     checkpoint = tmp_path / "checkpoint"
@@ -100,13 +100,13 @@ def test_rollouts_heldout_and_inspect_eval_prompt_and_sample_a_guide_alike(tmp_p
     for name, call in (("held-out", heldout), ("rollouts", rollout), ("inspect eval", inspect_call)):
         assert {k: call[k] for k in expected} == expected, name
     assert heldout["ids"] == rollout["ids"] == inspect_call["ids"]
-    from train.rewards import problem_info
+    from gcop.train.rewards import problem_info
 
     assert tokenizer.decode(heldout["ids"]).count(problem_info(problems[0]).text.strip()[:40]) == 1
 
 
 def test_rollouts_set_apart_are_named_and_recorded():
-    from train.config import load_config
+    from gcop.train.config import load_config
 
     config = load_config("grpo", ROOT / "train" / "configs" / "gsm8k_exectune.yaml")
     assert config.rollout_deviations() == ["temperature 1.0 in rollouts, 0.6 in evaluation",

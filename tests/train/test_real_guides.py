@@ -60,9 +60,9 @@ def test_an_hf_guide_records_its_own_tokens_and_stop_reason_per_sample(tmp_path,
     from inspect_ai import eval
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evals.gsm8k import gsm8k
-    from guides.solver import RECOUNTED
-    from train.tiny import save_tiny_guide
+    from gcop.evals.gsm8k import gsm8k
+    from gcop.guides.solver import RECOUNTED
+    from gcop.train.tiny import save_tiny_guide
 
     folder = save_tiny_guide(tmp_path / "tiny-guide")
     loads = []
@@ -106,8 +106,8 @@ def test_inspect_eval_refuses_a_template_less_hf_guide_by_name(tmp_path):
     call, instead of the provider prompting 'system: ... user: ...' with no model turn."""
     from inspect_ai import eval
 
-    from evals.gsm8k import gsm8k
-    from train.tiny import save_tiny_guide
+    from gcop.evals.gsm8k import gsm8k
+    from gcop.train.tiny import save_tiny_guide
 
     folder = save_tiny_guide(tmp_path / "no-template")
     (folder / "chat_template.jinja").unlink(missing_ok=True)
@@ -128,8 +128,8 @@ def test_the_leaderboard_prices_an_hf_guide_from_its_recounted_tokens(monkeypatc
     from inspect_ai.log import EvalSample
     from inspect_ai.model import ModelUsage
 
-    from guides.solver import RECOUNTED
-    from results.logs import sample_record
+    from gcop.guides.solver import RECOUNTED
+    from gcop.results.logs import sample_record
 
     monkeypatch.setenv("GCOP_SELF_HOSTED_PRICE", "1,10")
     guide_usage = ModelUsage(input_tokens=1000, output_tokens=500, total_tokens=1500, total_cost=0.006)
@@ -165,7 +165,7 @@ needs_real_guide = pytest.mark.skipif(not _real_guide_installed(),
 
 @pytest.fixture(scope="module")
 def gemma_guide(tmp_path_factory):
-    from train.real_guides import prepare_guide
+    from gcop.train.real_guides import prepare_guide
 
     return prepare_guide("gemma3-270m", tmp_path_factory.mktemp("guides") / "gemma3-270m")
 
@@ -175,7 +175,7 @@ def gemma_guide(tmp_path_factory):
 def test_the_prepared_gemma_guide_round_trips_its_template(gemma_guide):
     from transformers import AutoTokenizer
 
-    from train.real_guides import read_card, template_check
+    from gcop.train.real_guides import read_card, template_check
 
     card = read_card(gemma_guide)
     assert card["weights_of"] == "google/gemma-3-270m" and card["parameters"] == 268_098_176
@@ -201,7 +201,7 @@ def test_the_prepared_gemma_guide_round_trips_its_template(gemma_guide):
 def test_the_real_guide_runs_a_guided_inspect_eval(gemma_guide, tmp_path):
     from inspect_ai import eval
 
-    from evals.gsm8k import gsm8k
+    from gcop.evals.gsm8k import gsm8k
 
     cap = 48
     [log] = eval(gsm8k(mode="guided", max_strategy_tokens=32, max_guide_tokens=cap, data_dir=str(SHARED_DATA)),
@@ -220,7 +220,7 @@ def _completion_nll(folder, rows) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.sft import guide_chat
+    from gcop.train.sft import guide_chat
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
@@ -253,7 +253,7 @@ def test_the_real_guide_trains_through_gcops_sft_and_grpo(gemma_guide, tmp_path)
     from transformers import AutoTokenizer
 
     from gcop.cli import main
-    from train.real_guides import template_check
+    from gcop.train.real_guides import template_check
 
     configs = Path(__file__).resolve().parents[2] / "train" / "configs"
     accept = tmp_path / "accept"

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from evals.benchmarks import benchmark_for, load_problems
+from gcop.evals.benchmarks import benchmark_for, load_problems
 from gcop.testing.offline_models import offline_core
-from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
-from train.rewards import (
+from gcop.train.rewards import (
     COMPONENTS,
     BaselineCache,
     GuideRewards,
@@ -27,6 +26,7 @@ from train.rewards import (
     completion_text,
     parse_judge_score,
 )
+from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
 
 DATA = str(SHARED_DATA)
 CONFIGS = REPO_ROOT / "train" / "configs"
@@ -467,7 +467,7 @@ class _InProcessSandbox:
         self.jobs = 0
 
     async def run(self, job):
-        from sandbox.protocol import Status, Verdict
+        from gcop.sandbox.protocol import Status, Verdict
 
         self.jobs += 1
         return Verdict(Status.PASSED, "1 passed", extra={"boundary": {"mode": "in-process", "reason": "patches objects"}})

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from evals.benchmarks import load_problems
 from gcop.durable import new_file_mode
+from gcop.evals.benchmarks import load_problems
+from gcop.train.config import load_config, make_config
+from gcop.train.rewards import GuideRewards
 from tests.conftest import REPO_ROOT, SHARED_DATA, mock_output, needs_shared_data
-from train.config import load_config, make_config
-from train.rewards import GuideRewards
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 DATA = str(SHARED_DATA)
@@ -34,8 +34,8 @@ def valid_rate(model, tokenizer, problems, *, samples: int = 32, max_new_tokens:
     evaluated (temperature 0.6, top-p 0.95)."""
     import torch
 
-    from guides.strategy import parse_guide_output
-    from train.sft import guide_chat
+    from gcop.guides.strategy import parse_guide_output
+    from gcop.train.sft import guide_chat
 
     tokenizer.padding_side = "left"
     texts = [tokenizer.apply_chat_template(guide_chat("math", p.question), tokenize=False, add_generation_prompt=True)
@@ -74,12 +74,12 @@ def held_out():
 
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory, held_out):
-    from train.sft import load_guide, run_sft
+    from gcop.train.sft import load_guide, run_sft
 
     root = tmp_path_factory.mktemp("train")
     # the built-in held-out evaluation on the same 32 problems as valid_rate, scored by the core
     config = sft_config(root, heldout_limit=32, heldout_max_new_tokens=512)  # >= the strategy budget
-    from train.sft import load_train_problems
+    from gcop.train.sft import load_train_problems
 
     model, tokenizer, _ = load_guide("tiny", workdir=config.output_dir, problems=load_train_problems(config))
     before, _ = valid_rate(model, tokenizer, held_out)
@@ -90,7 +90,7 @@ def sft_run(tmp_path_factory, held_out):
 def test_sft_teaches_the_output_format(sft_run, held_out):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.sft import corpus_hash
+    from gcop.train.sft import corpus_hash
 
     out = sft_run["result"].output_dir
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -151,8 +151,8 @@ class FailingOnOneProblem:
 
 @pytest.fixture(scope="module")
 def grpo_run(sft_run):
-    from train.grpo import build_rewards, run_grpo
-    from train.sft import load_train_problems
+    from gcop.train.grpo import build_rewards, run_grpo
+    from gcop.train.sft import load_train_problems
 
     root = sft_run["root"]
     config = grpo_config(root, limit=2, output_dir=str(root / "grpo"), max_steps=2, num_generations=4,
@@ -215,12 +215,12 @@ def test_grpo_saves_a_checkpoint_with_a_model_card(grpo_run):
 def test_inspect_loads_the_trained_guide(grpo_run, tmp_path, monkeypatch):
     from inspect_ai import eval as inspect_eval
 
-    import evals.gsm8k
+    import gcop.evals.gsm8k
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     core = get_model("mockllm/model", custom_outputs=lambda *a: mock_output("\\boxed{3}"), memoize=False)
     logs = inspect_eval(
-        evals.gsm8k.gsm8k(split="test", mode="guided", data_dir=DATA), model=core,
+        gcop.evals.gsm8k.gsm8k(split="test", mode="guided", data_dir=DATA), model=core,
         model_roles={"guide": f"hf/{grpo_run['result'].output_dir}"}, limit=2, display="none", log_dir=str(tmp_path),
     )
     log = logs[0]
@@ -266,8 +266,8 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
 def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
     from inspect_ai.model import ModelCost
 
-    from train.grpo import LEDGER_FILE, run_grpo
-    from train.ledger import CostLedger
+    from gcop.train.grpo import LEDGER_FILE, run_grpo
+    from gcop.train.ledger import CostLedger
 
     root = sft_run["root"]
     out = root / "grpo-budget"
@@ -296,7 +296,7 @@ def test_the_smoke_grpo_settings_improve_on_sft_beyond_the_noise(sft_run, tmp_pa
     """The smoke config's GRPO section, from the SFT checkpoint, on 100 held-out problems: GRPO
     must raise strategy validity (= accuracy with the strategy-gated core) by more than the
     intervals. The old settings (4 steps of 2 x 4 rollouts) moved it by less than the noise."""
-    from train.grpo import run_grpo
+    from gcop.train.grpo import run_grpo
 
     config = load_config("grpo", SMOKE_GRPO, ["--data_dir", DATA, "--model_name_or_path", str(sft_run["result"].output_dir),
                                               "--output_dir", str(tmp_path / "grpo"), "--baseline_cache",
@@ -307,7 +307,7 @@ def test_the_smoke_grpo_settings_improve_on_sft_beyond_the_noise(sft_run, tmp_pa
     assert before.label == "SFT" and after.label == "GRPO exectune"
     # paired over the same 100 problems: more problems gained a valid strategy than lost one,
     # beyond chance (exact McNemar), and at least half of the invalid outputs are gone
-    from train.evaluate import paired_test
+    from gcop.train.evaluate import paired_test
 
     test = paired_test(before.valid_flags, after.valid_flags)
     assert test["gained"] > test["lost"], result.evaluation.format()
