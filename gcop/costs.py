@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from inspect_ai.model import ModelCost, ModelInfo, get_model_info, set_model_cost, set_model_info
 
-PRICES_FILE = Path(__file__).resolve().parents[1] / "results" / "prices.yaml"
+PRICES_FILE = Path(__file__).with_name("results") / "prices.yaml"  # gcop/results: the link in a checkout
 SELF_HOSTED_ENV = "GCOP_SELF_HOSTED_PRICE"
 DEFAULT_SELF_HOSTED = (0.05, 0.20)
 #: Guide models priced at the self-hosted rate, plus gcop's offline models.

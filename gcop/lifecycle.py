@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-MODELS_FILE = Path(__file__).resolve().parents[1] / "results" / "models.yaml"
+MODELS_FILE = Path(__file__).with_name("results") / "models.yaml"  # gcop/results: the link in a checkout
 PARTNER_PREFIXES = ("anthropic/bedrock/", "anthropic/vertex/", "anthropic/azure/")
 
 __all__ = [

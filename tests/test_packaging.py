@@ -43,6 +43,10 @@ def test_from_the_wheel_gcop_evals_imports_and_evals_does_not(wheel, tmp_path):
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "import gcop.evals.benchmarks, gcop.train.config, gcop.sandbox.executors\n"
         "assert gcop.evals.benchmarks.__file__.startswith(sys.argv[1]), gcop.evals.benchmarks.__file__\n"
+        # The package's own data: list prices and the model lifecycle table, read from the wheel.
+        "import gcop.costs, gcop.lifecycle\n"
+        "assert gcop.costs.PRICES_FILE.is_file() and gcop.lifecycle.MODELS_FILE.is_file()\n"
+        "assert str(gcop.costs.PRICES_FILE).startswith(sys.argv[1])\n"
         "for bare in ('evals', 'guides', 'sandbox', 'train', 'results'):\n"
         "    try:\n"
         "        __import__(bare)\n"
