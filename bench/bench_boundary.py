@@ -21,7 +21,7 @@ Run from the repo root::
 
     .venv/bin/python bench/bench_boundary.py [--executor docker|local] [--data-dir ../shared/data]
 
-Writes ``results/benchmarks/boundary.json`` (and prints it).
+Writes ``reports/benchmarks/boundary.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--executor", default="docker", choices=["docker", "local"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "boundary.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "boundary.json"))
     args = parser.parse_args(argv)
 
     humaneval = [p for p in load_problems("humaneval", None, args.data_dir) if isinstance(p, HumanEvalProblem)]

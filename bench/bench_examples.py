@@ -2,7 +2,7 @@
 how many statements show examples the parser can run, and how many of those the data set's own
 reference solution passes in full, in the sandbox. An example the reference fails is one the
 statement gets wrong (or the parser misreads): it would escalate an honest answer. Writes
-``results/benchmarks/visible_examples.json``::
+``reports/benchmarks/visible_examples.json``::
 
     GCOP_DATA_DIR=../shared/data .venv/bin/python bench/bench_examples.py [--executor docker]
 """
@@ -55,7 +55,7 @@ async def measure(benchmark: str, executor, data_dir: str | None) -> dict:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executor", default="local", choices=["local", "docker"])
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "visible_examples.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "visible_examples.json"))
     args = parser.parse_args()
     executor = make_executor(args.executor)
     data_dir = os.environ.get("GCOP_DATA_DIR")

@@ -9,9 +9,9 @@ compare (the older tree needs only this file and ``tests/sandbox/test_forgeries.
     git worktree add /tmp/old de518f5 && cp bench/bench_forgeries.py /tmp/old/bench/ \\
         && cp tests/sandbox/test_forgeries.py /tmp/old/tests/
     (cd /tmp/old && PYTHONPATH=/tmp/old GCOP_TEST_SHARED_DATA=$PWD/../shared/data \\
-        /path/to/.venv/bin/python bench/bench_forgeries.py --label de518f5 --out $OLDPWD/results/benchmarks/forgeries.json)
+        /path/to/.venv/bin/python bench/bench_forgeries.py --label de518f5 --out $OLDPWD/reports/benchmarks/forgeries.json)
 
-Merges its column into ``results/benchmarks/forgeries.json``.
+Merges its column into ``reports/benchmarks/forgeries.json``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--label", required=True, help="the column's name (a commit, 'now')")
     parser.add_argument("--executor", default="local", choices=["local", "docker"])
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "forgeries.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "forgeries.json"))
     args = parser.parse_args(argv)
 
     jobs = [_forgery_job(name, *spec) for name, spec in FORGERIES.items()]

@@ -25,7 +25,7 @@ of the later steps. Target: the ExecTune step is at most 10% longer than the con
     python bench/bench_grpo_step.py --shape tiny --batch 2 --generations 4 --max-completion 16 \\
         --out /tmp/grpo_step.json                       # a CPU dry run of the same code path
 
-Writes ``results/benchmarks/grpo_step.json`` (and prints it). On the device machine, which has
+Writes ``reports/benchmarks/grpo_step.json`` (and prints it). On the device machine, which has
 torch and transformers but not trl, datasets or inspect-ai, those travel as wheels (see the
 device tool's README) and the repository's own packages from the working tree.
 """
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from gcop.testing import fake_anthropic  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "grpo_step.json"
+OUT = ROOT / "reports" / "benchmarks" / "grpo_step.json"
 CORE = "anthropic/claude-haiku-4-5"
 
 #: Qwen3-1.7B's architecture (config.json of Qwen/Qwen3-1.7B), and a tiny one for CPU dry runs.

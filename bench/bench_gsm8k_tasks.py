@@ -26,7 +26,7 @@ Run from the repo root::
 
     .venv/bin/python bench/bench_gsm8k_tasks.py [--limit 300] [--data-dir ../shared/data]
 
-Writes ``results/benchmarks/gsm8k_tasks.json`` (and prints it).
+Writes ``reports/benchmarks/gsm8k_tasks.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "gsm8k_tasks.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "gsm8k_tasks.json")
     args = parser.parse_args()
     import importlib.metadata
 

@@ -19,7 +19,7 @@ and the means of the first and last 10 steps. Run from the repository root
 
     .venv/bin/python bench/bench_leak_training.py [--steps 80] [--sft-steps 600] [--work runs/leak_training]
 
-Writes ``results/benchmarks/leak_training.json`` (and prints it).
+Writes ``reports/benchmarks/leak_training.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main() -> None:
             "window_steps": window,
             "seconds": round(time.time() - started, 1),
         }
-    out = ROOT / "results" / "benchmarks" / "leak_training.json"
+    out = ROOT / "reports" / "benchmarks" / "leak_training.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

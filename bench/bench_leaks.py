@@ -11,7 +11,7 @@ verdicts as the Docker pool; the tests check both).
 
     .venv/bin/python bench/bench_leaks.py
 
-Writes ``results/benchmarks/leaks.json`` (and prints it).
+Writes ``reports/benchmarks/leaks.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> None:
         "cost": {"mean_ms_math": 1000 * sum(math_s) / len(math_s), "mean_ms_code": 1000 * sum(code_s) / len(code_s),
                  "sandbox_runs": runs, "executor": "local"},
     }
-    out = ROOT / "results" / "benchmarks" / "leaks.json"
+    out = ROOT / "reports" / "benchmarks" / "leaks.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

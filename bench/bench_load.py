@@ -21,7 +21,7 @@ A short untimed run (``--limit 5``) first warms the page cache for both.
     .venv/bin/python bench/bench_load.py [--fault-rate 0.3] [--max-connections 64] [--limit N]
     .venv/bin/python bench/bench_load.py --quick --output /tmp/load.json      # 100 samples
 
-Writes ``results/benchmarks/load.json`` (and prints it). Exits 1 if a sample is lost or errored.
+Writes ``reports/benchmarks/load.json`` (and prints it). Exits 1 if a sample is lost or errored.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from gcop.evals.benchmarks import load_problems  # noqa: E402
 from gcop.testing import fake_anthropic  # noqa: E402
 from gcop.testing.fake_anthropic import FakeAnthropic, FaultConfig  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "load.json"
+OUT = ROOT / "reports" / "benchmarks" / "load.json"
 MODEL = "anthropic/claude-haiku-4-5"
 STRATEGY = "<think>\nplan it\n</think>\n<strategy>\n1. List the quantities given.\n2. Combine them step by step.\n3. Check the result.\n</strategy>"
 

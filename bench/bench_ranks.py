@@ -1,7 +1,7 @@
 """Rank-set coverage by simulation: rows with known true accuracies, scored on the same problems
 (correlated outcomes, so pairing matters), 1,000 simulated leaderboards. Reports the share whose
 95% rank-sets cover every row's true rank at once (it must be >= 0.95) and the mean rank-set
-size, for a few settings. Writes ``results/benchmarks/rank_coverage.json``::
+size, for a few settings. Writes ``reports/benchmarks/rank_coverage.json``::
 
     .venv/bin/python bench/bench_ranks.py
 """
@@ -50,7 +50,7 @@ def main() -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaderboards", type=int, default=1000)
     parser.add_argument("--draws", type=int, default=DRAWS, help="bootstrap draws per rank-set (the leaderboard's)")
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "rank_coverage.json"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "rank_coverage.json"))
     args = parser.parse_args()
     figures: dict[str, dict[str, float]] = {}
     for name, (true, problems) in SETTINGS.items():

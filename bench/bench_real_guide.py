@@ -7,7 +7,7 @@ Run from the repo root (nothing else running: 2 cores)::
 
     .venv/bin/python bench/bench_real_guide.py [--repeats 3] [--data-dir ../shared/data]
 
-Writes ``results/benchmarks/real_guide.json`` (and prints it).
+Writes ``reports/benchmarks/real_guide.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "real_guide.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "real_guide.json")
     args = parser.parse_args()
     import torch
 

@@ -26,7 +26,7 @@ Runs, each on a fresh engine and baseline cache, one warm sandbox pool:
     .venv/bin/python bench/bench_reward_faults.py [--problems 8] [--rollouts 8] [--fail-rate 0.1] [--seed 0]
     .venv/bin/python bench/bench_reward_faults.py --quick --executor local --output /tmp/rf.json
 
-Writes ``results/benchmarks/reward_faults.json`` (and prints it). Exits 1 if a mask is wrong.
+Writes ``reports/benchmarks/reward_faults.json`` (and prints it). Exits 1 if a mask is wrong.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from gcop.testing import fake_anthropic  # noqa: E402
 from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
 from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "reward_faults.json"
+OUT = ROOT / "reports" / "benchmarks" / "reward_faults.json"
 CORE = "anthropic/claude-haiku-4-5"
 JUDGE_MARK = "You grade a plan"
 

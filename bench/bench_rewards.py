@@ -27,7 +27,7 @@ Targets: concurrent <= 2L + sandbox_own, and sequential / concurrent >= 20. Thre
 
     .venv/bin/python bench/bench_rewards.py [--latency 0.5] [--workers 2] [--executor auto]
 
-Writes ``results/benchmarks/rewards.json`` (and prints it).
+Writes ``reports/benchmarks/rewards.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from gcop.testing import fake_anthropic  # noqa: E402
 from gcop.train.rewards import GuideRewards, RewardModels, RewardSettings, problem_info  # noqa: E402
 from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "rewards.json"
+OUT = ROOT / "reports" / "benchmarks" / "rewards.json"
 CORE = "anthropic/claude-haiku-4-5"
 PROBLEMS, ROLLOUTS = 8, 8
 

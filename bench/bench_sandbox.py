@@ -29,7 +29,7 @@ Run from the repo root with Docker up and the image built::
 
     .venv/bin/python bench/bench_sandbox.py [--data-dir ../shared/data] [--workers 2] [--repeats 5]
 
-Writes ``results/benchmarks/sandbox.json`` (and prints it).
+Writes ``reports/benchmarks/sandbox.json`` (and prints it).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from gcop.evals.benchmarks.humaneval import load_humaneval  # noqa: E402
 from gcop.evals.benchmarks.kodcode import kodcode_job, load_kodcode  # noqa: E402
 from gcop.sandbox.executors import DEFAULT_IMAGE, ContainerLimits, DockerPoolExecutor  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "sandbox.json"
+OUT = ROOT / "reports" / "benchmarks" / "sandbox.json"
 
 
 def _samples_file(directory: Path) -> Path:

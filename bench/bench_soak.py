@@ -37,7 +37,7 @@ Run from the repo root with Docker up and the image built::
     .venv/bin/python bench/bench_soak.py [--jobs 20000] [--workers 2] [--window 1000]
     .venv/bin/python bench/bench_soak.py --quick --output /tmp/soak.json     # 600 jobs, windows of 200
 
-Writes ``results/benchmarks/soak.json`` (and prints a summary).
+Writes ``reports/benchmarks/soak.json`` (and prints a summary).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from gcop.evals.verification import prepare_judgement  # noqa: E402
 from gcop.sandbox.executors import CONTAINER_LABEL, make_executor  # noqa: E402
 from gcop.sandbox.protocol import TestJob  # noqa: E402
 
-OUT = ROOT / "results" / "benchmarks" / "soak.json"
+OUT = ROOT / "reports" / "benchmarks" / "soak.json"
 #: Absolute slack under which a change counts as flat whatever the ratio (small integer counts).
 SLACK = {"memory_mib": 4.0, "raw_usage_mib": 8.0, "host_fds": 2, "container_pids": 1, "host_threads": 2, "host_rss_mib": 16.0}
 

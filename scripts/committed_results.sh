@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-makes the committed leaderboard (results/leaderboard.{md,json,html,svg,png}): the runs this
+# Re-makes the committed leaderboard (reports/leaderboard.{md,json,html,svg,png}): the runs this
 # project can make with no API key and no network.
 #   1. `gcop selfcheck` of HumanEval and KodCode: core mode, gcop/reference (the data sets'
 #      reference answers: 100% by construction; it checks data, prompts, extraction, sandbox).
@@ -47,5 +47,5 @@ export GCOP_OFFLINE_PRICE=${GCOP_OFFLINE_PRICE:-1.00,5.00}
     --log-dir "$logs/grid-kodcode-cascade" --display none
 
 .venv/bin/gcop leaderboard "$logs/selfcheck" "$logs/grid-gsm8k" "$logs/replay" "$logs/grid-gsm8k-cascade" \
-    "$logs/grid-kodcode-cascade" --out results --quiet --note \
+    "$logs/grid-kodcode-cascade" --out reports --quiet --note \
   "scripts/committed_results.sh, offline, no model API called. gcop/reference rows answer with the data sets' reference solutions (100% by construction; the guided and ICL rows show the per-role token split and cost, not a guide's value). The gcop/noisy rows (cascade, memory) are an offline cheap core right on about half of the problems (a per-problem chance drawn from its id; a strategy in its prompt halves its mistakes), escalating to gcop/reference at thresholds 0.5/0.9/1.01 (GSM8K, agreement of 3 samples; first 200 test problems) and 0.5/1.0 (KodCode, the statement's examples in the sandbox): they show the mechanics and the cost split of cascades, not a real model's. The gcop/replay/kodcode-qwen2.5-trial0 row re-scores KodCode's recorded Qwen2.5 solutions (trial 0; 8 problems have none) with the task's tests. Tokens are whitespace words, priced for illustration at Claude Haiku 4.5's list price (\$1.00/\$5.00 per M tokens, GCOP_OFFLINE_PRICE)."

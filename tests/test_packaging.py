@@ -33,6 +33,8 @@ def test_the_wheel_installs_one_top_level_package(wheel):
     for expected in ("gcop/evals/benchmarks/kodcode.py", "gcop/guides/strategy.py", "gcop/train/rewards.py",
                      "gcop/results/leaderboard.py", "gcop/sandbox/runner.py", "gcop/sandbox/image/Dockerfile"):
         assert expected in names
+    # Committed outputs (reports/) stay in the repository: no leaderboard page or figure is installed.
+    assert not [n for n in names if n.endswith((".html", ".png", ".svg")) or "/benchmarks/" in n and n.endswith(".json")]
 
 
 @pytest.mark.slow

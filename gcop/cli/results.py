@@ -263,7 +263,7 @@ def register_leaderboard(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("log_dir", nargs="+", metavar="LOG_DIR", help="folder(s) or log file(s)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default LOG_DIR/leaderboard, for the first LOG_DIR; the committed "
-                             "results/ is written only when asked: --out results)")
+                             "reports/ is written only when asked: --out reports)")
     parser.add_argument("--no-matplotlib", action="store_true", help="write the hand-made SVG plot even if matplotlib is installed")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     parser.add_argument("--note", default=None, metavar="TEXT",

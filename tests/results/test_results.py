@@ -348,10 +348,10 @@ def test_leaderboard_writes_beside_the_logs_unless_told(logs, tmp_path, monkeypa
     board = tmp_path / "logs"
     shutil.copytree(logs["board"], board)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "results").mkdir()
+    (tmp_path / "reports").mkdir()
     assert gcop_main(["leaderboard", str(board), "--quiet", "--no-matplotlib"]) == 0
     assert (board / "leaderboard" / "leaderboard.json").is_file()
-    assert list((tmp_path / "results").iterdir()) == []  # the committed folder only with --out results
+    assert list((tmp_path / "reports").iterdir()) == []  # the committed folder only with --out reports
 
 
 @needs_shared_data
