@@ -203,8 +203,9 @@ def run_one(mode: str, config: Any, problems: list[Any]) -> dict[str, Any]:
     import torch
     from trl import GRPOTrainer
 
-    from gcop.train.grpo import build_rewards, grpo_dataset
-    from gcop.train.sft import load_guide
+    from gcop.train.checkpoint import load_guide
+    from gcop.train.inputs import grpo_dataset
+    from gcop.train.rewards import build_rewards
 
     model, tokenizer, _ = load_guide(config.model_name_or_path, workdir=Path(config.output_dir), bf16=bool(config.bf16))
     if torch.cuda.is_available():

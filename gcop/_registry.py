@@ -5,8 +5,8 @@ wrapping task ``gcop/wrap``; the ``gcop`` sandbox; the hook that prints $ per ro
 
 from __future__ import annotations
 
-from gcop.hooks import RoleCosts  # noqa: F401
-from gcop.providers import gcop_offline  # noqa: F401
+from gcop.evals.dropin import cascade, guided, icl, wrap  # noqa: F401
+from gcop.evals.hooks import RoleCosts  # noqa: F401
+from gcop.evals.providers import gcop_offline  # noqa: F401
 from gcop.sandbox.inspect_provider import GcopSandboxEnvironment  # noqa: F401
-from gcop.solvers import cascade, guided, icl, wrap  # noqa: F401
 from gcop.tasks import gsm8k, humaneval, kodcode  # noqa: F401

@@ -205,7 +205,7 @@ def check_model(role: str, model: Any, *, budget: bool = False, offline: Iterabl
 
 def _live_check(role: str, model: str, ledger: Any = None, model_args: Mapping[str, Any] | None = None) -> str:
     """One short call; raises with the provider's error when the model does not answer."""
-    from gcop.train.inspect_models import generate_output, get_model, run_sync
+    from gcop.inspect_models import generate_output, get_model, run_sync
 
     async def ping() -> Any:
         instance = get_model(model, timeout=120, model_args=model_args)  # the run's retries: faults are transient

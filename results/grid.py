@@ -19,7 +19,7 @@ Rows (recipes):
 measured run), and the leaderboard joins a cascade's rows into a curve on the accuracy-cost plot.
 
 A task gcop did not write (``--task inspect_evals/mbpp``, or ``FILE.py@TASK``) gets the same rows
-from gcop's drop-in solvers (:mod:`gcop.solvers`) wrapped around the task's own solver chain, its
+from gcop's drop-in solvers (:mod:`gcop.evals.dropin`) wrapped around the task's own solver chain, its
 scorer scoring: ``core`` is the task as it is, ``icl`` its ``gcop/icl`` (examples from a file
 the user names), ``guided`` its ``gcop/guided``, ``cascade`` its ``gcop/cascade`` (the agreement
 rule). Guided cascades and memory rows are gcop's benchmarks' alone (they need gcop's own
@@ -191,8 +191,8 @@ class ForeignOptions:
 
     def check(self, icl: bool = False) -> None:
         """Build the solvers once, so that a misspelt or bad option fails before any row runs."""
-        from gcop.solvers import guided
-        from gcop.solvers import icl as icl_solver
+        from gcop.evals.dropin import guided
+        from gcop.evals.dropin import icl as icl_solver
 
         try:
             guided(**dict(self.guided))
@@ -214,7 +214,7 @@ FOREIGN_MODES = ("core", "icl", "guided", "cascade")
 
 def _foreign_row_task(name: str, row: GridRow, task_args: Mapping[str, Any], options: ForeignOptions) -> Any:
     """A new instance of the task with its own solver inside the row's gcop solver."""
-    from gcop.solvers import load_task, wrap_task
+    from gcop.evals.dropin import load_task, wrap_task
 
     if row.mode not in FOREIGN_MODES:
         raise GridConfigError(f"the {row.recipe} rows are for gcop's own benchmarks; on --task {name} the grid has "
@@ -270,7 +270,7 @@ def _scorer_names(task: Any) -> str:
 
 def _foreign_metadata(name: str, task: Any, options: ForeignOptions) -> dict[str, Any]:
     """For a foreign task's rows, what gcop's tasks write in their metadata (see the module doc)."""
-    from gcop.solvers import guide_prompt_version
+    from gcop.evals.dropin import guide_prompt_version
 
     return {
         "task": name,
@@ -484,8 +484,8 @@ def default_log_dir(benchmark: str) -> str:
 def _restore_memory_files(logs: Sequence[Any]) -> None:
     """A memory row's memory file is written by gcop's hook after its log; a run killed between
     the two leaves a complete log that ``eval_set`` skips on the re-run, so write it here."""
+    from gcop.evals.hooks import write_memory_file
     from gcop.evals.memory import memory_path
-    from gcop.hooks import write_memory_file
 
     for log in logs:
         location = str(getattr(log, "location", "") or "")

@@ -147,7 +147,7 @@ def _batch_priced(log: EvalLog) -> dict[str, float]:
     return found
 
 
-#: gcop's drop-in solvers (gcop.solvers) and the mode each gives a run
+#: gcop's drop-in solvers (gcop.evals.dropin) and the mode each gives a run
 GCOP_SOLVERS = {"gcop/guided": "guided", "gcop/icl": "icl", "gcop/cascade": "cascade"}
 
 
@@ -174,7 +174,7 @@ def _foreign_fields(log: EvalLog, mode: str) -> dict[str, Any]:
             params = dict(step.params_passed or step.params or {})
     guide_prompt = params.get("guide_prompt")
     if isinstance(guide_prompt, str):
-        from gcop.solvers import guide_prompt_version
+        from gcop.evals.dropin import guide_prompt_version
 
         guide_version = guide_prompt_version(guide_prompt)
     else:

@@ -26,9 +26,9 @@ def _slow_offline_models(latency: float) -> None:
     """Every offline model (``mockllm/*`` of training, ``gcop/*`` of the evals) waits ``latency`` s."""
     import asyncio
 
-    import gcop.providers as providers
-    import gcop.testing.offline_models as offline
+    import gcop.evals.providers as providers
     import gcop.train.accept as accept
+    import gcop.train.offline_models as offline
     original = providers.ReferenceModel.generate
 
     async def slow_generate(self: Any, *args: Any, **kwargs: Any) -> Any:

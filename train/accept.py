@@ -88,12 +88,12 @@ from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
 from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from gcop.guides.solver import reasoning_text
 from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.inspect_models import generate_output, get_model, run_sync
 from gcop.lifecycle import default_model
-from gcop.testing.offline_models import OFFLINE_MODELS, offline_model
 
 from .accept_stats import FINISHED, acceptance_bounds, compute_stats, guarantee, hoeffding_lcb, nonvacuous_settings
-from .inspect_models import generate_output, get_model, run_sync
-from .ledger import BudgetExceeded, CostLedger
+from .ledger import LEDGER_FILE, BudgetExceeded, CostLedger
+from .offline_models import OFFLINE_MODELS, offline_model
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,6 @@ TEACHER_PROMPT_VERSION = "teacher-v1"
 CORPUS_FILE = "corpus.jsonl"
 STATE_FILE = "state.jsonl"
 STATS_FILE = "stats.json"
-LEDGER_FILE = "ledger.json"
 RUN_FILE = "run.json"
 
 
@@ -778,7 +777,7 @@ def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], o
 
 
 def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
-    """:func:`accept_async` in a fresh event loop (:func:`gcop.train.inspect_models.run_sync`), with
+    """:func:`accept_async` in a fresh event loop (:func:`gcop.inspect_models.run_sync`), with
     gcop's prices registered so that priced models' calls carry their cost."""
     from gcop.costs import apply_prices
     from gcop.preflight import preflight

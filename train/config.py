@@ -83,7 +83,7 @@ class GuideFields:
 
     # -- the models the rewards call -------------------------------------------------------------
     core: str = _help("The black-box core the rewards run (an Inspect model; mockllm/reference, mockllm/strategy_gated, "
-                      "mockllm/wrong and mockllm/copies_leaks are offline cores, see gcop.testing.offline_models).",
+                      "mockllm/wrong and mockllm/copies_leaks are offline cores, see gcop.train.offline_models).",
                       default_factory=lambda: default_model("core"))
     teacher: str = _help("The teacher of acceptance sampling, and the judge when judge is unset.",
                          default_factory=lambda: default_model("teacher"))

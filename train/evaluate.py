@@ -37,9 +37,9 @@ from gcop.stats import mcnemar_exact, wilson_interval
 
 from .config import GuideFields
 from .distributed import is_main_process
-from .grpo import LEDGER_FILE, build_rewards, grpo_dataset, preflight_reward_models
-from .ledger import CostLedger
-from .rewards import UnscorableRewardsError
+from .inputs import grpo_dataset
+from .ledger import LEDGER_FILE, CostLedger
+from .rewards import UnscorableRewardsError, build_rewards, preflight_reward_models
 
 log = logging.getLogger(__name__)
 

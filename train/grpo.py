@@ -36,36 +36,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
-from gcop.testing.offline_models import OFFLINE_MODELS
-
-from .config import GuideFields, GuideGRPOConfig
+from .checkpoint import RECORD_FILE, TrainResult, final_metrics, load_guide, save_checkpoint, write_model_card
+from .config import GuideGRPOConfig
 from .distributed import any_rank, is_main_process, process_index, world_size
-from .rewards import (
-    ADVISOR_PROMPT_VERSION,
-    JUDGE_PROMPT_VERSION,
-    REWARD_VERSION,
-    GuideRewards,
-    advisor_messages,
-)
-from .sft import (
-    RECORD_FILE,
-    TrainResult,
-    _final_metrics,
-    guide_chat,
-    load_guide,
-    load_train_problems,
-    save_checkpoint,
-    write_model_card,
-)
+from .evaluate import HeldOutEvaluation, reward_per_step
+from .inputs import grpo_dataset, load_train_problems
+from .ledger import LEDGER_FILE, CostLedger
+from .rewards import ADVISOR_PROMPT_VERSION, JUDGE_PROMPT_VERSION, REWARD_VERSION, GuideRewards, build_rewards, preflight_reward_models
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEDGER_FILE", "build_rewards", "grpo_dataset", "last_complete_checkpoint", "preflight_reward_models",
-           "run_grpo"]
-
-LEDGER_FILE = "ledger.json"
-
+__all__ = ["last_complete_checkpoint", "run_grpo"]
 
 def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
     """The ``checkpoint-N`` with the highest N whose ``trainer_state.json`` (the Trainer writes it
@@ -131,43 +112,6 @@ def _budget_callback(ledger: Any) -> Any:
     return BudgetStop()
 
 
-def grpo_dataset(problems: Sequence[Any], *, recipe: str, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS) -> Any:
-    """One row per problem: ``prompt`` (chat messages), ``problem_id``."""
-    from datasets import Dataset
-
-    from .rewards import problem_info
-
-    rows = []
-    for problem in problems:
-        info = problem_info(problem)
-        if recipe == "advisor":
-            prompt = [{"role": m.role, "content": m.text} for m in advisor_messages(info.domain, info.text)]
-        else:
-            prompt = guide_chat(info.domain, info.text, max_strategy_tokens)
-        rows.append({"prompt": prompt, "problem_id": info.id})
-    return Dataset.from_list(rows)
-
-
-def build_rewards(config: GuideFields, problems: Sequence[Any], *, recipe: str = "exectune", count_tokens: Any = None,
-                  ledger: Any = None, models: dict[str, Any] | None = None,
-                  settings: dict[str, Any] | None = None) -> GuideRewards:
-    """The reward engine a config describes (:meth:`GuideRewards.from_config`)."""
-    return GuideRewards.from_config(config, problems, recipe=recipe, count_tokens=count_tokens,  # type: ignore[arg-type]
-                                    ledger=ledger, models=models, settings=settings)
-
-
-def preflight_reward_models(config: GuideFields, *, judge: bool) -> None:
-    """The core (and judge) a config names, checked before anything is loaded or paid for (SFT's
-    held-out evaluation calls them too)."""
-    from gcop.preflight import preflight
-
-    report = preflight({"core": config.core, "judge": config.judge_model if judge else None},
-                       budget=config.budget_usd is not None, offline=OFFLINE_MODELS,
-                       live=config.preflight_calls, model_args={"core": config.core_args})
-    if report.live_calls:
-        log.info("%s", report.format())
-
-
 def _preflight(config: GuideGRPOConfig) -> None:
     """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
     from gcop.preflight import check_guide_source
@@ -216,12 +160,10 @@ def run_grpo(
 
     from gcop.costs import apply_prices
 
-    from .ledger import CostLedger
 
     apply_prices()  # priced models' calls carry their cost into the ledger
     if ledger is None:
         ledger = getattr(rewards, "ledger", None) or CostLedger.load(output_dir / LEDGER_FILE, budget_usd=config.budget_usd)
-    from .evaluate import HeldOutEvaluation, reward_per_step
 
     heldout = HeldOutEvaluation(config, output_dir=output_dir, recipe=config.recipe, ledger=ledger)
     heldout.before(model, tokenizer, label=_start_label(init), model_name=init, count_tokens=count_tokens)
@@ -263,7 +205,7 @@ def run_grpo(
         ledger.refresh()  # every rank's calls, for the figures below
     reward_keys = [f"rewards/{name}/mean" for name in engine.components]
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(elapsed, 1),
-               **_final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
+               **final_metrics(history, ("reward", "reward_std", "kl", *reward_keys, "rewards_info/unscorable_frac")),
                "reward_stats": dict(engine.stats),
                "cost_usd": {name: round(ledger.phase(name).cost_usd, 6) for name in ledger.phases} | {"total": round(ledger.total_usd, 6)}}
     if budget.stopped_at is not None:

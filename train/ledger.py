@@ -14,7 +14,7 @@ Budget: with ``budget_usd`` set, :meth:`CostLedger.check_budget` raises :class:`
 once the running total has reached the budget, and :class:`BudgetUnenforceable` (a
 :class:`BudgetExceeded`) as soon as one unpriced call was recorded: a budget that counts a paid call
 as $0 could stop nothing. Callers check **before starting** each new call
-(:func:`gcop.train.inspect_models.generate_text` does); calls already in flight finish and are
+(:func:`gcop.inspect_models.generate_text` does); calls already in flight finish and are
 recorded, so the final total can pass the budget by at most what the in-flight calls cost.
 Recording itself never raises.
 
@@ -58,7 +58,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BudgetExceeded", "BudgetUnenforceable", "CostLedger", "PhaseTotals", "journal_path", "price_of"]
+#: A run's ledger (acceptance, SFT's held-out evaluation, GRPO), in its output folder.
+LEDGER_FILE = "ledger.json"
+
+__all__ = ["LEDGER_FILE", "BudgetExceeded", "BudgetUnenforceable", "CostLedger", "PhaseTotals", "journal_path", "price_of"]
 
 LEDGER_VERSION = 1
 #: The version of a journal row (``v``).

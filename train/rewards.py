@@ -74,9 +74,9 @@ from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
 from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
 from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
-from gcop.testing.offline_models import offline_model
 
 from .baselines import BaselineCache
+from .offline_models import OFFLINE_MODELS, offline_model
 from .reward_prompts import (
     ADVISOR_PROMPT_VERSION,
     JUDGE_PROMPT_VERSION,
@@ -105,10 +105,12 @@ __all__ = [
     "RewardModels",
     "RewardSettings",
     "advisor_messages",
+    "build_rewards",
     "completion_text",
     "judge_messages",
     "parse_judge_reply",
     "parse_judge_score",
+    "preflight_reward_models",
     "problem_info",
 ]
 
@@ -344,7 +346,7 @@ class RewardModels:
 
     Args:
       core: the core, an Inspect model spec or :class:`~inspect_ai.model.Model`
-        (``mockllm/reference`` etc.: :func:`gcop.testing.offline_models.offline_core`; None: gcop's
+        (``mockllm/reference`` etc.: :func:`gcop.train.offline_models.offline_core`; None: gcop's
         default core, results/models.yaml).
       judge: the judge (spec or Model); needed when ``gamma > 0``.
       core_config / judge_config: GenerateConfig fields for their calls (the core's sampling fields
@@ -660,7 +662,7 @@ class GuideRewards:
         config = self.core_config if which == "core" else self.judge_config
         # One model-call path for all of train/: budget check, usage recording, and a throwaway
         # transcript per call (outside a sample, Inspect would otherwise keep every call).
-        from gcop.train.inspect_models import ModelCallError, generate_output
+        from gcop.inspect_models import ModelCallError, generate_output
         from gcop.train.ledger import BudgetExceeded
 
         self.stats[f"{which}_calls"] += 1
@@ -866,3 +868,23 @@ def _resolve_model(spec: str | Model, config: GenerateConfig, model_args: Mappin
     from inspect_ai.model import get_model
 
     return get_model(spec, config=config, memoize=False, **dict(model_args))
+
+
+def build_rewards(config: Any, problems: Sequence[Any], *, recipe: str = "exectune", count_tokens: Any = None,
+                  ledger: Any = None, models: dict[str, Any] | None = None,
+                  settings: dict[str, Any] | None = None) -> GuideRewards:
+    """The reward engine a config describes (:meth:`GuideRewards.from_config`)."""
+    return GuideRewards.from_config(config, problems, recipe=recipe, count_tokens=count_tokens,  # type: ignore[arg-type]
+                                    ledger=ledger, models=models, settings=settings)
+
+
+def preflight_reward_models(config: Any, *, judge: bool) -> None:
+    """The core (and judge) a config names, checked before anything is loaded or paid for (SFT's
+    held-out evaluation calls them too)."""
+    from gcop.preflight import preflight
+
+    report = preflight({"core": config.core, "judge": config.judge_model if judge else None},
+                       budget=config.budget_usd is not None, offline=OFFLINE_MODELS,
+                       live=config.preflight_calls, model_args={"core": config.core_args})
+    if report.live_calls:
+        log.info("%s", report.format())

@@ -97,8 +97,8 @@ def test_no_honest_strategy_is_flagged(corpus):
 def test_the_offline_teacher_and_reference_strategies_are_not_leaks(corpus):
     """The offline chain's accepted strategies (mockllm/teacher, the README's chain) and the
     reference strategy of gcop/reference, on the first 40 problems of each benchmark."""
+    from gcop.evals.providers import REFERENCE_STRATEGY
     from gcop.guides.strategy import parse_guide_output
-    from gcop.providers import REFERENCE_STRATEGY
     from gcop.train.tiny import synthetic_guide_output
 
     _, problems = corpus

@@ -48,7 +48,7 @@ def test_gsm8k_core_mode_scores_and_never_calls_a_guide(tmp_path):
 def test_each_epoch_reducer_is_named_after_the_reducer(tmp_path, capsys):
     from inspect_ai import Epochs
 
-    from gcop.hooks import format_scores_by_reducer
+    from gcop.evals.hooks import format_scores_by_reducer
 
     # two reducers: Inspect's own summary heads both tables "math_scorer"
     log = _run(gsm8k(split="test", mode="core", data_dir=DATA), tmp_path, model="gcop/reference", limit=2,

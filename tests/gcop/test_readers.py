@@ -46,7 +46,7 @@ def test_every_reader_applies_the_same_rule(tmp_path):
     report the same bad line the same way."""
     import warnings
 
-    from gcop.providers import ReplayModel
+    from gcop.evals.providers import ReplayModel
     from gcop.train.accept import load_state
     from gcop.train.sft import CorpusError, load_corpus
 

@@ -17,7 +17,7 @@ from inspect_ai.scorer import match
 from inspect_ai.solver import generate, prompt_template, use_tools
 from inspect_ai.tool import tool
 
-from gcop.solvers import UnsupportedTaskError, answer_key, cascade, guided, icl, wrap_task
+from gcop.evals.dropin import UnsupportedTaskError, answer_key, cascade, guided, icl, wrap_task
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 
 QUESTIONS = [("What is 2 + 3?", "5"), ("What is 10 - 4?", "6"), ("What is 3 * 3?", "9")]
@@ -104,7 +104,7 @@ def test_a_guide_prompt_for_another_domain_replaces_gcops(tmp_path):
                  log_dir=str(tmp_path))
     assert len(seen) == 3
     assert all(text.startswith("You plan chemistry tasks in at most 77 tokens.") and "<strategy>" in text for text in seen)
-    from gcop.solvers import guide_prompt_version
+    from gcop.evals.dropin import guide_prompt_version
 
     assert {s.metadata["guide"]["prompt_version"] for s in log.samples} == {guide_prompt_version(str(prompt))}
     assert guide_prompt_version(str(prompt)).startswith("custom-") and guide_prompt_version() == "guide-v1"
@@ -242,7 +242,7 @@ def test_gcop_wrap_builds_the_wrapped_task_by_name(tmp_path):
                         scorer=match(numeric=True))
         """
     ))
-    from gcop.solvers import wrap
+    from gcop.evals.dropin import wrap
 
     core, prompts = answering_core()
     [log] = eval(wrap(task=f"{task_file}@arithmetic", recipe="guided"), model=core,

@@ -152,7 +152,7 @@ def test_the_leaderboard_shows_foreign_rows_beside_gcops_benchmarks(task_file, t
     m = models()
     from inspect_ai import task_with
 
-    from gcop.solvers import guided
+    from gcop.evals.dropin import guided
 
     [solo] = eval(task_with(user_task(), name="user_task"), solver=guided(), model=m["core"],
                   model_roles={"guide": m["guide"]}, display="none", log_dir=str(solo_dir))

@@ -18,6 +18,8 @@ import pytest
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelCost, ModelUsage, get_model
 
 from gcop.evals.benchmarks import benchmark_for, load_problems
+from gcop.inspect_models import ModelCallError, generate_output, generate_text, run_sync
+from gcop.inspect_models import get_model as gcop_get_model
 from gcop.train.accept import (
     AcceptConfig,
     AcceptSettingsMismatch,
@@ -30,8 +32,6 @@ from gcop.train.accept import (
     run_acceptance,
     teacher_messages,
 )
-from gcop.train.inspect_models import ModelCallError, generate_output, generate_text, run_sync
-from gcop.train.inspect_models import get_model as gcop_get_model
 from gcop.train.ledger import BudgetExceeded, CostLedger
 from tests.conftest import SHARED_DATA, mock_output, needs_shared_data
 

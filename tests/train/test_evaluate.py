@@ -24,7 +24,7 @@ INVALID = "<think>\nplan\n</think>\n<strategy>\n1. List the quantities.\n<strate
 
 
 def test_carries_strategy_needs_a_non_empty_block():
-    from gcop.providers import carries_strategy
+    from gcop.evals.providers import carries_strategy
 
     assert carries_strategy("Problem:\nx\n<strategy>\n1. Add.\n</strategy>")
     assert not carries_strategy("Problem:\nx")

@@ -45,10 +45,10 @@ def test_rollouts_heldout_and_inspect_eval_prompt_and_sample_a_guide_alike(tmp_p
     from trl import GRPOTrainer
 
     from gcop.evals.gsm8k import gsm8k
+    from gcop.train.checkpoint import save_checkpoint
     from gcop.train.config import load_config
     from gcop.train.evaluate import eval_settings, generate_guide_outputs
-    from gcop.train.grpo import grpo_dataset, load_train_problems
-    from gcop.train.sft import save_checkpoint
+    from gcop.train.inputs import grpo_dataset, load_train_problems
     from gcop.train.tiny import save_tiny_guide
 
     base = save_tiny_guide(tmp_path / "base")

@@ -220,7 +220,7 @@ def _completion_nll(folder, rows) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gcop.train.sft import guide_chat
+    from gcop.train.inputs import guide_chat
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()

@@ -15,7 +15,7 @@ import pytest
 from inspect_ai.model import get_model
 
 from gcop.evals.benchmarks import benchmark_for, load_problems
-from gcop.testing.offline_models import offline_core
+from gcop.train.offline_models import offline_core
 from gcop.train.rewards import (
     COMPONENTS,
     BaselineCache,

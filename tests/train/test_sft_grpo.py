@@ -35,7 +35,7 @@ def valid_rate(model, tokenizer, problems, *, samples: int = 32, max_new_tokens:
     import torch
 
     from gcop.guides.strategy import parse_guide_output
-    from gcop.train.sft import guide_chat
+    from gcop.train.inputs import guide_chat
 
     tokenizer.padding_side = "left"
     texts = [tokenizer.apply_chat_template(guide_chat("math", p.question), tokenize=False, add_generation_prompt=True)
@@ -74,12 +74,13 @@ def held_out():
 
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory, held_out):
-    from gcop.train.sft import load_guide, run_sft
+    from gcop.train.checkpoint import load_guide
+    from gcop.train.sft import run_sft
 
     root = tmp_path_factory.mktemp("train")
     # the built-in held-out evaluation on the same 32 problems as valid_rate, scored by the core
     config = sft_config(root, heldout_limit=32, heldout_max_new_tokens=512)  # >= the strategy budget
-    from gcop.train.sft import load_train_problems
+    from gcop.train.inputs import load_train_problems
 
     model, tokenizer, _ = load_guide("tiny", workdir=config.output_dir, problems=load_train_problems(config))
     before, _ = valid_rate(model, tokenizer, held_out)
@@ -151,8 +152,9 @@ class FailingOnOneProblem:
 
 @pytest.fixture(scope="module")
 def grpo_run(sft_run):
-    from gcop.train.grpo import build_rewards, run_grpo
-    from gcop.train.sft import load_train_problems
+    from gcop.train.grpo import run_grpo
+    from gcop.train.inputs import load_train_problems
+    from gcop.train.rewards import build_rewards
 
     root = sft_run["root"]
     config = grpo_config(root, limit=2, output_dir=str(root / "grpo"), max_steps=2, num_generations=4,
@@ -266,8 +268,8 @@ def test_cli_smoke_stages_lora_and_resume(tmp_path, capsys):
 def test_grpo_records_costs_and_stops_at_its_budget(sft_run):
     from inspect_ai.model import ModelCost
 
-    from gcop.train.grpo import LEDGER_FILE, run_grpo
-    from gcop.train.ledger import CostLedger
+    from gcop.train.grpo import run_grpo
+    from gcop.train.ledger import LEDGER_FILE, CostLedger
 
     root = sft_run["root"]
     out = root / "grpo-budget"

@@ -3,7 +3,7 @@ answer through Inspect's model API (``mockllm`` with a responder) with no key an
 
 A config or a command line names them like any model (``core: mockllm/strategy_gated``,
 ``--teacher mockllm/teacher``); :func:`offline_model` is the one place that turns such a name
-into a model, for :mod:`gcop.train.rewards` and :mod:`gcop.train.accept`. The README's CPU chain and the
+into a model, for :mod:`gcop.train.rewards` and :mod:`gcop.train.accept`. The CPU chain of docs/training.md and the
 tests train against them. Outputs carry explicit usage (no tokenizer download).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from inspect_ai.model import ChatMessage, Model, ModelOutput, ModelUsage, get_model
 
 from gcop.evals.benchmarks import benchmark_for
-from gcop.providers import carries_strategy, strategy_blocks
+from gcop.evals.providers import carries_strategy, strategy_blocks
 
 __all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHERS", "offline_core",
            "offline_judge", "offline_model", "offline_teacher"]
