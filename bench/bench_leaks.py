@@ -5,7 +5,7 @@ code: an implementation under another name, as a bare body, in a class, as an in
 lambda), built from each problem's own gold or reference solution, and the leaks a red-team pass
 wrote by hand (arithmetic with units, code in unusual containers). Honest strategies: the
 hand-written ones of the corpus, the offline chain's teacher (``mockllm/teacher``, the strategies
-the README's chain accepts and trains on; two seeds per problem) and gcop/reference's strategy, on
+docs/training.md's chain accepts and trains on; two seeds per problem) and gcop/reference's strategy, on
 the first 100 problems of each benchmark. Code candidates run on the local executor (the same
 verdicts as the Docker pool; the tests check both).
 
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench.provenance import code_version  # noqa: E402
 from gcop.evals.benchmarks import get_benchmark  # noqa: E402
 from gcop.evals.leaks import check_leak  # noqa: E402
+from gcop.evals.providers import REFERENCE_STRATEGY  # noqa: E402
 from gcop.guides.strategy import parse_guide_output  # noqa: E402
-from gcop.providers import REFERENCE_STRATEGY  # noqa: E402
 from gcop.sandbox.executors import make_executor  # noqa: E402
 from gcop.train.tiny import synthetic_guide_output  # noqa: E402
 from tests.evals.leak_corpus import Case, all_cases  # noqa: E402

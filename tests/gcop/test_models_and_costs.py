@@ -75,7 +75,7 @@ def test_the_committed_configs_and_defaults_name_no_retired_model():
         if name.startswith("anthropic/"):
             check_not_retired(name)
             assert lookup(name) is not None, f"{name} is not in results/models.yaml"
-    readme = (REPO / "README.md").read_text()
+    readme = "\n".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
     for status in table()["models"].values():
         if status.is_retired:
             assert f"--model {status.name}" not in readme and f"--core {status.name}" not in readme
