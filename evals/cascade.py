@@ -37,10 +37,15 @@ import anyio
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig, ModelOutput, get_model, model_roles
 
 from gcop.costs import add_usage, usage_fields
+from gcop.guides.prompts import guide_messages
+from gcop.guides.solver import reasoning_text
+from gcop.guides.strategy import parse_guide_output
 from gcop.lifecycle import check_not_retired
+from gcop.sandbox.inspect_provider import run_test_job
 
 from .benchmarks import Benchmark, get_benchmark
 from .examples import examples_job, visible_examples
+from .leaks import check_leak
 from .memory import MEMORY_METADATA_KEY, MemoryEntry
 from .prompts import core_messages
 from .verification import is_empty
@@ -124,7 +129,6 @@ def _program_shape(spec: Benchmark, response: str) -> str | None:
 async def _examples_passed(spec: Benchmark, response: str, examples: list[str], target: str,
                            metadata: Mapping[str, Any], sample_id: str) -> frozenset[str] | None:
     """Which visible examples the response's program passes (None: an empty response)."""
-    from gcop.sandbox.inspect_provider import run_test_job
 
     if is_empty(response):
         return None
@@ -200,7 +204,6 @@ async def strong_generate(messages: list[ChatMessage]) -> tuple[ModelOutput, str
 def strategy_request(domain: str, problem: str, solution: str) -> list[ChatMessage]:
     """Inter-Cascade's second strong call: the guide's prompt for the problem, with the strong
     model's own solution, asking for a strategy that carries over to similar problems."""
-    from gcop.guides.prompts import guide_messages
 
     messages = guide_messages(domain, problem)  # type: ignore[arg-type]
     note = ("Your own solution to it follows. Write the strategy so that it also helps on similar "
@@ -221,10 +224,7 @@ async def write_strategy(spec: Benchmark, problem: str, solution: str, *, target
     format, and the leak check of GRPO's rewards, :func:`gcop.evals.leaks.check_leak`, against the
     problem it was written for): the strategy (None when dropped), why it was dropped, and the
     call's output (for its usage)."""
-    from gcop.guides.solver import reasoning_text
-    from gcop.guides.strategy import parse_guide_output
 
-    from .leaks import check_leak
 
     output, _ = await strong_generate(strategy_request(spec.domain, problem, solution))
     parsed = parse_guide_output(output.completion, reasoning=reasoning_text(output))

@@ -36,12 +36,15 @@ from inspect_ai import Task, task, task_with
 from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, chain, generate, solver
 
+from gcop.evals.cascade import STRONG_ROLE, StrongRoleMissingError, strong_role_bound, total_usage
 from gcop.evals.extraction import extract_code
 from gcop.evals.icl import Retriever
 from gcop.evals.solvers import record_core_usage, skip_core
 from gcop.guides.leaks import math_leak
+from gcop.guides.prompts import prompt_version
 from gcop.guides.solver import GUIDE_METADATA_KEY, guide_step
 from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.readers import read_jsonl
 
 __all__ = ["UnsupportedTaskError", "cascade", "guide_prompt_version", "guided", "icl", "load_task", "wrap", "wrap_task"]
 
@@ -199,7 +202,6 @@ def _read_prompt(value: str | None) -> str | None:
 
 def guide_prompt_version(guide_prompt: str | None = None) -> str:
     """The version ``gcop/guided`` records for its ``guide_prompt`` option (a file or the text)."""
-    from gcop.guides.prompts import prompt_version
 
     return prompt_version(_read_prompt(guide_prompt))
 
@@ -216,7 +218,6 @@ def _load_examples(path: str, input_field: str, target_field: str) -> tuple[list
         with file.open(newline="", encoding="utf-8") as handle:
             rows = [(n, row) for n, row in enumerate(csv.DictReader(handle), start=2)]
     else:
-        from gcop.readers import read_jsonl
 
         rows, bad = read_jsonl(file)
         if bad:
@@ -302,7 +303,6 @@ def cascade(k: int = 3, threshold: float = 1.0, solver: Solver | Sequence[Solver
     inner = _inner(solver)
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from gcop.evals.cascade import STRONG_ROLE, StrongRoleMissingError, strong_role_bound, total_usage
 
         _single_turn(state, "gcop/cascade")
         if not strong_role_bound():

@@ -12,6 +12,9 @@ from typing import Any
 
 from inspect_ai.hooks import Hooks, RunEnd, TaskEnd, TaskStart, hooks
 
+from gcop.costs import apply_prices, format_role_table, model_kind, price_for, price_if_self_hosted, role_rows
+from gcop.evals.memory import save_memory
+
 
 def format_scores_by_reducer(log: Any) -> str | None:
     """With several epoch reducers (``--epochs-reducer mean,max``), Inspect's summary heads each
@@ -33,7 +36,6 @@ def write_memory_file(log: Any) -> str | None:
     """A memory run's final memory, written next to its log (``<log>.memory.jsonl``)."""
     from inspect_ai.log import read_eval_log
 
-    from gcop.evals.memory import save_memory
 
     try:
         samples = log.samples if log.samples else (read_eval_log(log.location).samples or [])
@@ -62,7 +64,6 @@ class RoleCosts(Hooks):
         spec = data.spec
         if not runs_gcop(spec, data.plan):
             return
-        from gcop.costs import apply_prices, model_kind, price_for, price_if_self_hosted
 
         models = {"core": str(spec.model)}
         for role, config in (spec.model_roles or {}).items():
@@ -86,7 +87,6 @@ class RoleCosts(Hooks):
         # gcop runs no part of it; or a grid row, whose table `gcop grid` prints itself, under the row's name
         if not runs_gcop(log.eval, log.plan) or "gcop_grid" in metadata or log.stats is None:
             return
-        from gcop.costs import format_role_table, role_rows
 
         title = f"{log.eval.task} ({log.eval.model}): cost by role"
         tables = self._tables.setdefault(data.run_id, [])

@@ -29,6 +29,7 @@ from gcop.sandbox.executors import Executor
 from gcop.sandbox.protocol import Status
 
 from .benchmarks import get_benchmark
+from .scorers import judge_response
 
 __all__ = ["LeakCheckError", "LeakVerdict", "check_leak", "judge_finding", "static_leak"]
 
@@ -109,7 +110,6 @@ async def check_leak(
     candidates = await anyio.to_thread.run_sync(lambda: code_candidates(strategy, entry_point, problem))
     if not candidates or not run_code:
         return LeakVerdict(candidates=len(candidates))
-    from .scorers import judge_response
 
     verdicts = await asyncio.gather(*(
         judge_response(f"```python\n{code}\n```", benchmark, target=target, metadata=metadata,

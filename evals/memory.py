@@ -30,6 +30,8 @@ import numpy as np
 from inspect_ai import SampleSource
 from inspect_ai.dataset import Sample
 
+from gcop.durable import write_atomic
+
 from .icl import Embedder
 
 MEMORY_METADATA_KEY = "memory"
@@ -122,7 +124,6 @@ def save_memory(samples: Sequence[Any], log_location: str) -> str | None:
     """Write the run's final memory (epoch 1) next to its log; None for a remote log location."""
     if "://" in log_location and not log_location.startswith("file://"):
         return None
-    from gcop.durable import write_atomic
 
     entries, _ = stored_entries(samples)
     path = memory_path(log_location)

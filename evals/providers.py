@@ -32,6 +32,8 @@ from typing import Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from gcop.costs import price_offline
+from gcop.evals.benchmarks import get_benchmark
 from gcop.readers import read_jsonl
 
 REFERENCE_STRATEGY = (
@@ -118,7 +120,6 @@ class StrategyGatedModel(ReferenceModel):
     answer otherwise. Bound to the guide role it writes the reference strategy, as gcop/reference."""
 
     def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
-        from gcop.evals.benchmarks import get_benchmark
 
         prompt = "\n".join(m.text for m in input if m.role == "user")
         if carries_strategy(prompt):
@@ -144,7 +145,6 @@ class NoisyModel(ReferenceModel):
     agree more often on the easy problems, as a real model's do. Deterministic."""
 
     def answer(self, state: Any, metadata: dict[str, Any], input: list[ChatMessage], config: GenerateConfig) -> str:
-        from gcop.evals.benchmarks import get_benchmark
 
         chance = _unit("gcop/noisy", state.sample_id)
         if carries_strategy("\n".join(m.text for m in input if m.role == "user")):
@@ -212,7 +212,6 @@ def gcop_offline() -> type[ModelAPI]:
             if kind not in implementations or (label and kind != "replay"):
                 raise ValueError(f"unknown gcop model {model_name!r}: use gcop/reference, gcop/strategy_gated, "
                                  "gcop/noisy, gcop/replay or gcop/replay/<label>")
-            from gcop.costs import price_offline
 
             price_offline(f"gcop/{model_name}")
             self._impl = implementations[kind](model_name, base_url, api_key, config, **model_args)

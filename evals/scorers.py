@@ -30,6 +30,7 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState
 
 from gcop.sandbox.executors import Executor
+from gcop.sandbox.inspect_provider import run_test_job
 from gcop.sandbox.protocol import Status, Verdict
 
 from .benchmarks import Benchmark, get_benchmark
@@ -59,7 +60,6 @@ async def judge_response(
         return judgement
     if executor is not None:
         return await executor.run(judgement)
-    from gcop.sandbox.inspect_provider import run_test_job
 
     return await run_test_job(judgement)
 

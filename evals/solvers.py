@@ -9,13 +9,15 @@ from typing import Any, Literal
 from inspect_ai.model import ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from gcop.costs import usage_fields
-from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.costs import price_if_self_hosted, usage_fields
+from gcop.guides.solver import guide_role_bound, guide_step
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS, leak_reason
 from gcop.lifecycle import check_not_retired
 
 from .benchmarks import Benchmark
 from .cascade import CascadeSettings, StrongRoleMissingError, memory_retrieve, run_cascade, strong_role_bound
 from .icl import Retriever
+from .leaks import check_leak
 from .memory import MemoryCascade
 from .prompts import Domain, core_messages
 
@@ -30,7 +32,6 @@ def _price_guide() -> None:
     """A self-hosted guide (vllm/, hf/, ...) with no cost data gets the configured self-hosted rate."""
     from inspect_ai.model import get_model
 
-    from gcop.costs import price_if_self_hosted
 
     try:
         price_if_self_hosted(str(get_model(role="guide")))
@@ -64,12 +65,10 @@ async def _leak_fields(strategy: str, domain: Domain, benchmark: Benchmark | Non
     (:func:`gcop.evals.leaks.check_leak`, code candidates in this sample's sandbox) when the benchmark is
     known, else the text-only rules on ``leak_answer``'s arguments."""
     if benchmark is not None:
-        from .leaks import check_leak
 
         verdict = await check_leak(strategy, benchmark.name, target=state.target.text, metadata=state.metadata,
                                    problem=problem, sample_id=str(state.sample_id))
         return {"leaked": verdict.leaked, "leak_reason": verdict.reason}
-    from gcop.guides.strategy import leak_reason
 
     reason = leak_reason(strategy, domain=domain, **(leak_answer(state) if leak_answer else {}))
     return {"leaked": reason is not None, "leak_reason": reason}
@@ -109,7 +108,6 @@ def guide_core(
         raise ValueError("memory mode needs its memory (gcop.evals.memory.MemoryCascade)")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from gcop.guides.solver import guide_role_bound, guide_step
 
         chosen = mode or ("guided" if guide_role_bound() else "core")
         state.metadata["mode"] = chosen

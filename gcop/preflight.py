@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcop.costs import apply_prices, model_kind, price_for
+from gcop.inspect_models import generate_output, get_model, run_sync
+from gcop.lifecycle import RetiredModelError, check_not_retired
+
 __all__ = ["PreflightError", "PreflightReport", "chat_template_problem", "check_guide_source", "check_model",
            "guide_template_problem", "preflight"]
 
@@ -165,8 +169,6 @@ def check_guide_source(role: str, source: str) -> None:
 def check_model(role: str, model: Any, *, budget: bool = False, offline: Iterable[str] = (),
                 providers: set[str] | None = None) -> tuple[list[str], list[str]]:
     """``(problems, warnings)`` for one model (a name, or an Inspect ``Model``, taken as given)."""
-    from gcop.costs import apply_prices, model_kind, price_for
-    from gcop.lifecycle import RetiredModelError, check_not_retired
 
     if not isinstance(model, str):
         return [], []
@@ -205,7 +207,6 @@ def check_model(role: str, model: Any, *, budget: bool = False, offline: Iterabl
 
 def _live_check(role: str, model: str, ledger: Any = None, model_args: Mapping[str, Any] | None = None) -> str:
     """One short call; raises with the provider's error when the model does not answer."""
-    from gcop.inspect_models import generate_output, get_model, run_sync
 
     async def ping() -> Any:
         instance = get_model(model, timeout=120, model_args=model_args)  # the run's retries: faults are transient
@@ -229,7 +230,6 @@ def preflight(models: Mapping[str, Any], *, budget: bool = False, offline: Itera
     whose API key is set (recorded in ``ledger`` under phase ``preflight`` when given), made with
     ``model_args[role]`` (e.g. a ``base_url``).
     """
-    from gcop.costs import model_kind
 
     providers = _known_providers()
     offline = tuple(offline)

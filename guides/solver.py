@@ -23,6 +23,7 @@ from inspect_ai.model import ContentReasoning, GenerateConfig, ModelOutput, get_
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from gcop.lifecycle import check_not_retired
+from gcop.preflight import guide_template_problem
 
 from .prompts import guide_messages, prompt_version
 from .strategy import DEFAULT_MAX_STRATEGY_TOKENS, approx_token_count, parse_guide_output
@@ -92,7 +93,6 @@ class GuideTemplateError(ValueError):
 
 @functools.lru_cache(maxsize=16)
 def _template_problem(model_name: str) -> str | None:
-    from gcop.preflight import guide_template_problem
 
     return guide_template_problem(model_name)
 

@@ -51,6 +51,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcop.costs import cost_of, format_role_table, price_for, role_rows
+from gcop.evals.benchmarks import benchmark_names, get_benchmark
+from gcop.evals.dropin import guide_prompt_version, guided, load_task, wrap_task
+from gcop.evals.dropin import icl as icl_solver
+from gcop.evals.hooks import write_memory_file
+from gcop.evals.memory import memory_path
+from gcop.evals.prompts import core_messages
+from gcop.guides.prompts import guide_messages
+from gcop.guides.strategy import approx_token_count
 from gcop.lifecycle import default_model
 
 from .logs import GRID_METADATA_KEY, local_path, log_files, read_header
@@ -172,7 +181,6 @@ class CascadePlan:
 
 def is_gcop_benchmark(name: str) -> bool:
     """A benchmark gcop wrote (``gsm8k``, ...), as against a task named for ``--task``."""
-    from gcop.evals.benchmarks import benchmark_names
 
     return name in benchmark_names()
 
@@ -191,8 +199,6 @@ class ForeignOptions:
 
     def check(self, icl: bool = False) -> None:
         """Build the solvers once, so that a misspelt or bad option fails before any row runs."""
-        from gcop.evals.dropin import guided
-        from gcop.evals.dropin import icl as icl_solver
 
         try:
             guided(**dict(self.guided))
@@ -214,7 +220,6 @@ FOREIGN_MODES = ("core", "icl", "guided", "cascade")
 
 def _foreign_row_task(name: str, row: GridRow, task_args: Mapping[str, Any], options: ForeignOptions) -> Any:
     """A new instance of the task with its own solver inside the row's gcop solver."""
-    from gcop.evals.dropin import load_task, wrap_task
 
     if row.mode not in FOREIGN_MODES:
         raise GridConfigError(f"the {row.recipe} rows are for gcop's own benchmarks; on --task {name} the grid has "
@@ -270,7 +275,6 @@ def _scorer_names(task: Any) -> str:
 
 def _foreign_metadata(name: str, task: Any, options: ForeignOptions) -> dict[str, Any]:
     """For a foreign task's rows, what gcop's tasks write in their metadata (see the module doc)."""
-    from gcop.evals.dropin import guide_prompt_version
 
     return {
         "task": name,
@@ -281,7 +285,6 @@ def _foreign_metadata(name: str, task: Any, options: ForeignOptions) -> dict[str
 
 
 def _task_function(benchmark: str) -> Any:
-    from gcop.evals.benchmarks import get_benchmark
 
     try:
         return get_benchmark(benchmark).task_function()
@@ -389,7 +392,6 @@ class GridResult:
     tasks: list[Any] = field(default_factory=list)  # the Inspect tasks, one per row (their datasets whole)
 
     def summary(self) -> str:
-        from gcop.costs import format_role_table, role_rows
 
         lines = []
         tables = []
@@ -431,7 +433,6 @@ def run_grid(
     from inspect_ai import eval_set
     from inspect_ai.model import get_model
 
-    from gcop.evals.benchmarks import benchmark_names
 
     if foreign is None and not is_gcop_benchmark(benchmark):
         raise GridConfigError(f"unknown benchmark {benchmark!r}: one of {', '.join(benchmark_names())} "
@@ -484,8 +485,6 @@ def default_log_dir(benchmark: str) -> str:
 def _restore_memory_files(logs: Sequence[Any]) -> None:
     """A memory row's memory file is written by gcop's hook after its log; a run killed between
     the two leaves a complete log that ``eval_set`` skips on the re-run, so write it here."""
-    from gcop.evals.hooks import write_memory_file
-    from gcop.evals.memory import memory_path
 
     for log in logs:
         location = str(getattr(log, "location", "") or "")
@@ -514,10 +513,6 @@ class RowEstimate:
 
 def _prompt_tokens(benchmark: str, dataset: Any, role: str) -> list[int]:
     """Each sample's prompt size for ``role``, counted as the offline token approximation."""
-    from gcop.evals.benchmarks import get_benchmark
-    from gcop.evals.prompts import core_messages
-    from gcop.guides.prompts import guide_messages
-    from gcop.guides.strategy import approx_token_count
 
     domain = get_benchmark(benchmark).domain if is_gcop_benchmark(benchmark) else None
     sizes = []
@@ -537,7 +532,6 @@ def estimate_rows(benchmark: str, pilot_logs: Sequence[Any], tasks: Sequence[Any
     the prompts of every sample: per role, input tokens scale with the prompts' token counts
     (all samples against the pilot's), output tokens with the number of samples, each priced at
     the model's list price (results/prices.yaml); cache reads and writes are priced as input."""
-    from gcop.costs import cost_of, price_for, role_rows
 
     estimates = []
     for log, task in zip(pilot_logs, tasks, strict=True):

@@ -32,6 +32,11 @@ from urllib.parse import unquote, urlparse
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
+from gcop.costs import cost_of, guide_recount, price_for, role_split
+from gcop.evals.dropin import guide_prompt_version
+from gcop.guides.prompts import prompt_version
+from gcop.lifecycle import batch_discount
+
 #: Task metadata key written by ``gcop grid`` for each row.
 GRID_METADATA_KEY = "gcop_grid"
 RECIPES = ("core", "icl", "reference-core", "guided")
@@ -129,7 +134,6 @@ def _role_model(log: EvalLog, role: str) -> str | None:
 
 def _batch_priced(log: EvalLog) -> dict[str, float]:
     """Roles whose calls went through a batch API (``--batch``) and that API's price factor."""
-    from gcop.lifecycle import batch_discount
 
     main = log.eval.model_generate_config
     found: dict[str, float] = {}
@@ -164,7 +168,6 @@ def _gcop_solver_mode(log: EvalLog) -> str | None:
 def _foreign_fields(log: EvalLog, mode: str) -> dict[str, Any]:
     """What a log of a task gcop did not write, run outside the grid, is identified by: the task
     (and its version and scorer) for the prompt, the dataset's name for the data."""
-    from gcop.guides.prompts import prompt_version
 
     dataset = log.eval.dataset
     scorer = (log.results.scores[0].scorer if log.results and log.results.scores else None) or "unknown"
@@ -174,7 +177,6 @@ def _foreign_fields(log: EvalLog, mode: str) -> dict[str, Any]:
             params = dict(step.params_passed or step.params or {})
     guide_prompt = params.get("guide_prompt")
     if isinstance(guide_prompt, str):
-        from gcop.evals.dropin import guide_prompt_version
 
         guide_version = guide_prompt_version(guide_prompt)
     else:
@@ -289,7 +291,6 @@ def _score_metadata(sample: Any) -> dict[str, Any]:
 
 
 def sample_record(sample: Any) -> SampleRecord:
-    from gcop.costs import role_split
 
     model_usage = dict(sample.model_usage or {})
     role_usage = dict(getattr(sample, "role_usage", None) or {})
@@ -349,7 +350,6 @@ def sample_record(sample: Any) -> SampleRecord:
 def _recounted_guide(guide: Any, usage: Any) -> tuple[dict[str, int], float] | None:
     """The guide's tokens as the guide step recounted them (``hf/`` guides, see
     ``gcop.guides.solver.RECOUNTED``) and their $ at the guide's price, or None."""
-    from gcop.costs import cost_of, guide_recount, price_for
 
     recount = guide_recount(guide) if usage is not None else None
     price = price_for(recount["model"]) if recount is not None else None

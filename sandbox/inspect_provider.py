@@ -26,7 +26,15 @@ from typing import Any, Literal, overload
 from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
 from pydantic import BaseModel, Field
 
-from gcop.sandbox.executors import DEFAULT_IMAGE, HOST_GRACE_S, RUNNER_PATH, VERDICT_HASH_SEED, Executor, make_executor
+from gcop.sandbox.executors import (
+    DEFAULT_IMAGE,
+    HOST_GRACE_S,
+    RUNNER_PATH,
+    VERDICT_HASH_SEED,
+    Executor,
+    make_executor,
+    remove_stale_containers,
+)
 from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 #: Where the gcop image keeps the runner; elsewhere it is copied to RUNNER_COPY first.
@@ -167,7 +175,6 @@ class GcopSandboxEnvironment(SandboxEnvironment):
 
     @classmethod
     async def cli_cleanup(cls, id: str | None) -> None:
-        from gcop.sandbox.executors import remove_stale_containers
 
         await asyncio.to_thread(remove_stale_containers)
 

@@ -183,6 +183,25 @@ def test_the_cycle_check_finds_a_cycle_hidden_in_a_function():
     assert import_cycles(imports, modules) == [["gcop.train.evaluate", "gcop.train.grpo", "gcop.train.sft"]]
 
 
+def test_function_level_imports_of_gcop_say_why():
+    """Outside the command line (whose commands import what they run, a rule its package states),
+    an import of gcop's own code inside a function carries its reason on its line or the line above."""
+    silent = []
+    for path in _package_files():
+        if path.relative_to(ROOT).parts[:2] == ("gcop", "cli"):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for function in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                own = (isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("gcop"))
+                       or isinstance(node, ast.Import) and any(a.name.startswith("gcop") for a in node.names))
+                if own and "#" not in lines[node.lineno - 1] and not lines[node.lineno - 2].lstrip().startswith("#"):
+                    silent.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not silent, "import at the top, or say why not:\n" + "\n".join(sorted(set(silent)))
+
+
 def test_the_layers_are_linked_into_the_package():
     for layer in LAYERS:
         link = ROOT / "gcop" / layer

@@ -84,16 +84,25 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 
+from gcop.costs import apply_prices
 from gcop.durable import LineAppender, read_jsonl_tolerant, write_atomic
-from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
+from gcop.evals.benchmarks import benchmark_names, get_benchmark, load_problems
+from gcop.evals.leaks import LeakCheckError, check_leak
+from gcop.evals.prompts import CORE_PROMPT_VERSION, DEFAULT_MAX_CORE_TOKENS, core_messages
+from gcop.evals.scorers import judge_response
+from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 from gcop.guides.solver import reasoning_text
-from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS, format_strategy, parse_guide_output
 from gcop.inspect_models import generate_output, get_model, run_sync
 from gcop.lifecycle import default_model
+from gcop.preflight import preflight
+from gcop.sandbox.executors import make_executor
+from gcop.sandbox.protocol import Status
 
 from .accept_stats import FINISHED, acceptance_bounds, compute_stats, guarantee, hoeffding_lcb, nonvacuous_settings
 from .ledger import LEDGER_FILE, BudgetExceeded, CostLedger
 from .offline_models import OFFLINE_MODELS, offline_model
+from .rewards import problem_info
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +200,6 @@ class AcceptConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        from gcop.evals.benchmarks import benchmark_names
 
         problems = []
         if self.benchmark not in benchmark_names():
@@ -225,13 +233,11 @@ class AcceptConfig:
 
     @property
     def domain(self) -> str:
-        from gcop.evals.benchmarks import get_benchmark
 
         return get_benchmark(self.benchmark).domain
 
     @property
     def sandboxed(self) -> bool:
-        from gcop.evals.benchmarks import get_benchmark
 
         return get_benchmark(self.benchmark).sandboxed
 
@@ -241,8 +247,6 @@ class AcceptConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings the corpus depends on (``run.json``); a resumed run must match them."""
-        from gcop.evals.prompts import CORE_PROMPT_VERSION
-        from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 
         return {
             "accept_version": ACCEPT_VERSION, "teacher_prompt_version": TEACHER_PROMPT_VERSION,
@@ -398,7 +402,6 @@ _TAGS = re.compile(r"</?\s*(?:think|strategy)\b[^>]*>", re.IGNORECASE)
 def canonical_guide_output(reasoning: str | None, strategy: str) -> str:
     """``<think>\\n{reasoning}\\n</think>\\n<strategy>\\n{strategy}\\n</strategy>`` (tags inside the
     reasoning are removed so that it parses back to the same strategy)."""
-    from gcop.guides.strategy import format_strategy
 
     think = _TAGS.sub("", reasoning or "").strip()
     return f"<think>\n{think}\n</think>\n{format_strategy(strategy)}"
@@ -523,9 +526,6 @@ class _Runner:
 
     async def _execute(self, info: Any, strategy: str) -> dict[str, Any]:
         """One core execution of ``strategy``, scored."""
-        from gcop.evals.prompts import core_messages
-        from gcop.evals.scorers import judge_response
-        from gcop.sandbox.protocol import Status
 
         output = await self._call(self.core, core_messages(info.domain, info.text, strategy=strategy),
                                   self.core_config, "core")
@@ -543,10 +543,7 @@ class _Runner:
 
     async def solve(self, problem: Any) -> dict[str, Any]:
         """Rounds of teacher proposals and core executions for one problem; its state record."""
-        from gcop.evals.leaks import LeakCheckError, check_leak
-        from gcop.guides.strategy import parse_guide_output
 
-        from .rewards import problem_info
 
         c = self.config
         info = problem_info(problem)
@@ -597,7 +594,6 @@ class _Runner:
                 check = parse_guide_output(guide_output, max_strategy_tokens=c.max_strategy_tokens)
                 if not check.valid or check.strategy != strategy:  # pragma: no cover - canonical form is valid by construction
                     raise _ProblemFailed(f"canonical guide output does not parse back: {check.reason}")
-                from gcop.guides.prompts import GUIDE_PROMPT_VERSION
 
                 row = {"id": info.id, "benchmark": info.benchmark, "problem": info.text, "guide_output": guide_output,
                        "strategy": strategy, "q_K": q, "round": number, "teacher": self.teacher_name,
@@ -612,7 +608,6 @@ class _Runner:
 
 
 def _select(config: AcceptConfig) -> list[Any]:
-    from gcop.evals.benchmarks import load_problems
 
     problems = load_problems(config.benchmark, None if config.split == "all" else config.split, config.data_dir)
     return problems[: config.limit] if config.limit is not None else problems
@@ -688,7 +683,6 @@ async def accept_async(
     stack = contextlib.AsyncExitStack()
     try:
         if todo and config.sandboxed and executor is None:
-            from gcop.sandbox.executors import make_executor
 
             executor = await stack.enter_async_context(make_executor(config.executor, workers=config.workers))
         runner = _Runner(config, ledger, executor, teacher, core)  # type: ignore[arg-type]
@@ -779,8 +773,6 @@ def _finish(config: AcceptConfig, out: Path, state: dict[str, dict[str, Any]], o
 def run_acceptance(config: AcceptConfig, **kwargs: Any) -> AcceptResult:
     """:func:`accept_async` in a fresh event loop (:func:`gcop.inspect_models.run_sync`), with
     gcop's prices registered so that priced models' calls carry their cost."""
-    from gcop.costs import apply_prices
-    from gcop.preflight import preflight
 
     apply_prices()
     config.validate()

@@ -36,6 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gcop.costs import apply_prices
+from gcop.preflight import check_guide_source
+
 from .checkpoint import RECORD_FILE, TrainResult, final_metrics, load_guide, save_checkpoint, write_model_card
 from .config import GuideGRPOConfig
 from .distributed import any_rank, is_main_process, process_index, world_size
@@ -114,7 +117,6 @@ def _budget_callback(ledger: Any) -> Any:
 
 def _preflight(config: GuideGRPOConfig) -> None:
     """Every model and the guide's checkpoint, checked before anything is loaded or paid for."""
-    from gcop.preflight import check_guide_source
 
     check_guide_source("model_name_or_path", config.model_name_or_path)
     preflight_reward_models(config, judge=config.recipe == "exectune" and config.reward_gamma > 0)
@@ -158,7 +160,6 @@ def run_grpo(
     def count_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
-    from gcop.costs import apply_prices
 
 
     apply_prices()  # priced models' calls carry their cost into the ledger

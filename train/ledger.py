@@ -56,6 +56,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcop.costs import price_for
+from gcop.durable import LineAppender, write_atomic
+
 log = logging.getLogger(__name__)
 
 #: A run's ledger (acceptance, SFT's held-out evaluation, GRPO), in its output folder.
@@ -166,7 +169,6 @@ def price_of(model: str, usage: Any, prices: Mapping[str, Any] | None = None) ->
             info = None
         cost = info.cost if info is not None else None
     if cost is None:
-        from gcop.costs import price_for
 
         cost = price_for(model)  # the offline or self-hosted rate for those kinds; None for an unpriced API
         if cost is None:
@@ -244,7 +246,6 @@ class CostLedger:
         """Record into the journal of ``value`` from now on; count its rows; carry this ledger's
         totals so far into it as one ``import`` row (``legacy``: only if the journal is empty, so
         that two processes migrating one old ``ledger.json`` import it once)."""
-        from gcop.durable import LineAppender
 
         new = Path(value) if value is not None else None
         with self._lock:
@@ -277,7 +278,6 @@ class CostLedger:
         flock), and recount the journal, which holds every call the parent had recorded."""
         if self._pid == os.getpid():
             return
-        from gcop.durable import LineAppender
 
         self._pid = os.getpid()
         self._writer = f"{self._pid}-{uuid.uuid4().hex[:8]}"
@@ -500,7 +500,6 @@ class CostLedger:
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the summary (:meth:`to_dict`, after :meth:`refresh`) as JSON, atomically (temp
         file, fsync, rename: :func:`gcop.durable.write_atomic`)."""
-        from gcop.durable import write_atomic
 
         target = Path(path) if path is not None else self.path
         if target is None:

@@ -19,6 +19,7 @@ from typing import Any
 from inspect_ai.model import ChatMessage, Model, ModelOutput, ModelUsage, get_model
 
 from gcop.evals.benchmarks import benchmark_for
+from gcop.evals.leaks import static_leak
 from gcop.evals.providers import carries_strategy, strategy_blocks
 
 __all__ = ["OFFLINE_CORES", "OFFLINE_JUDGES", "OFFLINE_MODELS", "OFFLINE_TEACHERS", "offline_core",
@@ -82,7 +83,6 @@ def offline_core(kind: str, problems: Sequence[Any], *, latency: float = 0.0) ->
 
     def copies(prompt: str) -> bool:
         """``mockllm/copies_leaks``: whether this prompt's strategy gets the right answer."""
-        from gcop.evals.leaks import static_leak
 
         blocks = strategy_blocks(prompt)
         if not blocks:

@@ -72,8 +72,16 @@ from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
-from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
-from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.evals.benchmarks import benchmark_for
+from gcop.evals.leaks import LeakCheckError, check_leak, judge_finding, static_leak
+from gcop.evals.prompts import CORE_PROMPT_VERSION, DEFAULT_MAX_CORE_TOKENS, core_messages
+from gcop.evals.scorers import judge_response
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS, parse_guide_output
+from gcop.lifecycle import default_model
+from gcop.preflight import preflight
+from gcop.sandbox.executors import make_executor
+from gcop.sandbox.protocol import Status
+from gcop.train.ledger import BudgetExceeded
 
 from .baselines import BaselineCache
 from .offline_models import OFFLINE_MODELS, offline_model
@@ -157,7 +165,6 @@ class ProblemInfo:
 
 def problem_info(problem: Any) -> ProblemInfo:
     """A :class:`ProblemInfo` from a benchmark's problem record (its spec builds the sample)."""
-    from gcop.evals.benchmarks import benchmark_for
 
     spec = benchmark_for(problem)
     sample = spec.sample(problem)
@@ -483,7 +490,6 @@ class GuideRewards:
             self._records[info.id] = problem
         core = models.core
         if core is None:
-            from gcop.lifecycle import default_model
 
             core = default_model("core")
         self.core_name = models.core_name or (core if isinstance(core, str) else str(core))
@@ -603,8 +609,6 @@ class GuideRewards:
                 advice = _THINK_END.split(text)[-1].strip() if _THINK_END.search(text) else text.strip()
                 r_with, response, status = await self._core_reward(state, info, advice or None)
                 return Outcome(valid=True, strategy=advice, r_with=r_with, core_response=response, verdict_status=status)
-            from gcop.evals.leaks import judge_finding, static_leak
-            from gcop.guides.strategy import parse_guide_output
 
             parsed = parse_guide_output(text, reasoning=reasoning, max_strategy_tokens=self.max_strategy_tokens,
                                         count_tokens=self.count_tokens)
@@ -663,7 +667,6 @@ class GuideRewards:
         # One model-call path for all of train/: budget check, usage recording, and a throwaway
         # transcript per call (outside a sample, Inspect would otherwise keep every call).
         from gcop.inspect_models import ModelCallError, generate_output
-        from gcop.train.ledger import BudgetExceeded
 
         self.stats[f"{which}_calls"] += 1
         try:
@@ -683,7 +686,6 @@ class GuideRewards:
             async with state.executor_lock:
                 if state.sandbox is None:
                     if isinstance(self.executor_spec, str):
-                        from gcop.sandbox.executors import make_executor
 
                         hosts = {"hosts": self.executor_hosts} if self.executor_spec == "docker" else {}
                         executor = make_executor(self.executor_spec, self.executor_workers, **hosts)
@@ -696,8 +698,6 @@ class GuideRewards:
         return state.sandbox
 
     async def _score(self, state: _LoopState, info: ProblemInfo, response: str) -> tuple[float, str]:
-        from gcop.evals.scorers import judge_response
-        from gcop.sandbox.protocol import Status
 
         sandbox = await self._sandbox(state) if info.sandboxed else None
         verdict = await judge_response(response, info.benchmark, target=info.target, metadata=info.metadata,
@@ -712,7 +712,6 @@ class GuideRewards:
         return (1.0 if verdict.passed else 0.0), verdict.status.value
 
     async def _core_reward(self, state: _LoopState, info: ProblemInfo, strategy: str | None) -> tuple[float, str, str]:
-        from gcop.evals.prompts import core_messages
 
         output = await self._generate(state, "core", core_messages(info.domain, info.text, strategy=strategy))
         response = output.completion
@@ -721,7 +720,6 @@ class GuideRewards:
 
     def baseline_key_fields(self, info: ProblemInfo) -> dict[str, Any]:
         """What the baseline R(without) of ``info`` depends on (its cache key)."""
-        from gcop.evals.prompts import CORE_PROMPT_VERSION
 
         core = self.core_name
         sampling = {k: v for k, v in self.core_config.model_dump(exclude_none=True).items() if k in SAMPLING_FIELDS}
@@ -764,7 +762,6 @@ class GuideRewards:
         """The leak check's code rule: code in the strategy run as candidate solutions (None: no leak)."""
         if info.domain != "code":
             return None
-        from gcop.evals.leaks import LeakCheckError, check_leak
 
         sandbox = await self._sandbox(state) if info.sandboxed else None
         try:
@@ -881,7 +878,6 @@ def build_rewards(config: Any, problems: Sequence[Any], *, recipe: str = "exectu
 def preflight_reward_models(config: Any, *, judge: bool) -> None:
     """The core (and judge) a config names, checked before anything is loaded or paid for (SFT's
     held-out evaluation calls them too)."""
-    from gcop.preflight import preflight
 
     report = preflight({"core": config.core, "judge": config.judge_model if judge else None},
                        budget=config.budget_usd is not None, offline=OFFLINE_MODELS,

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcop.evals.benchmarks import get_benchmark
 from gcop.readers import read_jsonl
+
+from .rewards import GuideRewards, problem_info
 
 __all__ = ["RewardReport", "score_completions"]
 
@@ -89,9 +92,7 @@ def score_completions(benchmark: str, path: str | Path, config: Any, *, out: str
                       batch_size: int = 256) -> RewardReport:
     """Score every good line of ``path`` with ``config``'s GRPO reward on ``benchmark``; write
     one JSON line per scored completion to ``out`` (when given)."""
-    from gcop.evals.benchmarks import get_benchmark
 
-    from .rewards import GuideRewards, problem_info
 
     spec = get_benchmark(benchmark)
     path = Path(path)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from gcop.evals.benchmarks import benchmark_names, get_benchmark
-from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
+from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS, parse_guide_output
+from gcop.preflight import check_guide_source
 from gcop.readers import read_jsonl
 
 from .checkpoint import TrainResult, final_metrics, load_guide, save_checkpoint, write_model_card
@@ -33,6 +34,7 @@ from .config import GuideSFTConfig
 from .distributed import is_main_process
 from .evaluate import HeldOutEvaluation
 from .inputs import guide_chat, load_train_problems
+from .tiny import synthetic_corpus
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,6 @@ def corpus_hash(path: str | Path) -> str:
 def load_corpus(path: str | Path, *, limit: int | None = None, max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
                 count_tokens: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The usable rows of an accepted corpus, and counts of what was skipped and why."""
-    from gcop.guides.strategy import parse_guide_output
 
     path = Path(path)
     if not path.is_file():
@@ -124,7 +125,6 @@ def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainRe
     from transformers import set_seed
     from trl import SFTTrainer
 
-    from gcop.preflight import check_guide_source
 
     check_guide_source("model_name_or_path", config.model_name_or_path)
     output_dir = Path(config.output_dir)
@@ -135,7 +135,6 @@ def run_sft(config: GuideSFTConfig, *, callbacks: Sequence[Any] = ()) -> TrainRe
     corpus_path = Path(config.corpus)
     problems: list[Any] = []
     if config.corpus == "synthetic":
-        from .tiny import synthetic_corpus
 
         problems = load_train_problems(config)
         with config.main_process_first(desc="synthetic corpus"):  # one writer; the other ranks read it

@@ -25,6 +25,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gcop.evals.benchmarks import get_benchmark
+from gcop.guides.prompts import GUIDE_SYSTEM_TEMPLATES, GUIDE_USER_TEMPLATES
+
 __all__ = [
     "CHAT_TEMPLATE",
     "NON_SPECIAL_TOKENS",
@@ -115,7 +118,6 @@ def synthetic_corpus(
     ``problems`` are a benchmark's problem records or plain strings. Each line has
     ``id``, ``problem``, ``guide_output`` and ``benchmark``; ``copies`` outputs per problem.
     """
-    from gcop.evals.benchmarks import get_benchmark
 
     spec = get_benchmark(benchmark)
     path = Path(path)
@@ -132,7 +134,6 @@ def synthetic_corpus(
 
 
 def _training_texts(extra: Iterable[str]) -> list[str]:
-    from gcop.guides.prompts import GUIDE_SYSTEM_TEMPLATES, GUIDE_USER_TEMPLATES
 
     texts = list(GUIDE_SYSTEM_TEMPLATES.values()) + list(GUIDE_USER_TEMPLATES.values())
     for domain in _STEPS:

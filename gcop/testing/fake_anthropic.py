@@ -72,6 +72,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcop.lifecycle import table
+
 __all__ = [
     "DEFAULT_REPLY",
     "FAULT_KINDS",
@@ -117,7 +119,6 @@ THINKING_BY_DEFAULT = ("claude-haiku-5-5", "claude-sonnet-5-5", "claude-sonnet-5
 
 def retired_api_models() -> frozenset[str]:
     """Model ids (without ``anthropic/``) that the Claude API no longer serves, from gcop's table."""
-    from gcop.lifecycle import table
 
     return frozenset(name.removeprefix("anthropic/") for name, status in table()["models"].items()
                      if status.is_retired and name.startswith("anthropic/"))
