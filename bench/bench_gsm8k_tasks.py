@@ -216,7 +216,7 @@ def main() -> None:
             "command": f".venv/bin/python bench/bench_gsm8k_tasks.py --limit {args.limit}",
             "versions": {name: importlib.metadata.version(name) for name in ("inspect-evals", "inspect-ai")},
             **compare(records, ours, theirs, forms),
-            "code_version": code_version("evals/extraction.py", "evals/leaks.py", "gcop/solvers.py", "guides/leaks.py"),
+            "code_version": code_version("evals/extraction.py", "evals/leaks.py", "evals/dropin.py", "guides/leaks.py"),
         }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -191,7 +191,7 @@ def _docker_run_once(job_wire: dict, limits: ContainerLimits) -> bool:
         "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m",
         "--cpus", str(limits.cpus), "--pids-limit", str(limits.pids), "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges", "--user", "10001:10001", "-e", "GCOP_WORK_ROOT=/work",
-        DEFAULT_IMAGE, "python3", "/opt/gcop/runner.py", "once", "--isolation", "container",
+        DEFAULT_IMAGE, "python3", "-P", "-m", "runner", "once", "--isolation", "container",
     ]
     done = subprocess.run(cmd, input=json.dumps(job_wire), capture_output=True, text=True, timeout=job_wire["timeout"] + 60)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -244,7 +244,7 @@ def idle_pool_memory(workers: int) -> dict:
 _COSTS_SNIPPET = r"""
 import json, os, statistics, sys, time
 sys.path.insert(0, "/opt/gcop")
-import runner
+from runner import cleanup, guard
 
 def forked(work, n=200):
     runs = []
@@ -270,14 +270,14 @@ bare = forked(lambda: None)
 # The guard as the pool makes it: the zygote scans and packs (in its own, long-lived process),
 # the sample installs; and as a sample that scans and packs for itself would.
 def made_in_the_zygote():
-    return runner._PreparedGuard(runner._guard_program(runner._processes_to_protect(include_self=True)))
+    return guard._PreparedGuard(guard._guard_program(guard._processes_to_protect(include_self=True)))
 
 prepared = made_in_the_zygote()
 zygote_side = timed(made_in_the_zygote)
 installed = forked(prepared.install)
-guarded_alone = forked(lambda: runner._guard_other_processes(runner._processes_to_protect()))
+guarded_alone = forked(lambda: guard._guard_other_processes(guard._processes_to_protect()))
 settles = {}
-for counter in runner._id_counters("/tmp"):
+for counter in cleanup._id_counters("/tmp"):
     runs = []
     for _ in range(100):
         counter.mark = counter.take()

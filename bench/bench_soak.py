@@ -436,7 +436,7 @@ async def soak(args: argparse.Namespace, cycle: list[tuple[str, TestJob, bool, s
     }
 
 
-CODE = code_version("sandbox/executors.py", "sandbox/runner.py")
+CODE = code_version("sandbox/executors.py", "sandbox/runner")
 
 
 def main() -> int:

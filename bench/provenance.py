@@ -17,6 +17,12 @@ def code_version(*paths: str) -> dict[str, Any]:
         done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=ROOT)
         return done.stdout.strip() if done.returncode == 0 else ""
 
+    def content(path: Path) -> bytes:
+        # A package folder: its modules' names and contents, in order.
+        if path.is_dir():
+            return b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in sorted(path.glob("*.py")))
+        return path.read_bytes()
+
     return {"git_head": git("rev-parse", "HEAD") or None,
-            "files": {p: {"sha256": hashlib.sha256((ROOT / p).read_bytes()).hexdigest()[:16],
+            "files": {p: {"sha256": hashlib.sha256(content(ROOT / p)).hexdigest()[:16],
                           "modified_vs_head": bool(git("status", "--porcelain", "--", p))} for p in paths}}

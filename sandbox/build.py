@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from gcop.sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, RUNNER_PATH, runner_sha256
+from gcop.sandbox.executors import DEFAULT_IMAGE, RUNNER_HASH_LABEL, RUNNER_PACKAGE, runner_sha256
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,9 @@ def build_image(
             if item.is_file() and item.name != "Dockerfile":
                 shutil.copy2(item, ctx / "build" / item.name)
         shutil.copy2(IMAGE_DIR / "Dockerfile", ctx / "Dockerfile")
-        shutil.copy2(RUNNER_PATH, ctx / "runner.py")
+        (ctx / "runner").mkdir()
+        for source in sorted(RUNNER_PACKAGE.glob("*.py")):
+            shutil.copy2(source, ctx / "runner" / source.name)
         for bundle in HOST_CA_BUNDLES:
             if Path(bundle).is_file():
                 shutil.copy2(bundle, ctx / "build" / "ca-certificates.crt")

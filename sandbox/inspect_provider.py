@@ -7,7 +7,7 @@ general-purpose machine (``exec`` of anything else, ``read_file`` and ``write_fi
 
 Scorers call :func:`run_test_job`, which works on *any* Inspect sandbox: on the gcop sandbox it
 goes straight to the pool; on Inspect's ``docker``, ``k8s`` or ``local`` sandboxes it copies the
-runner in (unless the image already has it, as the gcop image does) and runs ``runner.py once``
+runner in (unless the image already has it, as the gcop image does) and runs its ``once`` mode
 there, so the verdict rules are the same everywhere.
 
 Registered through the ``inspect_ai`` entry point in ``pyproject.toml``.
@@ -29,17 +29,18 @@ from pydantic import BaseModel, Field
 from gcop.sandbox.executors import (
     DEFAULT_IMAGE,
     HOST_GRACE_S,
-    RUNNER_PATH,
     VERDICT_HASH_SEED,
     Executor,
+    local_runner,
     make_executor,
     remove_stale_containers,
 )
 from gcop.sandbox.protocol import Status, TestJob, Verdict
 
-#: Where the gcop image keeps the runner; elsewhere it is copied to RUNNER_COPY first.
-IMAGE_RUNNER_PATH = "/opt/gcop/runner.py"
-RUNNER_COPY = ".gcop_runner.py"
+#: Where the gcop image keeps the runner (a package on the image's PYTHONPATH, run with -m); in
+#: another image the runner's zipapp is copied to RUNNER_COPY first.
+IMAGE_RUNNER_PATH = "/opt/gcop/runner/__main__.py"
+RUNNER_COPY = ".gcop_runner.pyz"
 
 
 class GcopSandboxConfig(BaseModel, frozen=True):
@@ -224,7 +225,7 @@ def _last_json_line(text: str) -> dict[str, Any] | None:
 
 
 async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verdict:
-    """``runner.py once`` inside any Inspect sandbox that has Python 3 and pytest."""
+    """The runner's ``once`` mode inside any Inspect sandbox that has Python 3 and pytest."""
     from inspect_ai.util._sandbox.local import LocalSandboxEnvironment
 
     try:
@@ -232,24 +233,25 @@ async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verd
         is_local = True
     except TypeError:
         is_local = False
-    flags: list[str] = []
+    env_vars = {"PYTHONHASHSEED": VERDICT_HASH_SEED}  # same verdicts as the pool's fork servers
     if is_local:
-        python, runner, isolation = sys.executable, str(RUNNER_PATH), "local"
-        flags = ["-P"]  # the runner's folder off the path: a local sample can write there
+        # -P and the zipapp: the archive alone on the path, not a folder a local sample can write to.
+        command, isolation = [sys.executable, "-P", str(local_runner())], "local"
     else:
-        python, isolation = "python3", "container"
+        isolation = "container"
         probe = await env.exec(["sh", "-c", f"test -f {shlex.quote(IMAGE_RUNNER_PATH)}"], timeout=30)
         if probe.success:
-            runner = IMAGE_RUNNER_PATH
+            command = ["python3", "-P", "-m", "runner"]
+            env_vars["PYTHONPATH"] = IMAGE_RUNNER_PATH.rsplit("/", 2)[0]  # /opt/gcop, as the image sets it
         else:
-            await env.write_file(RUNNER_COPY, RUNNER_PATH.read_text())
-            runner = RUNNER_COPY
+            await env.write_file(RUNNER_COPY, local_runner().read_bytes())
+            command = ["python3", RUNNER_COPY]
     limit = int(job.effective_timeout + HOST_GRACE_S)
     try:
         result = await env.exec(
-            [python, *flags, runner, "once", "--isolation", isolation],
+            [*command, "once", "--isolation", isolation],
             input=json.dumps(job.to_wire()),
-            env={"PYTHONHASHSEED": VERDICT_HASH_SEED},  # same verdicts as the pool's fork servers
+            env=env_vars,
             timeout=limit,
         )
     except TimeoutError:

@@ -31,7 +31,7 @@ def test_the_wheel_installs_one_top_level_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"gcop", "gcop-0.1.0.dist-info"}
     for expected in ("gcop/evals/benchmarks/kodcode.py", "gcop/guides/strategy.py", "gcop/train/rewards.py",
-                     "gcop/results/leaderboard.py", "gcop/sandbox/runner.py", "gcop/sandbox/image/Dockerfile"):
+                     "gcop/results/leaderboard.py", "gcop/sandbox/runner/server.py", "gcop/sandbox/image/Dockerfile"):
         assert expected in names
     # Committed outputs (reports/) stay in the repository: no leaderboard page or figure is installed.
     assert not [n for n in names if n.endswith((".html", ".png", ".svg")) or "/benchmarks/" in n and n.endswith(".json")]

@@ -572,6 +572,8 @@ def _beside_the_runner(marker: str) -> str:
         sys.modules[__name__] = importlib.import_module(__name__)
         '''
         folder = os.path.dirname(os.path.abspath(sys.modules["__main__"].__file__))
+        if os.path.isfile(folder):  # the runner is a zipapp: beside it is its folder
+            folder = os.path.dirname(folder)
         for name in ("json", "ctypes", "argparse", "pluggy", "iniconfig", "pprint", "pytest"):
             try:
                 with open(os.path.join(folder, name + ".py"), "w") as f:
@@ -594,13 +596,10 @@ def test_a_sample_cannot_plant_modules_beside_the_local_runner(kind, tmp_path, m
     judged after the planting fails, in the same server and in the next one."""
     if kind != "local":
         pytest.skip("a container's runner folder is on its read-only root")
-    import shutil
 
     import gcop.sandbox.executors as executors
-    runner_copy = tmp_path / "runner" / "runner.py"
-    runner_copy.parent.mkdir()
-    shutil.copy(executors.RUNNER_PATH, runner_copy)
-    monkeypatch.setattr(executors, "RUNNER_PATH", runner_copy)
+    runner_copy = executors.runner_zipapp(tmp_path / "runner")
+    monkeypatch.setattr(executors, "local_runner", lambda: runner_copy)
     marker = tmp_path / "imported.txt"
     planter = _beside_the_runner(str(marker))
     judge_batch(kind, [

@@ -774,7 +774,7 @@ def test_the_sample_process_holds_no_descriptor_but_its_own(kind):
                 pid = path.split("/")[2]
                 try:
                     with open(path, "rb") as f:
-                        if b"runner.py" not in f.read() or pid == str(os.getpid()):
+                        if b"runner" not in f.read() or pid == str(os.getpid()):
                             continue
                     with open(f"/proc/{pid}/mem", "rb") as f:
                         f.read(1)

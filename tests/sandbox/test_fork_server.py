@@ -1,5 +1,5 @@
 """The fork server's shared pytest session (``gcop.sandbox.runner._PytestForkServer``), talked to
-as the executors talk to it: ``runner.py serve`` over stdin/stdout, here with local isolation.
+as the executors talk to it: ``serve`` over stdin/stdout, here with local isolation.
 
 Each job must be judged exactly as a whole pytest session of its own would judge it, must get
 its own output and timing, and must leave the server as it found it; a server whose session
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gcop.sandbox.executors import RUNNER_PATH, VERDICT_HASH_SEED
+from gcop.sandbox.executors import RUNNER_PACKAGE, VERDICT_HASH_SEED, local_runner
 
 RIGHT = "def add(a, b):\n    return a + b\n"
 WRONG = "def add(a, b):\n    print('sample says hi')\n    return a - b\n"
@@ -41,7 +41,7 @@ EXPECTED = {"right": "passed", "wrong": "failed", "two-tests": "passed", "skippe
 
 
 class Server:
-    """``runner.py serve --isolation local`` in a subprocess, one job at a time."""
+    """The runner's ``serve --isolation local`` in a subprocess, one job at a time."""
 
     def __init__(self, work_root: Path, *, without_session: bool = False, patch: str = "") -> None:
         self.work_root = work_root
@@ -54,15 +54,15 @@ class Server:
         if without_session:
             # The session cannot start (as when pytest refuses its command line): every job then
             # runs a whole pytest session of its own.
-            patch = "runner._PytestForkServer.serve = lambda self: False"
+            patch = "runner.forkserver._PytestForkServer.serve = lambda self: False"
         if patch:
             code = (
-                f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import runner\n"
+                f"import sys; sys.path.insert(0, {str(RUNNER_PACKAGE.parent)!r}); import runner, runner.forkserver\n"
                 f"{patch}\nrunner.main(['serve', '--isolation', 'local'])"
             )
             command = [sys.executable, "-c", code]
         else:
-            command = [sys.executable, str(RUNNER_PATH), "serve", "--isolation", "local"]
+            command = [sys.executable, "-P", str(local_runner()), "serve", "--isolation", "local"]
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=work_root
         )

@@ -5,9 +5,9 @@ registers, under the name ``k8s``, a sandbox that speaks Inspect's ``SandboxEnvi
 interface the way the k8s one does for what ``run_test_job`` needs: every sample gets its own pod
 (here a fresh directory), ``exec`` runs a command in it with ``input`` on stdin and the given
 ``env``, raises ``TimeoutError`` past its ``timeout``; ``write_file`` writes relative to the pod's
-working directory; the pod's image is not gcop's (no ``/opt/gcop/runner.py``), so the runner is
+working directory; the pod's image is not gcop's (no ``/opt/gcop/runner/``), so the runner is
 copied in. What runs the commands is a local process, so isolation is not what is tested: the
-protocol is (probe, copy, one ``runner.py once`` per job, the verdict read from its last JSON line).
+protocol is (probe, copy, one ``once`` run of the runner's zipapp per job, the verdict read from its last JSON line).
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def _docker_skip_reason() -> str | None:
     built_with = (image.labels or {}).get(RUNNER_HASH_LABEL)
     if built_with != runner_sha256():
         pytest.fail(
-            f"sandbox image {DEFAULT_IMAGE} was built from another version of sandbox/runner.py; "
+            f"sandbox image {DEFAULT_IMAGE} was built from another version of sandbox/runner/; "
             "rebuild it (`gcop sandbox build`, or `--debootstrap`) so these tests test this runner"
         )
     return None
@@ -526,6 +526,48 @@ def test_forgeries_that_needed_the_test_process_fail(kind, attack):
     cases = [Case(pytest_job(WRONG_ADD + code, id=attack), FAILED)]
     if attack in ("steal-nonce-from-frame", "always-equal-result"):
         cases.append(Case(humaneval_job(WRONG_ADD + code, id=f"he-{attack}"), FAILED))
+    judge_batch(kind, cases)
+
+
+# The runner is a package of rooms (sandbox/runner/): the sample's process, a fork of the zygote,
+# holds every one of them in sys.modules. What a policy would try: rewrite the verdict rules, the
+# report's sender and recorder, and the server's own class there, so that whatever judges next
+# says "passed"; and, where the runner is a file it can reach (a local run's zipapp), write over it.
+RUNNER_ROOM_PATCHES = src(
+    """
+    import os, sys
+    _rooms = {name: module for name, module in list(sys.modules.items())
+              if name == "runner" or name.startswith(("runner.", "gcop.sandbox.runner"))}
+    assert len(_rooms) > 10, sorted(_rooms)  # the attack reaches the rooms, or it tests nothing
+    for _name, _room in _rooms.items():
+        if hasattr(_room, "judge"):
+            _room.judge = lambda *a, **k: ("passed", "", 1, 1)
+        if hasattr(_room, "_send_report"):
+            _room._send_report = lambda fd, report, nonce: 0
+        if hasattr(_room, "_Recorder"):
+            _room._Recorder.report = lambda self, *a, **k: {"finished": True, "exitstatus": 0}
+        if hasattr(_room, "Runner"):
+            _room.Runner.run = lambda self, job, server=None: {"id": job.get("id"), "status": "passed"}
+    _main = sys.modules.get("__main__")
+    _archive = os.path.dirname(getattr(_main, "__file__", "") or "")
+    if os.path.isfile(_archive):  # the zipapp a local run started from
+        try:
+            with open(_archive, "ab") as _f:
+                _f.write(b"junk")
+        except OSError:
+            pass
+    """
+)
+
+
+def test_patching_the_runners_rooms_from_the_sample_never_passes_in_a_warm_container(kind):
+    """The rooms the sample can reach are its own process's copies: the judge, a process the
+    sample cannot write to, decides. Ten runs in one warm server, each followed by a control."""
+    # A right solution with the patches still passes: the attack's code runs to its end (a wrong
+    # one does not fail because the attack crashed).
+    cases = [Case(pytest_job(RIGHT_ADD + RUNNER_ROOM_PATCHES, id="right-with-the-patches"), PASSED)]
+    cases += [Case(pytest_job(WRONG_ADD + RUNNER_ROOM_PATCHES, id=f"rooms-{run}"), FAILED) for run in range(10)]
+    cases += [Case(humaneval_job(WRONG_ADD + RUNNER_ROOM_PATCHES, id=f"he-rooms-{run}"), FAILED) for run in range(5)]
     judge_batch(kind, cases)
 
 
