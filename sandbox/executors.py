@@ -109,27 +109,38 @@ def runner_zipapp(directory: Path) -> Path:
     with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(zipfile.ZipInfo("__main__.py", _ZIP_TIME), "from runner.cli import main\n\nmain()\n")
         for source in _runner_sources():
-            archive.writestr(zipfile.ZipInfo(f"runner/{source.name}", _ZIP_TIME), source.read_bytes())
-            compiled = Path(scratch) / f"{source.stem}.pyc"
-            py_compile.compile(str(source), cfile=str(compiled), dfile=f"runner/{source.name}", doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            data = source.read_bytes()  # once: the .py and its .pyc are the same source
+            copy, compiled = Path(scratch) / source.name, Path(scratch) / f"{source.stem}.pyc"
+            copy.write_bytes(data)
+            # optimize=0: the same bytes whatever this interpreter's -O, and docstrings kept (the
+            # runner's command line reads one).
+            py_compile.compile(str(copy), cfile=str(compiled), dfile=f"runner/{source.name}", doraise=True,
+                               optimize=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            archive.writestr(zipfile.ZipInfo(f"runner/{source.name}", _ZIP_TIME), data)
             archive.writestr(zipfile.ZipInfo(f"runner/{source.stem}.pyc", _ZIP_TIME), compiled.read_bytes())
     os.replace(partial, path)
     return path
 
 
-_LOCAL_RUNNER: list[Path] = []
+#: The local zipapp and the sha256 of its bytes when it was made.
+_LOCAL_RUNNER: list[tuple[Path, str]] = []
 
 
 def local_runner() -> Path:
-    """The zipapp local runs start (made once per process, in a private temporary folder)."""
-    if not _LOCAL_RUNNER or not _LOCAL_RUNNER[0].is_file():
-        import atexit
+    """The zipapp a local server starts from, made once per process in a private temporary folder
+    and checked before every start: a local sample runs as you and can write over it (its
+    unchecked bytecode included), so one whose bytes changed is made again."""
+    if _LOCAL_RUNNER:
+        path, digest = _LOCAL_RUNNER[0]
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            return path
+    import atexit
 
-        folder = Path(tempfile.mkdtemp(prefix="gcop-runner-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _LOCAL_RUNNER[:] = [runner_zipapp(folder)]
-    return _LOCAL_RUNNER[0]
+    folder = Path(tempfile.mkdtemp(prefix="gcop-runner-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = runner_zipapp(folder)
+    _LOCAL_RUNNER[:] = [(path, hashlib.sha256(path.read_bytes()).hexdigest())]
+    return path
 
 
 class _Worker(abc.ABC):

@@ -213,12 +213,20 @@ def _resolve_by_name(module: str, qualname: str, *, judge: bool) -> Any:
     return found
 
 
+#: Modules never given by name, nor anything inside them: the job's own, and the runner's (its
+#: package, and gcop's copy of it, importable in a local run). A module's entry point
+#: (``<package>.__main__``) neither: importing it may run it (the runner's own would start a
+#: second server inside the judge).
+_NEVER_IMPORTED_BY_NAME = frozenset({"__main__", "solution", "test_solution", "runner", "gcop"})
+
+
 def _import_by_name(name: str) -> Any:
     """A module the other side holds, as this side's own import of it (the judge's import path
     never includes the job directory, so this is never a module the sample wrote)."""
     import importlib
 
-    if name in ("solution", "test_solution", "__main__") or not all(part.isidentifier() for part in name.split(".")):
+    parts = name.split(".")
+    if parts[0] in _NEVER_IMPORTED_BY_NAME or "__main__" in parts or not all(part.isidentifier() for part in parts):
         raise BoundaryError(f"module {name!r} is not given by name")
     try:
         return importlib.import_module(name)

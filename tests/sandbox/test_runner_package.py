@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from gcop.sandbox.executors import RUNNER_PACKAGE, runner_sha256, runner_zipapp
 
@@ -101,3 +102,13 @@ def test_the_runner_hash_follows_its_sources(tmp_path, monkeypatch):
     assert same == original  # the content, not the place
     (copy / "verdicts.py").write_text((copy / "verdicts.py").read_text() + "\n# edited\n")
     assert executors.runner_sha256() != same
+
+
+def test_the_zipapp_is_the_same_whatever_the_hosts_optimisation_level(tmp_path):
+    """Built by a host running under -OO, it keeps its docstrings (the runner's command line reads
+    one) and is the same archive: bytecode is always compiled at level 0."""
+    built = subprocess.run([sys.executable, "-OO", "-c", "import sys; from pathlib import Path; "
+                            "from gcop.sandbox.executors import runner_zipapp; print(runner_zipapp(Path(sys.argv[1])))",
+                            str(tmp_path / "oo")], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert Path(built.stdout.strip()).read_bytes() == runner_zipapp(tmp_path / "plain").read_bytes()

@@ -571,6 +571,67 @@ def test_patching_the_runners_rooms_from_the_sample_never_passes_in_a_warm_conta
     judge_batch(kind, cases)
 
 
+# Found by a review of the runner's split into a package: the sample names a module for the judge
+# to import (a module object among its exports travels as ["M", name]). The runner's own modules
+# and any module's entry point (importing runner.__main__ started a second server inside the
+# judge) are refused. In a local run the sample also rewrites the zipapp the judge imports from,
+# in place (its unchecked bytecode), so that the judge would run the sample's code.
+NAMES_THE_RUNNER = src(
+    """
+    import marshal, sys, types, zipfile, importlib.util
+    def _tamper():
+        archive = sys.modules["runner"].__loader__.archive  # only a zipapp's loader has one
+        info = zipfile.ZipFile(archive).getinfo("runner/__main__.pyc")
+        data = bytearray(open(archive, "rb").read())
+        start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little") \
+            + int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+        payload = chr(10).join([  # every test reported passed, then the real report goes out
+            "import runner.jobprocess as j, runner.forkserver as fs",
+            "o = j._send_report",
+            "def f(fd, r, n):",
+            "    r['reports'] = [(a, b, 'passed', '') for (a, b, c, d) in r['reports']]",
+            "    r.update(finished=True, exitstatus=0, **{'return': 0})",
+            "    return o(fd, r, n)",
+            "j._send_report = fs._send_report = f",
+        ])
+        with open("p.py", "w") as f:
+            f.write(payload)
+        code = compile("exec(open('p.py').read())", "x", "exec")  # small: it fits the entry it replaces
+        pyc = importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + bytes(8) + marshal.dumps(code)
+        data[start:start + len(pyc)] = pyc
+        with open(archive, "r+b") as f:
+            f.write(data)
+    try:
+        _tamper()
+    except Exception:
+        pass  # a container's runner is a read-only directory
+    runner_main = types.ModuleType("runner.__main__")
+    """
+)
+OTHER_RUNNER_NAMES = src(
+    """
+    import types
+    runner_verdicts = types.ModuleType("runner.verdicts")
+    gcop_runner_main = types.ModuleType("gcop.sandbox.runner.__main__")
+    """
+)
+
+
+def test_the_runners_modules_and_entry_points_are_never_imported_by_name(kind, tmp_path):
+    cases = [Case(pytest_job(WRONG_ADD + NAMES_THE_RUNNER, id=f"names-{run}"), FAILED) for run in range(10)]
+    cases += [Case(humaneval_job(WRONG_ADD + NAMES_THE_RUNNER, id=f"he-names-{run}"), FAILED) for run in range(3)]
+    cases += [Case(pytest_job(WRONG_ADD + OTHER_RUNNER_NAMES, id=f"other-names-{run}"), FAILED) for run in range(3)]
+    verdicts = judge_batch(kind, cases)
+    for case_id, verdict in verdicts.items():
+        assert '"ready"' not in (verdict.output or ""), f"{case_id}: a runner started inside the judge"
+    # The next server (a new pool) starts from the runner's own bytes, whatever the samples wrote.
+    if kind == "local":
+        from gcop.sandbox.executors import local_runner, runner_zipapp
+
+        assert local_runner().read_bytes() == runner_zipapp(tmp_path).read_bytes()
+        judge_batch(kind, [Case(pytest_job(WRONG_ADD, id="wrong-in-the-next-server"), FAILED)])
+
+
 def test_tampering_with_the_pytest_session_ends_with_the_job(kind):
     """Every pytest-style job runs in its own copy of the fork server's pre-started pytest session.
     Whatever a sample does to that session (a forging plugin, patched pytest internals, a swapped
