@@ -95,11 +95,11 @@ def test_a_memory_file_missing_after_a_kill_is_written_by_the_rerun(tmp_path: Pa
     a complete log that eval_set skips, so the grid writes the missing file itself."""
     from types import SimpleNamespace
 
-    import gcop.evals.hooks
+    import gcop.results.grid
     from gcop.results.grid import _restore_memory_files
 
     written: list[str] = []
-    monkeypatch.setattr(gcop.evals.hooks, "write_memory_file", lambda log: written.append(log.location))
+    monkeypatch.setattr(gcop.results.grid, "write_memory_file", lambda log: written.append(log.location))
 
     def log(name: str, *, status: str = "success", memory: bool = True) -> Any:
         return SimpleNamespace(status=status, location=str(tmp_path / f"{name}.eval"),
