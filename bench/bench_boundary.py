@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gcop.evals.benchmarks import load_problems  # noqa: E402
-from gcop.evals.benchmarks.humaneval import HumanEvalProblem, humaneval_job  # noqa: E402
-from gcop.evals.benchmarks.kodcode import KodCodeProblem, kodcode_job  # noqa: E402
+from gcop.evals.humaneval.spec import HumanEvalProblem, humaneval_job  # noqa: E402
+from gcop.evals.kodcode.spec import KodCodeProblem, kodcode_job  # noqa: E402
 from gcop.sandbox.executors import make_executor  # noqa: E402
 from gcop.sandbox.protocol import TestJob, Verdict, boundary_totals  # noqa: E402
 

@@ -50,8 +50,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcop.evals.benchmarks.humaneval import load_humaneval  # noqa: E402
-from gcop.evals.benchmarks.kodcode import kodcode_job, load_kodcode  # noqa: E402
+from gcop.evals.humaneval.spec import load_humaneval  # noqa: E402
+from gcop.evals.kodcode.spec import kodcode_job, load_kodcode  # noqa: E402
 from gcop.sandbox.executors import DEFAULT_IMAGE, ContainerLimits, DockerPoolExecutor  # noqa: E402
 
 OUT = ROOT / "reports" / "benchmarks" / "sandbox.json"

@@ -146,7 +146,7 @@ async def decide(spec: Benchmark, settings: CascadeSettings, responses: Sequence
     program the sandbox runs (the solution half of the verdict's job), never its tests."""
     k = len(responses)
     if spec.sandboxed:
-        examples = visible_examples(problem)
+        examples = visible_examples(problem, metadata.get("entry_point"))
         if settings.rule == "examples" or examples:
             if not examples:
                 return Decision(0, 0.0, [None] * k, "the statement shows no example")

@@ -204,8 +204,8 @@ def read_records(path: Path) -> tuple[list[RawRecord], list[DataRecordError]]:
 def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise DataUnavailableError(
-            f"{what}: {path} not found; a data directory must be laid out like shared/data "
-            "(gsm8k/train.jsonl, gsm8k/test.jsonl, kodcode/kodcode_sample.jsonl)"
+            f"{what}: {path} not found; a data directory holds each benchmark's files in a folder "
+            "named after it (as shared/data does: gsm8k/test.jsonl, kodcode/kodcode_sample.jsonl, ...)"
         )
     return path
 
@@ -228,12 +228,12 @@ def str_field(
 # ---------------------------------------------------------------------------------------------
 
 
-def unavailable_error(what: str, hub: str, cause: BaseException | str) -> DataUnavailableError:
+def unavailable_error(what: str, hub: str, cause: BaseException | str, local: str) -> DataUnavailableError:
+    """No data folder and no Hub: the error says where ``what``'s files go (``local``, in the folder)."""
     return DataUnavailableError(
         f"Cannot load {what}: no local data directory is configured and the Hugging Face Hub "
         f"copy ({hub}) could not be loaded: {cause}\n"
-        f"Either set {DATA_DIR_ENV} (or pass --data-dir) to a folder laid out like shared/data "
-        "(gsm8k/train.jsonl, gsm8k/test.jsonl, kodcode/kodcode_sample.jsonl), or give this "
+        f"Either set {DATA_DIR_ENV} (or pass --data-dir) to a folder holding {local}, or give this "
         "machine access to the Hugging Face Hub (https://huggingface.co, or a mirror via "
         "HF_ENDPOINT) with HF_HUB_OFFLINE / HF_DATASETS_OFFLINE unset."
     )

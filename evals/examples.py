@@ -52,10 +52,12 @@ def _equality(call: str, value: str) -> str:
     return f"assert ({ast.unparse(ast.parse(call, mode='eval'))}) == ({ast.unparse(ast.parse(value, mode='eval'))})"
 
 
-def _self_contained(statement: str, other_text: str) -> bool:
+def _self_contained(statement: str, other_text: str, entry_point: str | None = None) -> bool:
     """Whether an example names only builtins and functions the statement defines or names
-    elsewhere: ``is_happy(a)`` (``a`` is never defined), ``stack.pop()`` or ``result == expected``
-    (names from code the statement does not show) would fail for any program."""
+    elsewhere (or the benchmark's ``entry_point``, the function the answer must define: MBPP's
+    prose never names it, its shown tests do): ``is_happy(a)`` (``a`` is never defined),
+    ``stack.pop()`` or ``result == expected`` (names from code the statement does not show) would
+    fail for any program."""
     try:
         tree = ast.parse(statement)
     except SyntaxError:
@@ -63,7 +65,8 @@ def _self_contained(statement: str, other_text: str) -> bool:
     callees = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not hasattr(builtins, node.id):
-            if id(node) not in callees or not re.search(rf"\b{re.escape(node.id)}\b", other_text):
+            named = node.id == entry_point or re.search(rf"\b{re.escape(node.id)}\b", other_text)
+            if id(node) not in callees or not named:
                 return False
         if isinstance(node, (ast.Lambda, ast.NamedExpr, ast.comprehension)):
             return False  # names bound inside the example: keep the rule simple
@@ -129,13 +132,14 @@ def _arrow_examples(lines: list[str]) -> list[str]:
     return found
 
 
-def visible_examples(problem_text: str) -> list[str]:
-    """The statement's examples as ``assert`` statements, in the order shown (duplicates once)."""
+def visible_examples(problem_text: str, entry_point: str | None = None) -> list[str]:
+    """The statement's examples as ``assert`` statements, in the order shown (duplicates once).
+    ``entry_point``: the function the answer must define, when the benchmark knows it."""
     lines = problem_text.replace("\r\n", "\n").splitlines()
     examples = list(dict.fromkeys(_doctest_examples(lines) + _assert_examples(lines) + _arrow_examples(lines)))
     # the text a callee must appear in: the statement without the lines the examples came from
     other_text = "\n".join(line for line in lines if not (_PROMPT.match(line) or _ASSERT.match(line) or _ARROW.match(line.strip().lstrip("*-").strip())))
-    examples = [e for e in examples if _self_contained(e, other_text)]
+    examples = [e for e in examples if _self_contained(e, other_text, entry_point)]
     return examples[:MAX_EXAMPLES]
 
 

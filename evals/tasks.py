@@ -64,7 +64,7 @@ def build_task(
     """The Inspect task of a registered benchmark: its samples (``split``; None or ``"all"``: every
     split), the guide-core solver in ``mode``, the benchmark's scorer, and ``sandbox`` for the
     benchmarks judged in one. A benchmark's ``@task`` function validates its options and calls
-    this (see ``evals/gsm8k.py``).
+    this (see ``evals/gsm8k/tasks.py``).
 
     The cascade modes (:mod:`gcop.evals.cascade`) defer by ``cascade_rule`` with ``cascade_k`` cheap
     samples below ``cascade_threshold``; ``memory`` mode retrieves ``memory_k`` strategies and

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gcop.evals.benchmarks import BUILTIN, get_benchmark
+from gcop.evals.benchmarks import get_benchmark, selfcheck_names
 from gcop.evals.verification import prepare_judgement
 from gcop.sandbox.executors import make_executor
 from gcop.sandbox.protocol import Status, TestJob, Verdict
@@ -121,7 +121,7 @@ def run_selfcheck(
     # disable=None: tqdm turns itself off when stderr is not a terminal (CI logs, pipes).
     with tqdm(desc="selfcheck", unit="job", disable=None if progress else True) as bar:
         return asyncio.run(
-            _check(executor, workers, data_dir, benchmarks or list(BUILTIN), trials, bar.update, references)
+            _check(executor, workers, data_dir, benchmarks or list(selfcheck_names()), trials, bar.update, references)
         )
 
 
@@ -154,7 +154,7 @@ def run_reference_tasks(
     from inspect_ai import eval as inspect_eval
 
     tasks = []
-    for name in benchmarks or list(BUILTIN):
+    for name in benchmarks or list(selfcheck_names()):
         spec = get_benchmark(name)
         function = spec.task_function()
         options = set(inspect.signature(getattr(function, "__wrapped__", function)).parameters)

@@ -20,7 +20,7 @@ USERS = ("gcop", *LAYERS, "tests", "bench", "scripts", "examples", "conftest.py"
 SERVICES = ("gcop", "gcop.lifecycle", "gcop.costs", "gcop.readers", "gcop.durable", "gcop.inspect_models",
             "gcop.preflight", "gcop.stats")
 #: The top: the command line and what only it (or Inspect's registry) calls.
-TOP = ("gcop.cli", "gcop.__main__", "gcop._registry", "gcop.verify", "gcop.selfcheck", "gcop.solvers", "gcop.tasks")
+TOP = ("gcop.cli", "gcop.__main__", "gcop._registry", "gcop.verify", "gcop.selfcheck", "gcop.solvers")
 
 #: Layer -> the layers it may import (a layer may always import itself).
 MAY_IMPORT = {

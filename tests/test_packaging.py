@@ -30,7 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_installs_one_top_level_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"gcop", "gcop-0.1.0.dist-info"}
-    for expected in ("gcop/evals/benchmarks/kodcode.py", "gcop/guides/strategy.py", "gcop/train/rewards.py",
+    for expected in ("gcop/evals/kodcode/spec.py", "gcop/guides/strategy.py", "gcop/train/rewards.py",
                      "gcop/results/leaderboard.py", "gcop/sandbox/runner/server.py", "gcop/sandbox/image/Dockerfile"):
         assert expected in names
     # Committed outputs (reports/) stay in the repository: no leaderboard page or figure is installed.

@@ -1,9 +1,11 @@
-"""The static checks every commit passes: ruff's rules over the repository and mypy's types over
-the packages, both as configured in pyproject.toml, with the versions constraints.txt pins.
+"""The static checks every commit passes: ruff's rules over the repository, mypy's types over
+the packages and inspect-evals-lint over the benchmarks, as configured in pyproject.toml, with
+the versions constraints.txt pins.
 They run from the repository root and write no cache there."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,3 +36,15 @@ def test_mypy_finds_nothing():
                           timeout=900)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "Success: no issues found" in done.stdout, done.stdout[-2000:]
+
+
+def test_inspect_evals_lint_passes_every_benchmark():
+    """inspect_evals' checks for an evaluation (a folder per benchmark with its task, README.md and
+    eval.yaml; tests mirrored under tests/evals/; an end-to-end test against mockllm), configured
+    for this layout in pyproject.toml."""
+    done = subprocess.run([_tool("inspect-evals-lint"), "--all", "--output-format", "json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    linted = {package["name"] for package in report["packages"]}
+    assert {"gsm8k", "humaneval", "kodcode", "mbpp", "benchmarks"} <= linted, linted

@@ -23,6 +23,7 @@ __all__ = [
     "SampleRecord",
     "benchmark_for",
     "benchmark_names",
+    "selfcheck_names",
     "get_benchmark",
     "load_problems",
     "problem_index",
@@ -32,9 +33,10 @@ __all__ = [
 
 #: The benchmarks gcop ships, as "module:attribute" of their spec.
 BUILTIN: dict[str, str] = {
-    "gsm8k": "gcop.evals.benchmarks.gsm8k:GSM8K",
-    "humaneval": "gcop.evals.benchmarks.humaneval:HUMANEVAL",
-    "kodcode": "gcop.evals.benchmarks.kodcode:KODCODE",
+    "gsm8k": "gcop.evals.gsm8k.spec:GSM8K",
+    "humaneval": "gcop.evals.humaneval.spec:HUMANEVAL",
+    "kodcode": "gcop.evals.kodcode.spec:KODCODE",
+    "mbpp": "gcop.evals.mbpp.spec:MBPP",
 }
 
 ENTRY_POINT_GROUP = "gcop.benchmarks"
@@ -78,6 +80,11 @@ def benchmark_names() -> tuple[str, ...]:
     """Every benchmark name: the built-ins, then entry points, then registered ones."""
     names = dict.fromkeys([*BUILTIN, *_entry_points(), *_registered])
     return tuple(names)
+
+
+def selfcheck_names() -> tuple[str, ...]:
+    """The benchmarks ``gcop selfcheck`` runs by default: those whose spec says it can."""
+    return tuple(name for name in benchmark_names() if get_benchmark(name).in_selfcheck)
 
 
 class BenchmarkChoices:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
 
     from gcop.sandbox.protocol import TestJob, Verdict
 
-from ..data import local_files_revision, resolve_data_dir
+from gcop.evals.data import local_files_revision, resolve_data_dir
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ class Benchmark(ABC):
     icl_pool: ClassVar[str | None] = None
     #: The split ``gcop selfcheck`` runs the task on (None: all of them).
     selfcheck_split: ClassVar[str | None] = None
+    #: Whether ``gcop selfcheck`` (with no ``--benchmark``) includes it: only a benchmark whose
+    #: data every gcop checkout has (the project's data folder, or a package) should say so.
+    in_selfcheck: ClassVar[bool] = False
 
     # -- data -----------------------------------------------------------------------------------
 

@@ -68,8 +68,8 @@ def test_the_builtins_are_registered_with_what_differs_between_them():
 
 
 def test_unknown_and_duplicate_names_are_clear_errors(registered):
-    with pytest.raises(ValueError, match=r"unknown benchmark 'mbpp'; choose one of \['gsm8k', 'humaneval', 'kodcode', 'toy'\]"):
-        get_benchmark("mbpp")
+    with pytest.raises(ValueError, match=r"unknown benchmark 'no_such_benchmark'; choose one of \['gsm8k', 'humaneval', 'kodcode', 'mbpp', 'toy'\]"):
+        get_benchmark("no_such_benchmark")
     with pytest.raises(ValueError, match="already registered"):
         register(TOY)
     with pytest.raises(ValueError, match="already registered"):
@@ -97,10 +97,10 @@ def test_the_command_line_choices_check_a_builtin_without_scanning_entry_points(
     assert parser.parse_args(["toy"]).benchmark == "toy"
     monkeypatch.setattr(registry, "_entry_points", lambda: {"plugged": "somewhere:SPEC"})
     assert parser.parse_args(["plugged"]).benchmark == "plugged"
-    assert list(BenchmarkChoices()) == ["gsm8k", "humaneval", "kodcode", "plugged", "toy"]
+    assert list(BenchmarkChoices()) == ["gsm8k", "humaneval", "kodcode", "mbpp", "plugged", "toy"]
     with pytest.raises(SystemExit):
-        parser.parse_args(["mbpp"])
-    assert "one of: gsm8k, humaneval, kodcode, plugged, toy" in parser.format_help()
+        parser.parse_args(["no_such_benchmark"])
+    assert "one of: gsm8k, humaneval, kodcode, mbpp, plugged, toy" in parser.format_help()
 
 
 def test_no_gcop_command_scans_entry_points_to_accept_a_builtin(monkeypatch):
@@ -281,3 +281,25 @@ def test_the_reference_in_a_samples_metadata_reaches_no_model_and_no_sandbox_job
                                 sample_id=problem.id)
         carried = json.dumps(job.to_wire()) if isinstance(job, TestJob) else job.reason
         assert body not in carried
+
+
+def test_every_registered_benchmark_has_a_conformance_test():
+    """A benchmark joins with its own folder under tests/evals/ whose test runs the conformance
+    check on its data (gcop.evals.benchmarks.conformance)."""
+    from gcop.evals.benchmarks import BUILTIN
+
+    tests_root = Path(__file__).parent
+    for name in BUILTIN:
+        test = tests_root / name / f"test_{name}.py"
+        assert test.is_file(), f"{name}: no {test.relative_to(tests_root.parent.parent)}"
+        assert "assert_benchmark_conforms" in test.read_text(), f"{name}: its tests do not run the conformance check"
+
+
+def test_the_default_selfcheck_runs_the_benchmarks_whose_spec_says_so(registered, monkeypatch):
+    """`gcop selfcheck` with no --benchmark: the built-ins whose data every checkout has (not MBPP,
+    which ../shared/data lacks), and a registered benchmark only when its spec sets in_selfcheck."""
+    from gcop.evals.benchmarks import selfcheck_names
+
+    assert selfcheck_names() == ("gsm8k", "humaneval", "kodcode")
+    monkeypatch.setattr(type(registered), "in_selfcheck", True)
+    assert selfcheck_names() == ("gsm8k", "humaneval", "kodcode", "toy")

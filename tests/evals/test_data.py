@@ -21,9 +21,6 @@ from pathlib import Path
 import pytest
 
 from gcop.evals.benchmarks import load_problems, problem_index
-from gcop.evals.benchmarks.gsm8k import GSM8KProblem, load_gsm8k
-from gcop.evals.benchmarks.humaneval import HumanEvalProblem, humaneval_package_file, load_humaneval
-from gcop.evals.benchmarks.kodcode import KodCodeProblem, KodCodeTrial, load_kodcode
 from gcop.evals.data import (
     DATA_DIR_ENV,
     DataRecordError,
@@ -31,6 +28,9 @@ from gcop.evals.data import (
     DataUnavailableError,
     resolve_data_dir,
 )
+from gcop.evals.gsm8k.spec import GSM8KProblem, load_gsm8k
+from gcop.evals.humaneval.spec import HumanEvalProblem, humaneval_package_file, load_humaneval
+from gcop.evals.kodcode.spec import KodCodeProblem, KodCodeTrial, load_kodcode
 from tests.conftest import REPO_ROOT, SHARED_DATA
 
 needs_shared = pytest.mark.skipif(
@@ -289,7 +289,7 @@ def test_load_problems_dispatch() -> None:
     assert load_problems("humaneval", "test", SHARED_DATA) == load_humaneval(SHARED_DATA)
     assert load_problems("kodcode", "train", SHARED_DATA) == load_kodcode("train", SHARED_DATA)
     with pytest.raises(ValueError, match="unknown benchmark"):
-        load_problems("mbpp", None, SHARED_DATA)
+        load_problems("no_such_benchmark", None, SHARED_DATA)
     with pytest.raises(ValueError, match="no split 'train'"):
         load_problems("humaneval", "train", SHARED_DATA)
 

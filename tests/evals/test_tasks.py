@@ -148,7 +148,7 @@ def test_a_code_leak_is_run_in_the_sample_sandbox_and_counted(tmp_path):
 
 @needs_shared_data
 def test_icl_retrieves_only_train_items(tmp_path):
-    from gcop.evals.benchmarks.gsm8k import load_gsm8k
+    from gcop.evals.gsm8k.spec import load_gsm8k
 
     train_ids = {p.id for p in load_gsm8k("train", DATA)}
     task = gsm8k(split="test", mode="icl", icl_k=3, data_dir=DATA)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gcop.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, build_parser, main
-from gcop.evals.benchmarks.humaneval import load_humaneval
+from gcop.evals.humaneval.spec import load_humaneval
 from gcop.verify import estimate_pass_at_k, verify_file
 from tests.conftest import SHARED_DATA, docker_ready, needs_shared_data
 
@@ -69,7 +69,7 @@ def test_humaneval_results_keep_fields_order_and_report_bad_lines(tmp_path, huma
 
 
 def test_kodcode_line_test_replaces_the_problem_tests(tmp_path):
-    from gcop.evals.benchmarks.kodcode import load_kodcode
+    from gcop.evals.kodcode.spec import load_kodcode
 
     if not SHARED_DATA.is_dir():
         pytest.skip("no shared data")
@@ -90,7 +90,7 @@ def test_kodcode_line_test_replaces_the_problem_tests(tmp_path):
 
 @needs_shared_data
 def test_gsm8k_targets_and_ids(tmp_path):
-    from gcop.evals.benchmarks.gsm8k import load_gsm8k
+    from gcop.evals.gsm8k.spec import load_gsm8k
 
     problem = load_gsm8k("test", SHARED_DATA)[0]
     samples = _write(tmp_path / "g.jsonl", [

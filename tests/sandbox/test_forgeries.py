@@ -369,8 +369,8 @@ FORGERIES: dict[str, tuple[str, str, str]] = {
 
 def _forgery_job(name: str, style: str, solution: str, test: str) -> TestJob:
     if style.startswith("humaneval:"):
-        from gcop.evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
-        from gcop.evals.benchmarks.humaneval import load_humaneval
+        from gcop.evals.humaneval.spec import humaneval_job as real_humaneval_job
+        from gcop.evals.humaneval.spec import load_humaneval
 
         wanted = style.split(":", 1)[1]
         problem = next(p for p in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None) if p.task_id == wanted)
@@ -468,9 +468,9 @@ def _kodcode_names(problem) -> list[str]:
 
 
 def _generic_jobs(attack: str) -> list[TestJob]:
-    from gcop.evals.benchmarks.humaneval import humaneval_job as real_humaneval_job
-    from gcop.evals.benchmarks.humaneval import load_humaneval
-    from gcop.evals.benchmarks.kodcode import kodcode_job, load_kodcode
+    from gcop.evals.humaneval.spec import humaneval_job as real_humaneval_job
+    from gcop.evals.humaneval.spec import load_humaneval
+    from gcop.evals.kodcode.spec import kodcode_job, load_kodcode
 
     jobs = []
     for problem in load_humaneval(SHARED_DATA if SHARED_DATA.is_dir() else None):

@@ -20,8 +20,8 @@ import io
 import pytest
 
 from gcop.evals.benchmarks import load_problems
-from gcop.evals.benchmarks.humaneval import humaneval_job
-from gcop.evals.benchmarks.kodcode import kodcode_job
+from gcop.evals.humaneval.spec import humaneval_job
+from gcop.evals.kodcode.spec import kodcode_job
 from gcop.sandbox.protocol import Status
 from tests.conftest import SHARED_DATA, needs_shared_data
 from tests.sandbox.test_sandbox_attacks import (

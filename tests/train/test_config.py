@@ -89,8 +89,8 @@ def test_bad_values_are_errors_naming_the_key(tmp_path):
     path.write_text("executor: k8s\n")
     with pytest.raises(ConfigError, match=r"executor must be docker or local, got 'k8s' \(in .*bad\.yaml\)"):
         load_config("sft", path)
-    path.write_text("benchmark: mbpp\n")
-    with pytest.raises(ConfigError, match="benchmark must be one of gsm8k, humaneval, kodcode"):
+    path.write_text("benchmark: no_such_benchmark\n")
+    with pytest.raises(ConfigError, match="benchmark must be one of gsm8k, humaneval, kodcode, mbpp"):
         load_config("sft", path)
     with pytest.raises(ConfigError, match="reward_weights is derived"):
         make_config("grpo", output_dir="x", reward_weights=[1.0, 1.0, 1.0, 1.0])
@@ -123,7 +123,7 @@ def test_the_hash_and_the_record_follow_the_settings():
 
 
 def test_the_reward_engine_is_built_from_the_config(tmp_path):
-    from gcop.evals.benchmarks.gsm8k import GSM8KProblem
+    from gcop.evals.gsm8k.spec import GSM8KProblem
 
     problem = GSM8KProblem(id="p", split="train", question="What is 2 + 2?", answer="2 + 2 = 4\n#### 4", target="4")
     config = make_config("grpo", output_dir=str(tmp_path), core="mockllm/strategy_gated", judge="mockllm/judge",

@@ -34,7 +34,7 @@ def test_carries_strategy_needs_a_non_empty_block():
 
 @needs_shared_data
 def test_wrong_answer_is_scored_wrong_even_when_the_gold_is_minus_one():
-    from gcop.evals.benchmarks.gsm8k import GSM8K, GSM8KProblem
+    from gcop.evals.gsm8k.spec import GSM8K, GSM8KProblem
 
     problems = load_problems("gsm8k", "test", DATA)[:20]
     problems.append(GSM8KProblem(id="minus-one", split="test", question="What is 1 - 2?",
@@ -277,4 +277,4 @@ def test_leak_args_come_from_one_place_for_the_guide_step_and_the_rewards():
     assert leak_args("kodcode", "", {"test": "from solution import merge, split\n"}) == {"entry_point": "merge"}
     assert leak_args("kodcode", "", {"test": "from solution import *\n"}) == {"entry_point": None}
     with pytest.raises(ValueError, match="unknown benchmark"):
-        leak_args("mbpp", "", {})
+        leak_args("no_such_benchmark", "", {})

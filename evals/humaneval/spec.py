@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gcop.sandbox.protocol import TestJob, handle_ops_of
-
-from ..data import (
+from gcop.evals.benchmarks.base import DataDir, SampleRecord
+from gcop.evals.benchmarks.code import CodeBenchmark
+from gcop.evals.data import (
     DATA_DIR_ENV,
     DataRecordError,
     DataUnavailableError,
@@ -36,9 +36,9 @@ from ..data import (
     str_field,
     unavailable_error,
 )
-from ..extraction import extract_code, humaneval_program
-from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir, SampleRecord
+from gcop.evals.extraction import extract_code, humaneval_program
+from gcop.evals.hub import HubUnavailable, hub_label, load_from_hub
+from gcop.sandbox.protocol import TestJob, handle_ops_of
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _humaneval_parsed(data_dir: str | os.PathLike[str] | None) -> Parsed[HumanEv
             except DataUnavailableError as missing:
                 hub = f"{HUMANEVAL_HF_PATH} @ {HUMANEVAL_REVISION}"
                 raise unavailable_error(
-                    "HumanEval", hub, f"{exc}; fallback failed too: {missing}"
+                    "HumanEval", hub, f"{exc}; fallback failed too: {missing}", "humaneval/HumanEval.jsonl(.gz)"
                 ) from exc
             logger.warning("HumanEval: Hub copy unavailable (%s); using %s", exc, path)
     else:
@@ -169,11 +169,10 @@ def _local_file(root: Path) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class HumanEvalBenchmark(Benchmark):
+class HumanEvalBenchmark(CodeBenchmark):
     name = "humaneval"
-    domain = "code"
+    in_selfcheck = True
     splits = HUMANEVAL_SPLITS
-    sandboxed = True
     id_field = "task_id"
     task_ref = "gcop.evals.humaneval:humaneval"
     icl_pool = "kodcode"
@@ -220,12 +219,6 @@ class HumanEvalBenchmark(Benchmark):
             prelude=prompt,
             handle_ops=handle_ops_of(extract_code(metadata["reference"])) if metadata.get("reference") else None,
         )
-
-    def extracted_answer(self, response: str) -> str | None:
-        return extract_code(response) or None
-
-    def wrong_answer(self, target: str, metadata: Mapping[str, Any]) -> str:
-        return "```python\ndef solution(*args, **kwargs):\n    return None\n```"
 
     def leak_args(self, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         return {"entry_point": metadata.get("entry_point")}

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gcop.sandbox.protocol import Status, Verdict
-
-from ..data import (
+from gcop.evals.benchmarks.base import Benchmark, DataDir, SampleRecord
+from gcop.evals.data import (
     DataRecordError,
     RawRecord,
     check_split,
@@ -33,9 +32,9 @@ from ..data import (
     str_field,
     unavailable_error,
 )
-from ..extraction import extract_gsm8k_answer, gsm8k_is_correct, gsm8k_target
-from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir, SampleRecord
+from gcop.evals.extraction import extract_gsm8k_answer, gsm8k_is_correct, gsm8k_target
+from gcop.evals.hub import HubUnavailable, hub_label, load_from_hub
+from gcop.sandbox.protocol import Status, Verdict
 
 GSM8K_HF_PATH = "openai/gsm8k"
 GSM8K_HF_CONFIG = "main"
@@ -138,7 +137,7 @@ def _gsm8k_parsed(data_dir: str | os.PathLike[str] | None, split: str | None) ->
             return _gsm8k_from_hub(GSM8K_REVISION)
         except HubUnavailable as exc:
             hub = f"{GSM8K_HF_PATH} config {GSM8K_HF_CONFIG!r} @ {GSM8K_REVISION}"
-            raise unavailable_error("GSM8K", hub, exc) from exc
+            raise unavailable_error("GSM8K", hub, exc, "gsm8k/train.jsonl and gsm8k/test.jsonl") from exc
     require_dir(root)
     files = [root / "gsm8k" / f"{s}.jsonl" for s in GSM8K_SPLITS]
     for needed in [root / "gsm8k" / f"{split}.jsonl"] if split else files:
@@ -173,6 +172,7 @@ def load_gsm8k(
 
 class GSM8KBenchmark(Benchmark):
     name = "gsm8k"
+    in_selfcheck = True
     domain = "math"
     splits = GSM8K_SPLITS
     sandboxed = False

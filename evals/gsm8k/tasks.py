@@ -1,4 +1,4 @@
-"""HumanEval as an Inspect task: ``inspect eval evals/humaneval.py`` or ``inspect eval gcop/humaneval``."""
+"""GSM8K as an Inspect task: ``inspect eval evals/gsm8k/tasks.py`` or ``inspect eval gcop/gsm8k``."""
 # Absolute imports: `inspect eval evals/<task>.py` loads this file as a standalone module.
 
 from __future__ import annotations
@@ -8,12 +8,13 @@ from typing import Any
 from inspect_ai import Task, task
 
 from gcop.evals.prompts import DEFAULT_MAX_CORE_TOKENS
-from gcop.evals.tasks import DEFAULT_SANDBOX, build_task, reject_unknown_options, sandbox_spec
+from gcop.evals.tasks import build_task, reject_unknown_options
 from gcop.guides.strategy import DEFAULT_MAX_STRATEGY_TOKENS
 
 
 @task
-def humaneval(
+def gsm8k(
+    split: str = "test",
     mode: str | None = None,
     icl_k: int = 3,
     max_strategy_tokens: int = DEFAULT_MAX_STRATEGY_TOKENS,
@@ -25,36 +26,31 @@ def humaneval(
     cascade_threshold: float = 1.0,
     memory_k: int = 3,
     memory_warm: int = 0,
-    sandbox: str = DEFAULT_SANDBOX,
-    executor: str = "docker",
     data_dir: str | None = None,
     **unknown: Any,
 ) -> Task:
-    """HumanEval (164 problems, test split) judged by its unit tests in the sandbox.
+    """GSM8K with the boxed-number judge.
 
     Args:
+      split: train | test | all.
       mode: core | icl | guided | cascade | guided_cascade | memory (default: guided when --model-role guide=... is given, else core).
-      icl_k: retrieved examples in icl mode (from KodCode's train split: HumanEval has no train split).
+      icl_k: retrieved train examples in icl mode.
       max_strategy_tokens: the guide's strategy budget.
       max_guide_tokens: cap on the guide call's output (default: a think budget of 1,024 plus
         max_strategy_tokens); recorded in each sample's guide metadata.
       max_core_tokens: cap on each core call's output (default 2,048; `--max-tokens` overrides it).
       on_invalid: run_core_without | score_zero, for an unparseable strategy.
-      cascade_rule: the cascade modes' deferral rule: agreement | examples (code: the statement's examples, in the sandbox).
+      cascade_rule: the cascade modes' deferral rule: agreement.
       cascade_k: cheap-core samples the rule reads (default 3 for agreement, 1 for examples).
       cascade_threshold: escalate to the strong role when the rule's confidence is below this.
       memory_k: strategies a memory query retrieves. memory_warm: train problems that warm it first.
-      sandbox: gcop (the warm pool, default) | docker | k8s | local (Inspect's own sandboxes).
-      executor: for the gcop sandbox: docker (default) | local (weaker isolation).
       data_dir: local data folder (default $GCOP_DATA_DIR, else the Hub).
     """
-    reject_unknown_options("humaneval", unknown)
+    reject_unknown_options("gsm8k", unknown)
     return build_task(
-        "humaneval", split=None, mode=mode, icl_k=icl_k,
+        "gsm8k", split=split, mode=mode, icl_k=icl_k,
         max_strategy_tokens=max_strategy_tokens, max_guide_tokens=max_guide_tokens,
         max_core_tokens=max_core_tokens, on_invalid=on_invalid,
         cascade_rule=cascade_rule, cascade_k=cascade_k, cascade_threshold=cascade_threshold,
         memory_k=memory_k, memory_warm=memory_warm, data_dir=data_dir,
-        sandbox=sandbox_spec(sandbox, executor),
     )
-

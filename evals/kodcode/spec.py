@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gcop.sandbox.protocol import TestJob, handle_ops_of
-
-from ..data import (
+from gcop.evals.benchmarks.base import DataDir, SampleRecord
+from gcop.evals.benchmarks.code import CodeBenchmark, pytest_job
+from gcop.evals.data import (
     DataRecordError,
     Parsed,
     RawRecord,
@@ -34,9 +34,9 @@ from ..data import (
     str_field,
     unavailable_error,
 )
-from ..extraction import extract_code, kodcode_solution
-from ..hub import HubUnavailable, hub_label, load_from_hub
-from .base import Benchmark, DataDir, SampleRecord
+from gcop.evals.extraction import extract_code, kodcode_solution
+from gcop.evals.hub import HubUnavailable, hub_label, load_from_hub
+from gcop.sandbox.protocol import TestJob
 
 KODCODE_HF_PATH = "KodCode/KodCode-V1"
 KODCODE_HF_SPLIT = "train"
@@ -311,7 +311,7 @@ def load_kodcode(
             parsed = _kodcode_from_hub(KODCODE_REVISION, sample_size, seed, float(test_fraction))
         except HubUnavailable as exc:
             hub = f"{KODCODE_HF_PATH} split {KODCODE_HF_SPLIT!r} @ {KODCODE_REVISION}"
-            raise unavailable_error("KodCode", hub, exc) from exc
+            raise unavailable_error("KodCode", hub, exc, "kodcode/kodcode_sample.jsonl") from exc
     else:
         require_dir(root)
         path = require_file(root / "kodcode" / "kodcode_sample.jsonl", "KodCode")
@@ -327,11 +327,10 @@ def load_kodcode(
 # ---------------------------------------------------------------------------------------------
 
 
-class KodCodeBenchmark(Benchmark):
+class KodCodeBenchmark(CodeBenchmark):
     name = "kodcode"
-    domain = "code"
+    in_selfcheck = True
     splits = KODCODE_SPLITS
-    sandboxed = True
     id_field = "question_id"
     verify_overrides = ("test",)
     task_ref = "gcop.evals.kodcode:kodcode"
@@ -359,13 +358,7 @@ class KodCodeBenchmark(Benchmark):
         timeout: float | None = None,
     ) -> TestJob:
         reference = extract_code(metadata["reference"]) if metadata.get("reference") else None
-        return _pytest_job(kodcode_solution(response), metadata["test"], timeout, sample_id, reference)
-
-    def extracted_answer(self, response: str) -> str | None:
-        return extract_code(response) or None
-
-    def wrong_answer(self, target: str, metadata: Mapping[str, Any]) -> str:
-        return "```python\ndef solution(*args, **kwargs):\n    return None\n```"
+        return pytest_job(kodcode_solution(response), metadata["test"], timeout, sample_id, reference)
 
     def leak_args(self, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """No single entry point: the first function the tests import."""
@@ -399,11 +392,4 @@ def kodcode_job(
     # Other tests (a recorded trial's own) were written for another solution than the reference:
     # what they need of the candidate's objects is unknown, so handle operations stay allowed.
     reference = problem.solution if test is None else None
-    return _pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id, reference)
-
-
-def _pytest_job(solution: str, test: str, timeout: float | None, job_id: str, reference: str | None) -> TestJob:
-    """``reference``: the reference solution, whose answers say what the candidate's objects may
-    do in the tests (``handle_ops_of``); None (no reference known) allows everything, counted."""
-    return TestJob(style="pytest", solution=solution, test=test, timeout=timeout, id=job_id,
-                   handle_ops=None if reference is None else handle_ops_of(reference))
+    return pytest_job(solution, problem.test if test is None else test, timeout, problem.question_id, reference)

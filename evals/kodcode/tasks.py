@@ -1,4 +1,4 @@
-"""KodCode as an Inspect task: ``inspect eval evals/kodcode.py`` or ``inspect eval gcop/kodcode``."""
+"""KodCode as an Inspect task: ``inspect eval evals/kodcode/tasks.py`` or ``inspect eval gcop/kodcode``."""
 # Absolute imports: `inspect eval evals/<task>.py` loads this file as a standalone module.
 
 from __future__ import annotations
