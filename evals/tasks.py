@@ -5,10 +5,8 @@ scorer, metadata recording the data revision, prompt versions and prices)."""
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset
@@ -63,8 +61,8 @@ def build_task(
 ) -> Task:
     """The Inspect task of a registered benchmark: its samples (``split``; None or ``"all"``: every
     split), the guide-core solver in ``mode``, the benchmark's scorer, and ``sandbox`` for the
-    benchmarks judged in one. A benchmark's ``@task`` function validates its options and calls
-    this (see ``evals/gsm8k/tasks.py``).
+    benchmarks judged in one. A benchmark's ``@task`` calls it through
+    :func:`gcop.evals.options.benchmark_task`, which checks the options.
 
     The cascade modes (:mod:`gcop.evals.cascade`) defer by ``cascade_rule`` with ``cascade_k`` cheap
     samples below ``cascade_threshold``; ``memory`` mode retrieves ``memory_k`` strategies and
@@ -139,18 +137,6 @@ def build_task(
             "prices_per_million_tokens": {m: c.model_dump() for m, c in prices.items() if m.startswith("anthropic/")},
         },
     )
-
-
-def reject_unknown_options(task_name: str, unknown: dict[str, Any]) -> None:
-    """Inspect passes every -T option to a task with **kwargs; a misspelt one is an error, not a no-op."""
-    if unknown:
-        fn = get_benchmark(task_name).task_function()
-        fn = getattr(fn, "__wrapped__", fn)
-        valid = [n for n, p in inspect.signature(fn).parameters.items() if p.kind is not p.VAR_KEYWORD]
-        raise ValueError(
-            f"unknown task option(s) for {task_name}: {', '.join(f'-T {k}' for k in sorted(unknown))}; "
-            f"valid options: {', '.join(valid)}"
-        )
 
 
 def sandbox_spec(sandbox: str, executor: str) -> tuple[str, str] | str:

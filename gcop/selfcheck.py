@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gcop.evals.benchmarks import get_benchmark, selfcheck_names
+from gcop.evals.options import option_names
 from gcop.evals.verification import prepare_judgement
 from gcop.sandbox.executors import make_executor
 from gcop.sandbox.protocol import Status, TestJob, Verdict
@@ -157,7 +157,7 @@ def run_reference_tasks(
     for name in benchmarks or list(selfcheck_names()):
         spec = get_benchmark(name)
         function = spec.task_function()
-        options = set(inspect.signature(getattr(function, "__wrapped__", function)).parameters)
+        options = set(option_names(name))
         args: dict[str, Any] = {"mode": "core", "data_dir": data_dir}
         if "split" in options:
             args["split"] = spec.selfcheck_split or "all"

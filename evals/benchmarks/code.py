@@ -25,6 +25,22 @@ class CodeBenchmark(Benchmark):
         return "```python\ndef solution(*args, **kwargs):\n    return None\n```"
 
 
+class PytestCodeBenchmark(CodeBenchmark):
+    """A code benchmark in KodCode's layout: the answer's code as ``solution.py``, the sample's
+    ``metadata["test"]`` as ``test_solution.py``; what the candidate's objects may do in the tests
+    is read from the reference (``metadata["reference"]``)."""
+
+    def icl_example(self, problem: Any) -> str:
+        return extract_code(self.reference_answer(problem))
+
+    def test_job(
+        self, response: str, target: str, metadata: Mapping[str, Any], *, sample_id: str = "",
+        timeout: float | None = None,
+    ) -> TestJob:
+        reference = extract_code(metadata["reference"]) if metadata.get("reference") else None
+        return pytest_job(extract_code(response), metadata["test"], timeout, sample_id, reference)
+
+
 def pytest_job(solution: str, test: str, timeout: float | None, job_id: str, reference: str | None) -> TestJob:
     """A pytest-style job. ``reference``: the reference solution, whose answers say what the
     candidate's objects may do in the tests (``handle_ops_of``); None (no reference known) allows

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gcop.evals.benchmarks.base import DataDir, SampleRecord
-from gcop.evals.benchmarks.code import CodeBenchmark, pytest_job
+from gcop.evals.benchmarks.code import PytestCodeBenchmark, pytest_job
 from gcop.evals.data import (
     DataRecordError,
     Parsed,
@@ -34,7 +34,7 @@ from gcop.evals.data import (
     str_field,
     unavailable_error,
 )
-from gcop.evals.extraction import extract_code, kodcode_solution
+from gcop.evals.extraction import kodcode_solution
 from gcop.evals.hub import HubUnavailable, hub_label, load_from_hub
 from gcop.sandbox.protocol import TestJob
 
@@ -327,7 +327,7 @@ def load_kodcode(
 # ---------------------------------------------------------------------------------------------
 
 
-class KodCodeBenchmark(CodeBenchmark):
+class KodCodeBenchmark(PytestCodeBenchmark):
     name = "kodcode"
     in_selfcheck = True
     splits = KODCODE_SPLITS
@@ -349,16 +349,6 @@ class KodCodeBenchmark(CodeBenchmark):
 
     def reference_answer(self, problem: KodCodeProblem) -> str:
         return "```python\n" + problem.solution.strip() + "\n```"
-
-    def icl_example(self, problem: KodCodeProblem) -> str:
-        return problem.solution.strip()
-
-    def test_job(
-        self, response: str, target: str, metadata: Mapping[str, Any], *, sample_id: str = "",
-        timeout: float | None = None,
-    ) -> TestJob:
-        reference = extract_code(metadata["reference"]) if metadata.get("reference") else None
-        return pytest_job(kodcode_solution(response), metadata["test"], timeout, sample_id, reference)
 
     def leak_args(self, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """No single entry point: the first function the tests import."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gcop.evals.benchmarks.base import DataDir, SampleRecord
-from gcop.evals.benchmarks.code import CodeBenchmark, pytest_job
+from gcop.evals.benchmarks.code import PytestCodeBenchmark
 from gcop.evals.data import (
     DataRecordError,
     Parsed,
@@ -34,9 +34,7 @@ from gcop.evals.data import (
     str_field,
     unavailable_error,
 )
-from gcop.evals.extraction import extract_code
 from gcop.evals.hub import HubUnavailable, hub_label, load_from_hub
-from gcop.sandbox.protocol import TestJob
 
 MBPP_HF_PATH = "google-research-datasets/mbpp"
 MBPP_HF_CONFIG = "sanitized"
@@ -173,7 +171,7 @@ def test_file(problem: MBPPProblem) -> str:
     return "\n".join(lines)
 
 
-class MBPPBenchmark(CodeBenchmark):
+class MBPPBenchmark(PytestCodeBenchmark):
     name = "mbpp"
     splits = MBPP_SPLITS
     id_field = "task_id"
@@ -195,16 +193,6 @@ class MBPPBenchmark(CodeBenchmark):
 
     def reference_answer(self, problem: MBPPProblem) -> str:
         return "```python\n" + problem.code.strip() + "\n```"
-
-    def icl_example(self, problem: MBPPProblem) -> str:
-        return problem.code.strip()
-
-    def test_job(
-        self, response: str, target: str, metadata: Mapping[str, Any], *, sample_id: str = "",
-        timeout: float | None = None,
-    ) -> TestJob:
-        reference = extract_code(metadata["reference"]) if metadata.get("reference") else None
-        return pytest_job(extract_code(response), metadata["test"], timeout, sample_id, reference)
 
     def leak_args(self, target: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         return {"entry_point": metadata.get("entry_point")}

@@ -303,3 +303,15 @@ def test_the_default_selfcheck_runs_the_benchmarks_whose_spec_says_so(registered
     assert selfcheck_names() == ("gsm8k", "humaneval", "kodcode")
     monkeypatch.setattr(type(registered), "in_selfcheck", True)
     assert selfcheck_names() == ("gsm8k", "humaneval", "kodcode", "toy")
+
+
+def test_every_builtin_benchmarks_task_is_registered_as_gcop_name():
+    """Inspect finds each built-in benchmark's task as gcop/<name> through gcop's entry point (the
+    registry module imports each benchmark folder's task; inspect-evals-lint checks it does)."""
+    from inspect_ai._util.registry import registry_info
+
+    import gcop._registry  # noqa: F401 - what Inspect's entry point loads
+    from gcop.evals.benchmarks import BUILTIN
+
+    for name in BUILTIN:
+        assert registry_info(get_benchmark(name).task_function()).name == f"gcop/{name}"

@@ -220,8 +220,28 @@ def test_gcop_namespace_tasks_resolve(tmp_path):
 
 
 def test_unknown_task_option_is_named(tmp_path):
-    with pytest.raises(ValueError, match=r"-T mdoe; valid options: split, mode"):
+    with pytest.raises(ValueError, match=r"-T mdoe; valid options:\n  -T split \(default 'test'\): the split to evaluate"):
         gsm8k(mdoe="core", data_dir=DATA)
+
+
+def test_every_task_takes_the_options_of_one_dataclass():
+    """The options live in gcop.evals.options.TaskOptions, with their help: each benchmark's task
+    takes those that apply to it (split where there are several, sandbox and executor where the
+    sandbox judges), and refuses the others by name."""
+    import dataclasses
+
+    from gcop.evals.humaneval import humaneval
+    from gcop.evals.options import TaskOptions, option_names
+
+    every = [f.name for f in dataclasses.fields(TaskOptions)]
+    assert all(f.metadata["help"] for f in dataclasses.fields(TaskOptions))
+    assert option_names("kodcode") == every
+    assert option_names("humaneval") == [n for n in every if n != "split"]
+    assert option_names("gsm8k") == [n for n in every if n not in ("sandbox", "executor")]
+    with pytest.raises(ValueError, match=r"unknown task option\(s\) for humaneval: -T split"):
+        humaneval(split="test")
+    with pytest.raises(ValueError, match=r"unknown task option\(s\) for gsm8k: -T executor"):
+        gsm8k(executor="local")
 
 
 @needs_shared_data
