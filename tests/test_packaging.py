@@ -62,3 +62,20 @@ def test_from_the_wheel_gcop_evals_imports_and_evals_does_not(wheel, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.slow
+def test_pip_install_into_a_fresh_venv_adds_only_gcop(wheel, tmp_path):
+    """The wheel installed (no dependencies) into a new virtual environment, run from outside the
+    repository: ``import gcop.evals`` (and the other layers) works, ``import evals`` does not."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    probe = ("import importlib.util, gcop.evals, gcop.guides, gcop.sandbox, gcop.train, gcop.results\n"
+             "print([name for name in ('evals', 'guides', 'sandbox', 'train', 'results') if importlib.util.find_spec(name)])")
+    done = subprocess.run([str(python), "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
