@@ -2,9 +2,10 @@
 
 Data: ``mbpp/<split>.jsonl`` in a data folder (rows of the Hub's ``sanitized`` config), else
 ``google-research-datasets/mbpp`` (config ``sanitized``) on the Hub at a pinned revision. Splits:
-``train``, ``test``, ``validation``, ``prompt``. The statement shows the tests, as MBPP's own
-prompt does. Judged in the sandbox, pytest style: the answer's code as ``solution.py``, each
-assert of ``test_list`` one test of ``test_solution.py`` behind ``from solution import *``.
+``train``, ``test``, ``validation``, ``prompt``. The statement shows the first assert only (MBPP's
+own prompt shows them all: see :meth:`MBPPBenchmark.record`). Judged in the sandbox, pytest
+style: the answer's code as ``solution.py``, each assert of ``test_list`` one test of
+``test_solution.py`` behind ``from solution import *``.
 """
 
 from __future__ import annotations
@@ -164,8 +165,11 @@ def entry_point(problem: MBPPProblem) -> str | None:
 
 
 def test_file(problem: MBPPProblem) -> str:
-    """``test_solution.py``: the test imports, then one test per assert."""
-    lines = ["from solution import *", *problem.test_imports, ""]
+    """``test_solution.py``: the test imports, then one test per assert. The entry point is also
+    imported by name: ``from solution import *`` binds no ``test_*`` name (it would be collected as
+    a test), and MBPP has functions named so (``test_duplicate``)."""
+    entry = entry_point(problem)
+    lines = ["from solution import *", *([f"from solution import {entry}"] if entry else []), *problem.test_imports, ""]
     for number, assertion in enumerate(problem.test_list, start=1):
         lines += ["", f"def test_{number}():", f"    {assertion.strip()}", ""]
     return "\n".join(lines)
@@ -183,8 +187,10 @@ class MBPPBenchmark(PytestCodeBenchmark):
         return load_mbpp(split, data_dir, strict=strict)
 
     def record(self, problem: MBPPProblem) -> SampleRecord:
-        tests = "\n".join(problem.test_list)
-        text = f"{problem.prompt.strip()}\n\nYour code should pass these tests:\n\n```python\n{tests}\n```"
+        # One assert shown, as the function's signature by example; every assert judged. MBPP's own
+        # prompt shows all of them, and a verdict on exactly what the statement shows is a reward
+        # an answer earns by returning the shown values (a lookup table), without solving anything.
+        text = f"{problem.prompt.strip()}\n\nFor example, your code should pass this test:\n\n```python\n{problem.test_list[0]}\n```"
         return SampleRecord(
             id=problem.task_id, input=text, target=entry_point(problem) or "",
             metadata={"benchmark": self.name, "split": problem.split, "test": test_file(problem),

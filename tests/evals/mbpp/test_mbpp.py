@@ -30,3 +30,43 @@ def test_mbpp_end_to_end_with_the_reference_and_a_mock_model(tmp_path):
                              display="none", log_dir=str(tmp_path / "logs"))
         assert log.status == "success", log.error
         assert log.results is not None and log.results.scores[0].metrics["accuracy"].value == accuracy
+
+
+def test_an_answer_that_returns_what_the_statement_shows_never_passes():
+    """The completion a policy would learn when the statement shows every test: return the shown
+    values for the shown inputs. The statement shows one assert, every assert is judged, so the
+    lookup table fails on every problem; the reference on the same jobs passes (the check runs)."""
+    import ast
+
+    from gcop.evals.examples import visible_examples
+    from gcop.evals.verification import prepare_judgement
+    from gcop.sandbox.executors import make_executor
+    from gcop.sandbox.protocol import Status
+
+    spec = get_benchmark("mbpp")
+    jobs, expected = [], []
+    for problem in spec.load(None, DATA):
+        record = spec.record(problem)
+        shown = visible_examples(record.input, record.metadata["entry_point"])
+        assert shown, problem.id
+        table = {}
+        for example in shown:  # assert f(args) == value, as visible_examples writes them
+            compare = ast.parse(example).body[0].test
+            call = next(node for node in ast.walk(compare) if isinstance(node, ast.Call)
+                        and getattr(node.func, "id", None) == record.metadata["entry_point"])
+            table[ast.unparse(call)] = ast.unparse(compare.comparators[0])
+        name = record.metadata["entry_point"]
+        lookup = (f"def {name}(*args):\n    table = {{{', '.join(f'{c!r}: {v}' for c, v in table.items())}}}\n"
+                  f"    return table.get({name!r} + repr(args).replace(',)', ')'))\n")
+        for answer, should in ((f"```python\n{lookup}```", Status.FAILED), (spec.reference_answer(problem), Status.PASSED)):
+            jobs.append(prepare_judgement("mbpp", answer, target=record.target, metadata=record.metadata,
+                                          sample_id=problem.id))
+            expected.append(should)
+
+    async def judge():
+        async with make_executor("local", workers=2) as pool:
+            return await pool.run_many(jobs)
+
+    import asyncio
+
+    assert [v.status for v in asyncio.run(judge())] == expected
