@@ -90,12 +90,7 @@ def task_options(benchmark: str, options: Mapping[str, Any]) -> TaskOptions:
 def benchmark_task(benchmark: str, options: Mapping[str, Any]) -> Task:
     """The Inspect task of a registered benchmark with ``options`` (see :class:`TaskOptions`)."""
     spec = get_benchmark(benchmark)
-    chosen = task_options(benchmark, options)
-    return build_task(
-        spec.name, split=chosen.split if "split" in option_names(benchmark) else None, mode=chosen.mode,
-        icl_k=chosen.icl_k, max_strategy_tokens=chosen.max_strategy_tokens, max_guide_tokens=chosen.max_guide_tokens,
-        max_core_tokens=chosen.max_core_tokens, on_invalid=chosen.on_invalid, cascade_rule=chosen.cascade_rule,
-        cascade_k=chosen.cascade_k, cascade_threshold=chosen.cascade_threshold, memory_k=chosen.memory_k,
-        memory_warm=chosen.memory_warm, data_dir=chosen.data_dir,
-        sandbox=sandbox_spec(chosen.sandbox, chosen.executor) if spec.sandboxed else None,
-    )
+    chosen = dataclasses.asdict(task_options(benchmark, options))
+    split, sandbox, executor = chosen.pop("split"), chosen.pop("sandbox"), chosen.pop("executor")
+    return build_task(spec.name, split=split if "split" in option_names(benchmark) else None,
+                      sandbox=sandbox_spec(sandbox, executor) if spec.sandboxed else None, **chosen)

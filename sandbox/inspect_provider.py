@@ -39,7 +39,8 @@ from gcop.sandbox.protocol import Status, TestJob, Verdict
 
 #: Where the gcop image keeps the runner (a package on the image's PYTHONPATH, run with -m); in
 #: another image the runner's zipapp is copied to RUNNER_COPY first.
-IMAGE_RUNNER_PATH = "/opt/gcop/runner/__main__.py"
+IMAGE_RUNNER_ROOT = "/opt/gcop"
+IMAGE_RUNNER_PATH = f"{IMAGE_RUNNER_ROOT}/runner/__main__.py"
 RUNNER_COPY = ".gcop_runner.pyz"
 
 
@@ -242,7 +243,7 @@ async def _run_in_generic_sandbox(env: SandboxEnvironment, job: TestJob) -> Verd
         probe = await env.exec(["sh", "-c", f"test -f {shlex.quote(IMAGE_RUNNER_PATH)}"], timeout=30)
         if probe.success:
             command = ["python3", "-P", "-m", "runner"]
-            env_vars["PYTHONPATH"] = IMAGE_RUNNER_PATH.rsplit("/", 2)[0]  # /opt/gcop, as the image sets it
+            env_vars["PYTHONPATH"] = IMAGE_RUNNER_ROOT  # as the image sets it
         else:
             await env.write_file(RUNNER_COPY, local_runner().read_bytes())
             command = ["python3", RUNNER_COPY]

@@ -6,6 +6,7 @@ shrinks); no import cycle, even through function-level imports; and no bare `imp
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,9 @@ def test_every_import_goes_down_the_layer_table():
 
 
 def import_cycles(imports: set[tuple[str, str]], modules: set[str]) -> list[list[str]]:
-    """The cycles of the import graph (its strongly connected components of more than one module);
-    an imported name resolves to the longest module it names (``from m import f`` is an edge to m)."""
+    """A cycle of the import graph, as the sorted modules on it ([] when there is none; graphlib
+    reports one at a time). An imported name resolves to the longest module it names (``from m
+    import f`` is an edge to m)."""
 
     def resolve(name: str) -> str:
         while name and name not in modules:
@@ -137,45 +139,11 @@ def import_cycles(imports: set[tuple[str, str]], modules: set[str]) -> list[list
         target = resolve(imported)
         if target and target != importer:
             graph.setdefault(importer, set()).add(target)
-    # Tarjan's algorithm, iteratively.
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    cycles: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph.get(root, ()))))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    cycles.append(sorted(component))
-    return cycles
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as cycle:
+        return [sorted(set(cycle.args[1]))]
+    return []
 
 
 def test_no_import_cycles_even_through_function_level_imports():

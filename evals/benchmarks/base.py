@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,20 @@ if TYPE_CHECKING:  # kept off the import path: the CLI lists benchmark names wit
     from gcop.sandbox.protocol import TestJob, Verdict
 
 from gcop.evals.data import local_files_revision, resolve_data_dir
+
+
+def task_on_first_use(package: str, task: str) -> Callable[[str], Any]:
+    """A benchmark package's module ``__getattr__``: ``<package>.<task>`` imports the Inspect task
+    from ``<package>.tasks`` on first use (it imports Inspect, which judging a sample never needs)."""
+
+    def __getattr__(attribute: str) -> Any:
+        if attribute != task:
+            raise AttributeError(f"module {package!r} has no attribute {attribute!r}")
+        function = getattr(importlib.import_module(f"{package}.tasks"), task)
+        setattr(sys.modules[package], task, function)
+        return function
+
+    return __getattr__
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,11 @@ One folder per benchmark: the spec (``spec.py``: records, loader, prompts, judgi
 task (``tasks.py``: ``inspect eval gcop/gsm8k``), ``README.md`` and ``eval.yaml``.
 """
 
-from typing import Any
+from gcop.evals.benchmarks.base import task_on_first_use
 
 from .spec import GSM8K, GSM8KBenchmark, GSM8KProblem, load_gsm8k
 
 __all__ = ['GSM8K', 'gsm8k', 'GSM8KBenchmark', 'GSM8KProblem', 'load_gsm8k']
 
 
-def __getattr__(attribute: str) -> Any:
-    # The task is loaded on first use: it imports Inspect, which judging a sample (``gcop verify``)
-    # never needs.
-    if attribute == "gsm8k":
-        from .tasks import gsm8k  # on first use: the task imports Inspect
-
-        globals()["gsm8k"] = gsm8k
-        return gsm8k
-    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+__getattr__ = task_on_first_use(__name__, "gsm8k")  # the task, on first use: it imports Inspect

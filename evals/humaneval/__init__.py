@@ -4,19 +4,11 @@ One folder per benchmark: the spec (``spec.py``: records, loader, prompts, judgi
 task (``tasks.py``: ``inspect eval gcop/humaneval``), ``README.md`` and ``eval.yaml``.
 """
 
-from typing import Any
+from gcop.evals.benchmarks.base import task_on_first_use
 
 from .spec import HUMANEVAL, HumanEvalBenchmark, HumanEvalProblem, humaneval_job, load_humaneval
 
 __all__ = ['HUMANEVAL', 'humaneval', 'humaneval_job', 'HumanEvalBenchmark', 'HumanEvalProblem', 'load_humaneval']
 
 
-def __getattr__(attribute: str) -> Any:
-    # The task is loaded on first use: it imports Inspect, which judging a sample (``gcop verify``)
-    # never needs.
-    if attribute == "humaneval":
-        from .tasks import humaneval  # on first use: the task imports Inspect
-
-        globals()["humaneval"] = humaneval
-        return humaneval
-    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+__getattr__ = task_on_first_use(__name__, "humaneval")  # the task, on first use: it imports Inspect

@@ -4,19 +4,11 @@ One folder per benchmark: the spec (``spec.py``: records, loader, prompts, judgi
 task (``tasks.py``: ``inspect eval gcop/kodcode``), ``README.md`` and ``eval.yaml``.
 """
 
-from typing import Any
+from gcop.evals.benchmarks.base import task_on_first_use
 
 from .spec import KODCODE, KodCodeBenchmark, KodCodeProblem, kodcode_job, load_kodcode
 
 __all__ = ['KODCODE', 'kodcode', 'kodcode_job', 'KodCodeBenchmark', 'KodCodeProblem', 'load_kodcode']
 
 
-def __getattr__(attribute: str) -> Any:
-    # The task is loaded on first use: it imports Inspect, which judging a sample (``gcop verify``)
-    # never needs.
-    if attribute == "kodcode":
-        from .tasks import kodcode  # on first use: the task imports Inspect
-
-        globals()["kodcode"] = kodcode
-        return kodcode
-    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+__getattr__ = task_on_first_use(__name__, "kodcode")  # the task, on first use: it imports Inspect
