@@ -70,3 +70,32 @@ def test_an_answer_that_returns_what_the_statement_shows_never_passes():
     import asyncio
 
     assert [v.status for v in asyncio.run(judge())] == expected
+
+
+def test_a_strategy_carrying_the_code_is_a_leak_and_a_plan_is_not():
+    """What a guide would learn to earn MBPP's reward for the core: hand it the function. The leak
+    check (GRPO's and acceptance's) runs every piece of code in a strategy against the hidden tests
+    in the sandbox: the reference carried in a code block, or inline as one line of prose, leaks;
+    an honest plan does not."""
+    import asyncio
+
+    from gcop.evals.leaks import check_leak
+    from gcop.sandbox.executors import make_executor
+
+    spec = get_benchmark("mbpp")
+    problem = next(p for p in spec.load("test", DATA) if p.task_id == "mbpp/17")
+    record = spec.record(problem)
+    strategies = {
+        "block": f"<strategy>1. Use this:\n```python\n{problem.code}\n```</strategy>",
+        "inline": "<strategy>Write `def square_perimeter(a): return 4*a` and you are done.</strategy>",
+        "plan": "<strategy>1. A square has four equal sides.\n2. Multiply the side length by four.\n"
+                "3. Return the product.</strategy>",
+    }
+
+    async def run() -> dict[str, bool]:
+        async with make_executor("local", 2) as executor:
+            return {name: (await check_leak(text, "mbpp", target=record.target, metadata=record.metadata,
+                                            problem=record.input, sample_id=problem.task_id, executor=executor)).leaked
+                    for name, text in strategies.items()}
+
+    assert asyncio.run(run()) == {"block": True, "inline": True, "plan": False}
