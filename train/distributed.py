@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["any_rank", "is_main_process", "process_index", "wait_for_everyone", "world_size"]
+__all__ = ["any_rank", "close_process_group", "is_main_process", "process_index", "wait_for_everyone", "world_size"]
 
 
 def process_index() -> int:
@@ -42,6 +42,24 @@ def wait_for_everyone() -> None:
     dist = _process_group()
     if dist is not None:
         dist.barrier()
+
+
+def close_process_group(*, wait: bool) -> None:
+    """Tear down the process group the Trainer started, once the run is over (nothing when the run
+    is one process). ``wait``: meet the other ranks first (a run that succeeded everywhere; a rank
+    that failed must not wait for ranks that may never come).
+
+    Without it a rank that finishes first exits with gloo's worker threads still alive, and the
+    interpreter's finalisation can abort it (SIGABRT, "terminate called without an active
+    exception") after a run that succeeded: the launcher then kills the other ranks and the
+    command fails.
+    """
+    dist = _process_group()
+    if dist is None:
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def any_rank(flag: bool, device: Any = None) -> bool:

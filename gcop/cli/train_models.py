@@ -98,18 +98,21 @@ def _summary(result) -> str:
 
 def _train(command: str, run: Callable[[], Any], usage_errors: tuple[type[Exception], ...], unscorable_note: str) -> int:
     """Run a training command: bad settings exit 2, unscorable rewards 1 (with ``unscorable_note``)."""
+    from gcop.train.distributed import close_process_group, is_main_process
     from gcop.train.rewards import UnscorableRewardsError
 
+    succeeded = False
     try:
         result = run()
+        succeeded = True
     except usage_errors as exc:
         print(f"gcop train {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UnscorableRewardsError as exc:
         print(f"gcop train {command}: {exc}\n{unscorable_note}", file=sys.stderr)
         return EXIT_FAILED
-    from gcop.train.distributed import is_main_process
-
+    finally:
+        close_process_group(wait=succeeded)  # under `accelerate launch`: every rank, once it is done
     if is_main_process():  # under `accelerate launch`, one summary, not one per rank
         print(_summary(result))
     return EXIT_OK
