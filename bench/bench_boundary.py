@@ -70,6 +70,8 @@ def boundary_shares(verdicts: list[Verdict]) -> dict[str, Any]:
         "share_in_process": round(totals["jobs_in_process"] / len(verdicts), 4) if verdicts else None,
         "in_process_reasons": dict(reasons),
         "jobs_without_report": totals["jobs_unrecorded"],
+        # pytest-style jobs whose test module needed no pytest session (gcop.sandbox.runner.plain)
+        "jobs_without_session": totals["jobs_without_session"],
     }
 
 

@@ -11,6 +11,9 @@
     ``docker run`` per sample (same image, same limits, the runner's ``once`` mode), both with 2 at
     a time. Target: >= 20x. Also the pool replacing each container after every job
     (``fresh_per_job``), which closes the counters a container keeps between jobs.
+    Also every job in the shared pytest session (``TestJob(session="pytest")``), against the
+    default, where a test module that needs no session is judged without one (same verdicts:
+    ``tests/sandbox/test_plain.py``), and how many of the sample's modules are.
 (c) Memory of an idle pool: the containers' cgroup memory after start-up, and the host side.
 (d) Where a pool's KodCode job goes: the runner's own phase times (``"profile": true`` jobs),
     medians over the sample's reference solutions on one warm container.
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -160,6 +164,31 @@ def kodcode_pool(jobs: list, workers: int, fresh_per_job: bool = False) -> dict:
         "passed": sum(v.passed for v in verdicts),
         "total": len(jobs),
     }
+
+
+def plain_counts(problems: list) -> dict:
+    """How many of the problems' test modules are judged without a pytest session, and why the
+    others are not (``gcop.sandbox.runner.plain``; tests that run in-process keep a session)."""
+    import ast
+    from collections import Counter
+
+    from gcop.sandbox.runner import in_process_reason
+    from gcop.sandbox.runner.plain import plain_reason
+
+    reasons: Counter[str] = Counter()
+    for problem in problems:
+        test = kodcode_job(problem, problem.solution).test
+        why = in_process_reason(test)
+        if why is None:
+            try:
+                why = plain_reason(ast.parse(test))
+            except SyntaxError:
+                why = "the test does not parse"
+        else:
+            why = f"in-process: {why}"
+        reasons[why or "judged without a session"] += 1
+    return {"problems": len(problems), "without_session": reasons.pop("judged without a session", 0),
+            "in_a_session_because": dict(reasons.most_common())}
 
 
 def repeated(measure: Callable[[], dict], repeats: int) -> dict:
@@ -328,11 +357,15 @@ def main() -> None:
     )
     kodcode = load_kodcode(None, args.data_dir)
     jobs = [kodcode_job(p, p.solution) for p in kodcode]
-    pool = repeated(lambda: kodcode_pool(jobs, args.workers), args.repeats)
+    in_a_session = [dataclasses.replace(job, session="pytest") for job in jobs]
+    pool, pool_in_sessions = alternated(
+        lambda: kodcode_pool(jobs, args.workers), lambda: kodcode_pool(in_a_session, args.workers), args.repeats
+    )
     one_run_each = kodcode_docker_run(jobs, args.workers)
     fresh = kodcode_pool(jobs, args.workers, fresh_per_job=True)
     memory = idle_pool_memory(args.workers)
     phases = job_phases(jobs)
+    phases_in_a_session = job_phases(in_a_session)
     costs = defence_costs()
 
     figures = {
@@ -360,12 +393,18 @@ def main() -> None:
             # what closing every counter a container keeps would cost
             "pool_fresh_container_per_job": fresh,
             "fresh_per_job_slowdown": round(fresh["seconds"] / pool["seconds"], 2),
+            # every job in the shared pytest session (TestJob(session="pytest")), against the
+            # default where a test module that needs no session is judged without one
+            "pool_every_job_in_a_pytest_session": pool_in_sessions,
+            "without_session_speedup": round(pool_in_sessions["seconds"] / pool["seconds"], 2),
+            "judged_without_session": plain_counts(kodcode),
         },
         "idle_pool_memory": memory,
         "kodcode_job_phases": phases,
+        "kodcode_job_phases_in_a_pytest_session": phases_in_a_session,
         "defence_costs_per_job": costs,
     }
-    for block in (official, ours, pool, one_run_each, fresh):
+    for block in (official, ours, pool, pool_in_sessions, one_run_each, fresh):
         block["seconds"] = round(block["seconds"], 3)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")

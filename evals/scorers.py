@@ -82,6 +82,8 @@ def _boundary_fields(verdict: Verdict) -> dict[str, Any]:
         "boundary": info.get("mode"),
         "tests_by_value": info.get("tests_by_value"),
         "tests_through_handle": info.get("tests_through_handle"),
+        # "none": a pytest-style test module judged without a pytest session (to the same verdict)
+        **({"session": info["session"]} if "session" in info else {}),
     }
 
 

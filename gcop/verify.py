@@ -85,6 +85,8 @@ class VerifySummary:
                 f"  verdict strength: {share} of {tests} tests decided by value only, "
                 f"{self.boundary.get('tests_through_handle', 0)} through a handle (the sample's own comparison); "
                 f"{self.boundary.get('jobs_in_process', 0)} sample(s) judged in-process"
+                + (f", {self.boundary['jobs_without_session']} without a pytest session (plain test modules)"
+                   if self.boundary.get("jobs_without_session") else "")
             )
         if self.bad_lines:
             lines.append(f"  skipped {len(self.bad_lines)} bad input line(s), see above")

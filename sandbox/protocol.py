@@ -57,6 +57,10 @@ class TestJob:
     #: returns data, the candidate must too: an object whose ``__sub__`` says 0.0 passes no
     #: ``abs(f(x) - y) < eps``.
     handle_ops: tuple[str, ...] | None = None
+    #: ``"pytest"``: judge a pytest-style job in a pytest session even where its test module
+    #: uses nothing of one (such a module is judged without a session by default, to the same
+    #: verdict: ``gcop.sandbox.runner.plain``).
+    session: Literal["pytest"] | None = None
 
     def __post_init__(self) -> None:
         if self.style not in DEFAULT_TIMEOUTS:
@@ -78,6 +82,7 @@ class TestJob:
             "timeout": self.effective_timeout,
             "prelude": self.prelude,
             "handle_ops": None if self.handle_ops is None else list(self.handle_ops),
+            **({"session": self.session} if self.session is not None else {}),
         }
 
 
@@ -240,9 +245,11 @@ class Verdict:
 def boundary_totals(verdicts: Iterable[Verdict]) -> dict[str, int]:
     """How a run's code verdicts were decided, summed over its verdicts: tests decided by value
     only, tests where a comparison went through a handle (the sample's own method), jobs judged
-    in-process (their test could not cross the boundary), and jobs with no such record (timeouts,
-    or a test process that never reported)."""
-    totals = {"tests_by_value": 0, "tests_through_handle": 0, "jobs_in_process": 0, "jobs_unrecorded": 0}
+    in-process (their test could not cross the boundary), jobs with no such record (timeouts,
+    or a test process that never reported), and pytest-style jobs judged without a pytest session
+    (``gcop.sandbox.runner.plain``)."""
+    totals = {"tests_by_value": 0, "tests_through_handle": 0, "jobs_in_process": 0, "jobs_unrecorded": 0,
+              "jobs_without_session": 0}
     for verdict in verdicts:
         info = verdict.extra.get("boundary")
         if not isinstance(info, dict):
@@ -250,6 +257,7 @@ def boundary_totals(verdicts: Iterable[Verdict]) -> dict[str, int]:
         elif info.get("mode") == "process":
             totals["tests_by_value"] += int(info.get("tests_by_value") or 0)
             totals["tests_through_handle"] += int(info.get("tests_through_handle") or 0)
+            totals["jobs_without_session"] += info.get("session") == "none"
         else:
             totals["jobs_in_process"] += 1
     return totals

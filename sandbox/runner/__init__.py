@@ -18,6 +18,7 @@ type names):
 ``codec``       values to the wire and back
 ``peer``        one end of the boundary's socket
 ``judge_side``  what the tests see of the solution; jobs that stay in one process
+``plain``       pytest-style modules judged without a pytest session, where it cannot matter
 ``jobprocess``  the judge's process: pytest or the check call, the report
 ``sample_side`` the zygote and the sample's process (the rule on pytest is stated there)
 ``cleanup``     after a job: files, IPC, id counters
@@ -33,7 +34,7 @@ A job is one JSON object::
     {"id": "...", "style": "pytest" | "check", "solution": "<python source>",
      "test": "<test source>", "entry_point": "name" | null, "timeout": 10.0,
      "prelude": "<HumanEval's canonical prompt>" | null, "profile": false,
-     "handle_ops": ["add", "iter", ...] | null}
+     "handle_ops": ["add", "iter", ...] | null, "session": "pytest" | null}
 
 ``handle_ops``: the data operations (arithmetic, conversions, indexing, iteration) the tests may
 do on an object of the solution that is not plain data (a handle, see "the boundary"); any other
@@ -45,6 +46,9 @@ decided through a handle.
   Only tests *defined* in ``test_solution.py`` are collected: a ``test_*`` name imported into it
   (``from heapq import merge as test_merge``, or a ``test_*`` function the solution exports
   through ``from solution import *``) is not a test.
+  A module that uses none of pytest's features is judged without a pytest session
+  (:mod:`runner.plain`, the answer's ``boundary.session`` is ``"none"``); ``"session": "pytest"``
+  always runs one.
 * ``check`` style (HumanEval): ``solution.py`` holds the program (prompt + completion); the judge runs
   ``prelude`` (the canonical prompt, so the helpers ``check`` uses are the data set's) and the
   data set's test code, then calls ``check(entry_point)`` with the program's entry point, as

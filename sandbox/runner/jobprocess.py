@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .files import FILE_SIZE_LIMIT, HUMANEVAL_TEST_NAME
 from .guard import _unshare_network
 from .judge_side import _Boundary
+from .plain import run_plain
 from .proxies import _BoundMethod, _ProxyBase
 from .testprocess import _JUDGE_MARKS, _mark, _Recorder
 
@@ -314,6 +315,9 @@ def _child(
         if plan.style == "check":
             report = _run_check_style(files, entry_point or "", boundary, plan.prelude)
             report["boundary"] = _boundary_summary(boundary, plan.in_process)
+        elif plan.plain and boundary is not None:
+            report = run_plain(boundary, workdir)
+            report["boundary"] = {**_boundary_summary(boundary, plan.in_process), "session": "none"}
         else:
             report = _run_pytest(workdir, boundary, plan.in_process)
         code = _send_report(report_fd, report, nonce)

@@ -18,6 +18,7 @@ from .cleanup import _id_counters, _remove_sysv_ipc, _remove_tree
 from .files import HUMANEVAL_TEST_NAME, MAX_TIMEOUT_S, OUTPUT_TAIL_CHARS, _expected_tests, _parse, build_files
 from .jobprocess import _child, _run_pytest
 from .judge_side import _TestNames, _warm_up_boundary, in_process_reason
+from .plain import plain_reason
 from .sample_side import _Zygote
 from .verdicts import STATUS_ERROR, STATUS_FAILED, STATUS_TIMEOUT, judge, passed_test_names
 
@@ -40,6 +41,8 @@ class _JobPlan:
         self.prelude = prelude
         self.in_process = in_process
         self.sample_fd = -1
+        #: Judged without a pytest session (see :mod:`runner.plain`); pytest-style jobs only.
+        self.plain = False
 
 
 MAX_REPORT_BYTES = 16 * 1024 * 1024  # the judge's report; more is the sample's doing
@@ -151,6 +154,7 @@ class Runner:
                 style, files["test_solution.py"], None, in_process_reason(job.get("test") or ""), handle_ops,
                 names=_TestNames(tree),
             )
+            plan.plain = plan.in_process is None and job.get("session") != "pytest" and plain_reason(tree) is None
             del tree
         if style != "pytest":
             server = None  # HumanEval style needs no pytest session
@@ -188,7 +192,7 @@ class Runner:
                     sample_end.close()  # the sample's end is the sample's alone
                 if judge_end is not None:
                     judge_end.detach()  # the descriptor is the judge's now, not this object's
-                if server is None:
+                if server is None or plan.plain:
                     _child(plan, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
                 in_job_process = True
                 server.enter_job(plan, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)

@@ -64,7 +64,8 @@ def test_humaneval_results_keep_fields_order_and_report_bad_lines(tmp_path, huma
     # two problems: HumanEval/0 1/1, HumanEval/2 1/3 -> mean pass@1 = (1 + 1/3) / 2
     assert summary.pass_at_k["pass@1"] == pytest.approx((1 + 1 / 3) / 2)
     # three judged samples, one test each, all decided by value (the empty one was never judged)
-    assert summary.boundary == {"tests_by_value": 3, "tests_through_handle": 0, "jobs_in_process": 0, "jobs_unrecorded": 0}
+    assert summary.boundary == {"tests_by_value": 3, "tests_through_handle": 0, "jobs_in_process": 0, "jobs_unrecorded": 0,
+                                "jobs_without_session": 0}
     assert "verdict strength: 100.0% of 3 tests decided by value only" in summary.format()
 
 
