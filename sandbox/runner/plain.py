@@ -23,8 +23,10 @@ What differs from a pytest session, none of it part of a verdict:
 * warnings are not recorded and logs not caught (with pytest's fixed command line neither
   changes an outcome; a module that names them goes to pytest all the same). Streams are
   captured as under ``--capture=sys``, with pytest's own classes (:class:`_Captured`);
-* the test's frames start shallower than under pytest's hooks: a test module whose functions
-  call themselves goes to pytest, so a test's own recursion meets the same limit either way.
+* the stack: under the session, pytest's collection and runtest hooks sit below the module's
+  import and each test. The plain judge runs both as deep (:data:`SESSION_DEPTH`), so a test's
+  own recursion, or a deeply nested value decoded from the sample, meets Python's recursion
+  limit where it would under pytest.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .proxies import _BoundMethod, _ProxyBase
@@ -74,6 +77,10 @@ _DYNAMIC_BUILTINS = frozenset({
 #: pytest would collect them, call them as hooks, or run them around the tests.
 _RESERVED_PREFIXES = ("test", "Test", "pytest", "setup", "teardown", "setUp", "tearDown")
 
+#: Module attributes that change what pytest finds by looking names up on the module (it asks for
+#: ``__test__``, ``setup_module`` and others with ``getattr``).
+_MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+
 
 def plain_reason(tree: ast.Module | None) -> str | None:
     """Why this test module needs a pytest session, or None when it can be judged plainly."""
@@ -83,6 +90,8 @@ def plain_reason(tree: ast.Module | None) -> str | None:
     # test, so what it names does not count (``pytest.main()`` is common there).
     body = [statement for statement in tree.body if not _is_main_block(statement)]
     for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name in _MODULE_HOOKS:
+            return f"the module defines {statement.name}, which pytest's lookups on it would meet"
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             why = _function_reason(statement)
             if why:
@@ -92,7 +101,7 @@ def plain_reason(tree: ast.Module | None) -> str | None:
                 return f"the test class {statement.name}"
         elif not _is_import_of_pytest(statement):
             for name in _names_bound_by(statement):
-                if name.startswith(_RESERVED_PREFIXES):
+                if name.startswith(_RESERVED_PREFIXES) or name in _MODULE_HOOKS:
                     return f"{name} is bound at the top level other than by a def"
     parents: dict[int, ast.AST] = {}
     nodes = [node for statement in body for node in ast.walk(statement)]
@@ -154,6 +163,9 @@ def _names_bound_by(statement: ast.stmt) -> list[str]:
 
 
 def _node_reason(node: ast.AST, parents: dict[int, ast.AST]) -> str | None:
+    if isinstance(node, ast.Global):
+        # a function that binds module names at run time: what it binds, the tree cannot say
+        return f"the test binds module names at run time (global {', '.join(node.names)})"
     if isinstance(node, ast.Name):
         if node.id in _SESSION_NAMES:
             return f"the test uses {node.id}"
@@ -192,9 +204,21 @@ _IGNORED = frozenset(dir(type(sys)("empty"))) | {"__builtins__", "__file__", "__
 
 MODULE = "test_solution"
 
+#: How much deeper, in units of Python's recursion limit, the shared pytest session runs a test
+#: module's import (its collection) and each test (its runtest hooks) than this module would;
+#: measured for the image's pytest (9.2) and this runner. ``tests/sandbox/test_plain.py``
+#: measures the headroom both ways and fails if they drift apart.
+SESSION_DEPTH = {"import": 14, "call": 15}
+
+
+def _deeper(units: int, function: Callable[[], Any]) -> Any:
+    """``function()``, called ``units`` frames deeper than a direct call would be (units >= 1)."""
+    return function() if units <= 1 else _deeper(units - 1, function)
+
 
 def run_plain(boundary: _Boundary, workdir: str) -> dict[str, Any]:
     """Import ``test_solution`` from ``workdir`` and run its tests; a pytest-shaped report."""
+    import functools
     import importlib
 
     report: dict[str, Any] = {
@@ -211,7 +235,7 @@ def run_plain(boundary: _Boundary, workdir: str) -> dict[str, Any]:
         sys.path.insert(0, workdir)
     with _Captured("collect") as captured:
         try:
-            importlib.import_module(MODULE)
+            _deeper(SESSION_DEPTH["import"], functools.partial(importlib.import_module, MODULE))
             module = sys.modules[MODULE]
         except BaseException as exc:  # noqa: BLE001 - pytest: any failure to import is a collection error
             captured.failed(exc)
@@ -281,7 +305,10 @@ class _Captured:
         import traceback
 
         print(f"___ {self.what} ___", flush=True)
-        traceback.print_exception(type(self.failure), self.failure, self.failure.__traceback__, file=sys.stdout)
+        tb = self.failure.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == _deeper.__code__.co_filename:
+            tb = tb.tb_next  # this module's frames (the padding) say nothing about the failure
+        traceback.print_exception(type(self.failure), self.failure, tb, file=sys.stdout)
         for stream, text in (("stdout", self.out.getvalue()), ("stderr", self.err.getvalue())):
             if text:
                 print(f"--- captured {stream} ---\n{text}", end="" if text.endswith("\n") else "\n")
@@ -292,6 +319,8 @@ def collect(module: Any) -> tuple[list[tuple[str, Any]], str | None]:
     import inspect
 
     tests: list[tuple[str, Any]] = []
+    if not _test_flag(module, default=True):
+        return [], None  # as pytest: a module whose __test__ is false has no tests
     seen: set[str] = set()
     for name, obj in list(module.__dict__.items()):
         if name in _IGNORED or name in seen:
@@ -318,9 +347,9 @@ def collect(module: Any) -> tuple[list[tuple[str, Any]], str | None]:
     return tests, None
 
 
-def _test_flag(obj: Any) -> Any:
+def _test_flag(obj: Any, default: bool = False) -> Any:
     try:
-        return getattr(obj, "__test__", False)
+        return getattr(obj, "__test__", default)
     except Exception:  # noqa: BLE001 - pytest's safe_getattr: an odd object is no test
         return False
 
@@ -335,7 +364,7 @@ def _call(function: Any, captured: _Captured) -> tuple[str, str]:
     import pytest
 
     try:
-        result = function()
+        result = _deeper(SESSION_DEPTH["call"], function)
         if result is not None and (hasattr(result, "__await__") or hasattr(result, "__aiter__")):
             return "failed", "async def functions are not natively supported"  # pytest's async_fail
         return "passed", ""

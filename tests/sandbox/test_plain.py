@@ -91,10 +91,22 @@ def test_a_module_using_nothing_of_a_sessions_is_plain():
     ("from os.path import join as test_join\ndef test_a():\n    pass\n", "test_join is bound"),
     ("def test_a():\n    pass\ntest_b = test_a\n", "test_b is bound"),
     ("def pytest_generate_tests(metafunc):\n    pass\ndef test_a():\n    pass\n", "pytest_generate_tests"),
+    # found by a review: pytest looks names up on the module (__test__, setup_module)...
+    ("def __getattr__(name):\n    return None\ndef test_a():\n    pass\n", "defines __getattr__"),
+    # ... and a function can bind a test at run time
+    ("import functools\ndef check(a):\n    assert a\ndef register():\n    global test_made\n"
+     "    test_made = functools.partial(check, 1)\nregister()\ndef test_a():\n    pass\n", "global test_made"),
 ])
 def test_what_needs_a_session_goes_to_pytest(source, why):
     found = reason(source)
     assert found is not None and why in found, found
+
+
+def test_a_module_whose_test_flag_is_false_has_no_tests_as_under_pytest():
+    module = types.ModuleType("test_solution")
+    exec("def test_a():\n    pass\n", module.__dict__)  # noqa: S102
+    module.__getattr__ = lambda name: None  # type: ignore[method-assign]  # what pytest's getattr meets
+    assert collect(module) == ([], None)
 
 
 def test_collect_takes_what_pytest_takes_in_definition_order():
@@ -248,3 +260,42 @@ def test_in_one_warm_sandbox_a_sample_raising_a_sessions_outcome_never_passes(ki
     verdicts = run_jobs(kind, jobs, workers=1)
     assert [v.status for v in verdicts] == [Status.FAILED] * 10 + [Status.PASSED], [v.reason for v in verdicts]
     assert all((v.extra.get("boundary") or {}).get("session") == "none" for v in verdicts)
+
+
+# How deep the judge's stack is when the module is imported and when a test runs, in units of
+# Python's recursion limit (nested recursion is not a top-level function calling itself, so the
+# module is judged plainly); and values nested near that limit, decoded in the judge.
+HEADROOM = """
+def headroom():
+    depth = [0]
+    def down():
+        depth[0] += 1
+        down()
+    try:
+        down()
+    except RecursionError:
+        pass
+    return depth[0]
+
+AT_IMPORT = headroom()
+
+def test_headroom():
+    assert False, (AT_IMPORT, headroom())
+"""
+NEST = "def nest(n):\n    out = []\n    for _ in range(n):\n        out = [out]\n    return out\n"
+
+
+def _nested_test(depth: int) -> str:
+    return (f"from solution import *\n\ndef test_nest():\n    expected = []\n    for _ in range({depth}):\n"
+            f"        expected = [expected]\n    assert nest({depth}) == expected\n")
+
+
+@pytest.mark.slow
+def test_the_judge_meets_the_recursion_limit_where_a_session_would(kind):
+    jobs = [TestJob("pytest", "X = 1\n", HEADROOM, id="headroom", timeout=10)]
+    jobs += [TestJob("pytest", NEST, _nested_test(depth), id=f"nest-{depth}", timeout=10) for depth in range(300, 340, 3)]
+    plain, in_session = _both_ways(kind, jobs)
+    assert (plain[0].extra.get("boundary") or {}).get("session") == "none"
+    assert plain[0].reason == in_session[0].reason, (plain[0].reason, in_session[0].reason)
+    assert [_essentials(v) for v in plain] == [_essentials(v) for v in in_session]
+    assert {v.status for v in plain[1:]} == {Status.PASSED, Status.FAILED}  # the limit lies in the range
