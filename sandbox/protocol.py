@@ -104,6 +104,12 @@ _ITERATION_OPS = ("iter", "next", "contains", "reversed")
 #: (``compare``), ``str``/``repr`` (``text``), reading attributes and calling methods
 #: (``attributes``). Allowed where the reference defines a class (or, for attributes, yields).
 HANDLE_OBJECT_OPS = ("attributes", "compare", "text")
+#: In ``handle_ops``: the answers may be numpy arrays of any size, empty ones included (allowed
+#: where the reference uses numpy). Otherwise an array with no elements from the sample is refused:
+#: every comparison with it is vacuously true (``np.empty(0) == pytest.approx(2.5)``,
+#: ``np.allclose(np.empty((3, 0)), x)``), which would pass a test the answer never met. Where the
+#: reference returns data, an empty array is a wrong answer, as any type mismatch is.
+EMPTY_ARRAYS = "empty_arrays"
 #: Calls whose result is an iterator a reference may return (the test then iterates a handle).
 _ITERATOR_MAKERS = frozenset({"iter", "map", "filter", "zip", "enumerate", "reversed"})
 
@@ -125,16 +131,20 @@ def handle_ops_of(reference: str) -> tuple[str, ...]:
     (``map``, ``zip``, ``itertools``...), iteration and ``in`` where a class can be indexed or
     iterated, and the object operations (``HANDLE_OBJECT_OPS``: comparing two handles, ``str``,
     attributes) where it defines a class. A reference that cannot be parsed allows everything
-    (the old behaviour)."""
+    (the old behaviour). A reference that imports numpy allows empty arrays (``EMPTY_ARRAYS``)."""
     import ast
 
-    everything = tuple(sorted({*HANDLE_DATA_OPS.values(), *HANDLE_OBJECT_OPS}))
+    everything = tuple(sorted({*HANDLE_DATA_OPS.values(), *HANDLE_OBJECT_OPS, EMPTY_ARRAYS}))
     try:
         tree = ast.parse(reference)
     except (SyntaxError, ValueError):
         return everything
     allowed: set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if any(module.split(".")[0] == "numpy" for module in modules):
+                allowed.add(EMPTY_ARRAYS)  # its answers may be arrays, empty ones too
         if isinstance(node, ast.ClassDef):
             bases = {base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
                      for base in node.bases}

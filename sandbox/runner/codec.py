@@ -366,6 +366,7 @@ class _Codec:
 
             if tag == "NO":
                 shape = tuple(_int(x) for x in _seq(node[1]))
+                self._check_size(shape)
                 flat = [decode(x, refs, aliases) for x in _seq(node[2])]
                 out = np.empty(len(flat), dtype=object)
                 out[:] = flat
@@ -386,8 +387,21 @@ class _Codec:
                 count *= dim
             if count * dtype.itemsize != len(raw):
                 raise BoundaryError("numpy buffer of the wrong size")
+            self._check_size(shape)
             return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         raise BoundaryError(f"unknown node tag {tag!r}")
+
+    def _check_size(self, shape: tuple[int, ...]) -> None:
+        """In the judge, an array with no elements from the sample passes only where the job allows
+        empty arrays (its reference uses numpy): every comparison with one is vacuously true."""
+        if not self.judge or 0 not in shape:
+            return
+        allowed = self.peer.allowed_ops
+        if allowed is not None and "empty_arrays" not in allowed:  # gcop.sandbox.protocol.EMPTY_ARRAYS
+            raise BoundaryError(
+                f"an empty numpy array (shape {shape}) where the reference solution uses no numpy: "
+                "comparisons with it are vacuously true, so it is refused as a wrong answer"
+            )
 
     def decode_exception(self, node: list[Any]) -> BaseException:
         cls = self._decode(node[1], {}, None)

@@ -226,3 +226,44 @@ def test_objects_the_reference_also_answers_with_keep_their_operations(kind):
         Case(TestJob("pytest", as_list, countdown_test, timeout=20, id="list", handle_ops=handle_ops_of(as_list)),
              PASSED),
     ], controls=False)
+
+
+# --------------------------------------------------------------------------- empty arrays
+
+# Found by a review: an array with no elements compares vacuously true (pytest.approx and numpy's
+# closeness checks take all() over no elements), so it "equals" any expected value. Data, not a
+# handle: only the reference's kind of answer can tell it from an honest empty result.
+MEAN = "def average(xs):\n    return sum(xs) / len(xs)\n\ndef scaled(xs):\n    return [x / sum(xs) for x in xs]\n"
+EMPTY = "import numpy as np\n\ndef average(xs):\n    return np.empty(0)\n\ndef scaled(xs):\n    return np.empty((len(xs), 0))\n"
+VACUOUS_FORMS = {
+    "approx": "assert average([1, 2, 3, 4]) == pytest.approx(2.5)",
+    "approx-list": "assert scaled([1, 2, 3]) == pytest.approx([1 / 6, 2 / 6, 3 / 6])",
+    "allclose": "assert np.allclose(average([1, 2, 3, 4]), 2.5)",
+    "isclose-all": "assert np.isclose(scaled([1, 1]), [0.5, 0.5]).all()",
+    "assert_allclose": "np.testing.assert_allclose(average([1, 2, 3, 4]), 2.5)",
+    "equal-all": "assert (np.asarray(average([2, 2])) == 2).all()",
+}
+NONZERO = "import numpy as np\n\ndef nonzero(xs):\n    return np.array([x for x in xs if x], dtype=float)\n"
+
+
+def _vacuous_test(body: str) -> str:
+    return f"import numpy as np\nimport pytest\nfrom solution import *\n\ndef test_form():\n    {body}\n"
+
+
+def test_an_empty_array_is_a_wrong_answer_where_the_reference_uses_no_numpy(kind):
+    """Ten runs of each form in one warm sandbox: the empty answer fails every time; the honest
+    one passes; and where the reference itself answers with numpy arrays, an honest empty result
+    still passes."""
+    assert "empty_arrays" not in handle_ops_of(MEAN) and "empty_arrays" in handle_ops_of(NONZERO)
+    cases = []
+    for form, body in VACUOUS_FORMS.items():
+        for run in range(10):
+            cases.append(Case(TestJob("pytest", EMPTY, _vacuous_test(body), timeout=20, id=f"empty-{form}-{run}",
+                                      handle_ops=handle_ops_of(MEAN)), FAILED))
+        cases.append(Case(TestJob("pytest", MEAN, _vacuous_test(body), timeout=20, id=f"honest-{form}",
+                                  handle_ops=handle_ops_of(MEAN)), PASSED))
+    empty_result = "assert np.array_equal(nonzero([0, 0]), np.array([]))\n    assert nonzero([0, 2]).tolist() == [2.0]"
+    cases.append(Case(TestJob("pytest", NONZERO, _vacuous_test(empty_result), timeout=20, id="numpy-reference",
+                              handle_ops=handle_ops_of(NONZERO)), PASSED))
+    verdicts = judge_batch(kind, cases, controls=False)
+    assert "an empty numpy array" in verdicts["empty-approx-0"].reason
