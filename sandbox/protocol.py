@@ -110,6 +110,8 @@ HANDLE_OBJECT_OPS = ("attributes", "compare", "text")
 #: ``np.allclose(np.empty((3, 0)), x)``), which would pass a test the answer never met. Where the
 #: reference returns data, an empty array is a wrong answer, as any type mismatch is.
 EMPTY_ARRAYS = "empty_arrays"
+#: Libraries whose answers are numpy arrays: a reference importing one allows ``EMPTY_ARRAYS``.
+_ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "pandas"})
 #: Calls whose result is an iterator a reference may return (the test then iterates a handle).
 _ITERATOR_MAKERS = frozenset({"iter", "map", "filter", "zip", "enumerate", "reversed"})
 
@@ -131,7 +133,8 @@ def handle_ops_of(reference: str) -> tuple[str, ...]:
     (``map``, ``zip``, ``itertools``...), iteration and ``in`` where a class can be indexed or
     iterated, and the object operations (``HANDLE_OBJECT_OPS``: comparing two handles, ``str``,
     attributes) where it defines a class. A reference that cannot be parsed allows everything
-    (the old behaviour). A reference that imports numpy allows empty arrays (``EMPTY_ARRAYS``)."""
+    (the old behaviour). A reference that imports numpy (or scipy, pandas) allows empty arrays
+    (``EMPTY_ARRAYS``)."""
     import ast
 
     everything = tuple(sorted({*HANDLE_DATA_OPS.values(), *HANDLE_OBJECT_OPS, EMPTY_ARRAYS}))
@@ -143,7 +146,7 @@ def handle_ops_of(reference: str) -> tuple[str, ...]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            if any(module.split(".")[0] == "numpy" for module in modules):
+            if any(module.split(".")[0] in _ARRAY_LIBRARIES for module in modules):
                 allowed.add(EMPTY_ARRAYS)  # its answers may be arrays, empty ones too
         if isinstance(node, ast.ClassDef):
             bases = {base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""

@@ -255,6 +255,7 @@ def test_an_empty_array_is_a_wrong_answer_where_the_reference_uses_no_numpy(kind
     one passes; and where the reference itself answers with numpy arrays, an honest empty result
     still passes."""
     assert "empty_arrays" not in handle_ops_of(MEAN) and "empty_arrays" in handle_ops_of(NONZERO)
+    assert "empty_arrays" in handle_ops_of("from scipy import stats\ndef z(xs):\n    return stats.zscore(xs)\n")
     cases = []
     for form, body in VACUOUS_FORMS.items():
         for run in range(10):
