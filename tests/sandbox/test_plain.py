@@ -1,8 +1,8 @@
 """Pytest-style modules judged without a pytest session (``runner.plain``).
 
 The rule is equivalence: a module judged plainly gets the verdict a pytest session gives it, so
-every test here judges the same job both ways (``"session": "pytest"`` forces the session) and
-compares what a verdict is made of: status, tests collected and passed, which tests passed.
+the tests that run jobs judge each one both ways (``"session": "pytest"`` forces the session) and
+compare what a verdict is made of: status, tests collected and passed, which tests passed.
 Modules that use anything of pytest's beyond ``raises``/``approx`` must go to pytest, and a
 sample must not find in the plain judge a pass that pytest would refuse.
 """
@@ -198,6 +198,7 @@ OUTCOME_RAISERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(OUTCOME_RAISERS))
 def test_a_sample_raising_a_sessions_outcome_never_passes_ten_times_in_one_server(work_root, name):
     server = Server(work_root)
