@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .files import FILE_SIZE_LIMIT, HUMANEVAL_TEST_NAME
 from .guard import _unshare_network
-from .judge_side import _Boundary
+from .judge_side import _Boundary, defined_elsewhere
 from .plain import run_plain
 from .proxies import _BoundMethod, _ProxyBase
 from .testprocess import _JUDGE_MARKS, _mark, _Recorder
@@ -24,16 +24,14 @@ if TYPE_CHECKING:
 def _local_definitions_only(pytest: Any) -> object:
     """A plugin that stops pytest collecting functions and classes the test module imported
     rather than defined (their ``__module__`` is another module's)."""
-    import inspect
 
     class LocalDefinitionsOnly:
         @pytest.hookimpl(tryfirst=True)
         def pytest_pycollect_makeitem(self, collector: Any, name: str, obj: Any) -> list[Any] | None:
             if isinstance(obj, (_ProxyBase, _BoundMethod)):
                 return []  # an object of the sample's process is never a test
-            if isinstance(collector, pytest.Module) and (inspect.isfunction(obj) or inspect.isclass(obj)):
-                if getattr(obj, "__module__", None) != collector.obj.__name__:
-                    return []
+            if isinstance(collector, pytest.Module) and defined_elsewhere(obj, collector.obj.__name__):
+                return []
             return None
 
     return LocalDefinitionsOnly()

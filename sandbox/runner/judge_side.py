@@ -11,6 +11,7 @@ from typing import Any
 from .files import _parse
 from .guard import _SYSCALLS, _libc, _processes_to_protect, _seccomp_program
 from .peer import _Peer
+from .proxies import _BoundMethod, _ProxyBase
 from .testprocess import _mark
 from .wire import _PYTEST_RESERVED, BoundaryError
 
@@ -21,17 +22,34 @@ def _bound_names(tree: Any) -> set[str]:
     for statement in tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(statement.name)
-            continue
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    if alias.name != "*":
-                        names.add((alias.asname or alias.name).split(".")[0])
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
+        else:
+            names.update(_names_bound_by(statement))
     return names
+
+
+def _names_bound_by(statement: ast.stmt, *, deleted: bool = False) -> list[str]:
+    """Names one top-level statement binds (assigns, imports, defines anywhere inside it), and
+    with ``deleted`` those it deletes."""
+    contexts: tuple[type, ...] = (ast.Store, ast.Del) if deleted else (ast.Store,)
+    names: list[str] = []
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, contexts):
+            names.append(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+    return names
+
+
+def defined_elsewhere(obj: Any, module_name: str) -> bool:
+    """What pytest must not collect from a test module: an object of the sample's process, or a
+    function or class the module imported rather than defined."""
+    import inspect
+
+    if isinstance(obj, (_ProxyBase, _BoundMethod)):
+        return True
+    return (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", None) != module_name
 
 
 #: Conventional names of modules of the image that a test may use without importing them.

@@ -37,7 +37,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .proxies import _BoundMethod, _ProxyBase
+from .judge_side import _names_bound_by, defined_elsewhere
 from .testprocess import _mark
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def plain_reason(tree: ast.Module | None) -> str | None:
             if statement.name.startswith("Test"):
                 return f"the test class {statement.name}"
         elif not _is_import_of_pytest(statement):
-            for name in _names_bound_by(statement):
+            for name in _names_bound_by(statement, deleted=True):
                 if name.startswith(_RESERVED_PREFIXES) or name in _MODULE_HOOKS:
                     return f"{name} is bound at the top level other than by a def"
     parents: dict[int, ast.AST] = {}
@@ -148,18 +148,6 @@ def _function_reason(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | 
         if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
             return f"{function.name} is a generator"
     return None
-
-
-def _names_bound_by(statement: ast.stmt) -> list[str]:
-    names: list[str] = []
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.append(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-    return names
 
 
 def _node_reason(node: ast.AST, parents: dict[int, ast.AST]) -> str | None:
@@ -326,10 +314,8 @@ def collect(module: Any) -> tuple[list[tuple[str, Any]], str | None]:
         if name in _IGNORED or name in seen:
             continue
         seen.add(name)
-        if isinstance(obj, (_ProxyBase, _BoundMethod)):
-            continue  # an object of the sample's process is never a test
-        if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", None) != module.__name__:
-            continue  # imported, not defined here: pytest leaves it too
+        if defined_elsewhere(obj, module.__name__):
+            continue  # the sample's, or imported: pytest leaves it too (_local_definitions_only)
         flagged = _test_flag(obj) is True
         if inspect.isclass(obj):
             if name.startswith("Test") or flagged or _is_unittest_case(obj):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gcop.sandbox.protocol import Status, TestJob
+from gcop.sandbox.protocol import Status, TestJob, Verdict
 from gcop.sandbox.runner.plain import collect, plain_reason
 from tests.conftest import SHARED_DATA, needs_shared_data
 from tests.sandbox.test_fork_server import Server
@@ -161,8 +161,12 @@ EXPECTED = {"right": "passed", "wrong": "failed", "reads stdin": "passed", "rais
             "twice": "passed", "module state": "passed"}
 
 
+def _essentials(verdict: Verdict) -> tuple:
+    return (verdict.status, verdict.tests_collected, verdict.tests_passed, tuple(verdict.extra.get("passed_tests") or ()))
+
+
 def _verdict(answer: dict) -> tuple:
-    return answer["status"], answer["tests_collected"], answer["tests_passed"], tuple(answer.get("passed_tests") or ())
+    return _essentials(Verdict.from_wire(answer))
 
 
 def test_each_case_gets_the_verdict_a_pytest_session_gives_it(work_root):
@@ -224,10 +228,6 @@ def _both_ways(kind: str, jobs: list[TestJob]) -> tuple[list, list]:
     in_a_session = [dataclasses.replace(job, id=f"{job.id}-in-a-session", session="pytest") for job in jobs]
     verdicts = run_jobs(kind, jobs + in_a_session, workers=2)
     return verdicts[: len(jobs)], verdicts[len(jobs):]
-
-
-def _essentials(verdict) -> tuple:
-    return (verdict.status, verdict.tests_collected, verdict.tests_passed, tuple(verdict.extra.get("passed_tests") or ()))
 
 
 @pytest.mark.slow
