@@ -274,14 +274,15 @@ def verify_file(
         read.extend((samples, bad, total))
 
     async def run() -> None:
-        from tqdm import tqdm
-
         pool: Executor | None = None
         if not get_benchmark(benchmark).sandboxed:
             read_all()
         else:
-            # The sandboxes start (containers, their warm-up) while the samples are read.
+            # The sandboxes start (containers, their warm-up: the engine's work) while the samples
+            # are read (ours). Connecting to the engine is ours too (the Docker SDK's import), so
+            # it comes first: done alongside the reading, it would delay the containers' start.
             pool = make_executor(executor, workers=workers)
+            await asyncio.gather(pool.open(), return_exceptions=True)  # a failure is raised at the start below
             starting = asyncio.ensure_future(pool.start())
             try:
                 await asyncio.to_thread(read_all)
@@ -291,6 +292,8 @@ def verify_file(
                 raise
             await asyncio.gather(starting, return_exceptions=True)  # a failed start is raised below
         samples = read[0]
+        from tqdm import tqdm
+
         with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=None if progress else True, file=log) as bar:
             if pool is not None and any(s.verdict is None for s in samples):
                 async with pool:

@@ -203,6 +203,7 @@ class Executor(abc.ABC):
         self.infrastructure_retries = 0
         self._available: asyncio.Condition | None = None
         self._watchers: set[asyncio.Task[None]] = set()
+        self._opened: list[Engine] | None = None  # engines open() connected, for start()
 
     async def __aenter__(self) -> Executor:
         await self.start()
@@ -215,10 +216,18 @@ class Executor(abc.ABC):
     def _all(self) -> list[_Worker]:
         return [w for engine in self.engines for w in engine.workers]
 
+    async def open(self) -> None:
+        """Connect to the engines (for Docker: import its SDK, reach the engine, check the image)
+        without starting a sandbox. Optional: :meth:`start` opens them itself. A caller with CPU
+        work of its own to do (reading its samples) opens first, then does that work while the
+        sandboxes start, so that the two overlap instead of competing for the same CPU."""
+        if self._available is None and self._opened is None:
+            self._opened = await self._open_engines()
+
     async def start(self) -> None:
         if self._available is not None:
             return
-        engines = await self._open_engines()
+        engines, self._opened = self._opened or await self._open_engines(), None
         for engine in engines:
             engine.workers = [self._new_worker(engine) for _ in range(engine.size)]
         # Warm every sandbox now, so the first jobs do not pay for start-up.
@@ -249,7 +258,8 @@ class Executor(abc.ABC):
         await asyncio.gather(*self._watchers, return_exceptions=True)
         self._watchers.clear()
         await asyncio.gather(*(w.close() for w in self._all), return_exceptions=True)
-        await asyncio.to_thread(self._close_engines, self.engines)
+        opened_only, self._opened = self._opened or [], None
+        await asyncio.to_thread(self._close_engines, self.engines + opened_only)
         for engine in self.engines:
             engine.idle = []
         self._available = None  # the engines stay listed, for engine_report() after a run

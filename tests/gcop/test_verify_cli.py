@@ -130,6 +130,39 @@ def test_cli_exit_codes_and_messages(tmp_path, capsys, humaneval):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_the_engines_are_opened_before_the_samples_are_read(tmp_path, monkeypatch, humaneval):
+    """Connecting to the engines (for Docker, importing its SDK: this process's CPU) comes before
+    reading the samples, so that the reading overlaps the sandboxes' start (the engine's work)
+    instead of delaying it."""
+    import gcop.verify
+    from gcop.sandbox.executors import LocalExecutor
+
+    events: list[str] = []
+
+    class Recording(LocalExecutor):
+        async def open(self) -> None:
+            await super().open()
+            events.append("opened")
+
+        async def start(self) -> None:
+            events.append("start")
+            await super().start()
+
+    real_read = gcop.verify.read_samples
+
+    def reading(*args, **kwargs):
+        events.append("read")
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(gcop.verify, "make_executor", lambda kind, workers: Recording(workers=workers))
+    monkeypatch.setattr(gcop.verify, "read_samples", reading)
+    good = _write(tmp_path / "ok.jsonl", [{"task_id": "HumanEval/0", "completion": humaneval["HumanEval/0"].canonical_solution}])
+    summary = verify_file("humaneval", good, executor="local", workers=1, progress=False)
+    assert summary.counts["passed"] == 1
+    assert events.index("opened") < events.index("read")
+    assert "start" in events
+
+
 def test_docker_unreachable_is_one_clear_message(tmp_path, capsys, monkeypatch, humaneval):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     good = _write(tmp_path / "ok.jsonl", [{"task_id": "HumanEval/0", "completion": "    return True\n"}])

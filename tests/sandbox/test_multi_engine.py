@@ -106,6 +106,51 @@ def _expected(job: TestJob) -> Status:
     return Status.PASSED if job.solution == "ok" else Status.FAILED
 
 
+class _CountingPool(_ScriptedPool):
+    """Counts the engines opened and released."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        super().__init__(sizes)
+        self.opened = 0
+        self.released: list[list[str]] = []
+
+    async def _open_engines(self):
+        self.opened += 1
+        return await super()._open_engines()
+
+    def _close_engines(self, engines):
+        self.released.append(sorted(engine.name for engine in engines))
+
+
+def test_engines_opened_before_the_start_are_the_ones_it_starts_and_are_released_either_way():
+    async def main():
+        pool = _CountingPool({"a": 1, "b": 1})
+        await pool.open()
+        await pool.open()
+        assert pool.opened == 1  # opened once
+        await pool.start()
+        assert pool.opened == 1  # the start took the engines open() had opened
+        verdicts = await pool.run_many(_jobs(6))
+        assert [v.status for v in verdicts] == [_expected(job) for job in _jobs(6)]
+        await pool.close()
+        assert pool.released == [["a", "b"]]
+        await pool.start()  # a pool started again after its close opens its engines again
+        assert pool.opened == 2
+        await pool.close()
+
+        never_started = _CountingPool({"c": 1})
+        await never_started.open()
+        await never_started.close()  # opened, never started: released all the same
+        assert never_started.released == [["c"]]
+
+        without_open = _CountingPool({"d": 1})
+        async with without_open:
+            assert without_open.opened == 1
+        assert without_open.released == [["d"]]
+
+    asyncio.run(main())
+
+
 def test_jobs_go_to_the_engine_with_the_largest_free_share():
     async def main():
         async with _ScriptedPool({"big": 6, "small": 2}, delay=0.05) as pool:
