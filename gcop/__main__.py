@@ -1,7 +1,5 @@
 """``python -m gcop``: the same as the ``gcop`` command (and what ``accelerate launch -m gcop`` runs)."""
 
-import sys
+from gcop.cli import console
 
-from gcop.cli import main
-
-sys.exit(main())
+console()

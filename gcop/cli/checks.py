@@ -43,7 +43,7 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sandbox_options(parser)
     add_data_option(parser)
-    parser.set_defaults(func=_verify)
+    parser.set_defaults(func=_verify, frozen_exit=True)
 
 
 def _verify(args: argparse.Namespace) -> int:

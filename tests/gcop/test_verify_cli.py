@@ -163,6 +163,39 @@ def test_the_engines_are_opened_before_the_samples_are_read(tmp_path, monkeypatc
     assert "start" in events
 
 
+def test_the_command_freezes_what_is_alive_before_it_exits_only_after_verify(monkeypatch):
+    """What is alive when ``gcop verify`` returns dies with the process: frozen, it is left out of
+    the collection the interpreter runs as it shuts down. Other commands exit as Python does."""
+    import argparse
+    import gc
+
+    import gcop.cli
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    for asks in (False, True):
+        monkeypatch.setattr(gcop.cli, "_main", lambda argv, asks=asks: (3, argparse.Namespace(frozen_exit=asks)))
+        with pytest.raises(SystemExit) as exited:
+            gcop.cli.console()
+        assert exited.value.code == 3
+        assert frozen == ([True] if asks else [])
+    assert build_parser().parse_args(["verify", "humaneval", "x.jsonl"]).frozen_exit is True
+    assert not getattr(build_parser().parse_args(["selfcheck"]), "frozen_exit", False)
+
+
+def test_python_m_gcop_verify_writes_its_results_and_exits_with_its_code(tmp_path, humaneval):
+    import subprocess
+    import sys
+
+    good = _write(tmp_path / "ok.jsonl", [{"task_id": "HumanEval/0", "completion": humaneval["HumanEval/0"].canonical_solution},
+                                          {"task_id": "HumanEval/2", "completion": "    return 0.5\n"}])
+    done = subprocess.run([sys.executable, "-m", "gcop", "verify", "humaneval", str(good), "--executor", "local", "--no-progress"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "passed: 1, failed: 1" in done.stdout
+    assert [r["passed"] for r in _read(tmp_path / "ok.jsonl_results.jsonl")] == [True, False]
+
+
 def test_docker_unreachable_is_one_clear_message(tmp_path, capsys, monkeypatch, humaneval):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     good = _write(tmp_path / "ok.jsonl", [{"task_id": "HumanEval/0", "completion": "    return True\n"}])
