@@ -56,10 +56,11 @@ def defined_elsewhere(obj: Any, module_name: str) -> bool:
 _MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "plt": "matplotlib.pyplot", "sp": "scipy", "nx": "networkx"}
 
 
-def _unbound_modules(tree: ast.Module | None) -> dict[str, str]:
+def _unbound_modules(tree: ast.Module | None, bound: set[str] | None = None) -> dict[str, str]:
     """Names the test uses as modules (``math.pi``, ``np.allclose``: attribute reads, never a call
     of the name itself) without binding them, that name a standard-library module or a
-    conventional alias of one of the image's (``np``): name -> module to import."""
+    conventional alias of one of the image's (``np``): name -> module to import. ``bound``: the
+    tree's :func:`_bound_names`, where the caller has them."""
     if tree is None:
         return {}
     as_module, called = set(), set()
@@ -69,7 +70,7 @@ def _unbound_modules(tree: ast.Module | None) -> dict[str, str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(node.func.id)
     found = {}
-    for name in as_module - called - _bound_names(tree):
+    for name in as_module - called - (_bound_names(tree) if bound is None else bound):
         if name in sys.stdlib_module_names:
             found[name] = name
         elif name in _MODULE_ALIASES:
@@ -86,7 +87,7 @@ class _TestNames:
         #: Names the test module binds at its top level (empty when it does not parse).
         self.bound = _bound_names(tree) if tree is not None else set()
         #: Names it uses as modules without binding them: name -> module (:func:`_unbound_modules`).
-        self.unbound_modules = _unbound_modules(tree)
+        self.unbound_modules = _unbound_modules(tree, self.bound)
 
 
 def star_import_names(exported: list[str], bound: set[str]) -> list[str]:
@@ -128,21 +129,28 @@ _IN_PROCESS_MARKERS: tuple[tuple[str, str], ...] = (
 )
 
 
-def in_process_reason(test_source: str) -> str | None:
+def in_process_reason(test: str | ast.Module, bound: set[str] | None = None) -> str | None:
     """Why this (pytest-style) test must run in the sample's process, or None.
 
     Screens the test's names and attributes: a test that patches, seeds or reconfigures what
     the solution sees from its own process (``mock.patch("solution.f")``, ``random.seed``,
     ``os.environ``) would not reach the solution's process; so would a test subclassing one of
-    the solution's classes or using ``monkeypatch`` on the solution."""
-    try:
-        tree = ast.parse(test_source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None  # pytest reports the collection error in either mode
+    the solution's classes or using ``monkeypatch`` on the solution.
+
+    ``test``: its source, or its syntax tree where the caller parsed it (with ``bound``, the
+    tree's :func:`_bound_names`, where it has them): one parse and one walk of the tree a job."""
+    if isinstance(test, str):
+        try:
+            tree = ast.parse(test)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None  # pytest reports the collection error in either mode
+    else:
+        tree = test
     import builtins
 
+    nodes = list(ast.walk(tree))
     touched: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Name):
             touched.add(node.id)
         elif isinstance(node, ast.Attribute):
@@ -156,7 +164,7 @@ def in_process_reason(test_source: str) -> str | None:
         if marker in touched:
             return f"the test {why} ({marker})"
     if "monkeypatch" in touched:
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "delattr") and node.args:
                 target = node.args[0]
                 if isinstance(target, ast.Constant) and isinstance(target.value, str):
@@ -165,8 +173,8 @@ def in_process_reason(test_source: str) -> str | None:
                 elif not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in ("builtins", "sys")):
                     if not (isinstance(target, ast.Name) and target.id in ("builtins", "sys")):
                         return "the test monkeypatches an object it may share with the solution"
-    defined = _bound_names(tree) | set(dir(builtins))
-    for node in ast.walk(tree):
+    defined = (_bound_names(tree) if bound is None else bound) | set(dir(builtins))
+    for node in nodes:
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 if isinstance(base, ast.Name) and base.id not in defined:

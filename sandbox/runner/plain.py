@@ -103,11 +103,13 @@ def plain_reason(tree: ast.Module | None) -> str | None:
             for name in _names_bound_by(statement, deleted=True):
                 if name.startswith(_RESERVED_PREFIXES) or name in _MODULE_HOOKS:
                     return f"{name} is bound at the top level other than by a def"
+    # A name's parent matters only where it is a call or an attribute (see _node_reason).
     parents: dict[int, ast.AST] = {}
     nodes = [node for statement in body for node in ast.walk(statement)]
     for node in nodes:
-        for child in ast.iter_child_nodes(node):
-            parents[id(child)] = node
+        if isinstance(node, (ast.Call, ast.Attribute)):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
     for node in nodes:
         why = _node_reason(node, parents)
         if why:
@@ -133,7 +135,13 @@ def _is_main_block(statement: ast.stmt) -> bool:
 def _function_reason(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     if function.decorator_list:
         return f"{function.name} is decorated"
-    if any(isinstance(node, ast.Name) and node.id == function.name for node in ast.walk(function)):
+    names_itself = generator = False  # one walk of the function for both
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            names_itself = names_itself or node.id == function.name
+        elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            generator = True
+    if names_itself:
         return f"{function.name} calls itself"
     if not function.name.startswith(_RESERVED_PREFIXES):
         return None
@@ -144,9 +152,8 @@ def _function_reason(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | 
     arguments = function.args
     if arguments.posonlyargs or arguments.args or arguments.vararg or arguments.kwonlyargs or arguments.kwarg:
         return f"{function.name} takes arguments (fixtures)"
-    for node in ast.walk(function):
-        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
-            return f"{function.name} is a generator"
+    if generator:
+        return f"{function.name} is a generator"
     return None
 
 
