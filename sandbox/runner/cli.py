@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .forkserver import _PytestForkServer
+from .jobprocess import job_environment, set_environment
 from .server import Runner
 from .verdicts import STATUS_ERROR
 
@@ -39,6 +40,10 @@ def serve(isolation: str) -> None:
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     os.environ.pop("PYTEST_ADDOPTS", None)
     runner = Runner(isolation=isolation)
+    # From here on the server's environment is a job's (what the server needed of its own, it
+    # has read: GCOP_WORK_ROOT). A judge forked from it then sets only its own directory (the
+    # shared pytest session adds PYTEST_VERSION, as a pytest judge's environment has it).
+    set_environment(job_environment("/"))
 
     def send(answer: dict[str, Any]) -> None:
         if runner.retire and "status" in answer:

@@ -164,6 +164,47 @@ def _run_check_style(
     return report
 
 
+def job_environment(workdir: str, *, pytest_env: bool = False) -> dict[str, str]:
+    """The whole environment of a job's processes; ``pytest_env``: a judge that runs pytest,
+    which also sees ``PYTEST_VERSION``, as ``pytest.main`` sets it."""
+    environment = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        # numpy's BLAS starts a thread per CPU of the host at import (the container's CPU
+        # quota does not count): threads take pids, and a job over its block of pids retires
+        # its container. One CPU's worth of work needs one thread; it also sums in one order.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        # The judge unlinks the test file once imported (see _Boundary): pytest's check that
+        # the imported module is that file would then fail.
+        "PY_IGNORE_IMPORTMISMATCH": "1",
+    }
+    if pytest_env:
+        import pytest
+
+        environment["PYTEST_VERSION"] = pytest.__version__
+    return environment
+
+
+def set_environment(wanted: dict[str, str]) -> None:
+    """Make the environment exactly ``wanted``, in its order. Where it already holds the same
+    names in that order (the server and the zygote set theirs up so: see ``serve``), only the
+    values that differ are set (the job's directory): each change of the environment writes
+    memory a forked process shares with its parent, at the price of a copy-on-write fault."""
+    if list(os.environ) == list(wanted):
+        for name, value in wanted.items():
+            if os.environ[name] != value:
+                os.environ[name] = value
+    else:
+        os.environ.clear()
+        os.environ.update(wanted)
+
+
 def _enter_job_process(
     workdir: str,
     report_fd: int,
@@ -217,30 +258,7 @@ def _enter_job_process(
         _unshare_network(ipc=ipc)
 
     os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(
-        {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": workdir,
-            "TMPDIR": workdir,
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            # numpy's BLAS starts a thread per CPU of the host at import (the container's CPU
-            # quota does not count): threads take pids, and a job over its block of pids retires
-            # its container. One CPU's worth of work needs one thread; it also sums in one order.
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            # The judge unlinks the test file once imported (see _Boundary): pytest's check that
-            # the imported module is that file would then fail.
-            "PY_IGNORE_IMPORTMISMATCH": "1",
-        }
-    )
-    if pytest_env:
-        import pytest
-
-        os.environ["PYTEST_VERSION"] = pytest.__version__  # as pytest.main sets it
+    set_environment(job_environment(workdir, pytest_env=pytest_env))
     tempfile.tempdir = None  # the server's cached temp dir is not the job's
     # Where the runner package was imported from (the image's /opt/gcop, or the zipapp): off the
     # job's path, so the job's code imports nothing of the runner's by name.
