@@ -275,6 +275,9 @@ def verify_file(
 
     async def run() -> None:
         pool: Executor | None = None
+        # Why the sandboxes could not start: said once the samples are read (their own problems
+        # first), and only if a sample needs a sandbox. Each is tried once.
+        unavailable: BaseException | None = None
         if not get_benchmark(benchmark).sandboxed:
             read_all()
         else:
@@ -282,20 +285,25 @@ def verify_file(
             # are read (ours). Connecting to the engine is ours too (the Docker SDK's import), so
             # it comes first: done alongside the reading, it would delay the containers' start.
             pool = make_executor(executor, workers=workers)
-            await asyncio.gather(pool.open(), return_exceptions=True)  # a failure is raised at the start below
-            starting = asyncio.ensure_future(pool.start())
+            (opened,) = await asyncio.gather(pool.open(), return_exceptions=True)
+            starting = None if isinstance(opened, BaseException) else asyncio.ensure_future(pool.start())
             try:
                 await asyncio.to_thread(read_all)
             except BaseException:
-                await asyncio.gather(starting, return_exceptions=True)
+                if starting is not None:
+                    await asyncio.gather(starting, return_exceptions=True)
                 await pool.close()
                 raise
-            await asyncio.gather(starting, return_exceptions=True)  # a failed start is raised below
+            (started,) = await asyncio.gather(starting, return_exceptions=True) if starting is not None else (opened,)
+            unavailable = started if isinstance(started, BaseException) else None
         samples = read[0]
         from tqdm import tqdm
 
         with tqdm(total=len(samples), desc=f"verify {benchmark}", unit="sample", disable=None if progress else True, file=log) as bar:
             if pool is not None and any(s.verdict is None for s in samples):
+                if unavailable is not None:
+                    await pool.close()
+                    raise unavailable
                 async with pool:
                     await judge_samples(samples, pool, bar.update)
                 pool_report.update(retries=pool.infrastructure_retries, engines=pool.engine_report())

@@ -240,6 +240,7 @@ class Executor(abc.ABC):
                 failed.setdefault(id(engine), result)
         if failed and (len(engines) == 1 or len(failed) == len(engines)):
             await asyncio.gather(*(w.close() for _, w in workers), return_exceptions=True)
+            await asyncio.to_thread(self._close_engines, engines)
             error = next(iter(failed.values()))
             raise SandboxUnavailableError(f"{self.name} executor could not start its sandboxes: {error}") from error
         self.engines = engines

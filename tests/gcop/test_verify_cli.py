@@ -205,6 +205,24 @@ def test_docker_unreachable_is_one_clear_message(tmp_path, capsys, monkeypatch, 
     assert "Traceback" not in err
 
 
+def test_an_engine_that_cannot_be_reached_is_tried_once_and_said_after_the_bad_lines(tmp_path, capsys, monkeypatch, humaneval):
+    """A remote engine that does not answer costs one connection timeout, not one per attempt."""
+    from gcop.sandbox.executors import DockerPoolExecutor, SandboxUnavailableError
+
+    attempts: list[int] = []
+
+    async def unreachable(self):
+        attempts.append(1)
+        raise SandboxUnavailableError("Docker at tcp://nowhere:2376 is not reachable (timed out)")
+
+    monkeypatch.setattr(DockerPoolExecutor, "_open_engines", unreachable)
+    samples = _write(tmp_path / "ok.jsonl", ["{", {"task_id": "HumanEval/0", "completion": "    return True\n"}])
+    assert main(["verify", "humaneval", str(samples), "--no-progress"]) == EXIT_SANDBOX
+    err = capsys.readouterr().err
+    assert attempts == [1]
+    assert err.index("not valid JSON") < err.index("tcp://nowhere:2376 is not reachable")
+
+
 def test_every_command_has_useful_help(capsys):
     parser = build_parser()
     for argv in (["--help"], ["verify", "--help"], ["selfcheck", "--help"], ["sandbox", "--help"],

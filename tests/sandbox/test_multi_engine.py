@@ -33,6 +33,7 @@ from gcop.sandbox.executors import (
     Executor,
     InfrastructureError,
     SandboxHung,
+    SandboxUnavailableError,
     _Worker,
     engines_from_env,
     make_executor,
@@ -147,6 +148,29 @@ def test_engines_opened_before_the_start_are_the_ones_it_starts_and_are_released
         async with without_open:
             assert without_open.opened == 1
         assert without_open.released == [["d"]]
+
+    asyncio.run(main())
+
+
+def test_a_pool_whose_sandboxes_all_fail_to_start_releases_its_engines():
+    class Failing(_CountingPool):
+        def _new_worker(self, engine):
+            worker = _ScriptedWorker(self, engine)
+
+            async def refuse(wire, timeout):
+                raise InfrastructureError("the sandbox did not start")
+
+            worker.exchange = refuse
+            return worker
+
+    async def main():
+        pool = Failing({"a": 1, "b": 2})
+        await pool.open()
+        with pytest.raises(SandboxUnavailableError):
+            await pool.start()
+        assert pool.released == [["a", "b"]]
+        await pool.close()  # nothing left open, nothing released twice
+        assert pool.released[-1] == []
 
     asyncio.run(main())
 
