@@ -286,7 +286,8 @@ def verify_file(
             # it comes first: done alongside the reading, it would delay the containers' start.
             pool = make_executor(executor, workers=workers)
             (opened,) = await asyncio.gather(pool.open(), return_exceptions=True)
-            starting = None if isinstance(opened, BaseException) else asyncio.ensure_future(pool.start())
+            unavailable = opened if isinstance(opened, BaseException) else None
+            starting = None if unavailable else asyncio.ensure_future(pool.start())
             try:
                 await asyncio.to_thread(read_all)
             except BaseException:
@@ -294,8 +295,9 @@ def verify_file(
                     await asyncio.gather(starting, return_exceptions=True)
                 await pool.close()
                 raise
-            (started,) = await asyncio.gather(starting, return_exceptions=True) if starting is not None else (opened,)
-            unavailable = started if isinstance(started, BaseException) else None
+            if starting is not None:
+                (started,) = await asyncio.gather(starting, return_exceptions=True)
+                unavailable = started if isinstance(started, BaseException) else None
         samples = read[0]
         from tqdm import tqdm
 

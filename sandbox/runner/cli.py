@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,14 +37,14 @@ def serve(isolation: str) -> None:
     """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
-    # Only the plugins pytest ships with: what the image has, whatever the host venv holds.
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    os.environ.pop("PYTEST_ADDOPTS", None)
-    runner = Runner(isolation=isolation)
-    # From here on the server's environment is a job's (what the server needed of its own, it
-    # has read: GCOP_WORK_ROOT). A judge forked from it then sets only its own directory (the
-    # shared pytest session adds PYTEST_VERSION, as a pytest judge's environment has it).
+    work_root = os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir()
+    # From here on the server's environment is a job's, and so is the zygote's, forked from it:
+    # a job's judge or sample then sets only its own directory (the shared pytest session adds
+    # PYTEST_VERSION, as a pytest judge's environment has it). It also means only the plugins
+    # pytest ships with (PYTEST_DISABLE_PLUGIN_AUTOLOAD), whatever the host venv holds, and no
+    # PYTEST_ADDOPTS.
     set_environment(job_environment("/"))
+    runner = Runner(isolation=isolation, work_root=work_root)
 
     def send(answer: dict[str, Any]) -> None:
         if runner.retire and "status" in answer:

@@ -193,7 +193,7 @@ def job_environment(workdir: str, *, pytest_env: bool = False) -> dict[str, str]
 
 def set_environment(wanted: dict[str, str]) -> None:
     """Make the environment exactly ``wanted``, in its order. Where it already holds the same
-    names in that order (the server and the zygote set theirs up so: see ``serve``), only the
+    names in that order (the server, and the zygote forked from it, set theirs up so: see ``serve``), only the
     values that differ are set (the job's directory): each change of the environment writes
     memory a forked process shares with its parent, at the price of a copy-on-write fault."""
     if list(os.environ) == list(wanted):

@@ -56,11 +56,10 @@ def defined_elsewhere(obj: Any, module_name: str) -> bool:
 _MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "plt": "matplotlib.pyplot", "sp": "scipy", "nx": "networkx"}
 
 
-def _unbound_modules(tree: ast.Module | None, bound: set[str] | None = None) -> dict[str, str]:
+def _unbound_modules(tree: ast.Module | None) -> dict[str, str]:
     """Names the test uses as modules (``math.pi``, ``np.allclose``: attribute reads, never a call
     of the name itself) without binding them, that name a standard-library module or a
-    conventional alias of one of the image's (``np``): name -> module to import. ``bound``: the
-    tree's :func:`_bound_names`, where the caller has them."""
+    conventional alias of one of the image's (``np``): name -> module to import."""
     if tree is None:
         return {}
     as_module, called = set(), set()
@@ -70,7 +69,7 @@ def _unbound_modules(tree: ast.Module | None, bound: set[str] | None = None) -> 
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(node.func.id)
     found = {}
-    for name in as_module - called - (_bound_names(tree) if bound is None else bound):
+    for name in as_module - called - _bound_names(tree):
         if name in sys.stdlib_module_names:
             found[name] = name
         elif name in _MODULE_ALIASES:
@@ -87,7 +86,7 @@ class _TestNames:
         #: Names the test module binds at its top level (empty when it does not parse).
         self.bound = _bound_names(tree) if tree is not None else set()
         #: Names it uses as modules without binding them: name -> module (:func:`_unbound_modules`).
-        self.unbound_modules = _unbound_modules(tree, self.bound)
+        self.unbound_modules = _unbound_modules(tree)
 
 
 def star_import_names(exported: list[str], bound: set[str]) -> list[str]:
@@ -129,7 +128,7 @@ _IN_PROCESS_MARKERS: tuple[tuple[str, str], ...] = (
 )
 
 
-def in_process_reason(test: str | ast.Module, bound: set[str] | None = None) -> str | None:
+def in_process_reason(test: str | ast.Module) -> str | None:
     """Why this (pytest-style) test must run in the sample's process, or None.
 
     Screens the test's names and attributes: a test that patches, seeds or reconfigures what
@@ -137,8 +136,7 @@ def in_process_reason(test: str | ast.Module, bound: set[str] | None = None) -> 
     ``os.environ``) would not reach the solution's process; so would a test subclassing one of
     the solution's classes or using ``monkeypatch`` on the solution.
 
-    ``test``: its source, or its syntax tree where the caller parsed it (with ``bound``, the
-    tree's :func:`_bound_names`, where it has them): one parse and one walk of the tree a job."""
+    ``test``: its source, or its syntax tree where the caller parsed it (one parse a job)."""
     if isinstance(test, str):
         try:
             tree = ast.parse(test)
@@ -173,7 +171,7 @@ def in_process_reason(test: str | ast.Module, bound: set[str] | None = None) -> 
                 elif not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in ("builtins", "sys")):
                     if not (isinstance(target, ast.Name) and target.id in ("builtins", "sys")):
                         return "the test monkeypatches an object it may share with the solution"
-    defined = (_bound_names(tree) if bound is None else bound) | set(dir(builtins))
+    defined = _bound_names(tree) | set(dir(builtins))
     for node in nodes:
         if isinstance(node, ast.ClassDef):
             for base in node.bases:

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from .guard import _guard_program, _PreparedGuard, _processes_to_protect
-from .jobprocess import _enter_job_process, job_environment, set_environment
+from .jobprocess import _enter_job_process
 from .judge_side import _warm_up_boundary
 from .peer import _Peer
 from .proxies import _JudgeStdin, _OutputBuffer, _sample_input
@@ -109,8 +109,6 @@ def _zygote_main(sock: Any) -> None:
             except OSError:
                 pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # samples are reaped by the kernel
-    # The samples' environment, set up once here: each sample then sets only its directory.
-    set_environment(job_environment("/"))
     _warm_up_boundary()
     import gc
 

@@ -150,11 +150,10 @@ class Runner:
         else:
             tree = _parse(files["test_solution.py"])
             expected = _expected_tests(tree)
-            names = _TestNames(tree)
             # The file is the test behind `from solution import *`, which changes nothing here:
             # its tree serves. A file that does not parse is judged on the test's own text.
-            in_process = in_process_reason(tree, names.bound) if tree is not None else in_process_reason(job.get("test") or "")
-            plan = _JobPlan(style, files["test_solution.py"], None, in_process, handle_ops, names=names)
+            in_process = in_process_reason(tree if tree is not None else job.get("test") or "")
+            plan = _JobPlan(style, files["test_solution.py"], None, in_process, handle_ops, names=_TestNames(tree))
             plan.plain = plan.in_process is None and job.get("session") != "pytest" and plain_reason(tree) is None
             del tree
         if style != "pytest":
