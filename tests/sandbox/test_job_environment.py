@@ -89,10 +89,31 @@ def test_the_checks_see_a_wrong_environment() -> None:
         namespace["_check"](lambda: [[], "/"], JUDGE)
 
 
+#: A sample that writes to its environment, through ``os.environ`` and behind its back (libc's
+#: ``setenv``), and a judge's test that does: a message to the jobs after it, were the
+#: environment of the server or the zygote to keep it.
+WRITER = (
+    "import ctypes, os\n"
+    "os.environ['GCOP_MESSAGE'] = 'sample'\n"
+    "os.environ['HOME'] = '/elsewhere'\n"
+    "ctypes.CDLL(None).setenv(b'GCOP_MESSAGE_C', b'sample', 1)\n\n"
+    "def env():\n    return [[], '']\n"
+)
+WRITER_CHECK = "import os\n\n\ndef check(candidate):\n    getattr(os, 'environ')['GCOP_MESSAGE_JUDGE'] = 'judge'\n    candidate()\n"
+
+
 def test_every_process_of_every_job_sees_exactly_the_job_environment(kind: str) -> None:  # noqa: F811
-    # Three rounds in one warm sandbox: the first job of each kind, and the ones after it.
-    batch = [job for round_ in range(3) for job in jobs(round_)]
+    # Three rounds in one warm sandbox: the first job of each kind, and the ones after it, each
+    # round after jobs that wrote to their own environment.
+    def writers(round_: int) -> list[TestJob]:
+        return [TestJob("check", WRITER, WRITER_CHECK, entry_point="env", id=f"writer-check-{round_}"),
+                TestJob("pytest", WRITER, "def test_writes():\n    env()\n", id=f"writer-pytest-{round_}")]
+
+    batch = [job for round_ in range(3) for job in [*writers(round_), *jobs(round_)]]
     verdicts = run_jobs(kind, batch, workers=1)
+    judged = [(job, verdict) for job, verdict in zip(batch, verdicts, strict=True) if not job.id.startswith("writer")]
+    assert len(judged) == 9
+    batch, verdicts = [job for job, _ in judged], [verdict for _, verdict in judged]
     for job, verdict in zip(batch, verdicts, strict=True):
         assert verdict.status is Status.PASSED, (job.id, verdict.reason, verdict.output[-1500:])
     sessions = {job.id.split("-")[0]: verdict.extra["boundary"].get("session") for job, verdict in zip(batch, verdicts, strict=True)}
