@@ -10,6 +10,7 @@ type names):
 
 =============== ===========================================================================
 ``files``       the files of a job, the tests the trusted side expects
+``procfs``      small kernel files read and written without file objects
 ``verdicts``    the verdict rules (:func:`judge`)
 ``testprocess`` the report's recorder, phase marks, open descriptors
 ``guard``       the sample's namespaces and seccomp filter

@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from .procfs import read_text
+
 
 def _remove_tree(path: str) -> None:
     """Remove a file or a directory tree, making each directory writable first (a sample may
@@ -44,24 +46,35 @@ def _remove_tree(path: str) -> None:
             pass
 
 
+_SYSV_REMOVERS: list[tuple[str, Callable[[int], Any]]] = []
+
+
+def _sysv_removers() -> list[tuple[str, Callable[[int], Any]]]:
+    """Each kind of SysV IPC object with the call that removes one; made once (a C library
+    handle costs ~40 us and its pages, every job)."""
+    if not _SYSV_REMOVERS:
+        ipc_rmid = 0
+        libc = ctypes.CDLL(None, use_errno=True)
+        _SYSV_REMOVERS.extend((
+            ("shm", lambda i: libc.shmctl(i, ipc_rmid, None)),
+            ("msg", lambda i: libc.msgctl(i, ipc_rmid, None)),
+            ("sem", lambda i: libc.semctl(i, 0, ipc_rmid)),
+        ))
+    return _SYSV_REMOVERS
+
+
 def _remove_sysv_ipc() -> list[str]:
     """Remove every SysV shared memory segment, message queue and semaphore set of this IPC
     namespace (the container's own). Returns those that could not be removed."""
-    ipc_rmid = 0
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
+        removers = _sysv_removers()
     except OSError:
         return []
     left = []
-    for kind, remove in (
-        ("shm", lambda i: libc.shmctl(i, ipc_rmid, None)),
-        ("msg", lambda i: libc.msgctl(i, ipc_rmid, None)),
-        ("sem", lambda i: libc.semctl(i, 0, ipc_rmid)),
-    ):
+    for kind, remove in removers:
         for _ in range(3):
             try:
-                with open(f"/proc/sysvipc/{kind}") as f:
-                    rows = f.read().splitlines()[1:]
+                rows = read_text(f"/proc/sysvipc/{kind}").splitlines()[1:]
             except OSError:
                 break
             ids = [int(row.split()[1]) for row in rows if len(row.split()) > 1]

@@ -4,13 +4,60 @@ expects to be collected."""
 from __future__ import annotations
 
 import ast
+import os
 import re
-from typing import Any
+from typing import IO, Any
 
 MAX_TIMEOUT_S = 600.0
 OUTPUT_TAIL_CHARS = 2000
 FILE_SIZE_LIMIT = 64 * 1024 * 1024  # per file a sample may write (disk bombs)
 HUMANEVAL_TEST_NAME = "test_check"
+
+
+# The job's directory and scratch files, made with the os module's calls rather than tempfile's:
+# tempfile imports random, whose reseeding handler then runs in every process the server and the
+# zygote fork (about 30 pages copied in each, two processes a job).
+
+
+def temporary_directory() -> str:
+    """The system's directory for temporary files, for a runner given no work root (local runs;
+    in a container the root is always named, and tempfile is never imported)."""
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+def make_directory(root: str, prefix: str) -> str:
+    """A new directory under ``root`` that only this user can enter, under a name no one chose
+    beforehand (as ``tempfile.mkdtemp``)."""
+    for _ in range(100):
+        path = os.path.join(root, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free directory name under {root}")
+
+
+def scratch_file(root: str) -> IO[bytes]:
+    """A file with no name under ``root``, read and written, gone when closed (as
+    ``tempfile.TemporaryFile``)."""
+    try:
+        fd = os.open(root, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except (AttributeError, IsADirectoryError, OSError):
+        # No O_TMPFILE here (or not on this file system): a named file, unlinked at once.
+        for _ in range(100):
+            path = os.path.join(root, ".gcop-scratch-" + os.urandom(6).hex())
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                continue
+            os.unlink(path)
+            break
+        else:
+            raise FileExistsError(f"no free file name under {root}") from None
+    return os.fdopen(fd, "w+b")
 
 
 

@@ -8,6 +8,8 @@ import os
 import struct  # here, not in each sample's process (its seccomp program is packed with it)
 from typing import Any
 
+from .procfs import read_text
+
 
 def _unshare_network(ipc: bool = False) -> bool:
     """Put the calling process in a new, empty network namespace (local mode). True on success.
@@ -90,8 +92,7 @@ def _processes_to_protect(include_self: bool = False) -> set[int]:
         if not name.isdigit() or (int(name) == me and not include_self):
             continue
         try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = read_text(f"/proc/{name}/stat").rsplit(")", 1)[1].split()
             found[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
         except (OSError, IndexError, ValueError):
             continue

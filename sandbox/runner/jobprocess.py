@@ -7,13 +7,13 @@ import json
 import os
 import resource  # here, not in each job's process: importing it there costs ~1.5 ms a job
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .files import FILE_SIZE_LIMIT, HUMANEVAL_TEST_NAME
 from .guard import _unshare_network
 from .judge_side import _Boundary, defined_elsewhere
 from .plain import run_plain
+from .procfs import write_text
 from .proxies import _BoundMethod, _ProxyBase
 from .testprocess import _JUDGE_MARKS, _mark, _Recorder
 
@@ -218,6 +218,7 @@ def _enter_job_process(
     keep_fds: tuple[int, ...] = (),
     ipc: bool = False,
     import_from_workdir: bool = True,
+    std_streams: bool = True,
 ) -> None:
     """Turn the freshly forked process into the job's test process: own session, stdio on the
     output file, no descriptor of the server's but the report pipe, limits, a clean environment.
@@ -226,11 +227,12 @@ def _enter_job_process(
     stand-in for stdout that pytest's reporter writes to); ``inherited_devnull`` are descriptors
     the shared pytest session holds open on ``/dev/null`` (checked by the server), kept so
     that no descriptor number of pytest's is reused by the sample's own files.
+    ``std_streams``: give ``sys.stdin``, ``stdout`` and ``stderr`` new file objects on 0, 1 and 2;
+    the sample's process, which replaces all three with the boundary's own, does without.
     """
     os.setsid()
     try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")  # if memory runs out, this process goes first, not the server
+        write_text("/proc/self/oom_score_adj", "1000")  # if memory runs out, this process goes first, not the server
     except OSError:
         pass
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -259,12 +261,16 @@ def _enter_job_process(
 
     os.chdir(workdir)
     set_environment(job_environment(workdir, pytest_env=pytest_env))
-    tempfile.tempdir = None  # the server's cached temp dir is not the job's
+    tempfile = sys.modules.get("tempfile")  # imported by the server's pytest session, maybe used
+    if tempfile is not None:
+        tempfile.tempdir = None  # type: ignore[attr-defined]  # the server's cached temp dir is not the job's
     # Where the runner package was imported from (the image's /opt/gcop, or the zipapp): off the
     # job's path, so the job's code imports nothing of the runner's by name.
     runner_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     others = [p for p in sys.path if p and os.path.abspath(p) not in (runner_root, workdir)]
     sys.path[:] = ([workdir] if import_from_workdir else []) + others
+    if not std_streams:
+        return
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - /dev/null now; never closed
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)

@@ -336,9 +336,14 @@ class _SolutionFinder:
 def _warm_up_boundary() -> None:
     """Run a few requests across a boundary inside this process (its sample side in a thread),
     so that the code both sides run for every job is warm (specialised bytecode, caches) in the
-    processes jobs are forked from, instead of being warmed in every job's own copy."""
+    processes jobs are forked from, instead of being warmed in every job's own copy.
+
+    The thread is ``_thread``'s, not ``threading``'s: importing ``threading`` registers a handler
+    that runs in every forked child, and its first run there copies about 120 pages (0.3 ms of a
+    job, in each of its two processes)."""
+    import _thread
     import socket
-    import threading
+    import time
 
     _libc()
     _seccomp_program(*_SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"]), _processes_to_protect())  # warm, not installed
@@ -351,8 +356,17 @@ def _warm_up_boundary() -> None:
 
     judge_end, sample_end = socket.socketpair()
     sample = _Peer(sample_end, judge=False)
-    thread = threading.Thread(target=sample.serve_forever, daemon=True)
-    thread.start()
+    served = _thread.allocate_lock()
+    served.acquire()
+    threads_before = _thread._count()
+
+    def serve() -> None:
+        try:
+            sample.serve_forever()
+        finally:
+            served.release()
+
+    _thread.start_new_thread(serve, ())
     try:
         judge = _Peer(judge_end, judge=True)
         obj_hid = sample.codec.handle(Sample())
@@ -370,5 +384,9 @@ def _warm_up_boundary() -> None:
         pass
     finally:
         judge_end.close()
-        thread.join(timeout=5)
+        if served.acquire(timeout=5):
+            # Gone all the way (its thread state too) before this process forks anything.
+            deadline = time.monotonic() + 5
+            while _thread._count() > threads_before and time.monotonic() < deadline:
+                time.sleep(0.0005)
         sample_end.close()

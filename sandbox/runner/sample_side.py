@@ -21,6 +21,7 @@ from .guard import _guard_program, _PreparedGuard, _processes_to_protect
 from .jobprocess import _enter_job_process
 from .judge_side import _warm_up_boundary
 from .peer import _Peer
+from .procfs import read_text
 from .proxies import _JudgeStdin, _OutputBuffer, _sample_input
 from .testprocess import _open_fds
 
@@ -71,8 +72,7 @@ class _Zygote:
     def state(self) -> str:
         """The zygote's scheduler state (``R``, ``S``, ``T`` stopped, ``t`` traced...), "" if unknown."""
         try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                return f.read().rsplit(")", 1)[-1].split()[0]
+            return read_text(f"/proc/{self.pid}/stat").rsplit(")", 1)[-1].split()[0]
         except (OSError, IndexError):
             return ""
 
@@ -154,7 +154,7 @@ def _sample_process(
 
         os.close(close)
         workdir, timeout, isolation = str(params["workdir"]), float(params["timeout"]), str(params["isolation"])
-        _enter_job_process(workdir, sock_fd, output_fd, timeout, isolation, pytest_env=False, ipc=True)
+        _enter_job_process(workdir, sock_fd, output_fd, timeout, isolation, pytest_env=False, ipc=True, std_streams=False)
         peer = _Peer(socket.socket(fileno=sock_fd), judge=False)
         peer.guard = isolation
         peer.guard_program = guard_program

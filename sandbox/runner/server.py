@@ -10,15 +10,25 @@ import select
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
 from .cleanup import _id_counters, _remove_sysv_ipc, _remove_tree
-from .files import HUMANEVAL_TEST_NAME, MAX_TIMEOUT_S, OUTPUT_TAIL_CHARS, _expected_tests, _parse, build_files
+from .files import (
+    HUMANEVAL_TEST_NAME,
+    MAX_TIMEOUT_S,
+    OUTPUT_TAIL_CHARS,
+    _expected_tests,
+    _parse,
+    build_files,
+    make_directory,
+    scratch_file,
+    temporary_directory,
+)
 from .jobprocess import _child, _run_pytest
 from .judge_side import _TestNames, _warm_up_boundary, in_process_reason
 from .plain import plain_reason
+from .procfs import read_text
 from .sample_side import _Zygote
 from .verdicts import STATUS_ERROR, STATUS_FAILED, STATUS_TIMEOUT, judge, passed_test_names
 
@@ -55,7 +65,7 @@ class Runner:
         if isolation not in ("container", "local"):
             raise ValueError(f"isolation must be 'container' or 'local', got {isolation!r}")
         self.isolation = isolation
-        self.work_root = work_root or (os.environ.get("GCOP_WORK_ROOT") or tempfile.gettempdir())
+        self.work_root = work_root or os.environ.get("GCOP_WORK_ROOT") or temporary_directory()
         self.is_init = os.getpid() == 1
         self._prepare()
         # Before any job is read and before pytest is imported: the zygote's rule (sample_side).
@@ -78,7 +88,7 @@ class Runner:
         import contextlib
         import io
 
-        workdir = tempfile.mkdtemp(prefix="gcop-warm-", dir=self.work_root)
+        workdir = make_directory(self.work_root, "gcop-warm-")
         previous = os.getcwd()
         try:
             with open(os.path.join(workdir, "solution.py"), "w") as f:
@@ -158,11 +168,11 @@ class Runner:
             del tree
         if style != "pytest":
             server = None  # HumanEval style needs no pytest session
-        workdir = server.new_workdir() if server is not None else tempfile.mkdtemp(prefix="job-", dir=self.work_root)
-        output = tempfile.TemporaryFile(dir=self.work_root)
+        workdir = server.new_workdir() if server is not None else make_directory(self.work_root, "job-")
+        output = scratch_file(self.work_root)
         # The sample's own descriptors 1 and 2: a file of its own. Sharing the judge's would let
         # it read back (pread) what the judge writes there: tracebacks, expected values.
-        sample_output = tempfile.TemporaryFile(dir=self.work_root)
+        sample_output = scratch_file(self.work_root)
         report_r, report_w = os.pipe()
         in_job_process = False
         judge_end: Any = None
@@ -415,8 +425,7 @@ class Runner:
         has one: no walk over every process of the host)."""
         me = os.getpid()
         try:
-            with open(f"/proc/{me}/task/{me}/children") as f:
-                return [int(p) for p in f.read().split()]
+            return [int(p) for p in read_text(f"/proc/{me}/task/{me}/children").split()]
         except (OSError, ValueError):
             pass
         found = []
@@ -424,8 +433,7 @@ class Runner:
             if not entry.isdigit():
                 continue
             try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
+                stat = read_text(f"/proc/{entry}/stat")
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[-1].split()

@@ -1,0 +1,97 @@
+"""What a job's processes inherit from the processes they are forked from: no module that
+registers a handler Python runs in every forked child (``threading``'s, ``random``'s reseeding).
+
+Each such handler runs in the judge and the sample of every job, and its first run there copies
+the pages it touches from the parent (about 120 for ``threading``, 30 for ``random``): a tenth of
+a HumanEval job's page faults. The server and the zygote do without them (the boundary's warm-up
+thread is ``_thread``'s; the job's directory and scratch files are made with the os module, not
+tempfile). A judge forked once the server has imported pytest (at its first pytest-style job)
+holds both, as pytest does: there only the sample is checked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gcop.sandbox.protocol import Status, TestJob
+from tests.sandbox.test_sandbox_attacks import (
+    kind,  # noqa: F401 - the executor fixture (docker, local)
+    run_jobs,
+)
+
+#: Modules whose import registers an at-fork handler (``os.register_at_fork``).
+WATCHED = ("threading", "random")
+
+SOLUTION = f"""import sys
+
+INHERITED = [name for name in {WATCHED!r} if name in sys.modules]
+
+
+def inherited():
+    return INHERITED
+"""
+
+CHECK_TEST = f"""import sys
+
+
+def check(candidate):
+    assert candidate() == [], candidate()
+    assert [name for name in {WATCHED!r} if name in getattr(sys, "modules")] == []
+"""
+
+PYTEST_TEST = """def test_the_sample_inherited_none():
+    assert inherited() == [], inherited()
+"""
+
+
+def test_no_job_process_inherits_a_fork_handler(kind: str) -> None:  # noqa: F811
+    if kind == "local":
+        pytest.skip("a local runner starts with the host's site-packages, whose .pth files may import "
+                    "anything (an editable install's imports tempfile, hence random)")
+    # In one warm sandbox, two of each: what a job leaves in the server must not reach the next.
+    # The check-style jobs first: the first pytest-style job has the server import pytest, and
+    # judges forked after that hold what pytest holds (threading among it), whatever their style.
+    batch = [
+        *(TestJob("check", SOLUTION, CHECK_TEST, entry_point="inherited", id=f"check-{n}") for n in range(2)),
+        *(TestJob("pytest", SOLUTION, PYTEST_TEST, id=f"plain-{n}") for n in range(2)),
+        *(TestJob("pytest", SOLUTION, PYTEST_TEST, id=f"session-{n}", session="pytest") for n in range(2)),
+        TestJob("check", SOLUTION, PYTEST_TEST.replace("test_the_sample_inherited_none", "check").replace(
+            "():", "(inherited):"), entry_point="inherited", id="check-after-pytest"),
+    ]
+    verdicts = run_jobs(kind, batch, workers=1)
+    for job, verdict in zip(batch, verdicts, strict=True):
+        assert verdict.status is Status.PASSED, (job.id, verdict.reason, verdict.output[-1500:])
+
+
+def test_the_check_sees_an_inherited_module() -> None:
+    """Not vacuous: in a process that holds them (this one: pytest imports both), it names them."""
+    namespace: dict = {}
+    exec(compile(SOLUTION, "solution", "exec"), namespace)  # noqa: S102 - this test's own code
+    assert namespace["inherited"]() == list(WATCHED)
+
+
+def test_job_directories_are_private_and_never_reused(tmp_path) -> None:
+    from gcop.sandbox.runner.files import make_directory
+
+    made = [make_directory(str(tmp_path), "job-") for _ in range(50)]
+    assert len(set(made)) == 50
+    for path in made:
+        assert path.startswith(str(tmp_path / "job-")) and (tmp_path / path).is_dir()
+        assert (tmp_path / path).stat().st_mode & 0o777 == 0o700
+
+
+def test_a_scratch_file_has_no_name_and_reads_back_what_was_written(tmp_path, monkeypatch) -> None:
+    import os
+
+    from gcop.sandbox.runner import files
+
+    for no_tmpfile in (False, True):
+        if no_tmpfile:  # a file system without O_TMPFILE: a named file, unlinked at once
+            monkeypatch.delattr(os, "O_TMPFILE")
+        with files.scratch_file(str(tmp_path)) as scratch:
+            assert list(tmp_path.iterdir()) == []
+            scratch.write(b"abc" * 1000)
+            scratch.seek(0)
+            assert scratch.read() == b"abc" * 1000
+            assert os.fstat(scratch.fileno()).st_mode & 0o777 == 0o600
+        assert list(tmp_path.iterdir()) == []
