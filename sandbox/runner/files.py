@@ -30,6 +30,7 @@ def temporary_directory() -> str:
 def make_directory(root: str, prefix: str) -> str:
     """A new directory under ``root`` that only this user can enter, under a name no one chose
     beforehand (as ``tempfile.mkdtemp``)."""
+    root = os.path.abspath(root)  # a job's HOME, TMPDIR and import path hold it
     for _ in range(100):
         path = os.path.join(root, prefix + os.urandom(6).hex())
         try:
@@ -42,18 +43,25 @@ def make_directory(root: str, prefix: str) -> str:
 
 def scratch_file(root: str) -> IO[bytes]:
     """A file with no name under ``root``, read and written, gone when closed (as
-    ``tempfile.TemporaryFile``)."""
+    ``tempfile.TemporaryFile``). No one holding its descriptor can give it a name (``linkat``
+    through ``/proc/self/fd``): a sample holds its own output file as its descriptors 1 and 2."""
     try:
-        fd = os.open(root, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    except (AttributeError, IsADirectoryError, OSError):
-        # No O_TMPFILE here (or not on this file system): a named file, unlinked at once.
+        # O_EXCL with O_TMPFILE: the kernel never lets the file be linked into the file system.
+        fd = os.open(root, os.O_TMPFILE | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except (AttributeError, OSError):
+        # No O_TMPFILE here (or not on this file system): a named file, unlinked at once (a file
+        # whose last name is gone cannot be linked again either).
         for _ in range(100):
             path = os.path.join(root, ".gcop-scratch-" + os.urandom(6).hex())
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
             except FileExistsError:
                 continue
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except OSError:
+                os.close(fd)
+                raise
             break
         else:
             raise FileExistsError(f"no free file name under {root}") from None

@@ -94,4 +94,21 @@ def test_a_scratch_file_has_no_name_and_reads_back_what_was_written(tmp_path, mo
             scratch.seek(0)
             assert scratch.read() == b"abc" * 1000
             assert os.fstat(scratch.fileno()).st_mode & 0o777 == 0o600
+            # A holder of the descriptor (a sample: its own output file is its 1 and 2) cannot
+            # give the file a name, as it could an O_TMPFILE file opened without O_EXCL.
+            directory = os.open(tmp_path, os.O_RDONLY)
+            try:  # a directory descriptor: os.link then calls linkat, which follows /proc's link
+                with pytest.raises(FileNotFoundError):
+                    os.link(f"/proc/self/fd/{scratch.fileno()}", "named", src_dir_fd=directory,
+                            dst_dir_fd=directory, follow_symlinks=True)
+            finally:
+                os.close(directory)
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_relative_work_root_gives_absolute_job_directories(tmp_path, monkeypatch) -> None:
+    from gcop.sandbox.runner.files import make_directory
+
+    monkeypatch.chdir(tmp_path)
+    made = make_directory(".", "job-")
+    assert made.startswith(str(tmp_path) + "/job-")
