@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from .files import unnamed_file
 from .procfs import read_text
 
 
@@ -137,8 +138,7 @@ def _id_counters(work_root: str) -> list[_IdCounter]:
     counters = []
 
     def last_pid() -> int:
-        with open("/proc/loadavg") as f:
-            return int(f.read().split()[4])
+        return int(read_text("/proc/loadavg").split()[4])
 
     # A pid is taken by a thread that returns at once. Its routine is gettid(), so joining it
     # gives the pid it took, with no read of /proc; where the C library has no gettid(), getpid()
@@ -154,8 +154,7 @@ def _id_counters(work_root: str) -> list[_IdCounter]:
         return (result.value or 0) if gettid is not None else last_pid()
 
     try:
-        with open("/proc/sys/kernel/pid_max") as f:
-            pid_max = int(f.read())
+        pid_max = int(read_text("/proc/sys/kernel/pid_max"))
     except (OSError, ValueError):
         pid_max = 32768
     # A job's block of pids: its judge, its sample and 5 more threads or processes of either
@@ -164,14 +163,8 @@ def _id_counters(work_root: str) -> list[_IdCounter]:
     counters.append(_IdCounter("PID counter", 8, take_pid, pid_max))
 
     def inode_taker(directory: str) -> Callable[[], int]:
-        path = os.path.join(directory, ".gcop-inode-counter")
-
         def take() -> int:
-            try:  # an unnamed file: one inode, gone with its descriptor
-                fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
-            except OSError:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-                os.unlink(path)
+            fd = unnamed_file(directory)  # one inode, gone with its descriptor
             try:
                 return os.fstat(fd).st_ino
             finally:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .files import temporary_directory
+from .files import default_work_root
 from .forkserver import _PytestForkServer
 from .jobprocess import job_environment, set_environment
 from .server import Runner
@@ -37,7 +37,7 @@ def serve(isolation: str) -> None:
     """Fork-server loop: one JSON job per stdin line, one JSON answer per stdout line."""
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
-    work_root = os.environ.get("GCOP_WORK_ROOT") or temporary_directory()
+    work_root = default_work_root()
     # From here on the server's environment is a job's, and so is the zygote's, forked from it:
     # a job's judge or sample then sets only its own directory (the shared pytest session adds
     # PYTEST_VERSION, as a pytest judge's environment has it). It also means only the plugins

@@ -19,9 +19,13 @@ HUMANEVAL_TEST_NAME = "test_check"
 # zygote fork (about 30 pages copied in each, two processes a job).
 
 
-def temporary_directory() -> str:
-    """The system's directory for temporary files, for a runner given no work root (local runs;
-    in a container the root is always named, and tempfile is never imported)."""
+def default_work_root() -> str:
+    """Where a runner given no work root makes its jobs' directories: ``GCOP_WORK_ROOT`` (always
+    set in a container, where tempfile is then never imported), else the system's directory for
+    temporary files."""
+    root = os.environ.get("GCOP_WORK_ROOT")
+    if root:
+        return root
     import tempfile
 
     return tempfile.gettempdir()
@@ -43,8 +47,14 @@ def make_directory(root: str, prefix: str) -> str:
 
 def scratch_file(root: str) -> IO[bytes]:
     """A file with no name under ``root``, read and written, gone when closed (as
-    ``tempfile.TemporaryFile``). No one holding its descriptor can give it a name (``linkat``
-    through ``/proc/self/fd``): a sample holds its own output file as its descriptors 1 and 2."""
+    ``tempfile.TemporaryFile``)."""
+    return os.fdopen(unnamed_file(root), "w+b")
+
+
+def unnamed_file(root: str) -> int:
+    """A descriptor of a new file with no name under ``root`` (read and written, close-on-exec,
+    mode 0600), gone when closed. No one holding it can give it a name (``linkat`` through
+    ``/proc/self/fd``): a sample holds its own output file as its descriptors 1 and 2."""
     try:
         # O_EXCL with O_TMPFILE: the kernel never lets the file be linked into the file system.
         fd = os.open(root, os.O_TMPFILE | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
@@ -65,7 +75,7 @@ def scratch_file(root: str) -> IO[bytes]:
             break
         else:
             raise FileExistsError(f"no free file name under {root}") from None
-    return os.fdopen(fd, "w+b")
+    return fd
 
 
 

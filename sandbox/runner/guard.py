@@ -8,7 +8,7 @@ import os
 import struct  # here, not in each sample's process (its seccomp program is packed with it)
 from typing import Any
 
-from .procfs import read_text
+from .procfs import stat_fields
 
 
 def _unshare_network(ipc: bool = False) -> bool:
@@ -92,7 +92,7 @@ def _processes_to_protect(include_self: bool = False) -> set[int]:
         if not name.isdigit() or (int(name) == me and not include_self):
             continue
         try:
-            fields = read_text(f"/proc/{name}/stat").rsplit(")", 1)[1].split()
+            fields = stat_fields(name)
             found[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
         except (OSError, IndexError, ValueError):
             continue

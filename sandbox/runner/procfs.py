@@ -22,6 +22,13 @@ def read_text(path: str) -> str:
     return b"".join(chunks).decode("ascii", "replace")
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the process's name (the state first, then the
+    parent's pid, the process group, the session...). The name is split off at the last ``)``:
+    a process may name itself anything, brackets and spaces included. Raises OSError."""
+    return read_text(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split()
+
+
 def write_text(path: str, text: str) -> None:
     """Write ``text`` to an existing file (a kernel setting) in one call. Raises OSError."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

@@ -21,7 +21,7 @@ from .guard import _guard_program, _PreparedGuard, _processes_to_protect
 from .jobprocess import _enter_job_process
 from .judge_side import _warm_up_boundary
 from .peer import _Peer
-from .procfs import read_text
+from .procfs import stat_fields
 from .proxies import _JudgeStdin, _OutputBuffer, _sample_input
 from .testprocess import _open_fds
 
@@ -72,7 +72,7 @@ class _Zygote:
     def state(self) -> str:
         """The zygote's scheduler state (``R``, ``S``, ``T`` stopped, ``t`` traced...), "" if unknown."""
         try:
-            return read_text(f"/proc/{self.pid}/stat").rsplit(")", 1)[-1].split()[0]
+            return stat_fields(self.pid)[0]
         except (OSError, IndexError):
             return ""
 

@@ -21,14 +21,14 @@ from .files import (
     _expected_tests,
     _parse,
     build_files,
+    default_work_root,
     make_directory,
     scratch_file,
-    temporary_directory,
 )
 from .jobprocess import _child, _run_pytest
 from .judge_side import _TestNames, _warm_up_boundary, in_process_reason
 from .plain import plain_reason
-from .procfs import read_text
+from .procfs import read_text, stat_fields
 from .sample_side import _Zygote
 from .verdicts import STATUS_ERROR, STATUS_FAILED, STATUS_TIMEOUT, judge, passed_test_names
 
@@ -65,7 +65,7 @@ class Runner:
         if isolation not in ("container", "local"):
             raise ValueError(f"isolation must be 'container' or 'local', got {isolation!r}")
         self.isolation = isolation
-        self.work_root = work_root or os.environ.get("GCOP_WORK_ROOT") or temporary_directory()
+        self.work_root = work_root or default_work_root()
         self.is_init = os.getpid() == 1
         self._prepare()
         # Before any job is read and before pytest is imported: the zygote's rule (sample_side).
@@ -433,10 +433,9 @@ class Runner:
             if not entry.isdigit():
                 continue
             try:
-                stat = read_text(f"/proc/{entry}/stat")
+                fields = stat_fields(entry)
             except OSError:
                 continue
-            fields = stat.rsplit(")", 1)[-1].split()
             if len(fields) > 1 and int(fields[1]) == me:
                 found.append(int(entry))
         return found
