@@ -112,3 +112,57 @@ def test_a_relative_work_root_gives_absolute_job_directories(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     made = make_directory(".", "job-")
     assert made.startswith(str(tmp_path) + "/job-")
+
+
+#: A sample that plants modules of those names in its job's directory: with them no longer
+#: loaded in the server and the zygote, a judge that imported them after the sample ran, from a
+#: path holding that directory, would run the sample's code as the trusted side.
+PLANTER = f"""import os
+
+for _name in {WATCHED + ("tempfile",)!r}:
+    with open(os.path.join(os.getcwd(), _name + ".py"), "w") as _f:
+        _f.write("PLANTED = True\\n")
+
+
+def planted():
+    return sorted(name for name in os.listdir(os.getcwd()) if name.endswith(".py"))
+"""
+
+#: The judge's side: after the sample planted its modules, import each and require the real one.
+PLANTED_CHECKS = f"""
+import importlib
+
+
+def _real_modules(planted):
+    assert "random.py" in planted(), planted()
+    for name in {WATCHED + ("tempfile",)!r}:
+        module = importlib.import_module(name)
+        assert not hasattr(module, "PLANTED"), (name, module.__file__)
+"""
+
+
+#: The same for a pytest-style module, which must name its imports (``importlib`` sends a module
+#: to a session, ``threading`` to one process): ``random`` and ``tempfile``, imported after the
+#: sample ran.
+PLANTED_TEST = """
+def test_real():
+    assert "random.py" in planted(), planted()
+    import random
+    import tempfile
+
+    for module in (random, tempfile):
+        assert not hasattr(module, "PLANTED"), module.__file__
+"""
+
+
+def test_modules_a_sample_plants_never_reach_the_judge(kind: str) -> None:  # noqa: F811
+    batch = [
+        TestJob("check", PLANTER, PLANTED_CHECKS + "\n\ndef check(candidate):\n    _real_modules(candidate)\n",
+                entry_point="planted", id="check"),
+        TestJob("pytest", PLANTER, PLANTED_TEST, id="plain"),
+        TestJob("pytest", PLANTER, PLANTED_TEST, id="session", session="pytest"),
+    ]
+    verdicts = run_jobs(kind, batch, workers=1)
+    for job, verdict in zip(batch, verdicts, strict=True):
+        assert verdict.status is Status.PASSED, (job.id, verdict.reason, verdict.output[-1500:])
+    assert verdicts[1].extra["boundary"].get("session") == "none"  # judged without a session, as meant
