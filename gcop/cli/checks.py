@@ -175,7 +175,7 @@ def register_sandbox(sub: argparse._SubParsersAction) -> None:
         ),
     )
     build.add_argument("--tag", default=None, help="image tag (default gcop-sandbox:latest)")
-    build.add_argument("--base", default=None, help="base image (default python:3.11-slim)")
+    build.add_argument("--base", default=None, help="base image (default python:3.13-slim)")
     build.add_argument("--debootstrap", action="store_true", help="build the base with debootstrap (no registry needed)")
     build.add_argument("--mirror", default=None, help="Debian mirror for --debootstrap (default: the one apt uses)")
     build.add_argument("-q", "--quiet", action="store_true", help="do not stream the build log")

@@ -24,7 +24,7 @@ What differs from a pytest session, none of it part of a verdict:
   changes an outcome; a module that names them goes to pytest all the same). Streams are
   captured as under ``--capture=sys``, with pytest's own classes (:class:`_Captured`);
 * the stack: under the session, pytest's collection and runtest hooks sit below the module's
-  import and each test. The plain judge runs both as deep (:data:`SESSION_DEPTH`), so a test's
+  import and each test. The plain judge runs both as deep (:data:`SESSION_DEPTHS`), so a test's
   own recursion, or a deeply nested value decoded from the sample, meets Python's recursion
   limit where it would under pytest.
 """
@@ -86,6 +86,8 @@ def plain_reason(tree: ast.Module | None) -> str | None:
     """Why this test module needs a pytest session, or None when it can be judged plainly."""
     if tree is None:
         return "the test does not parse"
+    if session_depth() is None:
+        return f"the session's stack depth was never measured for Python {sys.version_info[0]}.{sys.version_info[1]}"
     # A ``if __name__ == "__main__":`` block never runs when pytest (or this module) imports the
     # test, so what it names does not count (``pytest.main()`` is common there).
     body = [statement for statement in tree.body if not _is_main_block(statement)]
@@ -201,9 +203,19 @@ MODULE = "test_solution"
 
 #: How much deeper, in units of Python's recursion limit, the shared pytest session runs a test
 #: module's import (its collection) and each test (its runtest hooks) than this module would;
-#: measured for the image's pytest (9.2) and this runner. ``tests/sandbox/test_plain.py``
-#: measures the headroom both ways and fails if they drift apart.
-SESSION_DEPTH = {"import": 14, "call": 15}
+#: measured for pytest 9.2 and this runner, per Python version (the frames under pytest's hooks
+#: differ between versions). ``tests/sandbox/test_plain.py`` measures the headroom both ways, in
+#: the image and in a local run, and fails if they drift apart. A Python not measured here judges
+#: every module in a session (:func:`plain_reason`).
+SESSION_DEPTHS: dict[tuple[int, int], dict[str, int]] = {
+    (3, 11): {"import": 14, "call": 15},  # a local run on a 3.11 host
+    (3, 13): {"import": 12, "call": 12},  # the image's Python
+}
+
+
+def session_depth() -> dict[str, int] | None:
+    """This Python's :data:`SESSION_DEPTHS`, or None where it was never measured."""
+    return SESSION_DEPTHS.get(sys.version_info[:2])
 
 
 def _deeper(units: int, function: Callable[[], Any]) -> Any:
@@ -216,6 +228,9 @@ def run_plain(boundary: _Boundary, workdir: str) -> dict[str, Any]:
     import functools
     import importlib
 
+    depth = session_depth()
+    if depth is None:  # plain_reason sends such a module to a session: never reached
+        raise RuntimeError(f"no session depth measured for Python {sys.version_info[:2]}")
     report: dict[str, Any] = {
         "return": 2, "finished": False, "exitstatus": None,
         "collected": [], "reports": [], "collect_errors": [],
@@ -230,7 +245,7 @@ def run_plain(boundary: _Boundary, workdir: str) -> dict[str, Any]:
         sys.path.insert(0, workdir)
     with _Captured("collect") as captured:
         try:
-            _deeper(SESSION_DEPTH["import"], functools.partial(importlib.import_module, MODULE))
+            _deeper(depth["import"], functools.partial(importlib.import_module, MODULE))
             module = sys.modules[MODULE]
         except BaseException as exc:  # noqa: BLE001 - pytest: any failure to import is a collection error
             captured.failed(exc)
@@ -254,7 +269,7 @@ def run_plain(boundary: _Boundary, workdir: str) -> dict[str, Any]:
         report["reports"].append((nodeid, "setup", "passed", ""))
         os.environ["PYTEST_CURRENT_TEST"] = f"{nodeid} (call)"
         with _Captured(f"{name} (call)") as captured:
-            outcome, message = _call(function, captured)
+            outcome, message = _call(function, captured, depth["call"])
         if outcome == "interrupted":
             interrupted = True
             break  # as pytest: the session ends, this test has no call report
@@ -352,12 +367,12 @@ def _is_unittest_case(cls: type) -> bool:
     return unittest is not None and issubclass(cls, unittest.TestCase)
 
 
-def _call(function: Any, captured: _Captured) -> tuple[str, str]:
+def _call(function: Any, captured: _Captured, depth: int) -> tuple[str, str]:
     """Call one test as pytest's ``pytest_pyfunc_call`` does; its outcome and message."""
     import pytest
 
     try:
-        result = _deeper(SESSION_DEPTH["call"], function)
+        result = _deeper(depth, function)
         if result is not None and (hasattr(result, "__await__") or hasattr(result, "__aiter__")):
             return "failed", "async def functions are not natively supported"  # pytest's async_fail
         return "passed", ""
