@@ -36,6 +36,25 @@ if TYPE_CHECKING:
     from .peer import _Peer
 
 
+def _execution_state_types() -> tuple[type, ...]:
+    """What holds the state of running code: frames, code objects, tracebacks, and a frame's
+    ``f_locals`` where it writes through to the frame (Python 3.13, PEP 667; a copied dict before).
+    From a frame of the judge (a generator's ``gi_frame`` and then ``f_back``, all public names)
+    the sample could read the test's expected values and, on 3.13, rewrite the judge's locals."""
+    import types
+
+    def locals_of_a_function() -> Any:
+        return sys._getframe().f_locals
+
+    found = {types.FrameType, types.CodeType, types.TracebackType, type(locals_of_a_function())}
+    found.discard(dict)
+    return tuple(found)
+
+
+#: Objects of these types never cross from the judge to the sample, not even as handles.
+_EXECUTION_STATE = _execution_state_types()
+
+
 class _Codec:
     """Turns values into JSON-able nodes and back, for one side of the boundary.
 
@@ -150,6 +169,8 @@ class _Codec:
             module_file = getattr(value, "__file__", None) or ""
             if not (module_file and os.path.abspath(module_file).startswith(os.getcwd() + os.sep)):
                 return ["M", str(value.__name__)]  # the other side imports its own copy
+        if self.judge and isinstance(value, _EXECUTION_STATE):
+            raise BoundaryError(f"the judge's {kind.__name__} objects never cross to the sample")
         named = self._by_name(value)
         if named is not None:
             return named
