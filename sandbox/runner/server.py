@@ -56,6 +56,9 @@ class _JobPlan:
 
 
 MAX_REPORT_BYTES = 16 * 1024 * 1024  # the judge's report; more is the sample's doing
+#: In a job's process (forked from the shared session): objects of the server's kept from being
+#: finalized; the process ends in ``os._exit``, which finalizes nothing.
+_HELD_BY_THE_JOB: list[Any] = []
 
 
 class Runner:
@@ -206,6 +209,11 @@ class Runner:
                     _child(plan, files, entry_point, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
                 in_job_process = True
                 server.enter_job(plan, workdir, report_w, output.fileno(), nonce, timeout, self.isolation)
+                # The scratch files' objects outlive this frame in the job's process: their
+                # descriptors are closed by now (it keeps only its own), and finalizing them on
+                # return would raise inside the session (Python 3.13 reports it as a warning in the
+                # job's output; under filterwarnings("error") it would fail a test).
+                _HELD_BY_THE_JOB.extend((output, sample_output))
                 return None
             os.close(report_w)
             report_w = -1

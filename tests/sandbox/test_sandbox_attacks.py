@@ -1352,6 +1352,29 @@ def test_string_hashing_is_the_same_in_every_job(kind):
 # --------------------------------------------------------------------------- correct code still passes
 
 
+def test_a_session_job_meets_no_warning_of_the_servers(kind):
+    """A job's process must not finalize the server's objects whose descriptors it has closed:
+    on Python 3.13 that raised inside the shared session, reported as an unraisable-exception
+    warning in every session job's output, and under ``filterwarnings("error")`` it failed a
+    correct solution."""
+    test = src(
+        """
+        import pytest
+        from solution import *
+
+        pytestmark = pytest.mark.filterwarnings("error")
+
+        def test_add():
+            assert add(2, 3) == 5
+        """
+    )
+    verdicts = judge_batch(kind, [Case(TestJob("pytest", RIGHT_ADD, test, id="warnings-as-errors", timeout=10), PASSED),
+                                  Case(TestJob("pytest", WRONG_ADD, ADD_TEST, id="session-failure", timeout=10,
+                                               session="pytest"), FAILED)])
+    for verdict in verdicts.values():
+        assert "warning" not in verdict.output.lower(), verdict.output[-800:]
+
+
 def test_correct_code_passes_under_the_same_limits(kind):
     cases = [
         Case(
