@@ -34,6 +34,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_sandbox import hardened_docker_run  # noqa: E402
 from bench.provenance import code_version  # noqa: E402
 from gcop.evals.humaneval.spec import humaneval_job, load_humaneval  # noqa: E402
 from gcop.evals.kodcode.spec import kodcode_job, load_kodcode  # noqa: E402
@@ -47,15 +48,12 @@ def sandbox_argv(image: str, runner_dir: str | None, cid_file: str, limits: Cont
     """``docker run`` of a serving sandbox with the pool's limits (``_DockerWorker`` makes the same
     container through the API)."""
     argv = [
-        "docker", "run", "-i", "--rm", "--network", "none", "--read-only",
-        "--tmpfs", f"/work:rw,nosuid,nodev,noexec,size={limits.work_tmpfs_mb}m,uid=10001,gid=10001,mode=0700",
-        "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={limits.tmp_tmpfs_mb}m,mode=1777",
-        "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m",
-        "--cpus", str(limits.cpus), "--pids-limit", str(limits.pids), "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges", "--ipc", "private", "--shm-size", "16m",
+        *hardened_docker_run(limits),
+        # what the pool's containers have beyond the baseline's one-shot ones
+        "--ipc", "private", "--shm-size", "16m",
         "--ulimit", f"nofile={limits.nofile}:{limits.nofile}", "--ulimit", "core=0:0",
-        "--user", "10001:10001", "-w", "/work", "--cidfile", cid_file,
-        "-e", "GCOP_WORK_ROOT=/work", "-e", f"PYTHONHASHSEED={VERDICT_HASH_SEED}", "-e", "PYTHONPATH=/opt/gcop",
+        "-w", "/work", "--cidfile", cid_file,
+        "-e", f"PYTHONHASHSEED={VERDICT_HASH_SEED}", "-e", "PYTHONPATH=/opt/gcop",
     ]
     if runner_dir:
         argv += ["-v", f"{os.path.abspath(runner_dir)}:/opt/gcop/runner:ro"]

@@ -243,17 +243,22 @@ def _median_run(runs: list[dict]) -> dict:
     return median
 
 
-def _docker_run_once(job_wire: dict, limits: ContainerLimits) -> bool:
-    """One fresh hardened container per sample, the same flags the pool uses."""
-    cmd = [
+def hardened_docker_run(limits: ContainerLimits) -> list[str]:
+    """``docker run`` of a sandbox container with the pool's hardening and limits (the pool sets
+    them through the API), up to the image: the benches' containers made from a shell command."""
+    return [
         "docker", "run", "--rm", "-i", "--network", "none", "--read-only",
         "--tmpfs", f"/work:rw,nosuid,nodev,noexec,size={limits.work_tmpfs_mb}m,uid=10001,gid=10001,mode=0700",
         "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={limits.tmp_tmpfs_mb}m,mode=1777",
         "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m",
         "--cpus", str(limits.cpus), "--pids-limit", str(limits.pids), "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges", "--user", "10001:10001", "-e", "GCOP_WORK_ROOT=/work",
-        DEFAULT_IMAGE, "python3", "-P", "-m", "runner", "once", "--isolation", "container",
     ]
+
+
+def _docker_run_once(job_wire: dict, limits: ContainerLimits) -> bool:
+    """One fresh hardened container per sample, the same flags the pool uses."""
+    cmd = [*hardened_docker_run(limits), DEFAULT_IMAGE, "python3", "-P", "-m", "runner", "once", "--isolation", "container"]
     done = subprocess.run(cmd, input=json.dumps(job_wire), capture_output=True, text=True, timeout=job_wire["timeout"] + 60)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     return bool(lines) and json.loads(lines[-1]).get("status") == "passed"

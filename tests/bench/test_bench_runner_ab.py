@@ -3,17 +3,11 @@ figures worked by hand, and its containers made with the pool's limits."""
 
 from __future__ import annotations
 
-import importlib.util
-
-from tests.conftest import REPO_ROOT
+from tests.bench import bench_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_runner_ab", REPO_ROOT / "bench" / "bench_runner_ab.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bench_runner_ab")
 
 
 def test_the_figure_is_the_median_of_each_rounds_ratio():

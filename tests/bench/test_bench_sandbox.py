@@ -3,18 +3,13 @@ baseline's runs fall among the pool's, and each ratio, checked against figures w
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 
-from tests.conftest import REPO_ROOT
+from tests.bench import bench_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_sandbox", REPO_ROOT / "bench" / "bench_sandbox.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bench_sandbox")
 
 
 def test_each_baseline_run_is_compared_with_the_pool_runs_beside_it():
